@@ -1,0 +1,3 @@
+//! Typed custom headers, one file per area.
+
+pub mod namesrv;

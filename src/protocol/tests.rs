@@ -1,0 +1,231 @@
+//! Codec tests: the byte-exact fixtures of spec §1.4a, client quirks, and property tests
+//! (round trips in both encodings; random and mutated input never panics).
+
+use bytes::{Bytes, BytesMut};
+use proptest::prelude::*;
+
+use super::*;
+
+fn decode_all(bytes: &[u8]) -> Result<Vec<RemotingCommand>, FrameError> {
+    let mut buf = BytesMut::from(bytes);
+    let mut out = Vec::new();
+    while let Some(cmd) = frame::decode(&mut buf)? {
+        out.push(cmd);
+    }
+    Ok(out)
+}
+
+fn fixture_json_response() -> RemotingCommand {
+    RemotingCommand {
+        code: 0,
+        language: LanguageCode::JAVA,
+        version: 409,
+        opaque: 7,
+        flag: 1,
+        remark: None,
+        ext: ExtFields::new(),
+        serialize_type: SerializeType::Json,
+        body: Bytes::new(),
+    }
+}
+
+#[test]
+fn spec_1_4a_json_response_bytes() {
+    let header = br#"{"code":0,"flag":1,"language":"JAVA","opaque":7,"serializeTypeCurrentRPC":"JSON","version":409}"#;
+    assert_eq!(header.len(), 95);
+    let mut expected = vec![0, 0, 0, 0x63, 0, 0, 0, 0x5f];
+    expected.extend_from_slice(header);
+    assert_eq!(expected.len(), 103);
+
+    let cmd = fixture_json_response();
+    assert_eq!(frame::encode_to_vec(&cmd), expected);
+    assert_eq!(decode_all(&expected).unwrap(), vec![cmd]);
+}
+
+#[test]
+fn spec_1_4a_binary_response_bytes() {
+    let expected: Vec<u8> = vec![
+        0x00, 0x00, 0x00, 0x27, 0x01, 0x00, 0x00, 0x23, // total 39, type 1, H 35
+        0x00, 0x00, // code 0
+        0x00, // JAVA
+        0x01, 0x99, // version 409
+        0x00, 0x00, 0x00, 0x07, // opaque
+        0x00, 0x00, 0x00, 0x01, // flag
+        0x00, 0x00, 0x00, 0x00, // no remark
+        0x00, 0x00, 0x00, 0x0e, // ext area 14
+        0x00, 0x06, b'o', b'f', b'f', b's', b'e', b't', 0x00, 0x00, 0x00, 0x02, b'1', b'2',
+    ];
+    let mut cmd = fixture_json_response();
+    cmd.serialize_type = SerializeType::RocketMq;
+    cmd.ext.insert("offset", "12");
+    assert_eq!(frame::encode_to_vec(&cmd), expected);
+    assert_eq!(decode_all(&expected).unwrap(), vec![cmd]);
+}
+
+#[test]
+fn response_keeps_request_encoding_and_strict_profile() {
+    let mut req = RemotingCommand::request(105, ExtFields::new());
+    req.serialize_type = SerializeType::RocketMq;
+    req.opaque = 99;
+    let resp = req.success();
+    assert_eq!(resp.serialize_type, SerializeType::RocketMq);
+    assert_eq!(resp.opaque, 99);
+    assert!(resp.is_response());
+
+    let mut resp = RemotingCommand::request(105, ExtFields::new()).success();
+    resp.ext.insert("queueId", "1");
+    resp.remark = Some("a \"quoted\"\nline\u{1}".into());
+    let bytes = frame::encode_to_vec(&resp);
+    let h: serde_json::Value = serde_json::from_slice(&bytes[8..]).unwrap();
+    for key in [
+        "code",
+        "flag",
+        "language",
+        "opaque",
+        "serializeTypeCurrentRPC",
+        "version",
+    ] {
+        assert!(h.get(key).is_some(), "{key} missing");
+    }
+    assert!(h["extFields"]["queueId"].is_string());
+    assert_eq!(h["remark"], "a \"quoted\"\nline\u{1}");
+}
+
+#[test]
+fn lenient_decoding_of_client_quirks() {
+    // ali-ons: numbers and booleans in extFields, no serializeTypeCurrentRPC, null remark.
+    let ali = br#"{"code":310,"language":"JAVA","opaque":3,"flag":0,"version":121,"remark":null,"extFields":{"e":0,"g":1700000000000,"k":false,"x":null,"o":{"a":1}}}"#;
+    let cmd = json_header::decode(ali).unwrap();
+    assert_eq!(cmd.ext.get("e"), Some("0"));
+    assert_eq!(cmd.ext.get("g"), Some("1700000000000"));
+    assert_eq!(cmd.ext.get("k"), Some("false"));
+    assert_eq!(cmd.ext.get("x"), None);
+    assert_eq!(cmd.ext.get("o"), Some(r#"{"a":1}"#));
+    // C++ client: unknown language, empty remark, trailing newline, extra properties.
+    let cpp = b"{\"code\":34,\"language\":\"COBOL\",\"opaque\":1,\"flag\":0,\"version\":1,\"remark\":\"\",\"extra\":[1]}\n";
+    let cmd = json_header::decode(cpp).unwrap();
+    assert_eq!(cmd.language, LanguageCode::OTHER);
+    assert!(cmd.ext.is_empty());
+    // Missing code is undecodable.
+    assert!(json_header::decode(br#"{"opaque":1}"#).is_err());
+}
+
+#[test]
+fn malformed_frames_are_errors_not_panics() {
+    // Over the limit.
+    let big = ((MAX_FRAME_BYTES + 1) as u32).to_be_bytes();
+    assert!(matches!(
+        decode_all(&big),
+        Err(FrameError::BadLength(_))
+    ));
+    // Negative and too small.
+    assert!(decode_all(&[0xff, 0xff, 0xff, 0xff]).is_err());
+    assert!(decode_all(&[0, 0, 0, 3, 0, 0, 0]).is_err());
+    // Header length past the frame.
+    assert_eq!(
+        decode_all(&[0, 0, 0, 5, 0, 0, 0, 9, b'{']),
+        Err(FrameError::HeaderPastFrame {
+            header: 9,
+            total: 5
+        })
+    );
+    // Unknown serialize type.
+    assert_eq!(
+        decode_all(&[0, 0, 0, 4, 7, 0, 0, 0]),
+        Err(FrameError::UnknownSerializeType(7))
+    );
+    // Partial frames wait for more bytes.
+    let whole = frame::encode_to_vec(&fixture_json_response());
+    let mut buf = BytesMut::from(&whole[..50]);
+    assert_eq!(frame::decode(&mut buf), Ok(None));
+    assert_eq!(buf.len(), 50);
+}
+
+fn arb_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-zA-Z0-9_%|-]{0,24}",
+        any::<String>().prop_map(|s| s.chars().take(40).collect()),
+    ]
+}
+
+prop_compose! {
+    fn arb_command()(
+        code in -1000i32..32767,
+        lang in 0i32..14,
+        version in 0i32..32767,
+        opaque in any::<i32>(),
+        flag in 0i32..4,
+        remark in proptest::option::of(arb_text()),
+        ext in proptest::collection::vec(("[a-zA-Z]{1,12}", arb_text()), 0..12),
+        binary in any::<bool>(),
+        body in proptest::collection::vec(any::<u8>(), 0..256),
+    ) -> RemotingCommand {
+        let mut fields = ExtFields::new();
+        for (k, v) in ext {
+            fields.insert(k, v);
+        }
+        // The binary encoding writes an empty remark as "no remark".
+        let remark = if binary { remark.filter(|r| !r.is_empty()) } else { remark };
+        RemotingCommand {
+            code,
+            language: LanguageCode::from_code(lang).unwrap_or(LanguageCode::OTHER),
+            version,
+            opaque,
+            flag,
+            remark,
+            ext: fields,
+            serialize_type: if binary { SerializeType::RocketMq } else { SerializeType::Json },
+            body: Bytes::from(body),
+        }
+    }
+}
+
+proptest! {
+    #[test]
+    fn frames_round_trip(cmds in proptest::collection::vec(arb_command(), 1..5)) {
+        let mut wire = BytesMut::new();
+        for c in &cmds {
+            frame::encode(c, &mut wire);
+        }
+        prop_assert_eq!(decode_all(&wire).unwrap(), cmds);
+    }
+
+    #[test]
+    fn frames_decode_byte_by_byte(cmd in arb_command()) {
+        let wire = frame::encode_to_vec(&cmd);
+        let mut buf = BytesMut::new();
+        let mut got = None;
+        for b in &wire {
+            buf.extend_from_slice(&[*b]);
+            if let Some(c) = frame::decode(&mut buf).unwrap() {
+                got = Some(c);
+            }
+        }
+        prop_assert_eq!(got, Some(cmd));
+        prop_assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let _ = decode_all(&bytes);
+        let _ = json_header::decode(&bytes);
+        let _ = binary_header::decode(&bytes);
+        let _ = body::fastjson::parse_lenient(&String::from_utf8_lossy(&bytes));
+    }
+
+    #[test]
+    fn mutated_frames_never_panic(
+        cmd in arb_command(),
+        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8),
+        cut in any::<usize>(),
+    ) {
+        let mut wire = frame::encode_to_vec(&cmd);
+        for (pos, val) in flips {
+            let i = pos % wire.len();
+            wire[i] = val;
+        }
+        let cut = cut % (wire.len() + 1);
+        let _ = decode_all(&wire[..cut]);
+        let _ = decode_all(&wire);
+    }
+}
