@@ -4,3 +4,5 @@
 //! registry), [`config`] (property files), [`cli`] (the `coremq` command).
 
 pub mod protocol;
+pub mod remoting;
+pub mod runtime;

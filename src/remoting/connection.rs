@@ -1,0 +1,401 @@
+//! One remoting connection on a glommio executor: framing, request/response matching by
+//! opaque, oneway sends, server-initiated requests and timeouts, shared by servers and the
+//! client.
+//!
+//! Each connection runs two tasks on the executor that owns it. The socket is `dup`ed so
+//! the reader and the writer each own a stream and never contend. Outgoing frames are
+//! encoded straight into one shared buffer; the writer swaps it out and sends everything
+//! queued since its last write in one call, so a burst of responses costs one syscall
+//! (group writes, not one write per frame).
+//!
+//! Limits: at most [`MAX_INFLIGHT_REQUESTS`] requests from the peer are processed at once,
+//! and the reader stops reading while more than [`MAX_QUEUED_WRITE_BYTES`] wait to be sent:
+//! a peer that does not read its responses stops being served instead of growing memory.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Poll, Waker};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use futures_lite::future::poll_fn;
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::TcpStream;
+
+use super::oneshot;
+use super::RemotingError;
+use crate::protocol::command::{FLAG_ONEWAY, FLAG_RESPONSE};
+use crate::protocol::{frame, RemotingCommand, ResponseCode};
+
+/// Requests from one peer processed concurrently before the reader pauses.
+pub const MAX_INFLIGHT_REQUESTS: usize = 4096;
+/// Bytes queued for sending before the reader pauses (and `request` callers wait).
+pub const MAX_QUEUED_WRITE_BYTES: usize = 64 * 1024 * 1024;
+/// Size of each socket read.
+const READ_CHUNK_BYTES: usize = 256 * 1024;
+
+/// Serves the requests a peer sends on a connection.
+pub trait RequestHandler: 'static {
+    /// Handles one request. The response is dropped if the request was oneway.
+    fn handle(
+        &self,
+        conn: &Connection,
+        req: RemotingCommand,
+    ) -> impl Future<Output = Option<RemotingCommand>>;
+
+    /// Called once when the connection has closed, for any reason.
+    fn on_close(&self, _conn: &Connection) {}
+}
+
+/// A handler for connections that expect no requests: it answers every one with
+/// REQUEST_CODE_NOT_SUPPORTED.
+pub struct RejectRequests;
+
+impl RequestHandler for RejectRequests {
+    async fn handle(&self, _conn: &Connection, req: RemotingCommand) -> Option<RemotingCommand> {
+        Some(not_supported(&req))
+    }
+}
+
+/// Java's answer to an unknown request code.
+pub fn not_supported(req: &RemotingCommand) -> RemotingCommand {
+    req.error(
+        ResponseCode::REQUEST_CODE_NOT_SUPPORTED,
+        format!(" request type {} not supported", req.code),
+    )
+}
+
+static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
+
+struct WriteQueue {
+    buf: BytesMut,
+    writer: Option<Waker>,
+    /// Tasks waiting for the queue to drain below the limit.
+    drained: Vec<Waker>,
+}
+
+struct Inner {
+    id: u64,
+    peer: SocketAddr,
+    fd: RawFd,
+    out: RefCell<WriteQueue>,
+    pending: RefCell<HashMap<i32, oneshot::Sender<RemotingCommand>>>,
+    next_opaque: Cell<i32>,
+    closed: Cell<bool>,
+    inflight: Cell<usize>,
+    reader_waker: RefCell<Option<Waker>>,
+}
+
+/// A cheap, clonable handle to a live (or closed) connection.
+#[derive(Clone)]
+pub struct Connection(Rc<Inner>);
+
+impl Connection {
+    /// Takes over an accepted or connected stream: spawns its reader and writer tasks on the
+    /// current executor and returns the handle.
+    pub fn spawn<H: RequestHandler>(stream: TcpStream, handler: Rc<H>) -> std::io::Result<Self> {
+        let peer = stream.peer_addr()?;
+        // Requests and responses are small and latency-bound.
+        stream.set_nodelay(true)?;
+        let fd = stream.as_raw_fd();
+        // SAFETY: dup returns a new descriptor we own exclusively (or -1, checked).
+        let dup = unsafe { libc::dup(fd) };
+        if dup < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: `dup` is a fresh, open socket descriptor owned by nobody else.
+        let write_half = unsafe { TcpStream::from_raw_fd(dup) };
+        let conn = Connection(Rc::new(Inner {
+            id: NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed),
+            peer,
+            fd,
+            out: RefCell::new(WriteQueue {
+                buf: BytesMut::with_capacity(64 * 1024),
+                writer: None,
+                drained: Vec::new(),
+            }),
+            pending: RefCell::new(HashMap::new()),
+            next_opaque: Cell::new(1),
+            closed: Cell::new(false),
+            inflight: Cell::new(0),
+            reader_waker: RefCell::new(None),
+        }));
+        glommio::spawn_local(write_loop(conn.clone(), write_half)).detach();
+        glommio::spawn_local(read_loop(conn.clone(), stream, handler)).detach();
+        Ok(conn)
+    }
+
+    /// Connects to `addr` and spawns the connection, `handler` serving server-initiated
+    /// requests.
+    pub async fn connect<H: RequestHandler>(
+        addr: SocketAddr,
+        handler: Rc<H>,
+        timeout: Duration,
+    ) -> Result<Self, RemotingError> {
+        let stream = TcpStream::connect_timeout(addr, timeout)
+            .await
+            .map_err(|e| RemotingError::Connect {
+                addr,
+                reason: e.to_string(),
+            })?;
+        Connection::spawn(stream, handler).map_err(|e| RemotingError::Connect {
+            addr,
+            reason: e.to_string(),
+        })
+    }
+
+    /// Process-unique id of this connection.
+    pub fn id(&self) -> u64 {
+        self.0.id
+    }
+
+    /// The peer's address.
+    pub fn peer(&self) -> SocketAddr {
+        self.0.peer
+    }
+
+    /// True once the connection has closed.
+    pub fn is_closed(&self) -> bool {
+        self.0.closed.get()
+    }
+
+    /// Sends a request and waits for its response, at most `timeout`.
+    pub async fn request(
+        &self,
+        mut cmd: RemotingCommand,
+        timeout: Duration,
+    ) -> Result<RemotingCommand, RemotingError> {
+        self.wait_writable().await?;
+        let opaque = self.next_opaque();
+        cmd.opaque = opaque;
+        cmd.flag &= !(FLAG_RESPONSE | FLAG_ONEWAY);
+        let (tx, rx) = oneshot::channel();
+        self.0.pending.borrow_mut().insert(opaque, tx);
+        self.enqueue(&cmd);
+        let code = cmd.code;
+        let reply = async { rx.await.ok_or(RemotingError::Closed { addr: self.peer() }) };
+        let expire = async {
+            glommio::timer::sleep(timeout).await;
+            Err(RemotingError::Timeout {
+                addr: self.peer(),
+                code,
+                millis: timeout.as_millis() as u64,
+            })
+        };
+        let result = futures_lite::future::or(reply, expire).await;
+        if result.is_err() {
+            self.0.pending.borrow_mut().remove(&opaque);
+        }
+        result
+    }
+
+    /// Sends a oneway request (no response expected).
+    pub fn oneway(&self, mut cmd: RemotingCommand) -> Result<(), RemotingError> {
+        if self.is_closed() {
+            return Err(RemotingError::Closed { addr: self.peer() });
+        }
+        cmd.opaque = self.next_opaque();
+        cmd.flag = (cmd.flag & !FLAG_RESPONSE) | FLAG_ONEWAY;
+        self.enqueue(&cmd);
+        Ok(())
+    }
+
+    /// Queues a response (or any prepared frame) for sending.
+    pub fn send(&self, cmd: &RemotingCommand) {
+        if !self.is_closed() {
+            self.enqueue(cmd);
+        }
+    }
+
+    /// Closes the connection: pending requests fail, both tasks end, `on_close` runs.
+    pub fn close(&self) {
+        if self.0.closed.replace(true) {
+            return;
+        }
+        // Waking the blocked read: shutdown makes it return 0 at once.
+        // SAFETY: the fd stays open until the reader task drops its stream.
+        unsafe { libc::shutdown(self.0.fd, libc::SHUT_RDWR) };
+        self.0.pending.borrow_mut().clear();
+        let wakers = {
+            let mut out = self.0.out.borrow_mut();
+            let mut w: Vec<Waker> = out.drained.drain(..).collect();
+            w.extend(out.writer.take());
+            w
+        };
+        wakers.into_iter().for_each(Waker::wake);
+        if let Some(w) = self.0.reader_waker.borrow_mut().take() {
+            w.wake();
+        }
+    }
+
+    fn next_opaque(&self) -> i32 {
+        let o = self.0.next_opaque.get();
+        self.0.next_opaque.set(o.wrapping_add(1).max(1));
+        o
+    }
+
+    fn enqueue(&self, cmd: &RemotingCommand) {
+        let waker = {
+            let mut out = self.0.out.borrow_mut();
+            frame::encode(cmd, &mut out.buf);
+            out.writer.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    fn queued_bytes(&self) -> usize {
+        self.0.out.borrow().buf.len()
+    }
+
+    /// Waits until the write queue is below its limit.
+    async fn wait_writable(&self) -> Result<(), RemotingError> {
+        poll_fn(|cx| {
+            if self.is_closed() {
+                return Poll::Ready(Err(RemotingError::Closed { addr: self.peer() }));
+            }
+            let mut out = self.0.out.borrow_mut();
+            if out.buf.len() <= MAX_QUEUED_WRITE_BYTES {
+                return Poll::Ready(Ok(()));
+            }
+            out.drained.push(cx.waker().clone());
+            Poll::Pending
+        })
+        .await
+    }
+
+    fn complete(&self, resp: RemotingCommand) {
+        let waiter = self.0.pending.borrow_mut().remove(&resp.opaque);
+        match waiter {
+            Some(tx) => tx.send(resp),
+            None => tracing::debug!(
+                peer = %self.peer(),
+                opaque = resp.opaque,
+                "response matches no outstanding request (late or unknown); dropped"
+            ),
+        }
+    }
+}
+
+async fn write_loop(conn: Connection, mut stream: TcpStream) {
+    let mut spare = BytesMut::with_capacity(64 * 1024);
+    loop {
+        let more = poll_fn(|cx| {
+            let mut out = conn.0.out.borrow_mut();
+            if !out.buf.is_empty() {
+                std::mem::swap(&mut out.buf, &mut spare);
+                return Poll::Ready(true);
+            }
+            if conn.is_closed() {
+                return Poll::Ready(false);
+            }
+            out.writer = Some(cx.waker().clone());
+            Poll::Pending
+        })
+        .await;
+        if !more {
+            break;
+        }
+        if let Err(e) = stream.write_all(&spare).await {
+            tracing::debug!(peer = %conn.peer(), "write failed, closing: {e}");
+            conn.close();
+            break;
+        }
+        spare.clear();
+        let drained: Vec<Waker> = {
+            let mut out = conn.0.out.borrow_mut();
+            if out.buf.len() <= MAX_QUEUED_WRITE_BYTES {
+                out.drained.drain(..).collect()
+            } else {
+                Vec::new()
+            }
+        };
+        drained.into_iter().for_each(Waker::wake);
+        if let Some(w) = conn.0.reader_waker.borrow_mut().take() {
+            w.wake();
+        }
+    }
+}
+
+async fn read_loop<H: RequestHandler>(conn: Connection, mut stream: TcpStream, handler: Rc<H>) {
+    let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    let outcome = loop {
+        if let Err(e) = drain_frames(&conn, &handler, &mut buf) {
+            // Logged once per connection: the connection ends right here.
+            tracing::warn!(peer = %conn.peer(), "malformed frame, closing connection: {e}");
+            break "malformed frame";
+        }
+        wait_for_capacity(&conn).await;
+        if conn.is_closed() {
+            break "closed";
+        }
+        let start = buf.len();
+        buf.resize(start + READ_CHUNK_BYTES, 0);
+        match stream.read(&mut buf[start..]).await {
+            Ok(0) => break "peer closed",
+            Ok(n) => buf.truncate(start + n),
+            Err(e) => {
+                tracing::debug!(peer = %conn.peer(), "read failed: {e}");
+                break "read error";
+            }
+        }
+    };
+    tracing::debug!(peer = %conn.peer(), id = conn.id(), "connection ended: {outcome}");
+    conn.close();
+    handler.on_close(&conn);
+}
+
+/// Dispatches every whole frame in `buf`.
+fn drain_frames<H: RequestHandler>(
+    conn: &Connection,
+    handler: &Rc<H>,
+    buf: &mut BytesMut,
+) -> Result<(), frame::FrameError> {
+    while let Some(cmd) = frame::decode(buf)? {
+        dispatch(conn, handler, cmd);
+    }
+    Ok(())
+}
+
+/// Pauses reading while too many requests are in flight or too many bytes wait to be sent.
+async fn wait_for_capacity(conn: &Connection) {
+    poll_fn(|cx| {
+        if conn.is_closed()
+            || (conn.0.inflight.get() < MAX_INFLIGHT_REQUESTS
+                && conn.queued_bytes() <= MAX_QUEUED_WRITE_BYTES)
+        {
+            return Poll::Ready(());
+        }
+        *conn.0.reader_waker.borrow_mut() = Some(cx.waker().clone());
+        Poll::Pending
+    })
+    .await
+}
+
+fn dispatch<H: RequestHandler>(conn: &Connection, handler: &Rc<H>, cmd: RemotingCommand) {
+    if cmd.is_response() {
+        conn.complete(cmd);
+        return;
+    }
+    let oneway = cmd.is_oneway();
+    let conn = conn.clone();
+    let handler = handler.clone();
+    conn.0.inflight.set(conn.0.inflight.get() + 1);
+    glommio::spawn_local(async move {
+        let resp = handler.handle(&conn, cmd).await;
+        if let (Some(resp), false) = (resp, oneway) {
+            conn.send(&resp);
+        }
+        conn.0.inflight.set(conn.0.inflight.get() - 1);
+        if let Some(w) = conn.0.reader_waker.borrow_mut().take() {
+            w.wake();
+        }
+    })
+    .detach();
+}

@@ -1,0 +1,206 @@
+//! Connection-layer tests over real loopback sockets on a real glommio executor.
+
+use std::cell::Cell;
+use std::io::{Read, Write};
+use std::rc::Rc;
+use std::time::Duration;
+
+use super::*;
+use crate::protocol::{ExtFields, RemotingCommand, ResponseCode};
+use crate::runtime::{run_unpinned, NETWORK_ONLY_IO_MEMORY_BYTES};
+
+const ECHO: i32 = 9001;
+const SILENT: i32 = 9002;
+const ASK_BACK: i32 = 9003;
+const COUNT_ONEWAY: i32 = 9004;
+const CALLBACK: i32 = 9005;
+
+/// Echoes `v` after `delayMs`, never answers SILENT, and for ASK_BACK asks the client
+/// (server-initiated request) and returns what it said.
+struct TestServer {
+    oneways: Rc<Cell<u32>>,
+}
+
+impl RequestHandler for TestServer {
+    async fn handle(&self, conn: &Connection, req: RemotingCommand) -> Option<RemotingCommand> {
+        match req.code {
+            ECHO => {
+                let delay: u64 = req.ext.get("delayMs").and_then(|d| d.parse().ok()).unwrap_or(0);
+                glommio::timer::sleep(Duration::from_millis(delay)).await;
+                let mut ext = ExtFields::new();
+                ext.insert("v", req.ext.get("v").unwrap_or_default());
+                Some(req.success().with_ext(ext).with_body(req.body.clone()))
+            }
+            SILENT => None,
+            COUNT_ONEWAY => {
+                self.oneways.set(self.oneways.get() + 1);
+                Some(req.success())
+            }
+            ASK_BACK => {
+                let back = conn
+                    .request(
+                        RemotingCommand::request(CALLBACK, ExtFields::new()),
+                        Duration::from_secs(5),
+                    )
+                    .await
+                    .ok()?;
+                Some(req.success().with_ext(back.ext))
+            }
+            _ => Some(not_supported(&req)),
+        }
+    }
+}
+
+/// The client side answers CALLBACK requests from the server.
+struct TestClient;
+
+impl RequestHandler for TestClient {
+    async fn handle(&self, _conn: &Connection, req: RemotingCommand) -> Option<RemotingCommand> {
+        let mut ext = ExtFields::new();
+        ext.insert("from", "client");
+        Some(req.success().with_ext(ext))
+    }
+}
+
+fn echo(v: &str, delay_ms: u64) -> RemotingCommand {
+    let mut ext = ExtFields::new();
+    ext.insert("v", v);
+    ext.insert("delayMs", delay_ms.to_string());
+    RemotingCommand::request(ECHO, ext).with_body(v.as_bytes().to_vec())
+}
+
+fn in_executor<F, Fut>(f: F)
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
+    run_unpinned("remoting-test", NETWORK_ONLY_IO_MEMORY_BYTES, f).unwrap();
+}
+
+async fn start_server() -> (std::net::SocketAddr, Rc<Cell<u32>>) {
+    let listener = server::bind("127.0.0.1:0".parse().unwrap(), false).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let oneways = Rc::new(Cell::new(0));
+    let handler = Rc::new(TestServer {
+        oneways: oneways.clone(),
+    });
+    glommio::spawn_local(server::serve(listener, handler)).detach();
+    (addr, oneways)
+}
+
+#[test]
+fn responses_match_requests_by_opaque_out_of_order() {
+    in_executor(|| async {
+        let (addr, _) = start_server().await;
+        let conn = Connection::connect(addr, Rc::new(TestClient), Duration::from_secs(3))
+            .await
+            .unwrap();
+        // Later requests answer first; each reply must still reach its own caller.
+        let calls: Vec<_> = (0..20u64)
+            .map(|i| {
+                let c = conn.clone();
+                glommio::spawn_local(async move {
+                    let r = c
+                        .request(echo(&i.to_string(), 100 - i * 5), Duration::from_secs(5))
+                        .await
+                        .unwrap();
+                    (i, r)
+                })
+            })
+            .collect();
+        for t in calls {
+            let (i, r) = t.await;
+            assert_eq!(r.code, 0);
+            assert_eq!(r.ext.get("v"), Some(i.to_string().as_str()));
+            assert_eq!(&r.body[..], i.to_string().as_bytes());
+        }
+    });
+}
+
+#[test]
+fn oneway_gets_no_response_and_timeouts_fire() {
+    in_executor(|| async {
+        let (addr, oneways) = start_server().await;
+        let conn = Connection::connect(addr, Rc::new(TestClient), Duration::from_secs(3))
+            .await
+            .unwrap();
+        for _ in 0..3 {
+            conn.oneway(RemotingCommand::request(COUNT_ONEWAY, ExtFields::new()))
+                .unwrap();
+        }
+        let err = conn
+            .request(
+                RemotingCommand::request(SILENT, ExtFields::new()),
+                Duration::from_millis(200),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, RemotingError::Timeout { code: SILENT, .. }), "{err}");
+        assert_eq!(oneways.get(), 3);
+        // The connection still works after a timeout, and unknown codes get code 3.
+        let r = conn
+            .request(RemotingCommand::request(1234, ExtFields::new()), Duration::from_secs(3))
+            .await
+            .unwrap();
+        assert_eq!(r.code, ResponseCode::REQUEST_CODE_NOT_SUPPORTED.code());
+        assert_eq!(r.remark.as_deref(), Some(" request type 1234 not supported"));
+    });
+}
+
+#[test]
+fn server_initiated_request_reaches_the_client_handler() {
+    in_executor(|| async {
+        let (addr, _) = start_server().await;
+        let conn = Connection::connect(addr, Rc::new(TestClient), Duration::from_secs(3))
+            .await
+            .unwrap();
+        let r = conn
+            .request(RemotingCommand::request(ASK_BACK, ExtFields::new()), Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(r.ext.get("from"), Some("client"));
+    });
+}
+
+#[test]
+fn malformed_frame_closes_only_that_connection() {
+    in_executor(|| async {
+        let (addr, _) = start_server().await;
+        let good = Connection::connect(addr, Rc::new(TestClient), Duration::from_secs(3))
+            .await
+            .unwrap();
+        // A blocking peer on another thread sends a frame whose header length runs past it.
+        let bad = std::thread::spawn(move || {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            s.write_all(&[0, 0, 0, 8, 0, 0, 0, 200, 1, 2, 3, 4]).unwrap();
+            let mut b = [0u8; 16];
+            s.read(&mut b).unwrap() // 0 = closed by the server
+        });
+        while !bad.is_finished() {
+            glommio::timer::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(bad.join().unwrap(), 0);
+        let r = good.request(echo("still", 0), Duration::from_secs(3)).await.unwrap();
+        assert_eq!(r.ext.get("v"), Some("still"));
+    });
+}
+
+#[test]
+fn pending_requests_fail_when_the_connection_closes() {
+    in_executor(|| async {
+        let (addr, _) = start_server().await;
+        let conn = Connection::connect(addr, Rc::new(TestClient), Duration::from_secs(3))
+            .await
+            .unwrap();
+        let c = conn.clone();
+        let waiting = glommio::spawn_local(async move {
+            c.request(RemotingCommand::request(SILENT, ExtFields::new()), Duration::from_secs(30))
+                .await
+        });
+        glommio::timer::sleep(Duration::from_millis(50)).await;
+        conn.close();
+        assert!(matches!(waiting.await, Err(RemotingError::Closed { .. })));
+        assert!(conn.oneway(RemotingCommand::request(ECHO, ExtFields::new())).is_err());
+    });
+}
