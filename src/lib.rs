@@ -6,3 +6,7 @@
 pub mod protocol;
 pub mod remoting;
 pub mod runtime;
+pub mod config;
+pub mod cli;
+pub mod logging;
+pub mod namesrv;

@@ -16,6 +16,12 @@ pub const LISTEN_BACKLOG: i32 = 1024;
 /// same port and the kernel spreads connections; without it a second process on the port
 /// fails with "address in use" instead of silently sharing it.
 pub fn bind(addr: SocketAddr, reuse_port: bool) -> std::io::Result<TcpListener> {
+    bind_socket(addr, reuse_port).map(into_listener)
+}
+
+/// Binds and listens without an executor, so a role can fail on "address in use" before it
+/// starts anything; [`into_listener`] then hands the socket to the executor that serves it.
+pub fn bind_socket(addr: SocketAddr, reuse_port: bool) -> std::io::Result<Socket> {
     let domain = if addr.is_ipv6() {
         Domain::IPV6
     } else {
@@ -28,8 +34,13 @@ pub fn bind(addr: SocketAddr, reuse_port: bool) -> std::io::Result<TcpListener> 
     }
     sk.bind(&addr.into())?;
     sk.listen(LISTEN_BACKLOG)?;
-    // SAFETY: the descriptor is a listening socket we just created and hand over whole.
-    Ok(unsafe { TcpListener::from_raw_fd(sk.into_raw_fd()) })
+    Ok(sk)
+}
+
+/// Wraps a listening socket for the current executor.
+pub fn into_listener(socket: Socket) -> TcpListener {
+    // SAFETY: the descriptor is a listening socket handed over whole.
+    unsafe { TcpListener::from_raw_fd(socket.into_raw_fd()) }
 }
 
 /// Accepts connections forever, serving each with `handler`.

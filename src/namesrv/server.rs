@@ -1,0 +1,72 @@
+//! Start-up: bind, load the KV file, print the boot line, serve, expire silent brokers.
+
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use super::handlers::NamesrvHandler;
+use super::kv_config::{KvConfig, KvConfigError};
+use super::route_table::RouteTable;
+use super::Namesrv;
+use crate::config::namesrv::NamesrvConfig;
+use crate::remoting::server;
+use crate::runtime::{run_unpinned, NETWORK_ONLY_IO_MEMORY_BYTES};
+
+/// Why the nameserver could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum NamesrvError {
+    /// `bindAddress:listenPort` is not a valid address.
+    #[error("bad bindAddress/listenPort {0}")]
+    BadAddress(String),
+    /// The port could not be bound (in use, no permission).
+    #[error("cannot listen on {addr}: {reason}")]
+    Bind {
+        /// Address.
+        addr: SocketAddr,
+        /// OS error text.
+        reason: String,
+    },
+    /// The KV file could not be loaded.
+    #[error(transparent)]
+    Kv(#[from] KvConfigError),
+    /// The executor failed.
+    #[error("{0}")]
+    Runtime(String),
+}
+
+/// Runs the nameserver until the process is stopped.
+pub fn run(config: NamesrvConfig) -> Result<(), NamesrvError> {
+    let text = format!("{}:{}", config.bind_address, config.listen_port);
+    let addr: SocketAddr = text.parse().map_err(|_| NamesrvError::BadAddress(text))?;
+    let kv = KvConfig::load(&config.kv_config_path)?;
+    // Bound here, before the boot line, so "address in use" is an error at start. No
+    // SO_REUSEPORT: a second nameserver on the same port must fail, not share it.
+    let socket = server::bind_socket(addr, false).map_err(|e| NamesrvError::Bind {
+        addr,
+        reason: e.to_string(),
+    })?;
+    println!("The Name Server boot success. serializeType=JSON");
+    tracing::info!(%addr, "The Name Server boot success. serializeType=JSON");
+    run_unpinned("namesrv", NETWORK_ONLY_IO_MEMORY_BYTES, move || async move {
+        let scan_every = Duration::from_millis(config.scan_not_active_broker_interval.max(10));
+        let ns = Rc::new(Namesrv {
+            config,
+            routes: RefCell::new(RouteTable::default()),
+            kv: RefCell::new(kv),
+        });
+        glommio::spawn_local(expire_loop(ns.clone(), scan_every)).detach();
+        server::serve(server::into_listener(socket), Rc::new(NamesrvHandler(ns))).await;
+    })
+    .map_err(|e| NamesrvError::Runtime(e.to_string()))
+}
+
+/// Drops brokers that stopped registering.
+async fn expire_loop(ns: Rc<Namesrv>, every: Duration) {
+    loop {
+        glommio::timer::sleep(every).await;
+        for addr in ns.routes.borrow_mut().expire(Instant::now()) {
+            tracing::warn!(broker = %addr, "broker removed: no registration within its timeout");
+        }
+    }
+}

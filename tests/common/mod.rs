@@ -1,0 +1,182 @@
+//! Shared helpers for integration tests: free loopback ports, the real `coremq` binary as a
+//! child process, and a small blocking remoting client built on coremq's codec.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use coremq::protocol::{frame, ExtFields, RemotingCommand};
+
+/// Path of the built `coremq` binary.
+pub fn coremq_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_coremq"))
+}
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A child process killed when dropped.
+pub struct ChildGuard {
+    pub child: Child,
+    pub first_line: String,
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running `coremq namesrv` in its own temp dir.
+pub struct NamesrvProc {
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+    pub guard: ChildGuard,
+}
+
+/// Starts `coremq namesrv` with `extra` property lines, on a free port, and waits for its
+/// boot line.
+pub fn start_namesrv(extra: &str) -> NamesrvProc {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let conf = dir.path().join("namesrv.properties");
+    std::fs::write(
+        &conf,
+        format!(
+            "listenPort={port}\nbindAddress=127.0.0.1\nkvConfigPath={}\nlogDir={}\n{extra}\n",
+            dir.path().join("kv/kvConfig.json").display(),
+            dir.path().join("logs").display()
+        ),
+    )
+    .unwrap();
+    let guard = spawn_until_line(
+        Command::new(coremq_bin()).args(["namesrv", "-c"]).arg(&conf),
+        dir.path(),
+        "boot success",
+    );
+    NamesrvProc {
+        addr: format!("127.0.0.1:{port}").parse().unwrap(),
+        dir,
+        guard,
+    }
+}
+
+/// Spawns `cmd` with HOME in `home` and waits (≤ 20 s) for a stdout line containing `needle`.
+pub fn spawn_until_line(cmd: &mut Command, home: &Path, needle: &str) -> ChildGuard {
+    let mut child = cmd
+        .env("HOME", home)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) if line.contains(needle) => {
+                return ChildGuard {
+                    child,
+                    first_line: line,
+                }
+            }
+            Ok(_) => continue,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("{cmd:?} did not print {needle:?} within 20 s");
+            }
+        }
+    }
+}
+
+/// A blocking remoting client for tests.
+pub struct RawClient {
+    stream: TcpStream,
+    buf: BytesMut,
+    next_opaque: i32,
+}
+
+impl RawClient {
+    pub fn connect(addr: SocketAddr) -> Self {
+        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        RawClient {
+            stream,
+            buf: BytesMut::new(),
+            next_opaque: 1,
+        }
+    }
+
+    /// Sends raw bytes.
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    /// Sends a request and reads frames until its response.
+    pub fn call(&mut self, mut cmd: RemotingCommand) -> RemotingCommand {
+        cmd.opaque = self.next_opaque;
+        self.next_opaque += 1;
+        self.send_raw(&frame::encode_to_vec(&cmd));
+        loop {
+            let got = self.read_frame().expect("connection closed before the response");
+            if got.is_response() && got.opaque == cmd.opaque {
+                return got;
+            }
+        }
+    }
+
+    /// Convenience: request with ext pairs and body.
+    pub fn call_with(&mut self, code: i32, ext: &[(&str, &str)], body: Vec<u8>) -> RemotingCommand {
+        let mut e = ExtFields::new();
+        for (k, v) in ext {
+            e.insert(*k, *v);
+        }
+        self.call(RemotingCommand::request(code, e).with_body(body))
+    }
+
+    /// Reads one frame; `None` when the peer closed.
+    pub fn read_frame(&mut self) -> Option<RemotingCommand> {
+        loop {
+            if let Some(cmd) = frame::decode(&mut self.buf).unwrap() {
+                return Some(cmd);
+            }
+            let mut chunk = [0u8; 65536];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return None,
+                Err(e) => panic!("read: {e}"),
+            }
+        }
+    }
+}
+
+/// Polls `f` every 50 ms until it returns true, failing after `limit`.
+pub fn wait_until(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
