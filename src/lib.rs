@@ -3,10 +3,10 @@
 //! [`protocol`] (wire format), [`remoting`] (connections on glommio), [`namesrv`] (route
 //! registry), [`config`] (property files), [`cli`] (the `coremq` command).
 
+pub mod cli;
+pub mod config;
+pub mod logging;
+pub mod namesrv;
 pub mod protocol;
 pub mod remoting;
 pub mod runtime;
-pub mod config;
-pub mod cli;
-pub mod logging;
-pub mod namesrv;

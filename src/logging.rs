@@ -18,7 +18,8 @@ pub fn init(dir: &Path, file_name: &str, level: &str) -> Result<LogGuard, String
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(level))
         .map_err(|e| format!("bad log level {level:?}: {e}"))?;
-    let (file, guard) = tracing_appender::non_blocking(tracing_appender::rolling::never(dir, file_name));
+    let (file, guard) =
+        tracing_appender::non_blocking(tracing_appender::rolling::never(dir, file_name));
     tracing_subscriber::registry()
         .with(filter)
         .with(fmt::layer().with_ansi(false).with_writer(file))

@@ -60,7 +60,11 @@ fn register(
 }
 
 fn route(c: &mut RawClient, topic: &str) -> Option<TopicRouteData> {
-    let r = c.call_with(C::GET_ROUTEINFO_BY_TOPIC.code(), &[("topic", topic)], vec![]);
+    let r = c.call_with(
+        C::GET_ROUTEINFO_BY_TOPIC.code(),
+        &[("topic", topic)],
+        vec![],
+    );
     if r.code == R::TOPIC_NOT_EXIST.code() {
         assert!(r.remark.unwrap().contains(topic));
         return None;
@@ -76,44 +80,92 @@ fn two_clusters_register_and_serve_routes_lists_and_kv() {
     let mut a_slave = RawClient::connect(ns.addr);
     let mut b = RawClient::connect(ns.addr);
 
-    let r = register(&mut a, "c1", "broker-a", "127.0.0.1:10911", 0, &[("TopicTest", 4), ("OnlyA", 2)]);
+    let r = register(
+        &mut a,
+        "c1",
+        "broker-a",
+        "127.0.0.1:10911",
+        0,
+        &[("TopicTest", 4), ("OnlyA", 2)],
+    );
     assert_eq!(r.code, 0);
     let r = register(&mut a_slave, "c1", "broker-a", "127.0.0.1:10921", 1, &[]);
     assert_eq!(r.ext.get("masterAddr"), Some("127.0.0.1:10911"));
     assert_eq!(r.ext.get("haServerAddr"), Some("127.0.0.1:10911-ha"));
-    assert_eq!(register(&mut b, "c2", "broker-b", "127.0.0.1:10931", 0, &[("TopicTest", 8)]).code, 0);
+    assert_eq!(
+        register(
+            &mut b,
+            "c2",
+            "broker-b",
+            "127.0.0.1:10931",
+            0,
+            &[("TopicTest", 8)]
+        )
+        .code,
+        0
+    );
 
     // Route: both groups, queue data per group, strict 5.x shape on the wire.
-    let raw = a.call_with(C::GET_ROUTEINFO_BY_TOPIC.code(), &[("topic", "TopicTest")], vec![]);
+    let raw = a.call_with(
+        C::GET_ROUTEINFO_BY_TOPIC.code(),
+        &[("topic", "TopicTest")],
+        vec![],
+    );
     let json: serde_json::Value = serde_json::from_slice(&raw.body).unwrap();
-    assert_eq!(json["brokerDatas"][0]["brokerAddrs"]["0"], "127.0.0.1:10911");
+    assert_eq!(
+        json["brokerDatas"][0]["brokerAddrs"]["0"],
+        "127.0.0.1:10911"
+    );
     assert_eq!(json["brokerDatas"][0]["enableActingMaster"], false);
     assert!(json["filterServerTable"].is_object());
     assert_eq!(json["queueDatas"][0]["topicSysFlag"], 0);
     let t = route(&mut a, "TopicTest").unwrap();
     assert_eq!(t.broker_datas.len(), 2);
-    let qa = t.queue_datas.iter().find(|q| q.broker_name == "broker-a").unwrap();
-    let qb = t.queue_datas.iter().find(|q| q.broker_name == "broker-b").unwrap();
+    let qa = t
+        .queue_datas
+        .iter()
+        .find(|q| q.broker_name == "broker-a")
+        .unwrap();
+    let qb = t
+        .queue_datas
+        .iter()
+        .find(|q| q.broker_name == "broker-b")
+        .unwrap();
     assert_eq!((qa.write_queue_nums, qb.write_queue_nums), (4, 8));
-    assert_eq!(t.broker_datas[0].broker_addrs.len(), 2, "master and slave of broker-a");
+    assert_eq!(
+        t.broker_datas[0].broker_addrs.len(),
+        2,
+        "master and slave of broker-a"
+    );
     assert!(route(&mut a, "NoSuchTopic").is_none());
 
     // Cluster info.
     let r = a.call_with(C::GET_BROKER_CLUSTER_INFO.code(), &[], vec![]);
     let ci: ClusterInfo = serde_json::from_slice(&r.body).unwrap();
-    assert_eq!(ci.cluster_addr_table["c1"].iter().collect::<Vec<_>>(), ["broker-a"]);
-    assert_eq!(ci.cluster_addr_table["c2"].iter().collect::<Vec<_>>(), ["broker-b"]);
+    assert_eq!(
+        ci.cluster_addr_table["c1"].iter().collect::<Vec<_>>(),
+        ["broker-a"]
+    );
+    assert_eq!(
+        ci.cluster_addr_table["c2"].iter().collect::<Vec<_>>(),
+        ["broker-b"]
+    );
     assert_eq!(ci.broker_addr_table["broker-b"].cluster, "c2");
 
     // Topic lists: all, and by cluster.
     let list = |c: &mut RawClient, code: i32, ext: &[(&str, &str)]| -> Vec<String> {
         let r = c.call_with(code, ext, vec![]);
         assert_eq!(r.code, 0);
-        serde_json::from_slice::<TopicList>(&r.body).unwrap().topic_list
+        serde_json::from_slice::<TopicList>(&r.body)
+            .unwrap()
+            .topic_list
     };
     assert_eq!(list(&mut a, 206, &[]), ["OnlyA", "TopicTest"]);
     assert_eq!(list(&mut a, 224, &[("cluster", "c2")]), ["TopicTest"]);
-    assert_eq!(list(&mut a, 224, &[("cluster", "c1")]), ["OnlyA", "TopicTest"]);
+    assert_eq!(
+        list(&mut a, 224, &[("cluster", "c1")]),
+        ["OnlyA", "TopicTest"]
+    );
 
     // A missing required field names it.
     let r = a.call_with(C::GET_TOPICS_BY_CLUSTER.code(), &[], vec![]);
@@ -121,34 +173,74 @@ fn two_clusters_register_and_serve_routes_lists_and_kv() {
     assert!(r.remark.unwrap().contains("cluster"));
 
     // Write permission off and on for one group.
-    let r = a.call_with(C::WIPE_WRITE_PERM_OF_BROKER.code(), &[("brokerName", "broker-a")], vec![]);
+    let r = a.call_with(
+        C::WIPE_WRITE_PERM_OF_BROKER.code(),
+        &[("brokerName", "broker-a")],
+        vec![],
+    );
     assert_eq!(r.ext.get("wipeTopicCount"), Some("2"));
     let t = route(&mut a, "OnlyA").unwrap();
     assert_eq!(t.queue_datas[0].perm, 4);
-    a.call_with(C::ADD_WRITE_PERM_OF_BROKER.code(), &[("brokerName", "broker-a")], vec![]);
+    a.call_with(
+        C::ADD_WRITE_PERM_OF_BROKER.code(),
+        &[("brokerName", "broker-a")],
+        vec![],
+    );
     assert_eq!(route(&mut a, "OnlyA").unwrap().queue_datas[0].perm, 6);
 
     // Delete a topic on one cluster only, then everywhere.
-    let r = a.call_with(C::DELETE_TOPIC_IN_NAMESRV.code(), &[("topic", "TopicTest"), ("clusterName", "c1")], vec![]);
+    let r = a.call_with(
+        C::DELETE_TOPIC_IN_NAMESRV.code(),
+        &[("topic", "TopicTest"), ("clusterName", "c1")],
+        vec![],
+    );
     assert_eq!(r.code, 0);
     let t = route(&mut a, "TopicTest").unwrap();
     assert_eq!(t.queue_datas.len(), 1);
     assert_eq!(t.queue_datas[0].broker_name, "broker-b");
-    a.call_with(C::DELETE_TOPIC_IN_NAMESRV.code(), &[("topic", "TopicTest")], vec![]);
+    a.call_with(
+        C::DELETE_TOPIC_IN_NAMESRV.code(),
+        &[("topic", "TopicTest")],
+        vec![],
+    );
     assert!(route(&mut a, "TopicTest").is_none());
 
     // KV config: put, get, list, delete; 22 when absent; persisted to kvConfigPath.
-    let r = a.call_with(C::PUT_KV_CONFIG.code(), &[("namespace", "ORDER_TOPIC_CONFIG"), ("key", "OnlyA"), ("value", "broker-a:2")], vec![]);
+    let r = a.call_with(
+        C::PUT_KV_CONFIG.code(),
+        &[
+            ("namespace", "ORDER_TOPIC_CONFIG"),
+            ("key", "OnlyA"),
+            ("value", "broker-a:2"),
+        ],
+        vec![],
+    );
     assert_eq!(r.code, 0);
-    let r = a.call_with(C::GET_KV_CONFIG.code(), &[("namespace", "ORDER_TOPIC_CONFIG"), ("key", "OnlyA")], vec![]);
+    let r = a.call_with(
+        C::GET_KV_CONFIG.code(),
+        &[("namespace", "ORDER_TOPIC_CONFIG"), ("key", "OnlyA")],
+        vec![],
+    );
     assert_eq!(r.ext.get("value"), Some("broker-a:2"));
-    let r = a.call_with(C::GET_KVLIST_BY_NAMESPACE.code(), &[("namespace", "ORDER_TOPIC_CONFIG")], vec![]);
+    let r = a.call_with(
+        C::GET_KVLIST_BY_NAMESPACE.code(),
+        &[("namespace", "ORDER_TOPIC_CONFIG")],
+        vec![],
+    );
     let t: KvTable = serde_json::from_slice(&r.body).unwrap();
     assert_eq!(t.table["OnlyA"], "broker-a:2");
     let kv_file = std::fs::read_to_string(ns.dir.path().join("kv/kvConfig.json")).unwrap();
     assert!(kv_file.contains("broker-a:2"));
-    a.call_with(C::DELETE_KV_CONFIG.code(), &[("namespace", "ORDER_TOPIC_CONFIG"), ("key", "OnlyA")], vec![]);
-    let r = a.call_with(C::GET_KV_CONFIG.code(), &[("namespace", "ORDER_TOPIC_CONFIG"), ("key", "OnlyA")], vec![]);
+    a.call_with(
+        C::DELETE_KV_CONFIG.code(),
+        &[("namespace", "ORDER_TOPIC_CONFIG"), ("key", "OnlyA")],
+        vec![],
+    );
+    let r = a.call_with(
+        C::GET_KV_CONFIG.code(),
+        &[("namespace", "ORDER_TOPIC_CONFIG"), ("key", "OnlyA")],
+        vec![],
+    );
     assert_eq!(r.code, R::QUERY_NOT_FOUND.code());
 
     // Unknown codes get REQUEST_CODE_NOT_SUPPORTED.
@@ -156,7 +248,10 @@ fn two_clusters_register_and_serve_routes_lists_and_kv() {
     assert_eq!(r.code, R::REQUEST_CODE_NOT_SUPPORTED.code());
 
     // A binary-header request is answered in binary.
-    let mut req = RemotingCommand::request(C::GET_ALL_TOPIC_LIST_FROM_NAMESERVER.code(), Default::default());
+    let mut req = RemotingCommand::request(
+        C::GET_ALL_TOPIC_LIST_FROM_NAMESERVER.code(),
+        Default::default(),
+    );
     req.serialize_type = SerializeType::RocketMq;
     let r = a.call(req);
     assert_eq!(r.serialize_type, SerializeType::RocketMq);
@@ -165,7 +260,12 @@ fn two_clusters_register_and_serve_routes_lists_and_kv() {
     // Unregistering the last address of broker-b removes its group and cluster.
     let r = b.call_with(
         C::UNREGISTER_BROKER.code(),
-        &[("brokerName", "broker-b"), ("brokerAddr", "127.0.0.1:10931"), ("clusterName", "c2"), ("brokerId", "0")],
+        &[
+            ("brokerName", "broker-b"),
+            ("brokerAddr", "127.0.0.1:10931"),
+            ("clusterName", "c2"),
+            ("brokerId", "0"),
+        ],
         vec![],
     );
     assert_eq!(r.code, 0);
@@ -183,12 +283,21 @@ fn closed_connection_removes_its_broker_at_once() {
     let ns = start_namesrv("");
     let mut watcher = RawClient::connect(ns.addr);
     let mut b = RawClient::connect(ns.addr);
-    register(&mut b, "c2", "broker-b", "127.0.0.1:10931", 0, &[("CloseMe", 4)]);
+    register(
+        &mut b,
+        "c2",
+        "broker-b",
+        "127.0.0.1:10931",
+        0,
+        &[("CloseMe", 4)],
+    );
     assert!(route(&mut watcher, "CloseMe").is_some());
     drop(b);
-    wait_until(Duration::from_secs(10), "CloseMe to disappear on disconnect", || {
-        route(&mut watcher, "CloseMe").is_none()
-    });
+    wait_until(
+        Duration::from_secs(10),
+        "CloseMe to disappear on disconnect",
+        || route(&mut watcher, "CloseMe").is_none(),
+    );
     let r = watcher.call_with(C::GET_BROKER_CLUSTER_INFO.code(), &[], vec![]);
     let ci: ClusterInfo = serde_json::from_slice(&r.body).unwrap();
     assert!(ci.broker_addr_table.is_empty());
@@ -200,7 +309,14 @@ fn silent_broker_expires_after_the_shortened_timeout() {
     let mut watcher = RawClient::connect(ns.addr);
     // Registers once and stays connected but silent.
     let mut a = RawClient::connect(ns.addr);
-    register(&mut a, "c1", "broker-a", "127.0.0.1:10911", 0, &[("ExpireMe", 4)]);
+    register(
+        &mut a,
+        "c1",
+        "broker-a",
+        "127.0.0.1:10911",
+        0,
+        &[("ExpireMe", 4)],
+    );
     // Registers with its own, longer heartbeatTimeoutMillis (5.x header).
     let mut c = RawClient::connect(ns.addr);
     let r = c.call_with(
@@ -235,31 +351,54 @@ fn malformed_frame_closes_only_that_connection() {
     let ns = start_namesrv("");
     let mut good = RawClient::connect(ns.addr);
     let mut broker = RawClient::connect(ns.addr);
-    register(&mut broker, "c1", "broker-a", "127.0.0.1:10911", 0, &[("T", 1)]);
+    register(
+        &mut broker,
+        "c1",
+        "broker-a",
+        "127.0.0.1:10911",
+        0,
+        &[("T", 1)],
+    );
     for garbage in [
-        vec![0xff, 0xff, 0xff, 0xff],                    // negative length
-        vec![0x7f, 0, 0, 0],                             // over 16 MiB
-        vec![0, 0, 0, 6, 0, 0, 0, 9, b'{', b'}'],        // header past frame
-        vec![0, 0, 0, 6, 0, 0, 0, 2, b'{', b'x'],        // undecodable JSON header
-        vec![0, 0, 0, 6, 0, 0, 0, 2, b'{', b'}'],        // JSON header without code
-        vec![0, 0, 0, 6, 9, 0, 0, 2, b'{', b'}'],        // unknown serialize type
+        vec![0xff, 0xff, 0xff, 0xff],             // negative length
+        vec![0x7f, 0, 0, 0],                      // over 16 MiB
+        vec![0, 0, 0, 6, 0, 0, 0, 9, b'{', b'}'], // header past frame
+        vec![0, 0, 0, 6, 0, 0, 0, 2, b'{', b'x'], // undecodable JSON header
+        vec![0, 0, 0, 6, 0, 0, 0, 2, b'{', b'}'], // JSON header without code
+        vec![0, 0, 0, 6, 9, 0, 0, 2, b'{', b'}'], // unknown serialize type
     ] {
         let mut bad = RawClient::connect(ns.addr);
         bad.send_raw(&garbage);
-        assert!(bad.read_frame().is_none(), "{garbage:?} must close the connection");
+        assert!(
+            bad.read_frame().is_none(),
+            "{garbage:?} must close the connection"
+        );
     }
     // Registered state and other connections are untouched.
     assert!(route(&mut good, "T").is_some());
     // A bad register body is an error response, not a closed connection.
     let r = broker.call_with(
         C::REGISTER_BROKER.code(),
-        &[("brokerName", "x"), ("brokerAddr", "y"), ("clusterName", "z"), ("haServerAddr", "h"), ("brokerId", "0")],
+        &[
+            ("brokerName", "x"),
+            ("brokerAddr", "y"),
+            ("clusterName", "z"),
+            ("haServerAddr", "h"),
+            ("brokerId", "0"),
+        ],
         b"{broken".to_vec(),
     );
     assert_eq!(r.code, R::SYSTEM_ERROR.code());
     let r = broker.call_with(
         C::REGISTER_BROKER.code(),
-        &[("brokerName", "x"), ("brokerAddr", "y"), ("clusterName", "z"), ("haServerAddr", "h"), ("brokerId", "0"), ("bodyCrc32", "12345")],
+        &[
+            ("brokerName", "x"),
+            ("brokerAddr", "y"),
+            ("clusterName", "z"),
+            ("haServerAddr", "h"),
+            ("brokerId", "0"),
+            ("bodyCrc32", "12345"),
+        ],
         register_body(&[], 1),
     );
     assert_eq!(r.remark.as_deref(), Some("crc32 not match"));
@@ -290,7 +429,10 @@ fn start_up_errors_are_one_line_naming_the_culprit() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8(out.stderr).unwrap();
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("orderMessageEnable") && err.contains("bad.properties:2"), "{err}");
+    assert!(
+        err.contains("orderMessageEnable") && err.contains("bad.properties:2"),
+        "{err}"
+    );
 
     let out = run_namesrv(&["--no-such-flag"], dir.path());
     assert_eq!(out.status.code(), Some(2));
@@ -298,15 +440,27 @@ fn start_up_errors_are_one_line_naming_the_culprit() {
 
     let out = run_namesrv(&["-n", "nonsense", "-p"], dir.path());
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8(out.stderr).unwrap().contains("The Name Server Address[nonsense] illegal"));
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("The Name Server Address[nonsense] illegal"));
 
     // A port already taken is refused, not shared.
     let ns = start_namesrv("");
     let conf = dir.path().join("same-port.properties");
-    std::fs::write(&conf, format!("listenPort={}\nbindAddress=127.0.0.1\nlogDir={}\n", ns.addr.port(), dir.path().display())).unwrap();
+    std::fs::write(
+        &conf,
+        format!(
+            "listenPort={}\nbindAddress=127.0.0.1\nlogDir={}\n",
+            ns.addr.port(),
+            dir.path().display()
+        ),
+    )
+    .unwrap();
     let out = run_namesrv(&["-c", conf.to_str().unwrap()], dir.path());
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8(out.stderr).unwrap().contains("cannot listen"));
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("cannot listen"));
 }
 
 #[test]
@@ -319,7 +473,9 @@ fn print_config_lists_every_key_and_file_values_win() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.lines().any(|l| l == "listenPort=19999"), "{text}");
     assert!(text.lines().any(|l| l == "orderMessageEnable=false"));
-    assert!(text.lines().any(|l| l.starts_with("kvConfigPath=") && l.ends_with("namesrv/kvConfig.json")));
+    assert!(text
+        .lines()
+        .any(|l| l.starts_with("kvConfigPath=") && l.ends_with("namesrv/kvConfig.json")));
     assert!(text.lines().all(|l| l.contains('=')));
 }
 
@@ -327,11 +483,39 @@ fn print_config_lists_every_key_and_file_values_win() {
 fn order_topic_conf_fills_routes_when_enabled() {
     let ns = start_namesrv("orderMessageEnable=true");
     let mut c = RawClient::connect(ns.addr);
-    register(&mut c, "c1", "broker-a", "127.0.0.1:10911", 0, &[("Ordered", 4)]);
-    c.call_with(C::PUT_KV_CONFIG.code(), &[("namespace", "ORDER_TOPIC_CONFIG"), ("key", "Ordered"), ("value", "broker-a:4")], vec![]);
-    assert_eq!(route(&mut c, "Ordered").unwrap().order_topic_conf.as_deref(), Some("broker-a:4"));
+    register(
+        &mut c,
+        "c1",
+        "broker-a",
+        "127.0.0.1:10911",
+        0,
+        &[("Ordered", 4)],
+    );
+    c.call_with(
+        C::PUT_KV_CONFIG.code(),
+        &[
+            ("namespace", "ORDER_TOPIC_CONFIG"),
+            ("key", "Ordered"),
+            ("value", "broker-a:4"),
+        ],
+        vec![],
+    );
+    assert_eq!(
+        route(&mut c, "Ordered")
+            .unwrap()
+            .order_topic_conf
+            .as_deref(),
+        Some("broker-a:4")
+    );
     // The register response carries the ORDER_TOPIC_CONFIG table.
-    let r = register(&mut c, "c1", "broker-a", "127.0.0.1:10911", 0, &[("Ordered", 4)]);
+    let r = register(
+        &mut c,
+        "c1",
+        "broker-a",
+        "127.0.0.1:10911",
+        0,
+        &[("Ordered", 4)],
+    );
     let t: KvTable = serde_json::from_slice(&r.body).unwrap();
     assert_eq!(t.table["Ordered"], "broker-a:4");
 }

@@ -91,7 +91,11 @@ pub fn load<C: Config>(path: Option<&Path>) -> Result<(C, Vec<String>), ConfigEr
 }
 
 /// Applies a command-line override, which wins over the file.
-pub fn set_from_cli<C: Config>(config: &mut C, key: &'static str, value: &str) -> Result<(), ConfigError> {
+pub fn set_from_cli<C: Config>(
+    config: &mut C,
+    key: &'static str,
+    value: &str,
+) -> Result<(), ConfigError> {
     match config.set_key(key, value) {
         Ok(_) => Ok(()),
         Err((key, expected)) => Err(ConfigError::BadValue {

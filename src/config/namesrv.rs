@@ -71,8 +71,18 @@ mod tests {
 
         std::fs::write(&p, "# x\nlistenPort=98765\n").unwrap();
         let err = load::<NamesrvConfig>(Some(&p)).unwrap_err();
-        assert!(matches!(err, ConfigError::BadValue { key: "listenPort", .. }));
-        assert!(err.to_string().contains(":2: bad value \"98765\" for key listenPort"), "{err}");
+        assert!(matches!(
+            err,
+            ConfigError::BadValue {
+                key: "listenPort",
+                ..
+            }
+        ));
+        assert!(
+            err.to_string()
+                .contains(":2: bad value \"98765\" for key listenPort"),
+            "{err}"
+        );
 
         let err = load::<NamesrvConfig>(Some(&dir.path().join("missing.properties"))).unwrap_err();
         assert!(err.to_string().contains("missing.properties"), "{err}");

@@ -52,7 +52,10 @@ mod tests {
     fn parses_rocketmq_style_files() {
         let text = "# comment\n! also\nbrokerName=broker-a\nlistenPort = 10911\n\n  deleteWhen=04  \nkey:v\nlong=a\\\n  b\nflag\n";
         let e = parse(text);
-        let kv: Vec<(&str, &str)> = e.iter().map(|e| (e.key.as_str(), e.value.as_str())).collect();
+        let kv: Vec<(&str, &str)> = e
+            .iter()
+            .map(|e| (e.key.as_str(), e.value.as_str()))
+            .collect();
         assert_eq!(
             kv,
             vec![

@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use crate::protocol::body::{
-    BrokerData, ClusterInfo, DataVersion, QueueData, RegisterBrokerBody, TopicList,
-    TopicRouteData, MASTER_ID,
+    BrokerData, ClusterInfo, DataVersion, QueueData, RegisterBrokerBody, TopicList, TopicRouteData,
+    MASTER_ID,
 };
 use crate::protocol::codes::perm;
 
@@ -91,7 +91,9 @@ impl RouteTable {
         group
             .broker_addrs
             .retain(|id, addr| *id == r.broker_id || *addr != r.broker_addr);
-        let previous = group.broker_addrs.insert(r.broker_id, r.broker_addr.clone());
+        let previous = group
+            .broker_addrs
+            .insert(r.broker_id, r.broker_addr.clone());
         let wrapper = &r.body.topic_config_serialize_wrapper;
         let version_changed = self
             .live
@@ -99,16 +101,19 @@ impl RouteTable {
             .is_none_or(|l| l.data_version != wrapper.data_version);
         if r.broker_id == MASTER_ID && (previous.is_none() || version_changed) {
             for tc in wrapper.topic_config_table.values() {
-                self.topics.entry(tc.topic_name.clone()).or_default().insert(
-                    r.broker_name.clone(),
-                    QueueData {
-                        broker_name: r.broker_name.clone(),
-                        read_queue_nums: tc.read_queue_nums,
-                        write_queue_nums: tc.write_queue_nums,
-                        perm: tc.perm,
-                        topic_sys_flag: tc.topic_sys_flag,
-                    },
-                );
+                self.topics
+                    .entry(tc.topic_name.clone())
+                    .or_default()
+                    .insert(
+                        r.broker_name.clone(),
+                        QueueData {
+                            broker_name: r.broker_name.clone(),
+                            read_queue_nums: tc.read_queue_nums,
+                            write_queue_nums: tc.write_queue_nums,
+                            perm: tc.perm,
+                            topic_sys_flag: tc.topic_sys_flag,
+                        },
+                    );
             }
         }
         let is_new = self
@@ -359,7 +364,14 @@ mod tests {
     use super::*;
     use crate::protocol::body::TopicConfig;
 
-    fn reg(cluster: &str, name: &str, addr: &str, id: i64, topics: &[(&str, i32)], counter: i64) -> Registration {
+    fn reg(
+        cluster: &str,
+        name: &str,
+        addr: &str,
+        id: i64,
+        topics: &[(&str, i32)],
+        counter: i64,
+    ) -> Registration {
         let mut body = RegisterBrokerBody::default();
         let w = &mut body.topic_config_serialize_wrapper;
         w.data_version.counter = counter;

@@ -48,16 +48,20 @@ pub fn run(config: NamesrvConfig) -> Result<(), NamesrvError> {
     })?;
     println!("The Name Server boot success. serializeType=JSON");
     tracing::info!(%addr, "The Name Server boot success. serializeType=JSON");
-    run_unpinned("namesrv", NETWORK_ONLY_IO_MEMORY_BYTES, move || async move {
-        let scan_every = Duration::from_millis(config.scan_not_active_broker_interval.max(10));
-        let ns = Rc::new(Namesrv {
-            config,
-            routes: RefCell::new(RouteTable::default()),
-            kv: RefCell::new(kv),
-        });
-        glommio::spawn_local(expire_loop(ns.clone(), scan_every)).detach();
-        server::serve(server::into_listener(socket), Rc::new(NamesrvHandler(ns))).await;
-    })
+    run_unpinned(
+        "namesrv",
+        NETWORK_ONLY_IO_MEMORY_BYTES,
+        move || async move {
+            let scan_every = Duration::from_millis(config.scan_not_active_broker_interval.max(10));
+            let ns = Rc::new(Namesrv {
+                config,
+                routes: RefCell::new(RouteTable::default()),
+                kv: RefCell::new(kv),
+            });
+            glommio::spawn_local(expire_loop(ns.clone(), scan_every)).detach();
+            server::serve(server::into_listener(socket), Rc::new(NamesrvHandler(ns))).await;
+        },
+    )
     .map_err(|e| NamesrvError::Runtime(e.to_string()))
 }
 

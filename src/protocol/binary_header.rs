@@ -132,8 +132,9 @@ impl<'a> Reader<'a> {
     }
     fn len32(&mut self, what: &str) -> Result<usize, FrameError> {
         let n = self.i32()?;
-        usize::try_from(n)
-            .map_err(|_| FrameError::BadHeader(format!("binary header: negative {what} length {n}")))
+        usize::try_from(n).map_err(|_| {
+            FrameError::BadHeader(format!("binary header: negative {what} length {n}"))
+        })
     }
     fn utf8(&mut self, n: usize, what: &str) -> Result<String, FrameError> {
         let b = self.take(n, what)?;

@@ -57,23 +57,30 @@ fn push_int(dst: &mut BytesMut, v: i64) {
 
 /// Appends `s` as a JSON string literal.
 pub fn push_str(dst: &mut BytesMut, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     dst.put_u8(b'"');
     let bytes = s.as_bytes();
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
-        let esc: Option<&[u8]> = match b {
-            b'"' => Some(b"\\\""),
-            b'\\' => Some(b"\\\\"),
-            b'\n' => Some(b"\\n"),
-            b'\r' => Some(b"\\r"),
-            b'\t' => Some(b"\\t"),
-            0..=0x1f => None,
-            _ => continue,
-        };
+        if b >= 0x20 && b != b'"' && b != b'\\' {
+            continue;
+        }
         dst.extend_from_slice(&bytes[start..i]);
-        match esc {
-            Some(e) => dst.extend_from_slice(e),
-            None => dst.extend_from_slice(format!("\\u{b:04x}").as_bytes()),
+        match b {
+            b'"' => dst.extend_from_slice(b"\\\""),
+            b'\\' => dst.extend_from_slice(b"\\\\"),
+            b'\n' => dst.extend_from_slice(b"\\n"),
+            b'\r' => dst.extend_from_slice(b"\\r"),
+            b'\t' => dst.extend_from_slice(b"\\t"),
+            // Other control characters (the 0x01/0x02 separators of message properties).
+            _ => dst.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 0xf)],
+            ]),
         }
         start = i + 1;
     }
@@ -190,8 +197,45 @@ struct LenientText(Option<String>);
 
 impl<'de> Deserialize<'de> for LenientText {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = serde_json::Value::deserialize(d)?;
-        Ok(LenientText(value_to_text(v)))
+        // Scalars are converted directly (the hot path: every ext value); only nested
+        // values, which no client sends in practice, go through serde_json::Value.
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = LenientText;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<LenientText, E> {
+                Ok(LenientText(Some(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<LenientText, E> {
+                Ok(LenientText(Some(v)))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<LenientText, E> {
+                Ok(LenientText(Some(v.to_string())))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<LenientText, E> {
+                Ok(LenientText(Some(v.to_string())))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<LenientText, E> {
+                Ok(LenientText(value_to_text(serde_json::Value::from(v))))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<LenientText, E> {
+                Ok(LenientText(Some(v.to_string())))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<LenientText, E> {
+                Ok(LenientText(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<LenientText, A::Error> {
+                let v = serde_json::Value::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(LenientText(value_to_text(v)))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<LenientText, A::Error> {
+                let v = serde_json::Value::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
+                Ok(LenientText(value_to_text(v)))
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 
@@ -214,8 +258,8 @@ impl<'de> Deserialize<'de> for ExtFields {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ExtFields, A::Error> {
                 let mut ext = ExtFields::with_capacity(map.size_hint().unwrap_or(8));
-                while let Some((k, v)) = map.next_entry::<String, serde_json::Value>()? {
-                    if let Some(text) = value_to_text(v) {
+                while let Some((k, v)) = map.next_entry::<String, LenientText>()? {
+                    if let Some(text) = v.0 {
                         ext.push_unchecked(k, text);
                     }
                 }

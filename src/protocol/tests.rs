@@ -114,10 +114,7 @@ fn lenient_decoding_of_client_quirks() {
 fn malformed_frames_are_errors_not_panics() {
     // Over the limit.
     let big = ((MAX_FRAME_BYTES + 1) as u32).to_be_bytes();
-    assert!(matches!(
-        decode_all(&big),
-        Err(FrameError::BadLength(_))
-    ));
+    assert!(matches!(decode_all(&big), Err(FrameError::BadLength(_))));
     // Negative and too small.
     assert!(decode_all(&[0xff, 0xff, 0xff, 0xff]).is_err());
     assert!(decode_all(&[0, 0, 0, 3, 0, 0, 0]).is_err());

@@ -25,7 +25,11 @@ impl RequestHandler for TestServer {
     async fn handle(&self, conn: &Connection, req: RemotingCommand) -> Option<RemotingCommand> {
         match req.code {
             ECHO => {
-                let delay: u64 = req.ext.get("delayMs").and_then(|d| d.parse().ok()).unwrap_or(0);
+                let delay: u64 = req
+                    .ext
+                    .get("delayMs")
+                    .and_then(|d| d.parse().ok())
+                    .unwrap_or(0);
                 glommio::timer::sleep(Duration::from_millis(delay)).await;
                 let mut ext = ExtFields::new();
                 ext.insert("v", req.ext.get("v").unwrap_or_default());
@@ -135,15 +139,24 @@ fn oneway_gets_no_response_and_timeouts_fire() {
             )
             .await
             .unwrap_err();
-        assert!(matches!(err, RemotingError::Timeout { code: SILENT, .. }), "{err}");
+        assert!(
+            matches!(err, RemotingError::Timeout { code: SILENT, .. }),
+            "{err}"
+        );
         assert_eq!(oneways.get(), 3);
         // The connection still works after a timeout, and unknown codes get code 3.
         let r = conn
-            .request(RemotingCommand::request(1234, ExtFields::new()), Duration::from_secs(3))
+            .request(
+                RemotingCommand::request(1234, ExtFields::new()),
+                Duration::from_secs(3),
+            )
             .await
             .unwrap();
         assert_eq!(r.code, ResponseCode::REQUEST_CODE_NOT_SUPPORTED.code());
-        assert_eq!(r.remark.as_deref(), Some(" request type 1234 not supported"));
+        assert_eq!(
+            r.remark.as_deref(),
+            Some(" request type 1234 not supported")
+        );
     });
 }
 
@@ -155,7 +168,10 @@ fn server_initiated_request_reaches_the_client_handler() {
             .await
             .unwrap();
         let r = conn
-            .request(RemotingCommand::request(ASK_BACK, ExtFields::new()), Duration::from_secs(5))
+            .request(
+                RemotingCommand::request(ASK_BACK, ExtFields::new()),
+                Duration::from_secs(5),
+            )
             .await
             .unwrap();
         assert_eq!(r.ext.get("from"), Some("client"));
@@ -173,7 +189,8 @@ fn malformed_frame_closes_only_that_connection() {
         let bad = std::thread::spawn(move || {
             let mut s = std::net::TcpStream::connect(addr).unwrap();
             s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-            s.write_all(&[0, 0, 0, 8, 0, 0, 0, 200, 1, 2, 3, 4]).unwrap();
+            s.write_all(&[0, 0, 0, 8, 0, 0, 0, 200, 1, 2, 3, 4])
+                .unwrap();
             let mut b = [0u8; 16];
             s.read(&mut b).unwrap() // 0 = closed by the server
         });
@@ -181,7 +198,10 @@ fn malformed_frame_closes_only_that_connection() {
             glommio::timer::sleep(Duration::from_millis(10)).await;
         }
         assert_eq!(bad.join().unwrap(), 0);
-        let r = good.request(echo("still", 0), Duration::from_secs(3)).await.unwrap();
+        let r = good
+            .request(echo("still", 0), Duration::from_secs(3))
+            .await
+            .unwrap();
         assert_eq!(r.ext.get("v"), Some("still"));
     });
 }
@@ -195,12 +215,17 @@ fn pending_requests_fail_when_the_connection_closes() {
             .unwrap();
         let c = conn.clone();
         let waiting = glommio::spawn_local(async move {
-            c.request(RemotingCommand::request(SILENT, ExtFields::new()), Duration::from_secs(30))
-                .await
+            c.request(
+                RemotingCommand::request(SILENT, ExtFields::new()),
+                Duration::from_secs(30),
+            )
+            .await
         });
         glommio::timer::sleep(Duration::from_millis(50)).await;
         conn.close();
         assert!(matches!(waiting.await, Err(RemotingError::Closed { .. })));
-        assert!(conn.oneway(RemotingCommand::request(ECHO, ExtFields::new())).is_err());
+        assert!(conn
+            .oneway(RemotingCommand::request(ECHO, ExtFields::new()))
+            .is_err());
     });
 }

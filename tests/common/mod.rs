@@ -62,7 +62,9 @@ pub fn start_namesrv(extra: &str) -> NamesrvProc {
     )
     .unwrap();
     let guard = spawn_until_line(
-        Command::new(coremq_bin()).args(["namesrv", "-c"]).arg(&conf),
+        Command::new(coremq_bin())
+            .args(["namesrv", "-c"])
+            .arg(&conf),
         dir.path(),
         "boot success",
     );
@@ -139,7 +141,9 @@ impl RawClient {
         self.next_opaque += 1;
         self.send_raw(&frame::encode_to_vec(&cmd));
         loop {
-            let got = self.read_frame().expect("connection closed before the response");
+            let got = self
+                .read_frame()
+                .expect("connection closed before the response");
             if got.is_response() && got.opaque == cmd.opaque {
                 return got;
             }

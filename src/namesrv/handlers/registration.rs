@@ -29,7 +29,9 @@ pub fn register(ns: &Namesrv, conn: &Connection, req: &RemotingCommand) -> Reply
         .heartbeat_timeout_millis
         .filter(|t| *t > 0)
         .map(|t| Duration::from_millis(t as u64))
-        .unwrap_or(Duration::from_millis(ns.config.broker_channel_expired_millis));
+        .unwrap_or(Duration::from_millis(
+            ns.config.broker_channel_expired_millis,
+        ));
     let topics = body.topic_config_serialize_wrapper.topic_config_table.len();
     let (is_new, result) = ns.routes.borrow_mut().register(
         Registration {

@@ -13,7 +13,10 @@ pub fn route_by_topic(ns: &Namesrv, req: &RemotingCommand) -> Reply {
     let Some(mut route) = ns.routes.borrow().route(&h.topic) else {
         return Ok(req.error(
             ResponseCode::TOPIC_NOT_EXIST,
-            format!("No topic route info in name server for the topic: {}", h.topic),
+            format!(
+                "No topic route info in name server for the topic: {}",
+                h.topic
+            ),
         ));
     };
     if ns.config.order_message_enable {

@@ -35,7 +35,10 @@ pub fn unit(ns: &Namesrv, req: &RemotingCommand, unit_sub: Option<bool>) -> Repl
 
 /// Non-unit topics that have unit subscriptions.
 pub fn has_unit_sub_non_unit(ns: &Namesrv, req: &RemotingCommand) -> Reply {
-    list(req, ns.routes.borrow().topics_by_unit_flags(false, Some(true)))
+    list(
+        req,
+        ns.routes.borrow().topics_by_unit_flags(false, Some(true)),
+    )
 }
 
 /// Removes a topic's queue data (only on the given cluster's groups when named).

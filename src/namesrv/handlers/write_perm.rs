@@ -18,7 +18,10 @@ pub fn add(ns: &Namesrv, req: &RemotingCommand) -> Reply {
 
 fn set(ns: &Namesrv, req: &RemotingCommand, writable: bool, count_key: &str) -> Reply {
     let h: BrokerNameHeader = req.header()?;
-    let n = ns.routes.borrow_mut().set_write_perm(&h.broker_name, writable);
+    let n = ns
+        .routes
+        .borrow_mut()
+        .set_write_perm(&h.broker_name, writable);
     tracing::info!(broker = %h.broker_name, writable, topics = n, "write permission changed");
     let mut resp = req.success();
     resp.ext.insert(count_key, n.to_string());

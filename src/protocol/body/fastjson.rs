@@ -200,8 +200,9 @@ mod tests {
 
     #[test]
     fn unquoted_numeric_keys_and_standard_json() {
-        let v = parse_lenient(r#"{"brokerAddrs":{0:"a:1", "1" : "b:2"},"x":[1.5,true,null,"s\"q"]}"#)
-            .unwrap();
+        let v =
+            parse_lenient(r#"{"brokerAddrs":{0:"a:1", "1" : "b:2"},"x":[1.5,true,null,"s\"q"]}"#)
+                .unwrap();
         assert_eq!(v["brokerAddrs"]["0"], "a:1");
         assert_eq!(v["brokerAddrs"]["1"], "b:2");
         assert_eq!(v["x"][3], "s\"q");

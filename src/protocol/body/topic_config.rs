@@ -154,7 +154,8 @@ impl<'a> LenReader<'a> {
         }
         let n = i32::from_be_bytes([self.0[0], self.0[1], self.0[2], self.0[3]]);
         self.0 = &self.0[4..];
-        usize::try_from(n).map_err(|_| RegisterBodyError::Compressed(format!("negative length {n}")))
+        usize::try_from(n)
+            .map_err(|_| RegisterBodyError::Compressed(format!("negative length {n}")))
     }
     fn chunk(&mut self) -> Result<&'a [u8], RegisterBodyError> {
         let n = self.int()?;
@@ -197,7 +198,10 @@ mod tests {
         z.write_all(&raw).unwrap();
         let b = RegisterBrokerBody::decode(&z.finish().unwrap(), true, 409).unwrap();
         assert_eq!(b.topic_config_serialize_wrapper.data_version.counter, 2);
-        assert_eq!(b.topic_config_serialize_wrapper.topic_config_table["T1"].perm, 6);
+        assert_eq!(
+            b.topic_config_serialize_wrapper.topic_config_table["T1"].perm,
+            6
+        );
         assert!(RegisterBrokerBody::decode(b"\x78garbage", true, 409).is_err());
     }
 }
