@@ -9,47 +9,58 @@ use std::time::Duration;
 
 use common::*;
 use coremq::protocol::body::{
-    ClusterInfo, KvTable, RegisterBrokerBody, TopicConfig, TopicList, TopicRouteData,
+    ClusterInfo, DataVersion, KvTable, RegisterBrokerBody, TopicConfig, TopicList, TopicRouteData,
 };
 use coremq::protocol::{RemotingCommand, RequestCode as C, ResponseCode as R, SerializeType};
 
 fn register_body(topics: &[(&str, i32)], counter: i64) -> Vec<u8> {
-    let mut body = RegisterBrokerBody::default();
-    let w = &mut body.topic_config_serialize_wrapper;
-    w.data_version.counter = counter;
-    w.data_version.timestamp = 1_700_000_000_000;
-    for (t, q) in topics {
-        w.topic_config_table.insert(
-            t.to_string(),
-            TopicConfig {
-                topic_name: t.to_string(),
-                read_queue_nums: *q,
-                write_queue_nums: *q,
-                ..TopicConfig::default()
-            },
-        );
-    }
-    serde_json::to_vec(&body).unwrap()
+    let version = DataVersion {
+        counter,
+        timestamp: 1_700_000_000_000,
+        ..DataVersion::default()
+    };
+    let topics = topics.iter().map(|(t, q)| TopicConfig::new(t, *q));
+    serde_json::to_vec(&RegisterBrokerBody::new(topics, version)).unwrap()
 }
 
-fn register(
-    c: &mut RawClient,
-    cluster: &str,
-    name: &str,
-    addr: &str,
+/// A broker identity used by these tests.
+struct Broker {
+    cluster: &'static str,
+    name: &'static str,
+    addr: &'static str,
     id: i64,
-    topics: &[(&str, i32)],
-) -> RemotingCommand {
-    let id = id.to_string();
-    let ha = format!("{addr}-ha");
+}
+
+const A_MASTER: Broker = Broker {
+    cluster: "c1",
+    name: "broker-a",
+    addr: "127.0.0.1:10911",
+    id: 0,
+};
+const A_SLAVE: Broker = Broker {
+    cluster: "c1",
+    name: "broker-a",
+    addr: "127.0.0.1:10921",
+    id: 1,
+};
+const B_MASTER: Broker = Broker {
+    cluster: "c2",
+    name: "broker-b",
+    addr: "127.0.0.1:10931",
+    id: 0,
+};
+
+fn register(c: &mut RawClient, b: &Broker, topics: &[(&str, i32)]) -> RemotingCommand {
+    let id = b.id.to_string();
+    let ha = format!("{}-ha", b.addr);
     let body = register_body(topics, 1);
     let crc = ((crc32fast::hash(&body) & 0x7FFF_FFFF) as i32).to_string();
     c.call_with(
         C::REGISTER_BROKER.code(),
         &[
-            ("brokerName", name),
-            ("brokerAddr", addr),
-            ("clusterName", cluster),
+            ("brokerName", b.name),
+            ("brokerAddr", b.addr),
+            ("clusterName", b.cluster),
             ("haServerAddr", &ha),
             ("brokerId", &id),
             ("compressed", "false"),
@@ -80,30 +91,12 @@ fn two_clusters_register_and_serve_routes_lists_and_kv() {
     let mut a_slave = RawClient::connect(ns.addr);
     let mut b = RawClient::connect(ns.addr);
 
-    let r = register(
-        &mut a,
-        "c1",
-        "broker-a",
-        "127.0.0.1:10911",
-        0,
-        &[("TopicTest", 4), ("OnlyA", 2)],
-    );
+    let r = register(&mut a, &A_MASTER, &[("TopicTest", 4), ("OnlyA", 2)]);
     assert_eq!(r.code, 0);
-    let r = register(&mut a_slave, "c1", "broker-a", "127.0.0.1:10921", 1, &[]);
+    let r = register(&mut a_slave, &A_SLAVE, &[]);
     assert_eq!(r.ext.get("masterAddr"), Some("127.0.0.1:10911"));
     assert_eq!(r.ext.get("haServerAddr"), Some("127.0.0.1:10911-ha"));
-    assert_eq!(
-        register(
-            &mut b,
-            "c2",
-            "broker-b",
-            "127.0.0.1:10931",
-            0,
-            &[("TopicTest", 8)]
-        )
-        .code,
-        0
-    );
+    assert_eq!(register(&mut b, &B_MASTER, &[("TopicTest", 8)]).code, 0);
 
     // Route: both groups, queue data per group, strict 5.x shape on the wire.
     let raw = a.call_with(
@@ -283,14 +276,7 @@ fn closed_connection_removes_its_broker_at_once() {
     let ns = start_namesrv("");
     let mut watcher = RawClient::connect(ns.addr);
     let mut b = RawClient::connect(ns.addr);
-    register(
-        &mut b,
-        "c2",
-        "broker-b",
-        "127.0.0.1:10931",
-        0,
-        &[("CloseMe", 4)],
-    );
+    register(&mut b, &B_MASTER, &[("CloseMe", 4)]);
     assert!(route(&mut watcher, "CloseMe").is_some());
     drop(b);
     wait_until(
@@ -309,14 +295,7 @@ fn silent_broker_expires_after_the_shortened_timeout() {
     let mut watcher = RawClient::connect(ns.addr);
     // Registers once and stays connected but silent.
     let mut a = RawClient::connect(ns.addr);
-    register(
-        &mut a,
-        "c1",
-        "broker-a",
-        "127.0.0.1:10911",
-        0,
-        &[("ExpireMe", 4)],
-    );
+    register(&mut a, &A_MASTER, &[("ExpireMe", 4)]);
     // Registers with its own, longer heartbeatTimeoutMillis (5.x header).
     let mut c = RawClient::connect(ns.addr);
     let r = c.call_with(
@@ -351,14 +330,7 @@ fn malformed_frame_closes_only_that_connection() {
     let ns = start_namesrv("");
     let mut good = RawClient::connect(ns.addr);
     let mut broker = RawClient::connect(ns.addr);
-    register(
-        &mut broker,
-        "c1",
-        "broker-a",
-        "127.0.0.1:10911",
-        0,
-        &[("T", 1)],
-    );
+    register(&mut broker, &A_MASTER, &[("T", 1)]);
     for garbage in [
         vec![0xff, 0xff, 0xff, 0xff],             // negative length
         vec![0x7f, 0, 0, 0],                      // over 16 MiB
@@ -483,14 +455,7 @@ fn print_config_lists_every_key_and_file_values_win() {
 fn order_topic_conf_fills_routes_when_enabled() {
     let ns = start_namesrv("orderMessageEnable=true");
     let mut c = RawClient::connect(ns.addr);
-    register(
-        &mut c,
-        "c1",
-        "broker-a",
-        "127.0.0.1:10911",
-        0,
-        &[("Ordered", 4)],
-    );
+    register(&mut c, &A_MASTER, &[("Ordered", 4)]);
     c.call_with(
         C::PUT_KV_CONFIG.code(),
         &[
@@ -508,14 +473,7 @@ fn order_topic_conf_fills_routes_when_enabled() {
         Some("broker-a:4")
     );
     // The register response carries the ORDER_TOPIC_CONFIG table.
-    let r = register(
-        &mut c,
-        "c1",
-        "broker-a",
-        "127.0.0.1:10911",
-        0,
-        &[("Ordered", 4)],
-    );
+    let r = register(&mut c, &A_MASTER, &[("Ordered", 4)]);
     let t: KvTable = serde_json::from_slice(&r.body).unwrap();
     assert_eq!(t.table["Ordered"], "broker-a:4");
 }

@@ -372,27 +372,18 @@ mod tests {
         topics: &[(&str, i32)],
         counter: i64,
     ) -> Registration {
-        let mut body = RegisterBrokerBody::default();
-        let w = &mut body.topic_config_serialize_wrapper;
-        w.data_version.counter = counter;
-        for (t, q) in topics {
-            w.topic_config_table.insert(
-                t.to_string(),
-                TopicConfig {
-                    topic_name: t.to_string(),
-                    read_queue_nums: *q,
-                    write_queue_nums: *q,
-                    ..TopicConfig::default()
-                },
-            );
-        }
+        let version = DataVersion {
+            counter,
+            ..DataVersion::default()
+        };
+        let topics = topics.iter().map(|(t, q)| TopicConfig::new(t, *q));
         Registration {
             cluster: cluster.into(),
             broker_name: name.into(),
             broker_addr: addr.into(),
             broker_id: id,
             ha_server_addr: format!("{addr}-ha"),
-            body,
+            body: RegisterBrokerBody::new(topics, version),
             conn_id: 1,
             timeout: Duration::from_secs(120),
         }

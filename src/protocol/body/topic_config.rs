@@ -47,6 +47,18 @@ impl Default for TopicConfig {
     }
 }
 
+impl TopicConfig {
+    /// A read-write topic with `queues` read and write queues and default settings.
+    pub fn new(name: &str, queues: i32) -> Self {
+        TopicConfig {
+            topic_name: name.to_owned(),
+            read_queue_nums: queues,
+            write_queue_nums: queues,
+            ..TopicConfig::default()
+        }
+    }
+}
+
 /// A broker's topic table with its version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
@@ -65,6 +77,22 @@ pub struct RegisterBrokerBody {
     pub topic_config_serialize_wrapper: TopicConfigSerializeWrapper,
     /// Filter server addresses (unused by coremq, accepted from Java brokers).
     pub filter_server_list: Vec<String>,
+}
+
+impl RegisterBrokerBody {
+    /// The body a broker sends for `topics` at `data_version`.
+    pub fn new(topics: impl IntoIterator<Item = TopicConfig>, data_version: DataVersion) -> Self {
+        RegisterBrokerBody {
+            topic_config_serialize_wrapper: TopicConfigSerializeWrapper {
+                topic_config_table: topics
+                    .into_iter()
+                    .map(|t| (t.topic_name.clone(), t))
+                    .collect(),
+                data_version,
+            },
+            filter_server_list: Vec::new(),
+        }
+    }
 }
 
 /// Why a register body could not be read.
