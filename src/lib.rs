@@ -10,3 +10,4 @@ pub mod namesrv;
 pub mod protocol;
 pub mod remoting;
 pub mod runtime;
+pub mod store;

@@ -1,0 +1,3 @@
+//! The per-shard storage engine (in progress): see `record` for the stored record layout.
+
+pub mod record;
