@@ -1,4 +1,7 @@
-//! The per-shard storage engine (in progress): see `record` for the stored record layout.
+//! The per-shard storage engine (in progress).
 
+pub mod checkpoint;
+pub mod commitlog;
+pub mod consume_index;
 pub mod record;
 pub mod segmented_file;
