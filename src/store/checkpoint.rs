@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use glommio::io::{DmaFile, OpenOptions};
+use glommio::io::DmaFile;
 
 use super::segmented_file::{FileError, BLOCK_BYTES};
 
@@ -68,13 +68,7 @@ impl CheckpointFile {
             reason: e.to_string(),
             no_space: false,
         };
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .dma_open(path)
-            .await
-            .map_err(|e| io("open", e))?;
+        let file = super::dma::open(path, super::dma::Mode::Create).await?;
         let size = file.file_size().await.map_err(|e| io("stat", e))?;
         let cp = if size >= BLOCK_BYTES {
             let r = file

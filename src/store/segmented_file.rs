@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use glommio::io::{DmaBuffer, DmaFile, OpenOptions};
+use glommio::io::{DmaBuffer, DmaFile};
 
 /// Direct-I/O block size: every write starts and ends on this boundary.
 pub const BLOCK_BYTES: u64 = 4096;
@@ -140,6 +140,17 @@ impl FlushBatch {
     pub fn is_empty(&self) -> bool {
         self.chunks.is_empty()
     }
+
+    /// The segments this batch writes to (each once).
+    pub fn segments(&self) -> Vec<Segment> {
+        let mut out: Vec<Segment> = Vec::new();
+        for c in &self.chunks {
+            if !out.iter().any(|s| s.start == c.seg.start) {
+                out.push(c.seg.clone());
+            }
+        }
+        out
+    }
 }
 
 /// A segmented, direct-I/O, append-only file.
@@ -177,12 +188,7 @@ impl SegmentedFile {
         let mut segments = BTreeMap::new();
         for start in list_segments(dir)? {
             let path = dir.join(segment_name(start));
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .dma_open(&path)
-                .await
-                .map_err(|e| FileError::io("open", &path, e))?;
+            let file = super::dma::open(&path, super::dma::Mode::ReadWrite).await?;
             assert!(
                 file.alignment() <= BLOCK_BYTES,
                 "device alignment above 4 KiB"
@@ -263,13 +269,7 @@ impl SegmentedFile {
         segment_bytes: u64,
     ) -> Result<Segment, FileError> {
         let path = dir.join(segment_name(start));
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .dma_open(&path)
-            .await
-            .map_err(|e| FileError::io("create", &path, e))?;
+        let file = super::dma::open(&path, super::dma::Mode::Create).await?;
         // Preallocating keeps fdatasync from also flushing size changes, and makes a full
         // disk fail here, at a segment boundary, instead of in the middle of a write.
         if let Err(e) = file.pre_allocate(segment_bytes, false).await {
@@ -460,6 +460,80 @@ impl SegmentedFile {
         }
     }
 
+    /// Opens the file for appending at `end` after a crash: everything past `end` is made
+    /// zero (the rest of its segment is punched out, later segments are deleted) so stale or
+    /// torn bytes can never be read as records later, and the partial tail block is seeded.
+    pub async fn recover_open(
+        dir: &Path,
+        segment_bytes: u64,
+        max_chunk_bytes: usize,
+        end: u64,
+    ) -> Result<Self, FileError> {
+        let seg_start = end - end % segment_bytes;
+        for start in list_segments(dir)? {
+            if start > seg_start {
+                let path = dir.join(segment_name(start));
+                std::fs::remove_file(&path).map_err(|e| FileError::io("remove", &path, e))?;
+            }
+        }
+        let mut f = Self::open(dir, segment_bytes, max_chunk_bytes, end).await?;
+        let Some(seg) = f.segments.get(&seg_start).cloned() else {
+            return Ok(f);
+        };
+        let keep = end - seg_start;
+        let tail_start = align_down(keep);
+        let mut tail = Vec::new();
+        if tail_start < keep {
+            let block = seg
+                .file
+                .read_at_aligned(tail_start, BLOCK_BYTES as usize)
+                .await
+                .map_err(|e| FileError::io("read", &seg.path, e))?;
+            let n = (keep - tail_start) as usize;
+            if block.len() < n {
+                return Err(FileError::io(
+                    "read",
+                    &seg.path,
+                    "tail block shorter than the recovered end",
+                ));
+            }
+            tail.extend_from_slice(&block[..n]);
+            let mut buf = seg.file.alloc_dma_buffer(BLOCK_BYTES as usize);
+            buf.as_bytes_mut().fill(0);
+            buf.as_bytes_mut()[..n].copy_from_slice(&tail);
+            seg.file
+                .write_at(buf, tail_start)
+                .await
+                .map_err(|e| FileError::io("write", &seg.path, e))?;
+        }
+        let zero_from = align_up(keep);
+        if zero_from < segment_bytes {
+            seg.file
+                .deallocate(zero_from, segment_bytes - zero_from)
+                .await
+                .map_err(|e| FileError::io("punch hole", &seg.path, e))?;
+            // Keep the segment fully allocated so a full disk still fails at a boundary.
+            seg.file
+                .pre_allocate(segment_bytes, false)
+                .await
+                .map_err(|e| FileError::io("preallocate", &seg.path, e))?;
+        }
+        seg.file
+            .fdatasync()
+            .await
+            .map_err(|e| FileError::io("fdatasync", &seg.path, e))?;
+        f.seed_tail(&tail);
+        Ok(f)
+    }
+
+    /// Reads `len` bytes at `offset` from the device (the caller checked memory first).
+    pub async fn read_from_disk(&self, offset: u64, len: usize) -> Result<Vec<u8>, FileError> {
+        let seg = self.segment_for(offset).ok_or_else(|| {
+            FileError::io("read", &self.dir, format!("offset {offset} is not stored"))
+        })?;
+        read_segment(&seg, offset - seg.start, len).await
+    }
+
     /// Removes segments that end at or before `offset` (never the one holding `end`);
     /// returns how many bytes of segments were removed.
     pub async fn remove_segments_before(&mut self, offset: u64) -> Result<u64, FileError> {
@@ -498,6 +572,23 @@ pub fn list_segments(dir: &Path) -> Result<Vec<u64>, FileError> {
         .collect();
     starts.sort_unstable();
     Ok(starts)
+}
+
+/// Reads `len` bytes at `pos` of a segment (any alignment).
+pub async fn read_segment(seg: &Segment, pos: u64, len: usize) -> Result<Vec<u8>, FileError> {
+    let r = seg
+        .file
+        .read_at(pos, len)
+        .await
+        .map_err(|e| FileError::io("read", &seg.path, format!("{len} bytes at {pos}: {e}")))?;
+    if r.len() < len {
+        return Err(FileError::io(
+            "read",
+            &seg.path,
+            format!("short read at {pos}: {} of {len}", r.len()),
+        ));
+    }
+    Ok(r[..len].to_vec())
 }
 
 #[cfg(test)]

@@ -1,0 +1,90 @@
+//! Store settings (from the broker's RocketMQ keys and coremq's own).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// When an append is acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlushMode {
+    /// Once the record is in the shard's write buffer; flushed every interval.
+    Async,
+    /// Once a write and an fdatasync covering the record completed.
+    Sync,
+}
+
+/// Settings of one shard's store.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// storePathRootDir: the shard lives in `root/shard-<i>/`.
+    pub root: PathBuf,
+    /// This shard's id.
+    pub shard: u32,
+    /// mappedFileSizeCommitLog (multiple of 4096).
+    pub commitlog_segment_bytes: u64,
+    /// mappedFileSizeConsumeQueue (rounded up to a multiple of 20,480).
+    pub consume_index_segment_bytes: u64,
+    /// flushDiskType.
+    pub flush_mode: FlushMode,
+    /// flushIntervalCommitLog: ASYNC_FLUSH period.
+    pub flush_interval: Duration,
+    /// syncFlushTimeout: SYNC_FLUSH wait before FLUSH_DISK_TIMEOUT.
+    pub sync_flush_timeout: Duration,
+    /// Appended-but-unwritten bytes allowed before appends wait (back-pressure).
+    pub max_pending_write_bytes: u64,
+    /// Size of one commit-log write chunk.
+    pub write_chunk_bytes: usize,
+    /// Size of one consume-index write chunk (per queue).
+    pub index_chunk_bytes: usize,
+    /// How often the checkpoint advances (bounds the log replayed after a crash).
+    pub checkpoint_interval: Duration,
+}
+
+/// RocketMQ's mappedFileSizeCommitLog default.
+pub const DEFAULT_COMMITLOG_SEGMENT_BYTES: u64 = 1 << 30;
+/// RocketMQ's mappedFileSizeConsumeQueue default (rounded up by the store).
+pub const DEFAULT_CONSUME_INDEX_SEGMENT_BYTES: u64 = 6_000_000;
+/// Unwritten bytes per shard before appends wait.
+pub const DEFAULT_MAX_PENDING_WRITE_BYTES: u64 = 64 << 20;
+/// One commit-log write.
+pub const DEFAULT_WRITE_CHUNK_BYTES: usize = 1 << 20;
+/// One consume-index write.
+pub const DEFAULT_INDEX_CHUNK_BYTES: usize = 16 << 10;
+/// Checkpoint period.
+pub const DEFAULT_CHECKPOINT_INTERVAL_MS: u64 = 1000;
+
+impl StoreConfig {
+    /// Defaults for shard `shard` under `root`.
+    pub fn new(root: PathBuf, shard: u32) -> Self {
+        StoreConfig {
+            root,
+            shard,
+            commitlog_segment_bytes: DEFAULT_COMMITLOG_SEGMENT_BYTES,
+            consume_index_segment_bytes: DEFAULT_CONSUME_INDEX_SEGMENT_BYTES,
+            flush_mode: FlushMode::Async,
+            flush_interval: Duration::from_millis(500),
+            sync_flush_timeout: Duration::from_millis(5000),
+            max_pending_write_bytes: DEFAULT_MAX_PENDING_WRITE_BYTES,
+            write_chunk_bytes: DEFAULT_WRITE_CHUNK_BYTES,
+            index_chunk_bytes: DEFAULT_INDEX_CHUNK_BYTES,
+            checkpoint_interval: Duration::from_millis(DEFAULT_CHECKPOINT_INTERVAL_MS),
+        }
+    }
+
+    /// The shard's directory.
+    pub fn shard_dir(&self) -> PathBuf {
+        self.root.join(format!("shard-{}", self.shard))
+    }
+
+    /// The commit-log directory.
+    pub fn commitlog_dir(&self) -> PathBuf {
+        self.shard_dir().join("commitlog")
+    }
+
+    /// The directory of one queue's index.
+    pub fn queue_dir(&self, topic: &str, queue_id: i32) -> PathBuf {
+        self.shard_dir()
+            .join("consumequeue")
+            .join(topic)
+            .join(queue_id.to_string())
+    }
+}

@@ -1,0 +1,26 @@
+//! Store errors, typed so the broker can answer each with the right response code.
+
+use super::record::MessageError;
+use super::segmented_file::FileError;
+
+/// Why a store operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The message cannot be stored as given (MESSAGE_ILLEGAL).
+    #[error("message rejected: {0}")]
+    Message(#[from] MessageError),
+    /// Writes are failing (disk full, I/O error); appends are refused until a write
+    /// succeeds again. Stored data stays readable (SERVICE_NOT_AVAILABLE).
+    #[error("store not writable: {0}")]
+    NotWritable(FileError),
+    /// SYNC_FLUSH: the record is stored but no fdatasync covered it within the timeout
+    /// (FLUSH_DISK_TIMEOUT: a successful send with a non-OK status).
+    #[error("flush to disk did not complete within {0} ms")]
+    FlushTimeout(u64),
+    /// Reading or opening failed.
+    #[error(transparent)]
+    Io(#[from] FileError),
+    /// The store is closing.
+    #[error("store is shut down")]
+    Closed,
+}

@@ -1,0 +1,686 @@
+//! `ShardStore`: one shard's commit log and consume indexes, owned by one glommio executor.
+//!
+//! The type is `!Send` (it holds `Rc`s): only the core that opened it can touch it; other
+//! cores reach it through the broker's router. All state sits in `RefCell`s that are never
+//! borrowed across an `.await`: appends do their checks and any segment creation first
+//! (awaiting), then assign offsets and copy bytes in one synchronous section.
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+
+use bytes::Bytes;
+use futures_lite::future::poll_fn;
+
+use super::checkpoint::{Checkpoint, CheckpointFile};
+use super::commitlog::{CommitLog, Placement};
+use super::config::{FlushMode, StoreConfig};
+use super::consume_index::{segment_bytes_for, ConsumeIndex, IndexEntry, ENTRY_BYTES};
+use super::error::StoreError;
+use super::flusher;
+use super::record::{self, Entry, NewMessage, TRAILER_BYTES};
+use super::recovery::{self, Queues, RecoveryReport};
+use super::segmented_file::{read_segment, FileError, SegmentedFile};
+
+/// Index entries examined per read at most (RocketMQ's 16,000-byte filter scan).
+pub const MAX_SCAN_ENTRIES: u64 = 800;
+
+/// Result of an append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendResult {
+    /// Physical offset (shard bits included).
+    pub physical_offset: i64,
+    /// Logical queue offset assigned.
+    pub queue_offset: u64,
+    /// Store timestamp written.
+    pub store_timestamp: i64,
+}
+
+/// What a read found (RocketMQ's GetMessageStatus).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GetStatus {
+    /// At least one record.
+    Found,
+    /// Entries were scanned but none matched the filter.
+    NoMatchedMessage,
+    /// The queue has no entries (or does not exist).
+    NoMessageInQueue,
+    /// offset == max: nothing new yet.
+    OffsetOverflowOne,
+    /// offset > max.
+    OffsetOverflowBadly,
+    /// offset < min.
+    OffsetTooSmall,
+}
+
+/// Limits of one read.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadLimits {
+    /// Records at most.
+    pub max_msgs: usize,
+    /// Bytes at most (the first record is always returned).
+    pub max_bytes: usize,
+}
+
+/// Records read from a queue.
+#[derive(Debug, Clone)]
+pub struct GetResult {
+    /// Outcome.
+    pub status: GetStatus,
+    /// Whole records (what a PULL body concatenates), in queue order.
+    pub records: Vec<Bytes>,
+    /// Where the next read should start.
+    pub next_offset: u64,
+    /// Queue's min offset.
+    pub min_offset: u64,
+    /// Queue's max offset.
+    pub max_offset: u64,
+}
+
+/// Counters of a shard store.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Records appended since open.
+    pub appends: u64,
+    /// Record bytes appended since open.
+    pub appended_bytes: u64,
+    /// Write batches completed.
+    pub flushes: u64,
+    /// fdatasync calls on the commit log.
+    pub log_syncs: u64,
+    /// Checkpoints written.
+    pub checkpoints: u64,
+    /// Local end of the log.
+    pub log_end: u64,
+    /// Durable local end of the log.
+    pub log_durable: u64,
+}
+
+/// Shared state of a shard store (this core only).
+pub(super) struct Inner {
+    pub(super) cfg: StoreConfig,
+    pub(super) log: RefCell<CommitLog>,
+    pub(super) queues: RefCell<Queues>,
+    pub(super) dirty_queues: RefCell<Vec<(String, i32)>>,
+    pub(super) checkpoint: CheckpointFile,
+    pub(super) kick: Cell<bool>,
+    pub(super) flusher_waker: RefCell<Option<Waker>>,
+    pub(super) durable_waiters: RefCell<Vec<Waker>>,
+    pub(super) space_waiters: RefCell<Vec<Waker>>,
+    pub(super) write_error: RefCell<Option<FileError>>,
+    pub(super) closing: Cell<bool>,
+    pub(super) stats: Cell<StoreStats>,
+}
+
+impl Inner {
+    pub(super) fn wake_flusher(&self) {
+        self.kick.set(true);
+        if let Some(w) = self.flusher_waker.borrow_mut().take() {
+            w.wake();
+        }
+    }
+
+    pub(super) fn wake_all(list: &RefCell<Vec<Waker>>) {
+        let ws: Vec<Waker> = list.borrow_mut().drain(..).collect();
+        ws.into_iter().for_each(Waker::wake);
+    }
+
+    pub(super) fn bump(&self, f: impl FnOnce(&mut StoreStats)) {
+        let mut s = self.stats.get();
+        f(&mut s);
+        self.stats.set(s);
+    }
+}
+
+/// One shard's store.
+pub struct ShardStore {
+    inner: Rc<Inner>,
+    flusher: RefCell<Option<glommio::task::JoinHandle<()>>>,
+    report: RecoveryReport,
+}
+
+impl ShardStore {
+    /// Opens (recovering) the shard's store and starts its flusher on this executor.
+    pub async fn open(cfg: StoreConfig) -> Result<Self, StoreError> {
+        assert!(cfg.commitlog_segment_bytes % super::segmented_file::BLOCK_BYTES == 0);
+        std::fs::create_dir_all(cfg.shard_dir()).map_err(|e| FileError::Io {
+            op: "create dir",
+            path: cfg.shard_dir().display().to_string(),
+            reason: e.to_string(),
+            no_space: false,
+        })?;
+        let (checkpoint, cp) = CheckpointFile::open(&cfg.shard_dir().join("checkpoint")).await?;
+        let (x, clean) = cp.map_or((0, false), |c| (c.log_offset, c.clean));
+        let (log, queues, report) = recovery::recover(&cfg, x, clean).await?;
+        if report.cut.is_some() || !report.index_warnings.is_empty() || !clean {
+            tracing::info!(
+                shard = cfg.shard, clean, from = report.scanned_from, end = report.end,
+                replayed = report.replayed, cut = ?report.cut, warnings = ?report.index_warnings,
+                "store recovered"
+            );
+        }
+        // From here until a clean close, the checkpoint says "not clean".
+        checkpoint
+            .write(&Checkpoint {
+                log_offset: log.end().min(x.max(report.scanned_from)),
+                clean: false,
+            })
+            .await?;
+        let durable = log.durable();
+        let end = log.end();
+        let inner = Rc::new(Inner {
+            cfg,
+            log: RefCell::new(log),
+            queues: RefCell::new(queues),
+            dirty_queues: RefCell::new(Vec::new()),
+            checkpoint,
+            kick: Cell::new(false),
+            flusher_waker: RefCell::new(None),
+            durable_waiters: RefCell::new(Vec::new()),
+            space_waiters: RefCell::new(Vec::new()),
+            write_error: RefCell::new(None),
+            closing: Cell::new(false),
+            stats: Cell::new(StoreStats {
+                log_end: end,
+                log_durable: durable,
+                ..StoreStats::default()
+            }),
+        });
+        // The replayed index entries are in memory: flush them with everything else.
+        {
+            let mut dirty = inner.dirty_queues.borrow_mut();
+            for (t, m) in inner.queues.borrow().iter() {
+                for (q, cq) in m {
+                    if cq.file().unflushed_bytes() > 0 {
+                        dirty.push((t.clone(), *q));
+                    }
+                }
+            }
+        }
+        let task = glommio::spawn_local(flusher::run(inner.clone())).detach();
+        Ok(ShardStore {
+            inner,
+            flusher: RefCell::new(Some(task)),
+            report,
+        })
+    }
+
+    /// What recovery found when the store opened.
+    pub fn recovery_report(&self) -> &RecoveryReport {
+        &self.report
+    }
+
+    /// Appends a message to its queue. Under SYNC_FLUSH returns once it is durable.
+    pub async fn append(&self, m: &NewMessage) -> Result<AppendResult, StoreError> {
+        record::validate(m)?;
+        let a = self.append_unacknowledged(m).await?;
+        if self.inner.cfg.flush_mode == FlushMode::Sync {
+            self.wait_durable(a.1).await?;
+        }
+        Ok(a.0)
+    }
+
+    /// Appends without waiting for durability; returns the result and the log end to wait
+    /// for.
+    async fn append_unacknowledged(
+        &self,
+        m: &NewMessage,
+    ) -> Result<(AppendResult, u64), StoreError> {
+        let inner = &self.inner;
+        self.wait_writable().await?;
+        let len = record::encoded_len(m);
+        self.ensure_queue(&m.topic, m.queue_id).await?;
+        loop {
+            if let Some(start) = self.queue_missing_segment(&m.topic, m.queue_id) {
+                self.create_queue_segment(&m.topic, m.queue_id, start)
+                    .await?;
+                continue;
+            }
+            let placement = inner.log.borrow_mut().place(len);
+            if let Placement::NeedSegment(start) = placement {
+                self.create_log_segment(start).await?;
+                continue;
+            }
+            // No await since the checks above: assign offsets and copy in one go.
+            let mut log = inner.log.borrow_mut();
+            let mut queues = inner.queues.borrow_mut();
+            let cq = queues
+                .get_mut(&m.topic)
+                .and_then(|q| q.get_mut(&m.queue_id))
+                .expect("queue ensured above");
+            let qo = cq.max_offset();
+            let was_clean = cq.file().unflushed_bytes() == 0;
+            let a = log.append(m, qo as i64);
+            cq.push(&IndexEntry {
+                physical_offset: a.physical_offset,
+                size: a.size,
+                tags_code: record::property(&m.properties, "TAGS")
+                    .map_or(0, record::tags_hash_code),
+            });
+            if was_clean {
+                inner
+                    .dirty_queues
+                    .borrow_mut()
+                    .push((m.topic.clone(), m.queue_id));
+            }
+            let unflushed = log.file().unflushed_bytes();
+            drop((log, queues));
+            inner.bump(|s| {
+                s.appends += 1;
+                s.appended_bytes += u64::from(a.size);
+                s.log_end = a.end;
+            });
+            if inner.cfg.flush_mode == FlushMode::Sync
+                || unflushed >= inner.cfg.write_chunk_bytes as u64
+            {
+                inner.wake_flusher();
+            }
+            return Ok((
+                AppendResult {
+                    physical_offset: a.physical_offset,
+                    queue_offset: qo,
+                    store_timestamp: a.store_timestamp,
+                },
+                a.end,
+            ));
+        }
+    }
+
+    /// Waits until appends may proceed: no write error, pending bytes under the limit.
+    async fn wait_writable(&self) -> Result<(), StoreError> {
+        let inner = &self.inner;
+        poll_fn(|cx| {
+            if inner.closing.get() {
+                return Poll::Ready(Err(StoreError::Closed));
+            }
+            if let Some(e) = inner.write_error.borrow().clone() {
+                return Poll::Ready(Err(StoreError::NotWritable(e)));
+            }
+            if inner.log.borrow().file().unflushed_bytes() <= inner.cfg.max_pending_write_bytes {
+                return Poll::Ready(Ok(()));
+            }
+            inner.wake_flusher();
+            inner.space_waiters.borrow_mut().push(cx.waker().clone());
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Waits until the log is durable up to `end` (SYNC_FLUSH), at most syncFlushTimeout.
+    async fn wait_durable(&self, end: u64) -> Result<(), StoreError> {
+        let inner = &self.inner;
+        let durable = poll_fn(|cx| {
+            if inner.log.borrow().durable() >= end {
+                return Poll::Ready(Ok(()));
+            }
+            if let Some(e) = inner.write_error.borrow().clone() {
+                return Poll::Ready(Err(StoreError::NotWritable(e)));
+            }
+            inner.durable_waiters.borrow_mut().push(cx.waker().clone());
+            Poll::Pending
+        });
+        let timeout = inner.cfg.sync_flush_timeout;
+        let expire = async {
+            glommio::timer::sleep(timeout).await;
+            Err(StoreError::FlushTimeout(timeout.as_millis() as u64))
+        };
+        futures_lite::future::or(durable, expire).await
+    }
+
+    async fn ensure_queue(&self, topic: &str, qid: i32) -> Result<(), StoreError> {
+        if self
+            .inner
+            .queues
+            .borrow()
+            .get(topic)
+            .is_some_and(|m| m.contains_key(&qid))
+        {
+            return Ok(());
+        }
+        let cfg = &self.inner.cfg;
+        let dir = cfg.queue_dir(topic, qid);
+        let file = SegmentedFile::open(
+            &dir,
+            segment_bytes_for(cfg.consume_index_segment_bytes),
+            cfg.index_chunk_bytes,
+            0,
+        )
+        .await?;
+        let mut queues = self.inner.queues.borrow_mut();
+        let m = queues.entry(topic.to_owned()).or_default();
+        m.entry(qid).or_insert_with(|| ConsumeIndex::new(file, 0));
+        Ok(())
+    }
+
+    fn queue_missing_segment(&self, topic: &str, qid: i32) -> Option<u64> {
+        self.inner
+            .queues
+            .borrow()
+            .get(topic)
+            .and_then(|m| m.get(&qid))
+            .and_then(ConsumeIndex::missing_segment)
+    }
+
+    async fn create_queue_segment(
+        &self,
+        topic: &str,
+        qid: i32,
+        start: u64,
+    ) -> Result<(), StoreError> {
+        let (dir, size) = {
+            let queues = self.inner.queues.borrow();
+            let cq = &queues[topic][&qid];
+            (cq.file().dir().to_owned(), cq.file().segment_bytes())
+        };
+        let seg = SegmentedFile::create_segment(dir, start, size)
+            .await
+            .map_err(StoreError::NotWritable)?;
+        let mut queues = self.inner.queues.borrow_mut();
+        if let Some(cq) = queues.get_mut(topic).and_then(|m| m.get_mut(&qid)) {
+            cq.file_mut().install_segment(seg);
+        }
+        Ok(())
+    }
+
+    async fn create_log_segment(&self, start: u64) -> Result<(), StoreError> {
+        let (dir, size) = {
+            let log = self.inner.log.borrow();
+            (log.file().dir().to_owned(), log.file().segment_bytes())
+        };
+        let seg = SegmentedFile::create_segment(dir, start, size)
+            .await
+            .map_err(StoreError::NotWritable)?;
+        self.inner.log.borrow_mut().file_mut().install_segment(seg);
+        Ok(())
+    }
+
+    /// (min, max) logical offsets of a queue; (0, 0) when it does not exist.
+    pub fn queue_offsets(&self, topic: &str, qid: i32) -> (u64, u64) {
+        self.inner
+            .queues
+            .borrow()
+            .get(topic)
+            .and_then(|m| m.get(&qid))
+            .map_or((0, 0), |cq| (cq.min_offset(), cq.max_offset()))
+    }
+
+    /// Every (topic, queue id) this shard holds.
+    pub fn queues(&self) -> Vec<(String, i32)> {
+        self.inner
+            .queues
+            .borrow()
+            .iter()
+            .flat_map(|(t, m)| m.keys().map(move |q| (t.clone(), *q)))
+            .collect()
+    }
+
+    /// Reads records of a queue from `offset`, skipping entries whose tag hash `accept`
+    /// rejects.
+    pub async fn read(
+        &self,
+        topic: &str,
+        qid: i32,
+        offset: u64,
+        limits: ReadLimits,
+        accept: impl Fn(i64) -> bool,
+    ) -> Result<GetResult, StoreError> {
+        let (min, max) = self.queue_offsets(topic, qid);
+        let result = |status, next| GetResult {
+            status,
+            records: Vec::new(),
+            next_offset: next,
+            min_offset: min,
+            max_offset: max,
+        };
+        if max == 0 {
+            return Ok(result(GetStatus::NoMessageInQueue, 0));
+        }
+        if offset < min {
+            return Ok(result(GetStatus::OffsetTooSmall, min));
+        }
+        if offset == max {
+            return Ok(result(GetStatus::OffsetOverflowOne, offset));
+        }
+        if offset > max {
+            return Ok(result(GetStatus::OffsetOverflowBadly, max));
+        }
+        // One read never crosses an index segment (a disk read covers one segment).
+        let per_segment =
+            segment_bytes_for(self.inner.cfg.consume_index_segment_bytes) / ENTRY_BYTES as u64;
+        let n = (max - offset)
+            .min(MAX_SCAN_ENTRIES)
+            .min(per_segment - offset % per_segment);
+        let entries = self.read_entries(topic, qid, offset, n).await?;
+        let mut records = Vec::new();
+        let mut bytes = 0usize;
+        let mut scanned = 0u64;
+        for e in &entries {
+            if records.len() >= limits.max_msgs
+                || (!records.is_empty()
+                    && bytes + e.map_or(0, |e| e.size as usize) > limits.max_bytes)
+            {
+                break;
+            }
+            scanned += 1;
+            let Some(e) = e else { continue };
+            if !accept(e.tags_code) {
+                continue;
+            }
+            match self.read_record(e.physical_offset, e.size as usize).await? {
+                Some(r) => {
+                    bytes += r.len();
+                    records.push(r);
+                }
+                None => continue, // removed by retention meanwhile
+            }
+        }
+        let status = if records.is_empty() {
+            GetStatus::NoMatchedMessage
+        } else {
+            GetStatus::Found
+        };
+        Ok(GetResult {
+            status,
+            records,
+            next_offset: offset + scanned,
+            min_offset: min,
+            max_offset: max,
+        })
+    }
+
+    /// Index entries `[from, from + n)`; `None` for slots that are zero.
+    async fn read_entries(
+        &self,
+        topic: &str,
+        qid: i32,
+        from: u64,
+        n: u64,
+    ) -> Result<Vec<Option<IndexEntry>>, StoreError> {
+        let start = ConsumeIndex::byte_offset(from);
+        let mut buf = vec![0u8; n as usize * ENTRY_BYTES];
+        // Memory first (synchronously), then the part the device holds.
+        let disk = {
+            let queues = self.inner.queues.borrow();
+            let Some(cq) = queues.get(topic).and_then(|m| m.get(&qid)) else {
+                return Ok(Vec::new());
+            };
+            memory_then_disk_plan(cq.file(), start, &mut buf)?
+        };
+        if let Some((seg, pos, len)) = disk {
+            let d = read_segment(&seg, pos, len).await?;
+            buf[..len].copy_from_slice(&d);
+        }
+        Ok(buf.chunks(ENTRY_BYTES).map(IndexEntry::decode).collect())
+    }
+
+    /// The record at a physical offset with a known size; `None` when no longer stored.
+    async fn read_record(&self, phys: i64, size: usize) -> Result<Option<Bytes>, StoreError> {
+        let Some(local) = self.inner.log.borrow().local(phys) else {
+            return Ok(None);
+        };
+        let mut buf = vec![0u8; size + TRAILER_BYTES];
+        let disk = {
+            let log = self.inner.log.borrow();
+            if local < log.file().first_offset() {
+                return Ok(None);
+            }
+            memory_then_disk_plan(log.file(), local, &mut buf)?
+        };
+        if let Some((seg, pos, len)) = disk {
+            let d = read_segment(&seg, pos, len).await?;
+            buf[..len].copy_from_slice(&d);
+        }
+        // Paired check: what was CRC-checked before the write is checked again after the read.
+        match record::read_entry(&buf) {
+            Ok(Entry::Message(r)) if r.physical_offset() == phys => {
+                buf.truncate(size);
+                Ok(Some(Bytes::from(buf)))
+            }
+            other => Err(StoreError::Io(FileError::Io {
+                op: "verify",
+                path: format!("commit log of shard {} at {phys}", self.inner.cfg.shard),
+                reason: format!("stored record does not verify: {other:?}"),
+                no_space: false,
+            })),
+        }
+    }
+
+    /// The record at a physical offset (VIEW_MESSAGE_BY_ID), size read from the log.
+    pub async fn read_by_physical(&self, phys: i64) -> Result<Option<Bytes>, StoreError> {
+        let Some(local) = self.inner.log.borrow().local(phys) else {
+            return Ok(None);
+        };
+        if local + 4 > self.inner.log.borrow().end() {
+            return Ok(None);
+        }
+        let mut head = [0u8; 4];
+        let disk = {
+            let log = self.inner.log.borrow();
+            if local < log.file().first_offset() {
+                return Ok(None);
+            }
+            memory_then_disk_plan(log.file(), local, &mut head)?
+        };
+        if let Some((seg, pos, len)) = disk {
+            head[..len].copy_from_slice(&read_segment(&seg, pos, len).await?);
+        }
+        let size = i32::from_be_bytes(head);
+        match usize::try_from(size) {
+            Ok(s)
+                if s > 4 && local + (s + TRAILER_BYTES) as u64 <= self.inner.log.borrow().end() =>
+            {
+                self.read_record(phys, s).await.or(Ok(None))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// First queue offset whose store time is ≥ `timestamp_ms` (max offset when none).
+    pub async fn offset_by_time(
+        &self,
+        topic: &str,
+        qid: i32,
+        timestamp_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let (min, max) = self.queue_offsets(topic, qid);
+        let (mut lo, mut hi) = (min, max);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let ts = match self
+                .read_entries(topic, qid, mid, 1)
+                .await?
+                .first()
+                .copied()
+                .flatten()
+            {
+                Some(e) => match self.read_record(e.physical_offset, e.size as usize).await? {
+                    Some(r) => record::Record::parse(&r).map_or(i64::MIN, |r| r.store_timestamp()),
+                    None => i64::MIN,
+                },
+                None => i64::MIN,
+            };
+            if ts >= timestamp_ms {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        Ok(lo)
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> StoreStats {
+        self.inner.stats.get()
+    }
+
+    /// Flushes everything, writes a clean checkpoint and stops the flusher.
+    pub async fn close(&self) -> Result<(), StoreError> {
+        self.inner.closing.set(true);
+        self.inner.wake_flusher();
+        Inner::wake_all(&self.inner.space_waiters);
+        let task = self.flusher.borrow_mut().take();
+        if let Some(t) = task {
+            t.await;
+        }
+        match self.inner.write_error.borrow().clone() {
+            Some(e) => Err(StoreError::NotWritable(e)),
+            None => Ok(()),
+        }
+    }
+
+    /// Flushes and syncs everything appended so far (tests and benchmarks).
+    pub fn flush_now(&self) -> impl Future<Output = Result<(), StoreError>> + '_ {
+        let end = self.inner.log.borrow().end();
+        self.inner.wake_flusher();
+        async move {
+            let inner = &self.inner;
+            poll_fn(|cx| {
+                if inner.log.borrow().durable() >= end {
+                    return Poll::Ready(Ok(()));
+                }
+                if let Some(e) = inner.write_error.borrow().clone() {
+                    return Poll::Ready(Err(StoreError::NotWritable(e)));
+                }
+                inner.kick.set(true);
+                inner.durable_waiters.borrow_mut().push(cx.waker().clone());
+                Poll::Pending
+            })
+            .await
+        }
+    }
+}
+
+/// Fills the in-memory part of `dst` (bytes at or past the written mark) and returns the
+/// device read that fills the rest, limited to one segment.
+fn memory_then_disk_plan(
+    file: &SegmentedFile,
+    start: u64,
+    dst: &mut [u8],
+) -> Result<Option<(super::segmented_file::Segment, u64, usize)>, StoreError> {
+    let written = file.written();
+    let end = start + dst.len() as u64;
+    let mem_from = start.max(written).min(end);
+    let split = (mem_from - start) as usize;
+    if mem_from < end && !file.copy_from_memory(mem_from, &mut dst[split..]) {
+        return Err(StoreError::Io(FileError::Io {
+            op: "read",
+            path: file.dir().display().to_string(),
+            reason: format!("bytes {mem_from}..{end} are neither written nor in memory"),
+            no_space: false,
+        }));
+    }
+    if split == 0 {
+        return Ok(None);
+    }
+    let seg = file.segment_for(start).ok_or_else(|| {
+        StoreError::Io(FileError::Io {
+            op: "read",
+            path: file.dir().display().to_string(),
+            reason: format!("offset {start} is not stored"),
+            no_space: false,
+        })
+    })?;
+    let in_seg = (seg.start + file.segment_bytes() - start) as usize;
+    Ok(Some((seg.clone(), start - seg.start, split.min(in_seg))))
+}
