@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::retention::RetentionPolicy;
+
 /// When an append is acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlushMode {
@@ -37,7 +39,12 @@ pub struct StoreConfig {
     pub index_chunk_bytes: usize,
     /// How often the checkpoint advances (bounds the log replayed after a crash).
     pub checkpoint_interval: Duration,
+    /// deleteWhen / fileReservedTime / diskMaxUsedSpaceRatio; `None` keeps everything.
+    pub retention: Option<RetentionPolicy>,
 }
+
+/// How often retention is evaluated (RocketMQ's cleanResourceInterval).
+pub const CLEAN_RESOURCE_INTERVAL_MS: u64 = 10_000;
 
 /// RocketMQ's mappedFileSizeCommitLog default.
 pub const DEFAULT_COMMITLOG_SEGMENT_BYTES: u64 = 1 << 30;
@@ -67,6 +74,7 @@ impl StoreConfig {
             write_chunk_bytes: DEFAULT_WRITE_CHUNK_BYTES,
             index_chunk_bytes: DEFAULT_INDEX_CHUNK_BYTES,
             checkpoint_interval: Duration::from_millis(DEFAULT_CHECKPOINT_INTERVAL_MS),
+            retention: Some(RetentionPolicy::rocketmq_defaults()),
         }
     }
 

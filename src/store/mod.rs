@@ -36,13 +36,18 @@ pub mod error;
 mod flusher;
 pub mod record;
 pub mod recovery;
+pub mod retention;
+pub mod root;
 pub mod segmented_file;
 pub mod shard_store;
 
 pub use config::{FlushMode, StoreConfig};
 pub use error::StoreError;
 pub use record::NewMessage;
-pub use shard_store::{AppendResult, GetResult, GetStatus, ReadLimits, ShardStore, StoreStats};
+pub use retention::{DiskUsage, RetentionPolicy};
+pub use shard_store::{
+    AppendResult, GetResult, GetStatus, ReadLimits, RetentionOutcome, ShardStore, StoreStats,
+};
 
 #[cfg(test)]
 pub(crate) mod tests;

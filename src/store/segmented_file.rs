@@ -245,6 +245,14 @@ impl SegmentedFile {
         self.segments.keys().next().copied().unwrap_or(self.end)
     }
 
+    /// Every segment's start and path, oldest first.
+    pub fn segment_paths(&self) -> Vec<(u64, PathBuf)> {
+        self.segments
+            .values()
+            .map(|s| (s.start, s.path.clone()))
+            .collect()
+    }
+
     /// Start offsets of every segment, oldest first.
     pub fn segment_starts(&self) -> Vec<u64> {
         self.segments.keys().copied().collect()
@@ -536,7 +544,7 @@ impl SegmentedFile {
 
     /// Removes segments that end at or before `offset` (never the one holding `end`);
     /// returns how many bytes of segments were removed.
-    pub async fn remove_segments_before(&mut self, offset: u64) -> Result<u64, FileError> {
+    pub fn remove_segments_before(&mut self, offset: u64) -> Result<u64, FileError> {
         let active_seg = self.end - self.end % self.segment_bytes;
         let doomed: Vec<Segment> = self
             .segments
@@ -709,7 +717,7 @@ mod tests {
             again.run(true).await.unwrap();
             f.complete_flush(&again);
             assert_eq!(f.segment_starts(), vec![0, SEG, 2 * SEG, 3 * SEG]);
-            let freed = f.remove_segments_before(2 * SEG + 5).await.unwrap();
+            let freed = f.remove_segments_before(2 * SEG + 5).unwrap();
             assert_eq!(freed, 2 * SEG);
             assert_eq!(f.first_offset(), 2 * SEG);
             assert!(f.segment_for(100).is_none());

@@ -9,18 +9,20 @@ use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use futures_lite::future::poll_fn;
 
 use super::checkpoint::{Checkpoint, CheckpointFile};
 use super::commitlog::{CommitLog, Placement};
-use super::config::{FlushMode, StoreConfig};
+use super::config::{FlushMode, StoreConfig, CLEAN_RESOURCE_INTERVAL_MS};
 use super::consume_index::{segment_bytes_for, ConsumeIndex, IndexEntry, ENTRY_BYTES};
 use super::error::StoreError;
 use super::flusher;
 use super::record::{self, Entry, NewMessage, TRAILER_BYTES};
 use super::recovery::{self, Queues, RecoveryReport};
+use super::retention::{self, DiskUsage, RetentionPolicy, SegmentInfo};
 use super::segmented_file::{read_segment, FileError, SegmentedFile};
 
 /// Index entries examined per read at most (RocketMQ's 16,000-byte filter scan).
@@ -199,11 +201,39 @@ impl ShardStore {
             }
         }
         let task = glommio::spawn_local(flusher::run(inner.clone())).detach();
-        Ok(ShardStore {
+        let store = ShardStore {
             inner,
             flusher: RefCell::new(Some(task)),
             report,
-        })
+        };
+        store.advance_queue_mins().await?;
+        Ok(store)
+    }
+
+    /// Runs the configured retention policy every [`CLEAN_RESOURCE_INTERVAL_MS`] until the
+    /// store closes (the owner spawns this on the store's executor).
+    pub async fn run_retention(self: Rc<Self>) {
+        let Some(policy) = self.inner.cfg.retention.clone() else {
+            return;
+        };
+        let dir = self.inner.cfg.commitlog_dir();
+        while !self.inner.closing.get() {
+            glommio::timer::sleep(Duration::from_millis(CLEAN_RESOURCE_INTERVAL_MS)).await;
+            let now = SystemTime::now();
+            let disk = match DiskUsage::of(&dir) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!(shard = self.inner.cfg.shard, "cannot read disk usage: {e}");
+                    continue;
+                }
+            };
+            if let Err(e) = self
+                .apply_retention(&policy, now, retention::local_hour(now), disk)
+                .await
+            {
+                tracing::warn!(shard = self.inner.cfg.shard, "retention failed: {e}");
+            }
+        }
     }
 
     /// What recovery found when the store opened.
@@ -609,6 +639,95 @@ impl ShardStore {
         Ok(lo)
     }
 
+    /// Applies a retention policy once: removes expired (or, on a full disk, the oldest)
+    /// commit-log segments and advances every queue's min offset past removed records.
+    /// `hour` is the local hour of day; `disk` the usage of the store's filesystem.
+    pub async fn apply_retention(
+        &self,
+        policy: &RetentionPolicy,
+        now: SystemTime,
+        hour: u8,
+        disk: DiskUsage,
+    ) -> Result<RetentionOutcome, StoreError> {
+        let (infos, seg_bytes) = {
+            let log = self.inner.log.borrow();
+            let infos: Vec<SegmentInfo> = log
+                .file()
+                .segment_paths()
+                .into_iter()
+                .map(|(start, path)| SegmentInfo {
+                    start,
+                    modified: std::fs::metadata(&path)
+                        .and_then(|m| m.modified())
+                        .unwrap_or(now),
+                })
+                .collect();
+            (infos, log.file().segment_bytes())
+        };
+        let doomed = retention::segments_to_remove(&infos, seg_bytes, policy, now, hour, disk);
+        let Some(last) = doomed.last() else {
+            return Ok(RetentionOutcome::default());
+        };
+        let new_first = last + seg_bytes;
+        // Removal happens synchronously on this core's state; readers holding a segment keep
+        // its descriptor open until they finish.
+        let freed = {
+            let mut log = self.inner.log.borrow_mut();
+            remove_segments_sync(log.file_mut(), new_first)?
+        };
+        let advanced = self.advance_queue_mins().await?;
+        tracing::info!(
+            shard = self.inner.cfg.shard,
+            segments = doomed.len(),
+            freed,
+            queues = advanced,
+            "retention removed commit-log segments"
+        );
+        Ok(RetentionOutcome {
+            segments_removed: doomed.len(),
+            bytes_freed: freed,
+            queues_advanced: advanced,
+        })
+    }
+
+    /// Moves each queue's min offset to its first entry whose record is still stored, and
+    /// removes index segments wholly below it. Returns how many queues moved.
+    async fn advance_queue_mins(&self) -> Result<usize, StoreError> {
+        let first_phys = {
+            let log = self.inner.log.borrow();
+            log.physical(log.file().first_offset())
+        };
+        let mut moved = 0;
+        for (topic, qid) in self.queues() {
+            let (min, max) = self.queue_offsets(&topic, qid);
+            let (mut lo, mut hi) = (min, max);
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                let e = self.read_entries(&topic, qid, mid, 1).await?;
+                let below = e
+                    .first()
+                    .copied()
+                    .flatten()
+                    .is_none_or(|e| e.physical_offset < first_phys);
+                if below {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            if lo > min {
+                moved += 1;
+                let mut queues = self.inner.queues.borrow_mut();
+                if let Some(cq) = queues.get_mut(&topic).and_then(|m| m.get_mut(&qid)) {
+                    cq.advance_min_offset(lo);
+                    let below = ConsumeIndex::byte_offset(cq.min_offset());
+                    remove_segments_sync(cq.file_mut(), below)?;
+                }
+            }
+        }
+        Ok(moved)
+    }
+
     /// Counters.
     pub fn stats(&self) -> StoreStats {
         self.inner.stats.get()
@@ -649,6 +768,21 @@ impl ShardStore {
             .await
         }
     }
+}
+
+/// What one retention pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RetentionOutcome {
+    /// Commit-log segments removed.
+    pub segments_removed: usize,
+    /// Bytes of segments removed.
+    pub bytes_freed: u64,
+    /// Queues whose min offset advanced.
+    pub queues_advanced: usize,
+}
+
+fn remove_segments_sync(file: &mut SegmentedFile, before: u64) -> Result<u64, StoreError> {
+    Ok(file.remove_segments_before(before)?)
 }
 
 /// Fills the in-memory part of `dst` (bytes at or past the written mark) and returns the

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use super::*;
 use crate::runtime::run_unpinned;
@@ -408,4 +408,77 @@ fn index_entries_past_the_log_end_are_dropped() {
         .unwrap();
     f.set_len(at).unwrap();
     check_recovered(dir.path(), 60, false);
+}
+
+#[test]
+fn retention_removes_old_segments_and_advances_queue_minimums() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_owned();
+    let r = root.clone();
+    run(move || async move {
+        let store = ShardStore::open(small_config(&r, FlushMode::Async))
+            .await
+            .unwrap();
+        // ~1 MiB of records: four 256 KiB log segments and several index segments per queue.
+        for i in 0..3000u64 {
+            store
+                .append(&message("Old", (i % 2) as i32, i, 300))
+                .await
+                .unwrap();
+        }
+        store.flush_now().await.unwrap();
+        let roomy = DiskUsage {
+            total: 1 << 40,
+            used: 1 << 30,
+        };
+        let keep_all = RetentionPolicy {
+            delete_hours: vec![4],
+            reserved: Duration::from_secs(3600),
+            disk_max_used_ratio: 75,
+        };
+        let now = SystemTime::now();
+        let out = store
+            .apply_retention(&keep_all, now, 4, roomy)
+            .await
+            .unwrap();
+        assert_eq!(out.segments_removed, 0, "young segments stay");
+        let expire_all = RetentionPolicy {
+            reserved: Duration::ZERO,
+            ..keep_all.clone()
+        };
+        let out = store
+            .apply_retention(&expire_all, now + Duration::from_secs(1), 5, roomy)
+            .await
+            .unwrap();
+        assert_eq!(
+            out.segments_removed, 0,
+            "outside deleteWhen hours nothing goes"
+        );
+        let out = store
+            .apply_retention(&expire_all, now + Duration::from_secs(1), 4, roomy)
+            .await
+            .unwrap();
+        assert!(out.segments_removed >= 3, "{out:?}");
+        assert_eq!(out.queues_advanced, 2);
+        let (min, max) = store.queue_offsets("Old", 0);
+        assert!(min > 0 && min < max, "min {min} max {max}");
+        let r = store.read("Old", 0, 0, all(), |_| true).await.unwrap();
+        assert_eq!((r.status, r.next_offset), (GetStatus::OffsetTooSmall, min));
+        let bodies = read_bodies(&store, "Old", 0, min).await;
+        assert_eq!(bodies.len() as u64, max - min);
+        assert!(bodies[0].starts_with(format!("m{}:", 2 * min).as_bytes()));
+        store.append(&message("Old", 0, 7777, 10)).await.unwrap();
+        store.close().await.unwrap();
+    });
+    let r = root.clone();
+    run(move || async move {
+        let store = ShardStore::open(small_config(&r, FlushMode::Async))
+            .await
+            .unwrap();
+        let (min, max) = store.queue_offsets("Old", 0);
+        assert!(min > 0, "min offset survives a restart");
+        let bodies = read_bodies(&store, "Old", 0, min).await;
+        assert_eq!(bodies.len() as u64, max - min);
+        store.close().await.unwrap();
+    });
 }
