@@ -64,6 +64,8 @@ pub struct ConsumeIndex {
     file: SegmentedFile,
     /// First logical offset still readable (retention advances it).
     min_offset: u64,
+    /// Entries were pushed since the flusher last planned this queue's writes.
+    dirty: bool,
 }
 
 impl ConsumeIndex {
@@ -76,7 +78,12 @@ impl ConsumeIndex {
         );
         assert_eq!(file.segment_bytes() % SEGMENT_MULTIPLE_BYTES, 0);
         let min_offset = min_offset.max(file.first_offset() / ENTRY_BYTES as u64);
-        ConsumeIndex { file, min_offset }
+        let dirty = file.unflushed_bytes() > 0;
+        ConsumeIndex {
+            file,
+            min_offset,
+            dirty,
+        }
     }
 
     /// The file.
@@ -109,9 +116,28 @@ impl ConsumeIndex {
         self.file.missing_segment()
     }
 
-    /// Appends an entry; the segment must exist.
-    pub fn push(&mut self, e: &IndexEntry) {
+    /// Appends an entry; the segment must exist. Returns true when the queue just became
+    /// dirty (the owner then lists it for the flusher).
+    pub fn push(&mut self, e: &IndexEntry) -> bool {
         self.file.append(&e.encode());
+        !std::mem::replace(&mut self.dirty, true)
+    }
+
+    /// True when entries wait to be planned for writing.
+    pub fn is_dirty(&self) -> bool {
+        self.dirty
+    }
+
+    /// Plans the writes of every pushed entry; the queue is clean until the next push.
+    pub fn take_flush(&mut self) -> super::segmented_file::FlushBatch {
+        self.dirty = false;
+        self.file.take_flush()
+    }
+
+    /// Forgets a failed batch; the queue is dirty again.
+    pub fn abort_flush(&mut self) {
+        self.dirty = true;
+        self.file.abort_flush();
     }
 
     /// Byte offset of logical offset `n`.

@@ -134,7 +134,7 @@ fn take_index_batches(inner: &Inner) -> Vec<((String, i32), FlushBatch)> {
         .into_iter()
         .filter_map(|(t, q)| {
             let cq = queues.get_mut(&t)?.get_mut(&q)?;
-            let b = cq.file_mut().take_flush();
+            let b = cq.take_flush();
             (!b.is_empty()).then_some(((t, q), b))
         })
         .collect()
@@ -145,8 +145,10 @@ fn abort_index_batches(inner: &Inner, batches: &[((String, i32), FlushBatch)]) {
     let mut dirty = inner.dirty_queues.borrow_mut();
     for ((t, q), _) in batches {
         if let Some(cq) = queues.get_mut(t).and_then(|m| m.get_mut(q)) {
-            cq.file_mut().abort_flush();
-            dirty.push((t.clone(), *q));
+            if !cq.is_dirty() {
+                dirty.push((t.clone(), *q));
+            }
+            cq.abort_flush();
         }
     }
 }
@@ -179,8 +181,10 @@ async fn write_index_batches(
                     shard = inner.cfg.shard,
                     "index write failed for {t}/{q}: {e}"
                 );
-                cq.file_mut().abort_flush();
-                inner.dirty_queues.borrow_mut().push((t, q));
+                if !cq.is_dirty() {
+                    inner.dirty_queues.borrow_mut().push((t, q));
+                }
+                cq.abort_flush();
                 ok = false;
             }
         }

@@ -216,7 +216,8 @@ async fn replay(
         .await?;
         cq.file_mut().install_segment(seg);
     }
-    cq.push(&IndexEntry {
+    // Replayed entries are flushed by the store's first round (it lists dirty queues).
+    let _ = cq.push(&IndexEntry {
         physical_offset: r.physical_offset(),
         size: r.bytes().len() as u32,
         tags_code: r.tags_code(),

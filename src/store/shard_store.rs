@@ -194,7 +194,7 @@ impl ShardStore {
             let mut dirty = inner.dirty_queues.borrow_mut();
             for (t, m) in inner.queues.borrow().iter() {
                 for (q, cq) in m {
-                    if cq.file().unflushed_bytes() > 0 {
+                    if cq.is_dirty() {
                         dirty.push((t.clone(), *q));
                     }
                 }
@@ -280,15 +280,14 @@ impl ShardStore {
                 .and_then(|q| q.get_mut(&m.queue_id))
                 .expect("queue ensured above");
             let qo = cq.max_offset();
-            let was_clean = cq.file().unflushed_bytes() == 0;
             let a = log.append(m, qo as i64);
-            cq.push(&IndexEntry {
+            let became_dirty = cq.push(&IndexEntry {
                 physical_offset: a.physical_offset,
                 size: a.size,
                 tags_code: record::property(&m.properties, "TAGS")
                     .map_or(0, record::tags_hash_code),
             });
-            if was_clean {
+            if became_dirty {
                 inner
                     .dirty_queues
                     .borrow_mut()

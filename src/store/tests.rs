@@ -482,3 +482,47 @@ fn retention_removes_old_segments_and_advances_queue_minimums() {
         store.close().await.unwrap();
     });
 }
+
+#[test]
+fn index_entries_reach_disk_by_the_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_owned();
+    let r = root.clone();
+    run(move || async move {
+        let store = Rc::new(
+            ShardStore::open(small_config(&r, FlushMode::Sync))
+                .await
+                .unwrap(),
+        );
+        let tasks: Vec<_> = (0..16u64)
+            .map(|w| {
+                let s = store.clone();
+                glommio::spawn_local(async move {
+                    for i in 0..60u64 {
+                        s.append(&message("D", ((w + i) % 4) as i32, w * 1000 + i, 80))
+                            .await
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await;
+        }
+        // Two checkpoint periods without appends: everything must be on disk.
+        glommio::timer::sleep(Duration::from_millis(150)).await;
+        assert!(store.stats().checkpoints >= 2);
+        for q in 0..4 {
+            let path = r.join(format!(
+                "shard-0/consumequeue/D/{q}/{}",
+                segmented_file::segment_name(0)
+            ));
+            let bytes = std::fs::read(&path).unwrap();
+            let on_disk = bytes
+                .chunks(20)
+                .take_while(|e| e.iter().any(|b| *b != 0))
+                .count();
+            assert_eq!(on_disk as u64, store.queue_offsets("D", q).1, "queue {q}");
+        }
+    });
+}
