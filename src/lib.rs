@@ -3,6 +3,7 @@
 //! [`protocol`] (wire format), [`remoting`] (connections on glommio), [`namesrv`] (route
 //! registry), [`config`] (property files), [`cli`] (the `coremq` command).
 
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod logging;

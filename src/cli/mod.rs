@@ -1,5 +1,6 @@
 //! The `coremq` command line: one binary, one subcommand per role.
 
+mod bench;
 mod namesrv;
 
 use clap::{Parser, Subcommand};
@@ -16,11 +17,14 @@ pub struct Cli {
 enum Command {
     /// Run a nameserver, the route registry (RocketMQ's mqnamesrv).
     Namesrv(namesrv::NamesrvArgs),
+    /// Run a benchmark (store: the storage engine alone, against the device's ceiling).
+    Bench(bench::BenchArgs),
 }
 
 /// Runs the parsed command; the error is printed as one line by `main`.
 pub fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Namesrv(args) => namesrv::run(args),
+        Command::Bench(args) => bench::run(args),
     }
 }

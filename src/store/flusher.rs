@@ -1,17 +1,21 @@
-//! Group commit: the one task per shard that writes, syncs and checkpoints.
+//! Group commit, index writes and checkpoints: two tasks per shard.
 //!
-//! Appends only copy bytes into memory and wake this task (at once under SYNC_FLUSH; when a
-//! chunk fills, or every flushIntervalCommitLog, under ASYNC_FLUSH). Each round takes
-//! everything appended since the last one and issues one write per chunk and, when needed,
-//! one fdatasync: every SYNC_FLUSH append that arrived while the previous round was on the
-//! device is acknowledged by the next single sync (never one per message).
+//! **Log task** (latency-critical, in a `Latency::Matters` task queue so busy appenders are
+//! preempted for it): appends only copy bytes into memory and wake it (at once under
+//! SYNC_FLUSH; when a chunk fills, or every flushIntervalCommitLog, under ASYNC_FLUSH). Each
+//! round takes everything appended since the last one, writes it (chunks concurrently) and,
+//! when needed, issues one fdatasync: every SYNC_FLUSH append that arrived while the
+//! previous round was on the device is acknowledged by the next single sync.
 //!
-//! A failed write keeps the data in memory, marks the store not writable (appends fail
+//! **Index task**: every [`INDEX_FLUSH_INTERVAL_MS`] writes the consume-index entries pushed
+//! since its last round (without syncing), and every checkpointInterval syncs the index
+//! files it wrote and advances the checkpoint to the log's durable end *as of planning*:
+//! every record below that end had its index entry pushed before the plan, so the entry is
+//! in this round or an earlier one. Index writes never delay an acknowledgement.
+//!
+//! A failed log write keeps the data in memory, marks the store not writable (appends fail
 //! fast with a typed error) and is retried every [`WRITE_RETRY_MS`]; once a write succeeds
 //! appends resume, and nothing appended before is lost.
-//!
-//! Every checkpointInterval (and on close) the consume-index files are synced too and the
-//! checkpoint advances to the log end of that round.
 
 use std::rc::Rc;
 use std::task::Poll;
@@ -22,38 +26,33 @@ use futures_lite::future::poll_fn;
 use super::checkpoint::Checkpoint;
 use super::config::FlushMode;
 use super::segmented_file::{FlushBatch, Segment};
-use super::shard_store::Inner;
+use super::shard_store::{Inner, Signal};
 
 /// Pause between retries of a failed write.
 pub const WRITE_RETRY_MS: u64 = 500;
+/// Period of index writes.
+pub const INDEX_FLUSH_INTERVAL_MS: u64 = 10;
 
-/// Runs until the store closes.
-pub(super) async fn run(inner: Rc<Inner>) {
+/// The group-commit loop; ends after the final round once the store is closing.
+pub(super) async fn run_log(inner: Rc<Inner>) {
     let mut last_sync = Instant::now();
-    let mut last_checkpoint = Instant::now();
-    let mut unsynced_index: Vec<Segment> = Vec::new();
     loop {
-        let wait = match inner.cfg.flush_mode {
+        let period = match inner.cfg.flush_mode {
             FlushMode::Async => inner.cfg.flush_interval,
             FlushMode::Sync => inner.cfg.checkpoint_interval,
         };
-        wait_for_work(&inner, wait).await;
+        wait_for(&inner.log_signal, &inner, period).await;
         let closing = inner.closing.get();
         let now = Instant::now();
-        let checkpoint_due = closing || now - last_checkpoint >= inner.cfg.checkpoint_interval;
-        let sync = inner.cfg.flush_mode == FlushMode::Sync
-            || now - last_sync >= inner.cfg.flush_interval
-            || checkpoint_due;
-
-        // Plan the log and the index writes together: index entries of every record below
-        // `log_batch.end` are in `index_batches` or were written by an earlier round.
-        let log_batch = inner.log.borrow_mut().file_mut().take_flush();
-        let index_batches = take_index_batches(&inner);
-
-        let started = Instant::now();
-        if let Err(e) = log_batch.run(sync).await {
+        let sync = closing
+            || inner.cfg.flush_mode == FlushMode::Sync
+            || now - last_sync >= inner.cfg.flush_interval;
+        let batch = inner.log.borrow_mut().file_mut().take_flush();
+        if batch.is_empty() && !sync {
+            continue;
+        }
+        if let Err(e) = batch.run(sync).await {
             inner.log.borrow_mut().file_mut().abort_flush();
-            abort_index_batches(&inner, &index_batches);
             if inner.write_error.borrow().is_none() {
                 tracing::error!(
                     shard = inner.cfg.shard,
@@ -67,14 +66,14 @@ pub(super) async fn run(inner: Rc<Inner>) {
                 return;
             }
             glommio::timer::sleep(Duration::from_millis(WRITE_RETRY_MS)).await;
-            inner.kick.set(true);
+            inner.log_signal.kick();
             continue;
         }
         {
             let mut log = inner.log.borrow_mut();
-            log.file_mut().complete_flush(&log_batch);
+            log.file_mut().complete_flush(&batch);
             if sync {
-                log.set_durable(log_batch.end);
+                log.set_durable(batch.end);
             }
         }
         if inner.write_error.borrow_mut().take().is_some() {
@@ -86,45 +85,54 @@ pub(super) async fn run(inner: Rc<Inner>) {
         let durable = inner.log.borrow().durable();
         inner.bump(|s| {
             s.flushes += 1;
-            s.log_syncs += u64::from(sync && !log_batch.is_empty());
+            s.log_syncs += u64::from(sync && !batch.is_empty());
             s.log_durable = durable;
         });
         Inner::wake_all(&inner.durable_waiters);
         Inner::wake_all(&inner.space_waiters);
-        tracing::trace!(
-            shard = inner.cfg.shard,
-            bytes = log_batch.end,
-            sync,
-            us = started.elapsed().as_micros() as u64,
-            "flushed"
-        );
-
-        let index_ok = write_index_batches(&inner, index_batches, &mut unsynced_index).await;
-        if checkpoint_due && index_ok {
-            let cp_end = log_batch
-                .end
-                .max(inner.log.borrow().durable().min(log_batch.end));
-            if checkpoint(&inner, &mut unsynced_index, cp_end, closing).await {
-                last_checkpoint = now;
-            }
-        }
         if closing && inner.log.borrow().file().unflushed_bytes() == 0 {
             return;
         }
     }
 }
 
+/// The index and checkpoint loop; ends after a clean checkpoint once the log task is done.
+pub(super) async fn run_index(inner: Rc<Inner>) {
+    let mut last_checkpoint = Instant::now();
+    let mut unsynced: Vec<Segment> = Vec::new();
+    loop {
+        wait_for(
+            &inner.index_signal,
+            &inner,
+            Duration::from_millis(INDEX_FLUSH_INTERVAL_MS),
+        )
+        .await;
+        let final_round = inner.closing.get() && inner.log_done.get();
+        // Plan: the durable log end first, then every index entry pushed so far.
+        let durable = inner.log.borrow().durable();
+        let batches = take_index_batches(&inner);
+        let ok = write_index_batches(&inner, batches, &mut unsynced).await;
+        let due = final_round || last_checkpoint.elapsed() >= inner.cfg.checkpoint_interval;
+        if due && ok && checkpoint(&inner, &mut unsynced, durable, final_round).await {
+            last_checkpoint = Instant::now();
+        }
+        if final_round {
+            return;
+        }
+    }
+}
+
 /// Waits for a kick, the close, or `period`.
-async fn wait_for_work(inner: &Inner, period: Duration) {
+async fn wait_for(signal: &Signal, inner: &Inner, period: Duration) {
     let kicked = poll_fn(|cx| {
-        if inner.kick.replace(false) || inner.closing.get() {
+        if signal.take() || inner.closing.get() {
             return Poll::Ready(());
         }
-        *inner.flusher_waker.borrow_mut() = Some(cx.waker().clone());
+        signal.park(cx.waker());
         Poll::Pending
     });
     futures_lite::future::or(kicked, glommio::timer::sleep(period)).await;
-    inner.flusher_waker.borrow_mut().take();
+    signal.unpark();
 }
 
 fn take_index_batches(inner: &Inner) -> Vec<((String, i32), FlushBatch)> {
@@ -140,31 +148,27 @@ fn take_index_batches(inner: &Inner) -> Vec<((String, i32), FlushBatch)> {
         .collect()
 }
 
-fn abort_index_batches(inner: &Inner, batches: &[((String, i32), FlushBatch)]) {
-    let mut queues = inner.queues.borrow_mut();
-    let mut dirty = inner.dirty_queues.borrow_mut();
-    for ((t, q), _) in batches {
-        if let Some(cq) = queues.get_mut(t).and_then(|m| m.get_mut(q)) {
-            if !cq.is_dirty() {
-                dirty.push((t.clone(), *q));
-            }
-            cq.abort_flush();
-        }
-    }
-}
-
-/// Writes (without syncing) every index batch; remembers the segments to sync at the next
-/// checkpoint. Returns false when a write failed (that queue is retried next round).
+/// Writes (without syncing) every index batch concurrently; remembers the segments to sync
+/// at the next checkpoint. Returns false when a write failed (that queue is retried).
 async fn write_index_batches(
     inner: &Inner,
     batches: Vec<((String, i32), FlushBatch)>,
     unsynced: &mut Vec<Segment>,
 ) -> bool {
+    let tasks: Vec<_> = batches
+        .into_iter()
+        .map(|(key, b)| {
+            glommio::spawn_local(async move {
+                let r = b.run(false).await;
+                (key, b, r)
+            })
+        })
+        .collect();
     let mut ok = true;
-    for ((t, q), b) in batches {
-        let result = b.run(false).await;
+    for t in tasks {
+        let ((topic, q), b, result) = t.await;
         let mut queues = inner.queues.borrow_mut();
-        let Some(cq) = queues.get_mut(&t).and_then(|m| m.get_mut(&q)) else {
+        let Some(cq) = queues.get_mut(&topic).and_then(|m| m.get_mut(&q)) else {
             continue;
         };
         match result {
@@ -179,10 +183,10 @@ async fn write_index_batches(
             Err(e) => {
                 tracing::error!(
                     shard = inner.cfg.shard,
-                    "index write failed for {t}/{q}: {e}"
+                    "index write failed for {topic}/{q}: {e}"
                 );
                 if !cq.is_dirty() {
-                    inner.dirty_queues.borrow_mut().push((t, q));
+                    inner.dirty_queues.borrow_mut().push((topic, q));
                 }
                 cq.abort_flush();
                 ok = false;

@@ -23,6 +23,8 @@ use glommio::io::{DmaBuffer, DmaFile};
 
 /// Direct-I/O block size: every write starts and ends on this boundary.
 pub const BLOCK_BYTES: u64 = 4096;
+/// Smallest chunk allocated.
+pub const MIN_CHUNK_BYTES: u64 = 16 * 1024;
 
 /// Why a segmented file operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -110,27 +112,55 @@ pub struct FlushBatch {
 }
 
 impl FlushBatch {
-    /// Writes every chunk in order; with `sync`, then `fdatasync`s each touched segment.
+    /// Writes every chunk, then with `sync` `fdatasync`s each touched segment.
+    ///
+    /// Chunks go to the device concurrently, in waves: a chunk that shares a block with the
+    /// previous one (a partial block rewritten in place) waits for the previous wave, so an
+    /// older version of a block can never land after a newer one.
     pub async fn run(&self, sync: bool) -> Result<(), FileError> {
-        for c in &self.chunks {
-            let pos = c.start - c.seg.start;
-            c.seg
-                .file
-                .write_rc_at(c.buf.clone(), pos)
-                .await
-                .map_err(|e| FileError::io("write", &c.seg.path, e))?;
+        let mut i = 0;
+        while i < self.chunks.len() {
+            let mut wave = vec![self.chunks[i].clone()];
+            i += 1;
+            while i < self.chunks.len() {
+                let prev = &self.chunks[i - 1];
+                let c = &self.chunks[i];
+                if c.seg.start == prev.seg.start && c.start < align_up(prev.start + prev.len as u64)
+                {
+                    break;
+                }
+                wave.push(c.clone());
+                i += 1;
+            }
+            let writes: Vec<_> = wave
+                .into_iter()
+                .map(|c| {
+                    glommio::spawn_local(async move {
+                        let pos = c.start - c.seg.start;
+                        c.seg
+                            .file
+                            .write_rc_at(c.buf.clone(), pos)
+                            .await
+                            .map_err(|e| FileError::io("write", &c.seg.path, e))
+                    })
+                })
+                .collect();
+            let mut first_err = None;
+            for w in writes {
+                if let Err(e) = w.await {
+                    first_err.get_or_insert(e);
+                }
+            }
+            if let Some(e) = first_err {
+                return Err(e);
+            }
         }
         if sync {
-            let mut synced: Vec<u64> = Vec::new();
-            for c in &self.chunks {
-                if !synced.contains(&c.seg.start) {
-                    c.seg
-                        .file
-                        .fdatasync()
-                        .await
-                        .map_err(|e| FileError::io("fdatasync", &c.seg.path, e))?;
-                    synced.push(c.seg.start);
-                }
+            for seg in self.segments() {
+                seg.file
+                    .fdatasync()
+                    .await
+                    .map_err(|e| FileError::io("fdatasync", &seg.path, e))?;
             }
         }
         Ok(())
@@ -163,6 +193,9 @@ pub struct SegmentedFile {
     written: u64,
     /// End of the last batch handed out by `take_flush`.
     planned: u64,
+    /// Bytes planned by the last `take_flush`: sizes the next chunk, so a file flushed in
+    /// small rounds (SYNC_FLUSH groups, index files) does not allocate full-size chunks.
+    last_round_bytes: u64,
     active: Option<Chunk>,
     sealed: VecDeque<Rc<Sealed>>,
 }
@@ -210,6 +243,7 @@ impl SegmentedFile {
             end,
             written: end,
             planned: end,
+            last_round_bytes: 0,
             active: None,
             sealed: VecDeque::new(),
         })
@@ -337,11 +371,16 @@ impl SegmentedFile {
         let seg_start = start - start % self.segment_bytes;
         let seg = &self.segments[&seg_start];
         let room_to_seg_end = align_up(seg_start + self.segment_bytes) - start;
-        let cap = (self.max_chunk_bytes as u64).min(room_to_seg_end) as usize;
+        let wanted = (self.last_round_bytes * 2 + head.len() as u64)
+            .max(MIN_CHUNK_BYTES)
+            .next_power_of_two();
+        let cap = (self.max_chunk_bytes as u64)
+            .min(room_to_seg_end)
+            .min(align_up(wanted)) as usize;
         let mut buf = seg.file.alloc_dma_buffer(cap);
-        let bytes = buf.as_bytes_mut();
-        bytes[..head.len()].copy_from_slice(head);
-        bytes[head.len()..].fill(0);
+        // Only the head is initialised here; the padding after the last byte is zeroed when
+        // the chunk is sealed, so a chunk costs no full-size memset.
+        buf.as_bytes_mut()[..head.len()].copy_from_slice(head);
         Chunk {
             seg_start,
             start,
@@ -364,7 +403,9 @@ impl SegmentedFile {
             let head = c.buf.as_bytes()[from..c.len].to_vec();
             (tail_start, head)
         });
-        c.buf.trim_to_size(align_up(c.len as u64) as usize);
+        let padded = align_up(c.len as u64) as usize;
+        c.buf.as_bytes_mut()[c.len..padded].fill(0);
+        c.buf.trim_to_size(padded);
         let seg = self.segments[&c.seg_start].clone();
         self.sealed.push_back(Rc::new(Sealed {
             seg,
@@ -395,6 +436,7 @@ impl SegmentedFile {
             .cloned()
             .collect();
         let end = chunks.last().map_or(planned, |c| c.start + c.len as u64);
+        self.last_round_bytes = end - planned;
         self.planned = end;
         FlushBatch { chunks, end }
     }

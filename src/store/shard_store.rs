@@ -106,8 +106,9 @@ pub(super) struct Inner {
     pub(super) queues: RefCell<Queues>,
     pub(super) dirty_queues: RefCell<Vec<(String, i32)>>,
     pub(super) checkpoint: CheckpointFile,
-    pub(super) kick: Cell<bool>,
-    pub(super) flusher_waker: RefCell<Option<Waker>>,
+    pub(super) log_signal: Signal,
+    pub(super) index_signal: Signal,
+    pub(super) log_done: Cell<bool>,
     pub(super) durable_waiters: RefCell<Vec<Waker>>,
     pub(super) space_waiters: RefCell<Vec<Waker>>,
     pub(super) write_error: RefCell<Option<FileError>>,
@@ -115,12 +116,38 @@ pub(super) struct Inner {
     pub(super) stats: Cell<StoreStats>,
 }
 
-impl Inner {
-    pub(super) fn wake_flusher(&self) {
-        self.kick.set(true);
-        if let Some(w) = self.flusher_waker.borrow_mut().take() {
+/// A wake-up flag with one parked waiter (a flusher task).
+#[derive(Default)]
+pub(super) struct Signal {
+    kicked: Cell<bool>,
+    waker: RefCell<Option<Waker>>,
+}
+
+impl Signal {
+    /// Sets the flag and wakes the waiter.
+    pub(super) fn kick(&self) {
+        self.kicked.set(true);
+        if let Some(w) = self.waker.borrow_mut().take() {
             w.wake();
         }
+    }
+    /// Takes the flag.
+    pub(super) fn take(&self) -> bool {
+        self.kicked.replace(false)
+    }
+    /// Parks the waiter.
+    pub(super) fn park(&self, w: &Waker) {
+        *self.waker.borrow_mut() = Some(w.clone());
+    }
+    /// Forgets the waiter.
+    pub(super) fn unpark(&self) {
+        self.waker.borrow_mut().take();
+    }
+}
+
+impl Inner {
+    pub(super) fn wake_flusher(&self) {
+        self.log_signal.kick();
     }
 
     pub(super) fn wake_all(list: &RefCell<Vec<Waker>>) {
@@ -138,9 +165,14 @@ impl Inner {
 /// One shard's store.
 pub struct ShardStore {
     inner: Rc<Inner>,
-    flusher: RefCell<Option<glommio::task::JoinHandle<()>>>,
+    log_task: RefCell<Option<glommio::task::JoinHandle<()>>>,
+    index_task: RefCell<Option<glommio::task::JoinHandle<()>>>,
     report: RecoveryReport,
 }
+
+/// The flushers' task queue: latency matters, so appenders that never block (ASYNC_FLUSH
+/// appends complete without awaiting) are preempted for them within this bound.
+pub const FLUSHER_LATENCY_MS: u64 = 1;
 
 impl ShardStore {
     /// Opens (recovering) the shard's store and starts its flusher on this executor.
@@ -177,8 +209,9 @@ impl ShardStore {
             queues: RefCell::new(queues),
             dirty_queues: RefCell::new(Vec::new()),
             checkpoint,
-            kick: Cell::new(false),
-            flusher_waker: RefCell::new(None),
+            log_signal: Signal::default(),
+            index_signal: Signal::default(),
+            log_done: Cell::new(false),
             durable_waiters: RefCell::new(Vec::new()),
             space_waiters: RefCell::new(Vec::new()),
             write_error: RefCell::new(None),
@@ -200,10 +233,30 @@ impl ShardStore {
                 }
             }
         }
-        let task = glommio::spawn_local(flusher::run(inner.clone())).detach();
+        let tq = glommio::executor().create_task_queue(
+            glommio::Shares::Static(1000),
+            glommio::Latency::Matters(Duration::from_millis(FLUSHER_LATENCY_MS)),
+            "store-flusher",
+        );
+        let spawn = |f| {
+            glommio::spawn_local_into(f, tq)
+                .map_err(|e| {
+                    StoreError::Io(FileError::Io {
+                        op: "spawn flusher",
+                        path: String::new(),
+                        reason: e.to_string(),
+                        no_space: false,
+                    })
+                })
+                .map(|t| t.detach())
+        };
+        let log_task = spawn(Box::pin(flusher::run_log(inner.clone()))
+            as std::pin::Pin<Box<dyn Future<Output = ()>>>)?;
+        let index_task = spawn(Box::pin(flusher::run_index(inner.clone())))?;
         let store = ShardStore {
             inner,
-            flusher: RefCell::new(Some(task)),
+            log_task: RefCell::new(Some(log_task)),
+            index_task: RefCell::new(Some(index_task)),
             report,
         };
         store.advance_queue_mins().await?;
@@ -737,8 +790,14 @@ impl ShardStore {
         self.inner.closing.set(true);
         self.inner.wake_flusher();
         Inner::wake_all(&self.inner.space_waiters);
-        let task = self.flusher.borrow_mut().take();
-        if let Some(t) = task {
+        let log_task = self.log_task.borrow_mut().take();
+        if let Some(t) = log_task {
+            t.await;
+        }
+        self.inner.log_done.set(true);
+        self.inner.index_signal.kick();
+        let index_task = self.index_task.borrow_mut().take();
+        if let Some(t) = index_task {
             t.await;
         }
         match self.inner.write_error.borrow().clone() {
@@ -760,7 +819,7 @@ impl ShardStore {
                 if let Some(e) = inner.write_error.borrow().clone() {
                     return Poll::Ready(Err(StoreError::NotWritable(e)));
                 }
-                inner.kick.set(true);
+                inner.log_signal.kick();
                 inner.durable_waiters.borrow_mut().push(cx.waker().clone());
                 Poll::Pending
             })

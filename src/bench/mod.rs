@@ -1,0 +1,4 @@
+//! Benchmarks built into the binary (`coremq bench ...`).
+
+pub mod device;
+pub mod store;
