@@ -100,7 +100,7 @@ fn main() {
         let mut out = BytesMut::with_capacity(wire.len() * 2);
         let enc = measure(rounds, iters, || {
             out.clear();
-            frame::encode(black_box(&cmd), &mut out);
+            frame::encode(black_box(&cmd), &mut out).unwrap();
             black_box(&out);
         });
         report(&format!("{name} encode"), wire.len(), enc);

@@ -477,3 +477,85 @@ fn order_topic_conf_fills_routes_when_enabled() {
     let t: KvTable = serde_json::from_slice(&r.body).unwrap();
     assert_eq!(t.table["Ordered"], "broker-a:4");
 }
+
+#[test]
+fn huge_echoed_fields_do_not_crash_the_nameserver() {
+    let ns = start_namesrv("");
+    let mut c = RawClient::connect(ns.addr);
+    // An 8 MiB topic is echoed in the TOPIC_NOT_EXIST remark: the remark is capped.
+    let topic = "T".repeat(8 << 20);
+    let r = c.call_with(
+        C::GET_ROUTEINFO_BY_TOPIC.code(),
+        &[("topic", &topic)],
+        vec![],
+    );
+    assert_eq!(r.code, R::TOPIC_NOT_EXIST.code());
+    assert!(r.remark.unwrap().len() < 1024);
+    // Combining characters expand under {:?}; the bad value is cut before it is echoed.
+    let id = "\u{300}".repeat(2 << 20);
+    let r = c.call_with(
+        C::REGISTER_BROKER.code(),
+        &[
+            ("brokerName", "b"),
+            ("brokerAddr", "a:1"),
+            ("clusterName", "c"),
+            ("haServerAddr", "h"),
+            ("brokerId", &id),
+        ],
+        vec![],
+    );
+    assert_eq!(r.code, R::SYSTEM_ERROR.code());
+    assert!(r.remark.unwrap().len() < 1024);
+    // Still serving.
+    let mut d = RawClient::connect(ns.addr);
+    assert_eq!(
+        d.call_with(C::GET_BROKER_CLUSTER_INFO.code(), &[], vec![])
+            .code,
+        0
+    );
+}
+
+#[test]
+fn idle_connections_are_closed_and_their_brokers_removed() {
+    let ns = start_namesrv("serverChannelMaxIdleTimeSeconds=1");
+    let mut b = RawClient::connect(ns.addr);
+    register(&mut b, &A_MASTER, &[("IdleTopic", 1)]);
+    // The broker connection sends nothing more: the server closes it.
+    let started = std::time::Instant::now();
+    assert!(
+        b.read_frame().is_none(),
+        "the idle connection must be closed by the server"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    // A fresh connection sees the broker's route gone with its connection.
+    let mut watcher = RawClient::connect(ns.addr);
+    wait_until(
+        Duration::from_secs(5),
+        "IdleTopic to go with its connection",
+        || route(&mut watcher, "IdleTopic").is_none(),
+    );
+}
+
+#[test]
+fn broker_heartbeat_keeps_a_broker_alive_between_registrations() {
+    let ns = start_namesrv("brokerChannelExpiredMillis=1200\nscanNotActiveBrokerInterval=100");
+    let mut watcher = RawClient::connect(ns.addr);
+    let mut b = RawClient::connect(ns.addr);
+    register(&mut b, &A_MASTER, &[("Beating", 1)]);
+    let heartbeat = [
+        ("clusterName", "c1"),
+        ("brokerAddr", A_MASTER.addr),
+        ("brokerName", "broker-a"),
+    ];
+    for _ in 0..8 {
+        std::thread::sleep(Duration::from_millis(400));
+        assert_eq!(b.call_with(904, &heartbeat, vec![]).code, 0);
+    }
+    // 3.2 s after registering, well past the 1.2 s timeout: alive thanks to heartbeats.
+    assert!(route(&mut watcher, "Beating").is_some());
+    wait_until(
+        Duration::from_secs(10),
+        "Beating to expire once heartbeats stop",
+        || route(&mut watcher, "Beating").is_none(),
+    );
+}

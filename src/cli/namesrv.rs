@@ -28,6 +28,9 @@ pub fn run(args: NamesrvArgs) -> Result<(), String> {
         namesrv_addr::parse(list).map_err(|e| e.to_string())?;
     }
     if args.print {
+        for w in &warnings {
+            eprintln!("warning: {w}");
+        }
         print!("{}", config::render(&config.entries()));
         return Ok(());
     }

@@ -20,6 +20,8 @@ config_struct! {
         /// coremq: a broker silent this long is dropped, unless its registration names its own
         /// timeout (heartbeatTimeoutMillis), ms.
         broker_channel_expired_millis: u64 = "brokerChannelExpiredMillis", 120_000;
+        /// Close a connection that completes no frame for this long (RocketMQ's Netty key).
+        server_channel_max_idle_time_seconds: u64 = "serverChannelMaxIdleTimeSeconds", 120;
         /// coremq: address to bind.
         bind_address: String = "bindAddress", "0.0.0.0".to_string();
         /// coremq: directory of namesrv.log.
@@ -43,7 +45,6 @@ impl Config for NamesrvConfig {
             "serverSelectorThreads",
             "serverOnewaySemaphoreValue",
             "serverAsyncSemaphoreValue",
-            "serverChannelMaxIdleTimeSeconds",
             "serverSocketSndBufSize",
             "serverSocketRcvBufSize",
             "serverPooledByteBufAllocatorEnable",

@@ -145,21 +145,34 @@ impl RouteTable {
         (is_new, result)
     }
 
-    /// UNREGISTER_BROKER: removes that address of that group.
-    pub fn unregister(&mut self, broker_name: &str, broker_addr: &str, broker_id: i64) {
+    /// UNREGISTER_BROKER: removes that address of that group. A request naming an address
+    /// that is not registered under that group and id changes nothing (the address keeps
+    /// its liveness entry, so it still expires or goes with its connection).
+    pub fn unregister(&mut self, broker_name: &str, broker_addr: &str, broker_id: i64) -> bool {
+        let Some(group) = self.brokers.get_mut(broker_name) else {
+            return false;
+        };
+        if group.broker_addrs.get(&broker_id).map(String::as_str) != Some(broker_addr) {
+            return false;
+        }
+        group.broker_addrs.remove(&broker_id);
+        let emptied = group.broker_addrs.is_empty();
         self.live.remove(broker_addr);
         self.filter_servers.remove(broker_addr);
-        let emptied = match self.brokers.get_mut(broker_name) {
-            Some(group) => {
-                if group.broker_addrs.get(&broker_id).map(String::as_str) == Some(broker_addr) {
-                    group.broker_addrs.remove(&broker_id);
-                }
-                group.broker_addrs.is_empty()
-            }
-            None => false,
-        };
         if emptied {
             self.remove_group(broker_name);
+        }
+        true
+    }
+
+    /// BROKER_HEARTBEAT: refreshes a registered broker's liveness; false when unknown.
+    pub fn heartbeat(&mut self, broker_addr: &str, now: Instant) -> bool {
+        match self.live.get_mut(broker_addr) {
+            Some(l) => {
+                l.last_update = now;
+                true
+            }
+            None => false,
         }
     }
 
@@ -442,8 +455,13 @@ mod tests {
         assert!(t.route("T").is_none() && t.all_topics().topic_list.is_empty());
 
         t.register(reg("c1", "a", "m:1", 0, &[("T", 4)], 1), t0);
-        t.unregister("a", "m:1", 0);
+        // A mismatched unregister changes nothing; the address still expires later.
+        assert!(!t.unregister("a", "m:1", 3));
+        assert!(t.heartbeat("m:1", t0 + Duration::from_secs(100)));
+        assert!(t.expire(t0 + Duration::from_secs(150)).is_empty());
+        assert!(t.unregister("a", "m:1", 0));
         assert!(t.cluster_info().broker_addr_table.is_empty());
+        assert!(!t.heartbeat("m:1", t0));
     }
 
     #[test]

@@ -10,14 +10,14 @@ use super::kv_config::{KvConfig, KvConfigError};
 use super::route_table::RouteTable;
 use super::Namesrv;
 use crate::config::namesrv::NamesrvConfig;
-use crate::remoting::server;
+use crate::remoting::{server, ConnectionLimits};
 use crate::runtime::{run_unpinned, NETWORK_ONLY_IO_MEMORY_BYTES};
 
 /// Why the nameserver could not start or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum NamesrvError {
-    /// `bindAddress:listenPort` is not a valid address.
-    #[error("bad bindAddress/listenPort {0}")]
+    /// `bindAddress` is not an IP address.
+    #[error("bad bindAddress {0:?}: expected an IPv4 or IPv6 address")]
     BadAddress(String),
     /// The port could not be bound (in use, no permission).
     #[error("cannot listen on {addr}: {reason}")]
@@ -37,8 +37,11 @@ pub enum NamesrvError {
 
 /// Runs the nameserver until the process is stopped.
 pub fn run(config: NamesrvConfig) -> Result<(), NamesrvError> {
-    let text = format!("{}:{}", config.bind_address, config.listen_port);
-    let addr: SocketAddr = text.parse().map_err(|_| NamesrvError::BadAddress(text))?;
+    let ip: std::net::IpAddr = config
+        .bind_address
+        .parse()
+        .map_err(|_| NamesrvError::BadAddress(config.bind_address.clone()))?;
+    let addr = SocketAddr::new(ip, config.listen_port);
     let kv = KvConfig::load(&config.kv_config_path)?;
     // Bound here, before the boot line, so "address in use" is an error at start. No
     // SO_REUSEPORT: a second nameserver on the same port must fail, not share it.
@@ -59,7 +62,15 @@ pub fn run(config: NamesrvConfig) -> Result<(), NamesrvError> {
                 kv: RefCell::new(kv),
             });
             glommio::spawn_local(expire_loop(ns.clone(), scan_every)).detach();
-            server::serve(server::into_listener(socket), Rc::new(NamesrvHandler(ns))).await;
+            let limits = ConnectionLimits {
+                idle: Duration::from_secs(ns.config.server_channel_max_idle_time_seconds.max(1)),
+            };
+            server::serve(
+                server::into_listener(socket),
+                Rc::new(NamesrvHandler(ns)),
+                limits,
+            )
+            .await;
         },
     )
     .map_err(|e| NamesrvError::Runtime(e.to_string()))

@@ -94,7 +94,10 @@ fn decode_ext(area: &[u8]) -> Result<ExtFields, FrameError> {
         let key = r.utf8(klen, "ext key")?;
         let vlen = r.len32("ext value")?;
         let value = r.utf8(vlen, "ext value")?;
-        ext.push_unchecked(key, value);
+        // A zero-length value is how the format writes null: the field is absent.
+        if !value.is_empty() {
+            ext.push_unchecked(key, value);
+        }
     }
     Ok(ext)
 }

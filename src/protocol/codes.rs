@@ -95,6 +95,7 @@ code_enum! {
         SEND_BATCH_MESSAGE = 320,
         QUERY_DATA_VERSION = 322,
         ADD_WRITE_PERM_OF_BROKER = 327,
+        BROKER_HEARTBEAT = 904,
     }
 }
 

@@ -5,6 +5,18 @@ use bytes::Bytes;
 use super::codes::{LanguageCode, ResponseCode, SERVER_VERSION};
 use super::ext_fields::{CommandHeader, ExtFields, HeaderError};
 
+/// Longest remark coremq sends.
+pub const MAX_REMARK_CHARS: usize = 512;
+
+/// Cuts `s` to at most `max` characters, marking the cut.
+pub fn truncate_chars(mut s: String, max: usize) -> String {
+    if let Some((i, _)) = s.char_indices().nth(max) {
+        s.truncate(i);
+        s.push_str("...");
+    }
+    s
+}
+
 /// Flag bit 0: this frame is a response.
 pub const FLAG_RESPONSE: i32 = 0x1;
 /// Flag bit 1: oneway request, the receiver must not answer.
@@ -94,9 +106,17 @@ impl RemotingCommand {
         self.response_to(ResponseCode::SUCCESS, None)
     }
 
-    /// An error response with a remark.
+    /// An error response with a remark (capped at [`MAX_REMARK_CHARS`]: remarks often echo
+    /// request fields, which must not make the response larger than the request).
     pub fn error(&self, code: ResponseCode, remark: impl Into<String>) -> Self {
-        self.response_to(code, Some(remark.into()))
+        self.response_to(code, Some(truncate_chars(remark.into(), MAX_REMARK_CHARS)))
+    }
+
+    /// Turns a response skeleton into an error response with `code` and `remark`.
+    pub fn error_response(mut self, code: ResponseCode, remark: &str) -> Self {
+        self.code = code.code();
+        self.remark = Some(remark.to_owned());
+        self
     }
 
     /// Builder: sets the body.

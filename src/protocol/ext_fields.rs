@@ -84,7 +84,7 @@ impl ExtFields {
         match self.get(field) {
             Some(text) => T::parse_ext(text).ok_or_else(|| HeaderError::BadValue {
                 field,
-                value: text.to_owned(),
+                value: shorten(text),
                 expected: T::EXPECTED,
             }),
             None => Err(HeaderError::Missing(field)),
@@ -98,12 +98,17 @@ impl ExtFields {
                 .map(Some)
                 .ok_or_else(|| HeaderError::BadValue {
                     field,
-                    value: text.to_owned(),
+                    value: shorten(text),
                     expected: T::EXPECTED,
                 }),
             None => Ok(None),
         }
     }
+}
+
+/// The first characters of a bad value, for error messages.
+fn shorten(text: &str) -> String {
+    crate::protocol::command::truncate_chars(text.to_owned(), 64)
 }
 
 /// A type that can travel as an extFields string.

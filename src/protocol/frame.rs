@@ -40,10 +40,16 @@ pub enum FrameError {
     /// The header bytes do not decode.
     #[error("undecodable header: {0}")]
     BadHeader(String),
+    /// A command too large to send: header over 16 MiB or frame over the limit.
+    #[error("frame of {0} bytes is too large to send")]
+    TooLarge(usize),
 }
 
 /// Appends one whole frame for `cmd` to `dst`, header in `cmd.serialize_type`.
-pub fn encode(cmd: &RemotingCommand, dst: &mut BytesMut) {
+///
+/// A command whose frame would exceed what peers accept leaves `dst` unchanged and is an
+/// error: the caller sends a short error response instead.
+pub fn encode(cmd: &RemotingCommand, dst: &mut BytesMut) -> Result<(), FrameError> {
     let start = dst.len();
     dst.put_u64(0); // length field and header-length word, patched below
     match cmd.serialize_type {
@@ -51,18 +57,25 @@ pub fn encode(cmd: &RemotingCommand, dst: &mut BytesMut) {
         SerializeType::RocketMq => binary_header::encode(cmd, dst),
     }
     let header_len = dst.len() - start - PREFIX_BYTES;
-    assert!(header_len <= 0xFF_FFFF, "header of {header_len} bytes");
+    let frame_len = 4 + header_len + cmd.body.len();
+    if header_len > 0xFF_FFFF || frame_len > MAX_FRAME_BYTES {
+        dst.truncate(start);
+        return Err(FrameError::TooLarge(4 + frame_len));
+    }
     dst.extend_from_slice(&cmd.body);
     let total = dst.len() - start - 4;
     let word = (u32::from(cmd.serialize_type.byte()) << 24) | header_len as u32;
     dst[start..start + 4].copy_from_slice(&(total as u32).to_be_bytes());
     dst[start + 4..start + 8].copy_from_slice(&word.to_be_bytes());
+    Ok(())
 }
 
-/// Encodes `cmd` as a standalone frame.
+/// Encodes `cmd` as a standalone frame (tests and tools; panics if it is too large).
 pub fn encode_to_vec(cmd: &RemotingCommand) -> Vec<u8> {
     let mut b = BytesMut::with_capacity(128 + cmd.body.len());
-    encode(cmd, &mut b);
+    if let Err(e) = encode(cmd, &mut b) {
+        panic!("encode_to_vec: {e}");
+    }
     b.to_vec()
 }
 

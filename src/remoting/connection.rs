@@ -11,6 +11,9 @@
 //! Limits: at most [`MAX_INFLIGHT_REQUESTS`] requests from the peer are processed at once,
 //! and the reader stops reading while more than [`MAX_QUEUED_WRITE_BYTES`] wait to be sent:
 //! a peer that does not read its responses stops being served instead of growing memory.
+//! A connection that completes no frame for [`CHANNEL_IDLE_MS`] (RocketMQ's 120 s; clients
+//! heartbeat every 30 s) is closed, which also ends peers that trickle a frame or vanished
+//! without a FIN, and a write that makes no progress for [`WRITE_TIMEOUT_MS`] closes it too.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -36,8 +39,14 @@ use crate::protocol::{frame, RemotingCommand, ResponseCode};
 pub const MAX_INFLIGHT_REQUESTS: usize = 4096;
 /// Bytes queued for sending before the reader pauses (and `request` callers wait).
 pub const MAX_QUEUED_WRITE_BYTES: usize = 64 * 1024 * 1024;
-/// Size of each socket read.
-const READ_CHUNK_BYTES: usize = 256 * 1024;
+/// Bytes read per call while no large frame is pending (a fixed, reused scratch buffer).
+const READ_SCRATCH_BYTES: usize = 16 * 1024;
+/// A connection that completes no frame for this long is closed.
+pub const CHANNEL_IDLE_MS: u64 = 120_000;
+/// A write that does not complete within this is treated as a dead peer.
+pub const WRITE_TIMEOUT_MS: u64 = 30_000;
+/// Buffers larger than this are released once empty (after a big frame).
+const SHRINK_ABOVE_BYTES: usize = 1 << 20;
 
 /// Serves the requests a peer sends on a connection.
 pub trait RequestHandler: 'static {
@@ -79,9 +88,25 @@ struct WriteQueue {
     drained: Vec<Waker>,
 }
 
+/// Per-connection settings.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// Close the connection when no whole frame arrives for this long.
+    pub idle: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            idle: Duration::from_millis(CHANNEL_IDLE_MS),
+        }
+    }
+}
+
 struct Inner {
     id: u64,
     peer: SocketAddr,
+    limits: ConnectionLimits,
     fd: RawFd,
     out: RefCell<WriteQueue>,
     pending: RefCell<HashMap<i32, oneshot::Sender<RemotingCommand>>>,
@@ -98,7 +123,11 @@ pub struct Connection(Rc<Inner>);
 impl Connection {
     /// Takes over an accepted or connected stream: spawns its reader and writer tasks on the
     /// current executor and returns the handle.
-    pub fn spawn<H: RequestHandler>(stream: TcpStream, handler: Rc<H>) -> std::io::Result<Self> {
+    pub fn spawn<H: RequestHandler>(
+        stream: TcpStream,
+        handler: Rc<H>,
+        limits: ConnectionLimits,
+    ) -> std::io::Result<Self> {
         let peer = stream.peer_addr()?;
         // Requests and responses are small and latency-bound.
         stream.set_nodelay(true)?;
@@ -113,6 +142,7 @@ impl Connection {
         let conn = Connection(Rc::new(Inner {
             id: NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed),
             peer,
+            limits,
             fd,
             out: RefCell::new(WriteQueue {
                 buf: BytesMut::with_capacity(64 * 1024),
@@ -143,9 +173,11 @@ impl Connection {
                 addr,
                 reason: e.to_string(),
             })?;
-        Connection::spawn(stream, handler).map_err(|e| RemotingError::Connect {
-            addr,
-            reason: e.to_string(),
+        Connection::spawn(stream, handler, ConnectionLimits::default()).map_err(|e| {
+            RemotingError::Connect {
+                addr,
+                reason: e.to_string(),
+            }
         })
     }
 
@@ -194,9 +226,10 @@ impl Connection {
         result
     }
 
-    /// Sends a oneway request (no response expected).
+    /// Sends a oneway request (no response expected). Refused, not queued, while the peer
+    /// is not reading (the queue is over its limit): oneway sends are best effort.
     pub fn oneway(&self, mut cmd: RemotingCommand) -> Result<(), RemotingError> {
-        if self.is_closed() {
+        if self.is_closed() || self.queued_bytes() > MAX_QUEUED_WRITE_BYTES {
             return Err(RemotingError::Closed { addr: self.peer() });
         }
         cmd.opaque = self.next_opaque();
@@ -242,7 +275,18 @@ impl Connection {
     fn enqueue(&self, cmd: &RemotingCommand) {
         let waker = {
             let mut out = self.0.out.borrow_mut();
-            frame::encode(cmd, &mut out.buf);
+            if let Err(e) = frame::encode(cmd, &mut out.buf) {
+                tracing::warn!(peer = %self.peer(), code = cmd.code, "cannot send: {e}");
+                if cmd.is_response() {
+                    // The peer still gets an answer for its opaque.
+                    let mut short = cmd.clone();
+                    short.code = ResponseCode::SYSTEM_ERROR.code();
+                    short.remark = Some(format!("response too large to send: {e}"));
+                    short.ext = crate::protocol::ExtFields::new();
+                    short.body = bytes::Bytes::new();
+                    let _ = frame::encode(&short, &mut out.buf);
+                }
+            }
             out.writer.take()
         };
         if let Some(w) = waker {
@@ -302,12 +346,20 @@ async fn write_loop(conn: Connection, mut stream: TcpStream) {
         if !more {
             break;
         }
-        if let Err(e) = stream.write_all(&spare).await {
+        let write = async { stream.write_all(&spare).await.map_err(|e| e.to_string()) };
+        let timeout = async {
+            glommio::timer::sleep(Duration::from_millis(WRITE_TIMEOUT_MS)).await;
+            Err(format!("no progress for {WRITE_TIMEOUT_MS} ms"))
+        };
+        if let Err(e) = futures_lite::future::or(write, timeout).await {
             tracing::debug!(peer = %conn.peer(), "write failed, closing: {e}");
             conn.close();
             break;
         }
         spare.clear();
+        if spare.capacity() > SHRINK_ABOVE_BYTES {
+            spare = BytesMut::with_capacity(64 * 1024);
+        }
         let drained: Vec<Waker> = {
             let mut out = conn.0.out.borrow_mut();
             if out.buf.len() <= MAX_QUEUED_WRITE_BYTES {
@@ -324,22 +376,65 @@ async fn write_loop(conn: Connection, mut stream: TcpStream) {
 }
 
 async fn read_loop<H: RequestHandler>(conn: Connection, mut stream: TcpStream, handler: Rc<H>) {
-    let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    let mut buf = BytesMut::with_capacity(READ_SCRATCH_BYTES);
+    let mut scratch = vec![0u8; READ_SCRATCH_BYTES];
+    let mut last_frame = std::time::Instant::now();
     let outcome = loop {
-        if let Err(e) = drain_frames(&conn, &handler, &mut buf) {
-            // Logged once per connection: the connection ends right here.
-            tracing::warn!(peer = %conn.peer(), "malformed frame, closing connection: {e}");
-            break "malformed frame";
+        match drain_frames(&conn, &handler, &mut buf) {
+            Ok(0) => {}
+            Ok(_) => last_frame = std::time::Instant::now(),
+            Err(e) => {
+                // Logged once per connection: the connection ends right here.
+                tracing::warn!(peer = %conn.peer(), "malformed frame, closing connection: {e}");
+                break "malformed frame";
+            }
+        }
+        if buf.is_empty() && buf.capacity() > SHRINK_ABOVE_BYTES {
+            buf = BytesMut::with_capacity(READ_SCRATCH_BYTES);
         }
         wait_for_capacity(&conn).await;
         if conn.is_closed() {
             break "closed";
         }
-        let start = buf.len();
-        buf.resize(start + READ_CHUNK_BYTES, 0);
-        match stream.read(&mut buf[start..]).await {
+        let idle_left = conn.0.limits.idle.saturating_sub(last_frame.elapsed());
+        let read = async {
+            match frame::frame_len(&buf) {
+                // A large frame in progress: one allocation of its full size, filled in place
+                // (zeroed once, not once per read), then handed over without copying.
+                Ok(Some(total)) if 4 + total > buf.len() + READ_SCRATCH_BYTES => {
+                    let mut big = vec![0u8; 4 + total];
+                    big[..buf.len()].copy_from_slice(&buf);
+                    let mut filled = buf.len();
+                    while filled < big.len() {
+                        match stream.read(&mut big[filled..]).await? {
+                            0 => return Ok(0),
+                            n => filled += n,
+                        }
+                    }
+                    buf = bytes::Bytes::from(big)
+                        .try_into_mut()
+                        .unwrap_or_else(|b| BytesMut::from(&b[..]));
+                    Ok(filled)
+                }
+                // Small reads go through a fixed scratch buffer: nothing is zero-filled.
+                _ => {
+                    let n = stream.read(&mut scratch).await?;
+                    buf.extend_from_slice(&scratch[..n]);
+                    Ok(n)
+                }
+            }
+        };
+        let idle = async {
+            glommio::timer::sleep(idle_left).await;
+            Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "idle"))
+        };
+        match futures_lite::future::or(read, idle).await {
             Ok(0) => break "peer closed",
-            Ok(n) => buf.truncate(start + n),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                tracing::info!(peer = %conn.peer(), "closing connection: no complete frame for {} ms", conn.0.limits.idle.as_millis());
+                break "idle";
+            }
             Err(e) => {
                 tracing::debug!(peer = %conn.peer(), "read failed: {e}");
                 break "read error";
@@ -351,16 +446,18 @@ async fn read_loop<H: RequestHandler>(conn: Connection, mut stream: TcpStream, h
     handler.on_close(&conn);
 }
 
-/// Dispatches every whole frame in `buf`.
+/// Dispatches every whole frame in `buf`; returns how many.
 fn drain_frames<H: RequestHandler>(
     conn: &Connection,
     handler: &Rc<H>,
     buf: &mut BytesMut,
-) -> Result<(), frame::FrameError> {
+) -> Result<usize, frame::FrameError> {
+    let mut n = 0;
     while let Some(cmd) = frame::decode(buf)? {
         dispatch(conn, handler, cmd);
+        n += 1;
     }
-    Ok(())
+    Ok(n)
 }
 
 /// Pauses reading while too many requests are in flight or too many bytes wait to be sent.
@@ -388,7 +485,18 @@ fn dispatch<H: RequestHandler>(conn: &Connection, handler: &Rc<H>, cmd: Remoting
     let handler = handler.clone();
     conn.0.inflight.set(conn.0.inflight.get() + 1);
     glommio::spawn_local(async move {
-        let resp = handler.handle(&conn, cmd).await;
+        use futures_lite::FutureExt as _;
+        let code = cmd.code;
+        let skeleton = cmd.success();
+        // glommio does not catch task panics: one would take the whole executor (every
+        // connection of this core) down. A handler bug costs only this request.
+        let resp = std::panic::AssertUnwindSafe(handler.handle(&conn, cmd))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|_| {
+                tracing::error!(peer = %conn.peer(), code, "request handler panicked");
+                Some(skeleton.error_response(ResponseCode::SYSTEM_ERROR, "internal error"))
+            });
         if let (Some(resp), false) = (resp, oneway) {
             conn.send(&resp);
         }

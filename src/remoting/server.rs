@@ -7,7 +7,7 @@ use std::rc::Rc;
 use glommio::net::TcpListener;
 use socket2::{Domain, Protocol, Socket, Type};
 
-use super::connection::{Connection, RequestHandler};
+use super::connection::{Connection, ConnectionLimits, RequestHandler};
 
 /// Listen backlog (clients reconnect in bursts after a broker restart).
 pub const LISTEN_BACKLOG: i32 = 1024;
@@ -43,13 +43,34 @@ pub fn into_listener(socket: Socket) -> TcpListener {
     unsafe { TcpListener::from_raw_fd(socket.into_raw_fd()) }
 }
 
+/// Connections one listener (one core) serves at once; more are closed on accept.
+pub const MAX_CONNECTIONS_PER_LISTENER: usize = 16_384;
+
 /// Accepts connections forever, serving each with `handler`.
-pub async fn serve<H: RequestHandler>(listener: TcpListener, handler: Rc<H>) {
+pub async fn serve<H: RequestHandler>(
+    listener: TcpListener,
+    handler: Rc<H>,
+    limits: ConnectionLimits,
+) {
+    let live = Rc::new(std::cell::Cell::new(0usize));
+    let counted = Rc::new(Counted {
+        inner: handler,
+        live: live.clone(),
+    });
     loop {
         match listener.accept().await {
             Ok(stream) => {
-                if let Err(e) = Connection::spawn(stream, handler.clone()) {
-                    tracing::warn!("could not set up an accepted connection: {e}");
+                if live.get() >= MAX_CONNECTIONS_PER_LISTENER {
+                    tracing::warn!(
+                        peer = ?stream.peer_addr().ok(),
+                        "refusing connection: {MAX_CONNECTIONS_PER_LISTENER} already open"
+                    );
+                    drop(stream);
+                    continue;
+                }
+                match Connection::spawn(stream, counted.clone(), limits) {
+                    Ok(_) => live.set(live.get() + 1),
+                    Err(e) => tracing::warn!("could not set up an accepted connection: {e}"),
                 }
             }
             Err(e) => {
@@ -58,5 +79,26 @@ pub async fn serve<H: RequestHandler>(listener: TcpListener, handler: Rc<H>) {
                 glommio::timer::sleep(std::time::Duration::from_millis(100)).await;
             }
         }
+    }
+}
+
+/// Wraps a handler to count live connections.
+struct Counted<H> {
+    inner: Rc<H>,
+    live: Rc<std::cell::Cell<usize>>,
+}
+
+impl<H: RequestHandler> RequestHandler for Counted<H> {
+    async fn handle(
+        &self,
+        conn: &Connection,
+        req: crate::protocol::RemotingCommand,
+    ) -> Option<crate::protocol::RemotingCommand> {
+        self.inner.handle(conn, req).await
+    }
+
+    fn on_close(&self, conn: &Connection) {
+        self.live.set(self.live.get().saturating_sub(1));
+        self.inner.on_close(conn);
     }
 }

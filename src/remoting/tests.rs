@@ -88,7 +88,12 @@ async fn start_server() -> (std::net::SocketAddr, Rc<Cell<u32>>) {
     let handler = Rc::new(TestServer {
         oneways: oneways.clone(),
     });
-    glommio::spawn_local(server::serve(listener, handler)).detach();
+    glommio::spawn_local(server::serve(
+        listener,
+        handler,
+        ConnectionLimits::default(),
+    ))
+    .detach();
     (addr, oneways)
 }
 

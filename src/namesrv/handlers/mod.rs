@@ -55,6 +55,7 @@ pub fn dispatch(ns: &Namesrv, conn: &Connection, req: &RemotingCommand) -> Remot
         C::REGISTER_BROKER => registration::register(ns, conn, req),
         C::UNREGISTER_BROKER => registration::unregister(ns, req),
         C::QUERY_DATA_VERSION => registration::query_data_version(ns, req),
+        C::BROKER_HEARTBEAT => registration::heartbeat(ns, req),
         C::GET_ROUTEINFO_BY_TOPIC => route::route_by_topic(ns, req),
         C::GET_BROKER_CLUSTER_INFO => route::cluster_info(ns, req),
         C::GET_ALL_TOPIC_LIST_FROM_NAMESERVER => topics::all(ns, req),

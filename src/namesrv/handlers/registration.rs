@@ -25,13 +25,18 @@ pub fn register(ns: &Namesrv, conn: &Connection, req: &RemotingCommand) -> Reply
     }
     let body = RegisterBrokerBody::decode(&req.body, h.compressed.unwrap_or(false), req.version)
         .map_err(|e| HandlerError::Body(e.to_string()))?;
-    let timeout = h
-        .heartbeat_timeout_millis
-        .filter(|t| *t > 0)
-        .map(|t| Duration::from_millis(t as u64))
-        .unwrap_or(Duration::from_millis(
-            ns.config.broker_channel_expired_millis,
-        ));
+    // A broker may name its own timeout (RocketMQ 5); it is clamped so a bogus value can
+    // neither make it flap (too short) nor keep a dead one forever (too long).
+    let default = ns.config.broker_channel_expired_millis;
+    let timeout = Duration::from_millis(h.heartbeat_timeout_millis.filter(|t| *t > 0).map_or(
+        default,
+        |t| {
+            (t as u64).clamp(
+                MIN_BROKER_TIMEOUT_MS,
+                default.max(MIN_BROKER_TIMEOUT_MS) * 10,
+            )
+        },
+    ));
     let topics = body.topic_config_serialize_wrapper.topic_config_table.len();
     let (is_new, result) = ns.routes.borrow_mut().register(
         Registration {
@@ -72,10 +77,31 @@ pub fn register(ns: &Namesrv, conn: &Connection, req: &RemotingCommand) -> Reply
 /// Removes one address of a broker group.
 pub fn unregister(ns: &Namesrv, req: &RemotingCommand) -> Reply {
     let h: BrokerIdentityHeader = req.header()?;
-    ns.routes
+    let removed = ns
+        .routes
         .borrow_mut()
         .unregister(&h.broker_name, &h.broker_addr, h.broker_id);
-    tracing::info!(broker = %h.broker_name, addr = %h.broker_addr, id = h.broker_id, "broker unregistered");
+    if removed {
+        tracing::info!(broker = %h.broker_name, addr = %h.broker_addr, id = h.broker_id, "broker unregistered");
+    } else {
+        tracing::warn!(broker = %h.broker_name, addr = %h.broker_addr, id = h.broker_id, "unregister names no registered broker; ignored");
+    }
+    Ok(req.success())
+}
+
+/// Shortest broker timeout honoured from a registration header.
+pub const MIN_BROKER_TIMEOUT_MS: u64 = 1_000;
+
+/// BROKER_HEARTBEAT (904): keeps a registered broker alive between registrations.
+pub fn heartbeat(ns: &Namesrv, req: &RemotingCommand) -> Reply {
+    let h: crate::protocol::header::namesrv::BrokerHeartbeatRequestHeader = req.header()?;
+    if !ns
+        .routes
+        .borrow_mut()
+        .heartbeat(&h.broker_addr, Instant::now())
+    {
+        tracing::debug!(addr = %h.broker_addr, "heartbeat from a broker that is not registered");
+    }
     Ok(req.success())
 }
 

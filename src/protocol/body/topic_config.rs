@@ -118,13 +118,18 @@ impl RegisterBrokerBody {
         if compressed {
             return Self::decode_compressed(body);
         }
-        if version < V3_0_11 {
+        // Brokers older than V3_0_11 sent the bare wrapper. Decide by shape, not only by the
+        // header's version (a missing version reads as 0 and must not drop every topic).
+        let v: serde_json::Value = serde_json::from_slice(body)?;
+        let full = v.get("topicConfigSerializeWrapper").is_some();
+        let bare = !full && (v.get("topicConfigTable").is_some() || version < V3_0_11);
+        if bare {
             return Ok(RegisterBrokerBody {
-                topic_config_serialize_wrapper: serde_json::from_slice(body)?,
+                topic_config_serialize_wrapper: serde_json::from_value(v)?,
                 filter_server_list: Vec::new(),
             });
         }
-        Ok(serde_json::from_slice(body)?)
+        Ok(serde_json::from_value(v)?)
     }
 
     /// The zlib form: DataVersion JSON, topic count, topics as `name read write perm filter`
@@ -208,6 +213,16 @@ mod tests {
         let w = &b.topic_config_serialize_wrapper;
         assert_eq!(w.data_version.counter, 7);
         assert_eq!(w.topic_config_table["TopicTest"].write_queue_nums, 4);
+        // A header without a version (0) still gets its topics.
+        let b = RegisterBrokerBody::decode(body, false, 0).unwrap();
+        assert_eq!(b.topic_config_serialize_wrapper.topic_config_table.len(), 1);
+        // The old bare-wrapper form.
+        let bare = br#"{"dataVersion":{"counter":1},"topicConfigTable":{"T":{"topicName":"T","readQueueNums":2,"writeQueueNums":2,"perm":6}}}"#;
+        let b = RegisterBrokerBody::decode(bare, false, 30).unwrap();
+        assert_eq!(
+            b.topic_config_serialize_wrapper.topic_config_table["T"].read_queue_nums,
+            2
+        );
     }
 
     #[test]

@@ -36,6 +36,15 @@ command_header! {
 }
 
 command_header! {
+    /// BROKER_HEARTBEAT (904, RocketMQ 5) request: a liveness ping between registrations.
+    pub struct BrokerHeartbeatRequestHeader {
+        pub cluster_name: String = "clusterName",
+        pub broker_addr: String = "brokerAddr",
+        pub broker_name: String = "brokerName",
+    }
+}
+
+command_header! {
     /// GET_ROUTEINFO_BY_TOPIC (105) request.
     pub struct GetRouteInfoRequestHeader {
         pub topic: String = "topic",
