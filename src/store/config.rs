@@ -39,6 +39,8 @@ pub struct StoreConfig {
     pub index_chunk_bytes: usize,
     /// How often the checkpoint advances (bounds the log replayed after a crash).
     pub checkpoint_interval: Duration,
+    /// Written commit-log bytes kept in memory for reads of recent data.
+    pub read_cache_bytes: usize,
     /// deleteWhen / fileReservedTime / diskMaxUsedSpaceRatio; `None` keeps everything.
     pub retention: Option<RetentionPolicy>,
 }
@@ -56,6 +58,10 @@ pub const DEFAULT_MAX_PENDING_WRITE_BYTES: u64 = 64 << 20;
 pub const DEFAULT_WRITE_CHUNK_BYTES: usize = 1 << 20;
 /// One consume-index write.
 pub const DEFAULT_INDEX_CHUNK_BYTES: usize = 16 << 10;
+/// Commit-log read cache per shard.
+pub const DEFAULT_READ_CACHE_BYTES: usize = 64 << 20;
+/// Index read cache per queue.
+pub const INDEX_READ_CACHE_BYTES: usize = 32 << 10;
 /// Checkpoint period.
 pub const DEFAULT_CHECKPOINT_INTERVAL_MS: u64 = 1000;
 
@@ -74,6 +80,7 @@ impl StoreConfig {
             write_chunk_bytes: DEFAULT_WRITE_CHUNK_BYTES,
             index_chunk_bytes: DEFAULT_INDEX_CHUNK_BYTES,
             checkpoint_interval: Duration::from_millis(DEFAULT_CHECKPOINT_INTERVAL_MS),
+            read_cache_bytes: DEFAULT_READ_CACHE_BYTES,
             retention: Some(RetentionPolicy::rocketmq_defaults()),
         }
     }

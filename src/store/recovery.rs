@@ -77,6 +77,8 @@ pub async fn recover(
         end,
     )
     .await?;
+    let mut file = file;
+    file.set_cache_bytes(cfg.read_cache_bytes);
     let log = CommitLog::new(file, cfg.shard);
     open_remaining_queues(cfg, x_phys, &mut queues, &mut report).await?;
     Ok((log, queues, report))
@@ -289,6 +291,8 @@ pub async fn open_queue(
         .first()
         .map_or(count, |s| s / ENTRY_BYTES as u64)
         .min(count);
+    let mut file = file;
+    file.set_cache_bytes(super::config::INDEX_READ_CACHE_BYTES);
     Ok(ConsumeIndex::new(file, min))
 }
 

@@ -198,6 +198,10 @@ pub struct SegmentedFile {
     last_round_bytes: u64,
     active: Option<Chunk>,
     sealed: VecDeque<Rc<Sealed>>,
+    /// Written chunks kept for reads of recent data, oldest first, at most `cache_bytes`.
+    recent: VecDeque<Rc<Sealed>>,
+    recent_bytes: usize,
+    cache_bytes: usize,
 }
 
 impl SegmentedFile {
@@ -246,7 +250,26 @@ impl SegmentedFile {
             last_round_bytes: 0,
             active: None,
             sealed: VecDeque::new(),
+            recent: VecDeque::new(),
+            recent_bytes: 0,
+            cache_bytes: 0,
         })
+    }
+
+    /// Keeps up to `bytes` of written chunks readable from memory (the read cache of recent
+    /// data: consumers mostly read what was just written).
+    pub fn set_cache_bytes(&mut self, bytes: usize) {
+        self.cache_bytes = bytes;
+        self.evict();
+    }
+
+    fn evict(&mut self) {
+        while self.recent_bytes > self.cache_bytes {
+            match self.recent.pop_front() {
+                Some(c) => self.recent_bytes -= c.buf.len(),
+                None => break,
+            }
+        }
     }
 
     /// The directory.
@@ -450,8 +473,14 @@ impl SegmentedFile {
             .front()
             .is_some_and(|c| c.start + c.len as u64 <= self.written)
         {
-            self.sealed.pop_front();
+            if let Some(c) = self.sealed.pop_front() {
+                if self.cache_bytes > 0 {
+                    self.recent_bytes += c.buf.len();
+                    self.recent.push_back(c);
+                }
+            }
         }
+        self.evict();
     }
 
     /// Forgets a failed batch so the next `take_flush` plans the same bytes again.
@@ -463,31 +492,36 @@ impl SegmentedFile {
     /// there; returns false when any byte must come from the device.
     pub fn copy_from_memory(&self, offset: u64, dst: &mut [u8]) -> bool {
         let end = offset + dst.len() as u64;
-        let mut filled = 0usize;
         let mut pos = offset;
-        let views = self
-            .sealed
-            .iter()
-            .map(|c| (c.start, &c.buf.as_bytes()[..c.len]))
-            .chain(
-                self.active
-                    .as_ref()
-                    .map(|c| (c.start, &c.buf.as_bytes()[..c.len])),
-            );
-        for (start, bytes) in views {
+        while pos < end {
+            let Some((start, bytes)) = self.view_at(pos) else {
+                return false;
+            };
             let stop = start + bytes.len() as u64;
-            if pos >= start && pos < stop {
-                let n = (stop.min(end) - pos) as usize;
-                let from = (pos - start) as usize;
-                dst[filled..filled + n].copy_from_slice(&bytes[from..from + n]);
-                filled += n;
-                pos += n as u64;
-                if pos == end {
-                    return true;
-                }
-            }
+            let n = (stop.min(end) - pos) as usize;
+            let from = (pos - start) as usize;
+            let at = (pos - offset) as usize;
+            dst[at..at + n].copy_from_slice(&bytes[from..from + n]);
+            pos += n as u64;
         }
-        dst.is_empty()
+        true
+    }
+
+    /// The in-memory bytes (chunk start, valid bytes) that hold `pos`: the active chunk,
+    /// a sealed one, or a cached one. Overlapping chunks hold identical bytes where they
+    /// overlap (a partial block is rewritten with the same prefix), so any holder will do.
+    fn view_at(&self, pos: u64) -> Option<(u64, &[u8])> {
+        let holds = |start: u64, len: usize| pos >= start && pos < start + len as u64;
+        if let Some(c) = self.active.as_ref().filter(|c| holds(c.start, c.len)) {
+            return Some((c.start, &c.buf.as_bytes()[..c.len]));
+        }
+        if let Some(c) = self.sealed.iter().rev().find(|c| holds(c.start, c.len)) {
+            return Some((c.start, &c.buf.as_bytes()[..c.len]));
+        }
+        // Cached chunks are ordered by start: the last one starting at or before `pos`.
+        let i = self.recent.partition_point(|c| c.start <= pos);
+        let c = self.recent.get(i.checked_sub(1)?)?;
+        holds(c.start, c.len).then(|| (c.start, &c.buf.as_bytes()[..c.len]))
     }
 
     /// The segment holding `offset`, if it is still stored.

@@ -93,6 +93,10 @@ pub struct StoreStats {
     pub log_syncs: u64,
     /// Checkpoints written.
     pub checkpoints: u64,
+    /// Record reads served from memory (unwritten data or the read cache).
+    pub reads_from_memory: u64,
+    /// Record reads that went to the device.
+    pub reads_from_disk: u64,
     /// Local end of the log.
     pub log_end: u64,
     /// Durable local end of the log.
@@ -431,7 +435,11 @@ impl ShardStore {
         .await?;
         let mut queues = self.inner.queues.borrow_mut();
         let m = queues.entry(topic.to_owned()).or_default();
-        m.entry(qid).or_insert_with(|| ConsumeIndex::new(file, 0));
+        m.entry(qid).or_insert_with(|| {
+            let mut file = file;
+            file.set_cache_bytes(super::config::INDEX_READ_CACHE_BYTES);
+            ConsumeIndex::new(file, 0)
+        });
         Ok(())
     }
 
@@ -609,9 +617,13 @@ impl ShardStore {
             }
             memory_then_disk_plan(log.file(), local, &mut buf)?
         };
-        if let Some((seg, pos, len)) = disk {
-            let d = read_segment(&seg, pos, len).await?;
-            buf[..len].copy_from_slice(&d);
+        match disk {
+            Some((seg, pos, len)) => {
+                let d = read_segment(&seg, pos, len).await?;
+                buf[..len].copy_from_slice(&d);
+                self.inner.bump(|s| s.reads_from_disk += 1);
+            }
+            None => self.inner.bump(|s| s.reads_from_memory += 1),
         }
         // Paired check: what was CRC-checked before the write is checked again after the read.
         match record::read_entry(&buf) {
@@ -850,6 +862,10 @@ fn memory_then_disk_plan(
     start: u64,
     dst: &mut [u8],
 ) -> Result<Option<(super::segmented_file::Segment, u64, usize)>, StoreError> {
+    // Recent data (unwritten, or still in the read cache) never touches the device.
+    if file.copy_from_memory(start, dst) {
+        return Ok(None);
+    }
     let written = file.written();
     let end = start + dst.len() as u64;
     let mem_from = start.max(written).min(end);

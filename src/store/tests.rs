@@ -526,3 +526,35 @@ fn index_entries_reach_disk_by_the_checkpoint() {
         }
     });
 }
+
+#[test]
+fn recent_reads_come_from_the_cache_and_old_ones_from_disk() {
+    run(|| async {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = small_config(dir.path(), FlushMode::Async);
+        cfg.read_cache_bytes = 128 * 1024;
+        let store = ShardStore::open(cfg).await.unwrap();
+        for i in 0..4000u64 {
+            store.append(&message("Cache", 0, i, 200)).await.unwrap();
+        }
+        store.flush_now().await.unwrap();
+        // Every record reads back, whether it is still cached (recent) or only on disk.
+        let before = store.stats();
+        let bodies = read_bodies(&store, "Cache", 0, 0).await;
+        assert_eq!(bodies.len(), 4000);
+        for (i, b) in bodies.iter().enumerate() {
+            assert!(b.starts_with(format!("m{i}:").as_bytes()), "record {i}");
+        }
+        let after = store.stats();
+        // ~1.2 MB written, 128 KiB cached: old records come from disk, the newest from memory.
+        assert!(
+            after.reads_from_disk - before.reads_from_disk > 3000,
+            "{after:?}"
+        );
+        assert!(
+            after.reads_from_memory - before.reads_from_memory > 100,
+            "{after:?}"
+        );
+        store.close().await.unwrap();
+    });
+}
