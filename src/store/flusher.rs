@@ -61,7 +61,7 @@ pub(super) async fn run_log(inner: Rc<Inner>) {
             }
             *inner.write_error.borrow_mut() = Some(e);
             Inner::wake_all(&inner.durable_waiters);
-            Inner::wake_all(&inner.space_waiters);
+            inner.wake_admission(true);
             if closing {
                 return;
             }
@@ -89,7 +89,7 @@ pub(super) async fn run_log(inner: Rc<Inner>) {
             s.log_durable = durable;
         });
         Inner::wake_all(&inner.durable_waiters);
-        Inner::wake_all(&inner.space_waiters);
+        inner.wake_admission(false);
         if closing && inner.log.borrow().file().unflushed_bytes() == 0 {
             return;
         }

@@ -114,7 +114,10 @@ pub(super) struct Inner {
     pub(super) index_signal: Signal,
     pub(super) log_done: Cell<bool>,
     pub(super) durable_waiters: RefCell<Vec<Waker>>,
-    pub(super) space_waiters: RefCell<Vec<Waker>>,
+    /// FIFO admission of appends while the write buffer is full (fairness under overload):
+    /// tickets in arrival order, each with the waker of the append holding it.
+    pub(super) admission: RefCell<std::collections::VecDeque<(u64, Option<Waker>)>>,
+    pub(super) next_ticket: Cell<u64>,
     pub(super) write_error: RefCell<Option<FileError>>,
     pub(super) closing: Cell<bool>,
     pub(super) stats: Cell<StoreStats>,
@@ -152,6 +155,17 @@ impl Signal {
 impl Inner {
     pub(super) fn wake_flusher(&self) {
         self.log_signal.kick();
+    }
+
+    /// Wakes the first append waiting for admission (or, with `all`, every one: closing or
+    /// a write error ends every wait).
+    pub(super) fn wake_admission(&self, all: bool) {
+        let wakers: Vec<Waker> = {
+            let mut q = self.admission.borrow_mut();
+            let n = if all { q.len() } else { q.len().min(1) };
+            q.iter_mut().take(n).filter_map(|(_, w)| w.take()).collect()
+        };
+        wakers.into_iter().for_each(Waker::wake);
     }
 
     pub(super) fn wake_all(list: &RefCell<Vec<Waker>>) {
@@ -217,7 +231,8 @@ impl ShardStore {
             index_signal: Signal::default(),
             log_done: Cell::new(false),
             durable_waiters: RefCell::new(Vec::new()),
-            space_waiters: RefCell::new(Vec::new()),
+            admission: RefCell::new(std::collections::VecDeque::new()),
+            next_ticket: Cell::new(0),
             write_error: RefCell::new(None),
             closing: Cell::new(false),
             stats: Cell::new(StoreStats {
@@ -374,23 +389,47 @@ impl ShardStore {
     }
 
     /// Waits until appends may proceed: no write error, pending bytes under the limit.
+    /// Once anyone waits, later appends queue behind them (first come, first admitted), so
+    /// under overload every append waits about as long instead of some waiting for ever.
     async fn wait_writable(&self) -> Result<(), StoreError> {
         let inner = &self.inner;
+        let has_room =
+            || inner.log.borrow().file().unflushed_bytes() <= inner.cfg.max_pending_write_bytes;
+        if inner.admission.borrow().is_empty() && has_room() {
+            return self.check_writable();
+        }
+        let ticket = inner.next_ticket.get();
+        inner.next_ticket.set(ticket + 1);
+        inner.admission.borrow_mut().push_back((ticket, None));
+        let _leave = Ticket { inner, ticket };
         poll_fn(|cx| {
-            if inner.closing.get() {
-                return Poll::Ready(Err(StoreError::Closed));
+            if inner.closing.get() || inner.write_error.borrow().is_some() {
+                return Poll::Ready(());
             }
-            if let Some(e) = inner.write_error.borrow().clone() {
-                return Poll::Ready(Err(StoreError::NotWritable(e)));
+            let mut q = inner.admission.borrow_mut();
+            let first = q.front().map(|(t, _)| *t) == Some(ticket);
+            if first && has_room() {
+                return Poll::Ready(());
             }
-            if inner.log.borrow().file().unflushed_bytes() <= inner.cfg.max_pending_write_bytes {
-                return Poll::Ready(Ok(()));
+            if let Some(slot) = q.iter_mut().find(|(t, _)| *t == ticket) {
+                slot.1 = Some(cx.waker().clone());
             }
+            drop(q);
             inner.wake_flusher();
-            inner.space_waiters.borrow_mut().push(cx.waker().clone());
             Poll::Pending
         })
-        .await
+        .await;
+        self.check_writable()
+    }
+
+    fn check_writable(&self) -> Result<(), StoreError> {
+        if self.inner.closing.get() {
+            return Err(StoreError::Closed);
+        }
+        match self.inner.write_error.borrow().clone() {
+            Some(e) => Err(StoreError::NotWritable(e)),
+            None => Ok(()),
+        }
     }
 
     /// Waits until the log is durable up to `end` (SYNC_FLUSH), at most syncFlushTimeout.
@@ -801,7 +840,7 @@ impl ShardStore {
     pub async fn close(&self) -> Result<(), StoreError> {
         self.inner.closing.set(true);
         self.inner.wake_flusher();
-        Inner::wake_all(&self.inner.space_waiters);
+        self.inner.wake_admission(true);
         let log_task = self.log_task.borrow_mut().take();
         if let Some(t) = log_task {
             t.await;
@@ -837,6 +876,24 @@ impl ShardStore {
             })
             .await
         }
+    }
+}
+
+/// A place in the admission queue, left when dropped (admitted, failed or cancelled).
+struct Ticket<'a> {
+    inner: &'a Inner,
+    ticket: u64,
+}
+
+impl Drop for Ticket<'_> {
+    fn drop(&mut self) {
+        let mut q = self.inner.admission.borrow_mut();
+        if let Some(i) = q.iter().position(|(t, _)| *t == self.ticket) {
+            q.remove(i);
+        }
+        drop(q);
+        // The next in line may be admissible now.
+        self.inner.wake_admission(false);
     }
 }
 
