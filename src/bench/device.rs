@@ -30,7 +30,11 @@ pub async fn measure(
     let file = dma::open(&path, Mode::Create)
         .await
         .map_err(|e| e.to_string())?;
-    let span = 256u64 << 20; // wrap within 256 MiB so the test file stays bounded
+    // Fresh, preallocated space written once, front to back: the conditions the commit log
+    // writes under (new segments, never overwrites). Sized for up to 8 GB/s for the window
+    // and removed afterwards; fallocate only reserves, it writes nothing.
+    let span =
+        ((8e9 * duration.as_secs_f64()) as u64 / block_bytes as u64 + 1) * block_bytes as u64;
     let blocks = (span / block_bytes as u64).max(1);
     file.pre_allocate(span, false)
         .await

@@ -140,15 +140,26 @@ impl CommitLog {
             .map_or(0, |d| d.as_millis() as i64)
             .max(self.last_store_timestamp);
         self.last_store_timestamp = now;
-        self.scratch.clear();
-        record::encode(m, queue_offset, phys, now, &mut self.scratch);
-        // Paired check: the bytes about to be written verify as a record.
-        debug_assert!(matches!(
-            record::read_entry(&self.scratch),
-            Ok(record::Entry::Message(_))
-        ));
-        let size = (self.scratch.len() - TRAILER_BYTES) as u32;
-        self.file.append(&self.scratch);
+        let size = record::encoded_len(m);
+        let check = |bytes: &[u8]| {
+            // Paired check: the bytes about to be written verify as a record.
+            debug_assert!(matches!(
+                record::read_entry(bytes),
+                Ok(record::Entry::Message(_))
+            ));
+        };
+        let in_place = self.file.try_append_with(size + TRAILER_BYTES, |dst| {
+            record::encode_into(m, queue_offset, phys, now, dst);
+            check(dst);
+        });
+        if !in_place {
+            // Straddles two chunks: encode aside, then copy across the boundary.
+            self.scratch.clear();
+            record::encode(m, queue_offset, phys, now, &mut self.scratch);
+            check(&self.scratch);
+            self.file.append(&self.scratch);
+        }
+        let size = size as u32;
         Appended {
             physical_offset: phys,
             size,

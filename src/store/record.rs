@@ -147,14 +147,6 @@ pub fn validate(m: &NewMessage) -> Result<(), MessageError> {
     Ok(())
 }
 
-fn put_host(dst: &mut Vec<u8>, addr: &SocketAddr) {
-    match addr.ip() {
-        IpAddr::V4(ip) => dst.extend_from_slice(&ip.octets()),
-        IpAddr::V6(ip) => dst.extend_from_slice(&ip.octets()),
-    }
-    dst.extend_from_slice(&i32::from(addr.port()).to_be_bytes());
-}
-
 /// Appends the record and its CRC32C trailer to `dst`. `m` must pass [`validate`].
 pub fn encode(
     m: &NewMessage,
@@ -163,9 +155,31 @@ pub fn encode(
     store_timestamp: i64,
     dst: &mut Vec<u8>,
 ) {
-    debug_assert!(validate(m).is_ok());
     let start = dst.len();
+    dst.resize(start + encoded_len(m) + TRAILER_BYTES, 0);
+    encode_into(
+        m,
+        queue_offset,
+        physical_offset,
+        store_timestamp,
+        &mut dst[start..],
+    );
+}
+
+/// Writes the record and its trailer into `dst`, which must be exactly
+/// `encoded_len(m) + TRAILER_BYTES` long (the commit log encodes straight into its write
+/// buffer this way, with no intermediate copy).
+pub fn encode_into(
+    m: &NewMessage,
+    queue_offset: i64,
+    physical_offset: i64,
+    store_timestamp: i64,
+    dst: &mut [u8],
+) {
+    debug_assert!(validate(m).is_ok());
     let total = encoded_len(m);
+    assert_eq!(dst.len(), total + TRAILER_BYTES, "record buffer size");
+    let mut w = Cursor { buf: dst, at: 0 };
     let mut sys_flag = m.sys_flag & !(SYSFLAG_BORNHOST_V6 | SYSFLAG_STOREHOST_V6);
     if m.born_host.is_ipv6() {
         sys_flag |= SYSFLAG_BORNHOST_V6;
@@ -174,34 +188,49 @@ pub fn encode(
         sys_flag |= SYSFLAG_STOREHOST_V6;
     }
     let body_crc = (crc32fast::hash(&m.body) & 0x7FFF_FFFF) as i32;
-    dst.reserve(total + TRAILER_BYTES);
-    dst.extend_from_slice(&(total as i32).to_be_bytes());
-    dst.extend_from_slice(&MESSAGE_MAGIC.to_be_bytes());
-    dst.extend_from_slice(&body_crc.to_be_bytes());
-    dst.extend_from_slice(&m.queue_id.to_be_bytes());
-    dst.extend_from_slice(&m.flag.to_be_bytes());
-    dst.extend_from_slice(&queue_offset.to_be_bytes());
-    dst.extend_from_slice(&physical_offset.to_be_bytes());
-    dst.extend_from_slice(&sys_flag.to_be_bytes());
-    dst.extend_from_slice(&m.born_timestamp.to_be_bytes());
-    put_host(dst, &m.born_host);
-    dst.extend_from_slice(&store_timestamp.to_be_bytes());
-    put_host(dst, &m.store_host);
-    dst.extend_from_slice(&m.reconsume_times.to_be_bytes());
-    dst.extend_from_slice(&m.prepared_tx_offset.to_be_bytes());
-    dst.extend_from_slice(&(m.body.len() as i32).to_be_bytes());
-    dst.extend_from_slice(&m.body);
-    dst.push(m.topic.len() as u8);
-    dst.extend_from_slice(m.topic.as_bytes());
-    dst.extend_from_slice(&(m.properties.len() as i16).to_be_bytes());
-    dst.extend_from_slice(m.properties.as_bytes());
-    assert_eq!(
-        dst.len() - start,
-        total,
-        "encoded_len disagrees with encode"
-    );
-    let crc = crc32c::crc32c(&dst[start..]);
-    dst.extend_from_slice(&crc.to_be_bytes());
+    w.put(&(total as i32).to_be_bytes());
+    w.put(&MESSAGE_MAGIC.to_be_bytes());
+    w.put(&body_crc.to_be_bytes());
+    w.put(&m.queue_id.to_be_bytes());
+    w.put(&m.flag.to_be_bytes());
+    w.put(&queue_offset.to_be_bytes());
+    w.put(&physical_offset.to_be_bytes());
+    w.put(&sys_flag.to_be_bytes());
+    w.put(&m.born_timestamp.to_be_bytes());
+    w.host(&m.born_host);
+    w.put(&store_timestamp.to_be_bytes());
+    w.host(&m.store_host);
+    w.put(&m.reconsume_times.to_be_bytes());
+    w.put(&m.prepared_tx_offset.to_be_bytes());
+    w.put(&(m.body.len() as i32).to_be_bytes());
+    w.put(&m.body);
+    w.put(&[m.topic.len() as u8]);
+    w.put(m.topic.as_bytes());
+    w.put(&(m.properties.len() as i16).to_be_bytes());
+    w.put(m.properties.as_bytes());
+    assert_eq!(w.at, total, "encoded_len disagrees with encode");
+    let crc = crc32c::crc32c(&w.buf[..total]);
+    w.put(&crc.to_be_bytes());
+}
+
+/// Writes sequentially into a fixed slice.
+struct Cursor<'a> {
+    buf: &'a mut [u8],
+    at: usize,
+}
+
+impl Cursor<'_> {
+    fn put(&mut self, b: &[u8]) {
+        self.buf[self.at..self.at + b.len()].copy_from_slice(b);
+        self.at += b.len();
+    }
+    fn host(&mut self, addr: &SocketAddr) {
+        match addr.ip() {
+            IpAddr::V4(ip) => self.put(&ip.octets()),
+            IpAddr::V6(ip) => self.put(&ip.octets()),
+        }
+        self.put(&i32::from(addr.port()).to_be_bytes());
+    }
 }
 
 /// Appends a filler of `len` bytes (≥ [`MIN_FILLER_BYTES`]) that pads a segment's end.

@@ -378,6 +378,38 @@ impl SegmentedFile {
         }
     }
 
+    /// Appends `len` bytes written in place by `fill` (no intermediate buffer) when they fit
+    /// in the chunk being filled; returns false, appending nothing, when they do not (the
+    /// caller then uses [`Self::append`], which splits bytes across chunks so chunks stay
+    /// full and block-aligned). The bytes must fit in the current segment, which must exist.
+    pub fn try_append_with(&mut self, len: usize, fill: impl FnOnce(&mut [u8])) -> bool {
+        assert!(
+            len as u64 <= self.room_in_segment(),
+            "append of {len} bytes crosses a segment boundary"
+        );
+        assert!(self.missing_segment().is_none(), "append without a segment");
+        if self
+            .active
+            .as_ref()
+            .is_some_and(|c| c.buf.len() - c.len < len)
+        {
+            return false;
+        }
+        if self.active.is_none() {
+            assert_eq!(self.end % BLOCK_BYTES, 0, "fresh chunk at an unaligned end");
+            self.active = Some(self.new_chunk_min(self.end, &[], len));
+        }
+        let c = self.active.as_mut().expect("ensured above");
+        fill(&mut c.buf.as_bytes_mut()[c.len..c.len + len]);
+        c.len += len;
+        let full = c.len == c.buf.len();
+        self.end += len as u64;
+        if full {
+            self.seal_active();
+        }
+        true
+    }
+
     /// The chunk receiving appends. A fresh one starts at a block boundary (the previous
     /// chunk ended there, or a segment starts); partial blocks are carried by `seal_active`.
     fn active_chunk(&mut self) -> &mut Chunk {
@@ -391,15 +423,22 @@ impl SegmentedFile {
 
     /// A chunk at block-aligned `start`, seeded with `head` (the bytes from `start` to end).
     fn new_chunk(&self, start: u64, head: &[u8]) -> Chunk {
+        self.new_chunk_min(start, head, 0)
+    }
+
+    /// Like `new_chunk`, with room for at least `extra` bytes after the head.
+    fn new_chunk_min(&self, start: u64, head: &[u8], extra: usize) -> Chunk {
         let seg_start = start - start % self.segment_bytes;
         let seg = &self.segments[&seg_start];
         let room_to_seg_end = align_up(seg_start + self.segment_bytes) - start;
         let wanted = (self.last_round_bytes * 2 + head.len() as u64)
             .max(MIN_CHUNK_BYTES)
             .next_power_of_two();
+        let needed = align_up((head.len() + extra) as u64);
         let cap = (self.max_chunk_bytes as u64)
-            .min(room_to_seg_end)
-            .min(align_up(wanted)) as usize;
+            .min(align_up(wanted))
+            .max(needed)
+            .min(room_to_seg_end) as usize;
         let mut buf = seg.file.alloc_dma_buffer(cap);
         // Only the head is initialised here; the padding after the last byte is zeroed when
         // the chunk is sealed, so a chunk costs no full-size memset.

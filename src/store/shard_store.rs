@@ -25,6 +25,9 @@ use super::recovery::{self, Queues, RecoveryReport};
 use super::retention::{self, DiskUsage, RetentionPolicy, SegmentInfo};
 use super::segmented_file::{read_segment, FileError, SegmentedFile};
 
+/// Full chunks that make an ASYNC_FLUSH round start before the interval elapses.
+pub const ASYNC_WRITE_BATCH_CHUNKS: u64 = 4;
+
 /// Index entries examined per read at most (RocketMQ's 16,000-byte filter scan).
 pub const MAX_SCAN_ENTRIES: u64 = 800;
 
@@ -372,8 +375,10 @@ impl ShardStore {
                 s.appended_bytes += u64::from(a.size);
                 s.log_end = a.end;
             });
+            // ASYNC_FLUSH acknowledges without waiting, so the flusher is woken only once
+            // several chunks wait: one round then keeps several writes in flight.
             if inner.cfg.flush_mode == FlushMode::Sync
-                || unflushed >= inner.cfg.write_chunk_bytes as u64
+                || unflushed >= ASYNC_WRITE_BATCH_CHUNKS * inner.cfg.write_chunk_bytes as u64
             {
                 inner.wake_flusher();
             }
