@@ -6,6 +6,8 @@
 //!
 //! Cycles: `COREMQ_CRASH_CYCLES` (default 5 for CI; 100 for the long run).
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -42,19 +44,7 @@ fn message(id: u64) -> NewMessage {
     let host: SocketAddr = "127.0.0.1:10911".parse().unwrap();
     let mut body = format!("m{id}:").into_bytes();
     body.resize(64 + (id % 300) as usize, b'z');
-    NewMessage {
-        topic: "Crash".into(),
-        queue_id: (id % QUEUES) as i32,
-        flag: 0,
-        sys_flag: 0,
-        born_timestamp: 0,
-        born_host: host,
-        store_host: host,
-        reconsume_times: 0,
-        prepared_tx_offset: 0,
-        body,
-        properties: String::new(),
-    }
+    NewMessage::new("Crash", (id % QUEUES) as i32, body, host)
 }
 
 #[test]
@@ -202,27 +192,12 @@ fn verify(dir: &Path, acked: &[(u64, u64, u64)]) {
             let (min, max) = store.queue_offsets("Crash", q as i32);
             assert_eq!(min, 0);
             // Every offset below max reads back as one record (contiguous, no holes).
-            let mut at = 0;
-            while at < max {
-                let r = store
-                    .read(
-                        "Crash",
-                        q as i32,
-                        at,
-                        ReadLimits {
-                            max_msgs: 32,
-                            max_bytes: 1 << 20,
-                        },
-                        |_| true,
-                    )
-                    .await
-                    .unwrap();
-                assert_eq!(r.status, GetStatus::Found, "queue {q} offset {at} of {max}");
-                for rec in &r.records {
-                    let rec = Record::parse(rec).unwrap();
-                    assert_eq!(rec.queue_offset() as u64, at);
-                    at += 1;
-                }
+            for (at, rec) in common::read_records(&store, "Crash", q as i32, max)
+                .await
+                .iter()
+                .enumerate()
+            {
+                assert_eq!(Record::parse(rec).unwrap().queue_offset() as usize, at);
             }
         }
         for &(q, qo, id) in &acked {

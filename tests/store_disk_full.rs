@@ -4,6 +4,8 @@
 //! Needs root to loop-mount an ext4 image; without it (or without mkfs.ext4/mount) the
 //! test says why on stdout and checks nothing.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -11,7 +13,7 @@ use std::time::Duration;
 
 use coremq::runtime::run_unpinned;
 use coremq::store::record::{NewMessage, Record};
-use coremq::store::{FlushMode, GetStatus, ReadLimits, ShardStore, StoreConfig, StoreError};
+use coremq::store::{FlushMode, ShardStore, StoreConfig, StoreError};
 
 struct Mount(PathBuf);
 
@@ -63,19 +65,7 @@ fn message(i: u64) -> NewMessage {
     let host: SocketAddr = "127.0.0.1:10911".parse().unwrap();
     let mut body = format!("m{i}:").into_bytes();
     body.resize(1000, b'd');
-    NewMessage {
-        topic: "Full".into(),
-        queue_id: 0,
-        flag: 0,
-        sys_flag: 0,
-        born_timestamp: 0,
-        born_host: host,
-        store_host: host,
-        reconsume_times: 0,
-        prepared_tx_offset: 0,
-        body,
-        properties: String::new(),
-    }
+    NewMessage::new("Full", 0, body, host)
 }
 
 fn fill_leaving(dir: &Path, leave_bytes: u64) -> PathBuf {
@@ -152,26 +142,14 @@ fn disk_full_fails_appends_cleanly_and_they_resume() {
 }
 
 async fn check_readable(store: &ShardStore, n: u64) {
-    let mut at = 0;
-    while at < n {
-        let r = store
-            .read(
-                "Full",
-                0,
-                at,
-                ReadLimits {
-                    max_msgs: 32,
-                    max_bytes: 1 << 20,
-                },
-                |_| true,
-            )
-            .await
-            .unwrap();
-        assert_eq!(r.status, GetStatus::Found, "offset {at}");
-        for rec in &r.records {
-            let rec = Record::parse(rec).unwrap();
-            assert!(rec.body().starts_with(format!("m{at}:").as_bytes()));
-            at += 1;
-        }
+    for (at, rec) in common::read_records(store, "Full", 0, n)
+        .await
+        .iter()
+        .enumerate()
+    {
+        assert!(Record::parse(rec)
+            .unwrap()
+            .body()
+            .starts_with(format!("m{at}:").as_bytes()));
     }
 }

@@ -182,19 +182,13 @@ async fn shard_run(a: StoreBenchArgs, dir: PathBuf, shard: u32) -> Result<ShardR
     let tasks: Vec<_> = (0..a.writers)
         .map(|w| {
             let store = store.clone();
-            let m = NewMessage {
-                topic: format!("BenchStore{shard}"),
-                queue_id: (w % a.queues.max(1)) as i32,
-                flag: 0,
-                sys_flag: 0,
-                born_timestamp: 0,
-                born_host: host,
-                store_host: host,
-                reconsume_times: 0,
-                prepared_tx_offset: 0,
-                body: vec![b'b'; a.size],
-                properties: "TAGS\u{1}bench\u{2}KEYS\u{1}k".into(),
-            };
+            let mut m = NewMessage::new(
+                &format!("BenchStore{shard}"),
+                (w % a.queues.max(1)) as i32,
+                vec![b'b'; a.size],
+                host,
+            );
+            m.properties = "TAGS\u{1}bench\u{2}KEYS\u{1}k".into();
             glommio::spawn_local(async move {
                 let mut hist = Histogram::<u64>::new(3).expect("sigfig 3 is valid");
                 let (mut n, mut bytes) = (0u64, 0u64);

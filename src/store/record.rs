@@ -136,6 +136,25 @@ pub fn encoded_len(m: &NewMessage) -> usize {
         + m.properties.len()
 }
 
+impl NewMessage {
+    /// A plain message: no flags, no properties, born and stored at `host`.
+    pub fn new(topic: &str, queue_id: i32, body: Vec<u8>, host: SocketAddr) -> Self {
+        NewMessage {
+            topic: topic.to_owned(),
+            queue_id,
+            flag: 0,
+            sys_flag: 0,
+            born_timestamp: 0,
+            born_host: host,
+            store_host: host,
+            reconsume_times: 0,
+            prepared_tx_offset: 0,
+            body,
+            properties: String::new(),
+        }
+    }
+}
+
 /// Checks the limits the layout imposes.
 pub fn validate(m: &NewMessage) -> Result<(), MessageError> {
     if m.topic.is_empty() || m.topic.len() > MAX_TOPIC_BYTES {

@@ -184,3 +184,29 @@ pub fn wait_until(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Reads offsets `0..n` of a queue, asserting every one is found, 32 records per read.
+pub async fn read_records(
+    store: &coremq::store::ShardStore,
+    topic: &str,
+    qid: i32,
+    n: u64,
+) -> Vec<bytes::Bytes> {
+    use coremq::store::{GetStatus, ReadLimits};
+    let limits = ReadLimits {
+        max_msgs: 32,
+        max_bytes: 1 << 20,
+    };
+    let mut out = Vec::new();
+    while (out.len() as u64) < n {
+        let at = out.len() as u64;
+        let r = store.read(topic, qid, at, limits, |_| true).await.unwrap();
+        assert_eq!(
+            r.status,
+            GetStatus::Found,
+            "{topic}/{qid} offset {at} of {n}"
+        );
+        out.extend(r.records);
+    }
+    out
+}
