@@ -25,7 +25,7 @@ use futures_lite::future::poll_fn;
 
 use super::checkpoint::Checkpoint;
 use super::config::FlushMode;
-use super::segmented_file::{FlushBatch, Segment};
+use super::segmented_file::{FileError, FlushBatch, Segment};
 use super::shard_store::{Inner, Signal};
 
 /// Pause between retries of a failed write.
@@ -35,6 +35,141 @@ pub const INDEX_FLUSH_INTERVAL_MS: u64 = 10;
 
 /// The group-commit loop; ends after the final round once the store is closing.
 pub(super) async fn run_log(inner: Rc<Inner>) {
+    match inner.cfg.flush_mode {
+        FlushMode::Sync => run_log_pipelined(inner).await,
+        FlushMode::Async => run_log_rounds(inner).await,
+    }
+}
+
+/// SYNC_FLUSH: group N+1 is written while group N's fdatasync runs, so a group costs about
+/// max(write, sync) instead of write + sync. Group N's appends are acknowledged as soon as
+/// its sync completes. A group's writes always finish before the next group's start, so a
+/// partial block rewritten by group N+1 can never be overtaken by group N's older copy.
+async fn run_log_pipelined(inner: Rc<Inner>) {
+    // The sync in flight: its task and the log offset it makes durable.
+    let mut syncing: Option<(
+        glommio::task::JoinHandle<Result<(), FileError>>,
+        Vec<Segment>,
+        u64,
+    )> = None;
+    loop {
+        if syncing.is_none() {
+            wait_for(&inner.log_signal, &inner, inner.cfg.checkpoint_interval).await;
+        } else {
+            inner.log_signal.take();
+        }
+        let closing = inner.closing.get();
+        let batch = inner.log.borrow_mut().file_mut().take_flush();
+        let writes = (!batch.is_empty()).then(|| {
+            glommio::spawn_local(async move {
+                let r = batch.run(false).await;
+                (batch, r)
+            })
+            .detach()
+        });
+        if let Some((task, segments, end)) = syncing.take() {
+            match task.await {
+                Some(Ok(())) => {
+                    inner.log.borrow_mut().set_durable(end);
+                    let durable = end;
+                    inner.bump(|s| {
+                        s.log_syncs += 1;
+                        s.log_durable = durable;
+                    });
+                    clear_write_error(&inner);
+                    Inner::wake_all(&inner.durable_waiters);
+                }
+                other => {
+                    let e = match other {
+                        Some(Err(e)) => e,
+                        _ => FileError::Io {
+                            op: "fdatasync",
+                            path: inner.cfg.commitlog_dir().display().to_string(),
+                            reason: "sync task lost".into(),
+                            no_space: false,
+                        },
+                    };
+                    fail_writes(&inner, e);
+                    // Retry the same sync after a pause; nothing past `end` is claimed.
+                    glommio::timer::sleep(Duration::from_millis(WRITE_RETRY_MS)).await;
+                    syncing = Some((spawn_sync(segments.clone()), segments, end));
+                }
+            }
+        }
+        if let Some(w) = writes {
+            match w.await {
+                Some((batch, Ok(()))) => {
+                    inner.log.borrow_mut().file_mut().complete_flush(&batch);
+                    inner.bump(|s| s.flushes += 1);
+                    inner.wake_admission(false);
+                    if syncing.is_none() {
+                        let segs = batch.segments();
+                        syncing = Some((spawn_sync(segs.clone()), segs, batch.end));
+                    } else {
+                        // A sync retry is pending; it will be re-planned with this batch.
+                        let (t, mut segs, _) = syncing.take().expect("checked");
+                        for s in batch.segments() {
+                            if !segs.iter().any(|x| x.start == s.start) {
+                                segs.push(s);
+                            }
+                        }
+                        drop(t);
+                        syncing = Some((spawn_sync(segs.clone()), segs, batch.end));
+                    }
+                }
+                Some((_, Err(e))) => {
+                    inner.log.borrow_mut().file_mut().abort_flush();
+                    fail_writes(&inner, e);
+                    glommio::timer::sleep(Duration::from_millis(WRITE_RETRY_MS)).await;
+                    inner.log_signal.kick();
+                }
+                None => {}
+            }
+        }
+        if closing && syncing.is_none() && inner.log.borrow().file().unflushed_bytes() == 0 {
+            return;
+        }
+        if closing && inner.write_error.borrow().is_some() && syncing.is_none() {
+            return;
+        }
+    }
+}
+
+fn spawn_sync(segments: Vec<Segment>) -> glommio::task::JoinHandle<Result<(), FileError>> {
+    glommio::spawn_local(async move {
+        for s in &segments {
+            s.file.fdatasync().await.map_err(|e| FileError::Io {
+                op: "fdatasync",
+                path: s.path.display().to_string(),
+                reason: e.to_string(),
+                no_space: false,
+            })?;
+        }
+        Ok(())
+    })
+    .detach()
+}
+
+fn fail_writes(inner: &Inner, e: FileError) {
+    if inner.write_error.borrow().is_none() {
+        tracing::error!(
+            shard = inner.cfg.shard,
+            "commit log write failed, appends refused until it succeeds: {e}"
+        );
+    }
+    *inner.write_error.borrow_mut() = Some(e);
+    Inner::wake_all(&inner.durable_waiters);
+    inner.wake_admission(true);
+}
+
+fn clear_write_error(inner: &Inner) {
+    if inner.write_error.borrow_mut().take().is_some() {
+        tracing::info!(shard = inner.cfg.shard, "commit log writable again");
+    }
+}
+
+/// ASYNC_FLUSH: rounds of writes, with an fdatasync every flushIntervalCommitLog.
+async fn run_log_rounds(inner: Rc<Inner>) {
     let mut last_sync = Instant::now();
     loop {
         let period = match inner.cfg.flush_mode {
