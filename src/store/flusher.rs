@@ -47,11 +47,7 @@ pub(super) async fn run_log(inner: Rc<Inner>) {
 /// partial block rewritten by group N+1 can never be overtaken by group N's older copy.
 async fn run_log_pipelined(inner: Rc<Inner>) {
     // The sync in flight: its task and the log offset it makes durable.
-    let mut syncing: Option<(
-        glommio::task::JoinHandle<Result<(), FileError>>,
-        Vec<Segment>,
-        u64,
-    )> = None;
+    let mut syncing: Option<InFlightSync> = None;
     loop {
         if syncing.is_none() {
             wait_for(&inner.log_signal, &inner, inner.cfg.checkpoint_interval).await;
@@ -134,6 +130,13 @@ async fn run_log_pipelined(inner: Rc<Inner>) {
         }
     }
 }
+
+/// A sync in flight: its task, the segments it syncs, and the log offset it makes durable.
+type InFlightSync = (
+    glommio::task::JoinHandle<Result<(), FileError>>,
+    Vec<Segment>,
+    u64,
+);
 
 fn spawn_sync(segments: Vec<Segment>) -> glommio::task::JoinHandle<Result<(), FileError>> {
     glommio::spawn_local(async move {
