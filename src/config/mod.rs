@@ -5,6 +5,7 @@
 //! nothing to coremq (thread pools, mmap warm-up, JVM settings) are accepted with a warning so
 //! an operator's existing file still starts; a bad value is an error naming the file and key.
 
+pub mod broker;
 pub mod namesrv;
 pub mod namesrv_addr;
 pub mod properties;

@@ -22,7 +22,7 @@ macro_rules! int_value {
         }
     )*};
 }
-int_value!(u16, u32, u64, usize, i32, i64);
+int_value!(u8, u16, u32, u64, usize, i32, i64);
 
 impl ConfigValue for bool {
     fn parse_value(text: &str) -> Result<Self, String> {

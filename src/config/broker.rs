@@ -1,0 +1,300 @@
+//! Broker keys: RocketMQ's `BrokerConfig` / `MessageStoreConfig` / `NettyServerConfig` ones
+//! operators set (ops-surface §3), with RocketMQ's defaults, plus coremq's own (shards,
+//! cache, I/O memory) beside them. The broker process that uses them is issue #5's work.
+
+use std::path::PathBuf;
+
+use super::value::expand_home;
+use super::{Config, ConfigError};
+use crate::{config_enum, config_struct};
+
+config_enum! {
+    /// brokerRole.
+    pub enum BrokerRole {
+        /// Acknowledges without waiting for a slave.
+        AsyncMaster = "ASYNC_MASTER",
+        /// Acknowledges once a slave has the message.
+        SyncMaster = "SYNC_MASTER",
+        /// Follows a master.
+        Slave = "SLAVE",
+    }
+}
+
+config_enum! {
+    /// flushDiskType.
+    pub enum FlushDiskType {
+        /// Acknowledged once buffered; flushed every flushIntervalCommitLog.
+        AsyncFlush = "ASYNC_FLUSH",
+        /// Acknowledged after an fdatasync covering the message.
+        SyncFlush = "SYNC_FLUSH",
+    }
+}
+
+/// The host name, RocketMQ's default brokerName.
+fn host_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes into the buffer we own.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "localhost".into();
+    }
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+config_struct! {
+    /// Effective broker configuration.
+    pub struct BrokerConfig {
+        /// Cluster shown in clusterList.
+        broker_cluster_name: String = "brokerClusterName", "DefaultCluster".to_string();
+        /// Broker group name (master and slaves share it).
+        broker_name: String = "brokerName", host_name();
+        /// 0 master, > 0 slave.
+        broker_id: i64 = "brokerId", 0;
+        /// Address registered with the nameserver; empty = first non-loopback IPv4.
+        broker_ip1: String = "brokerIP1", String::new();
+        /// `;`-separated nameserver list (NAMESRV_ADDR when empty).
+        namesrv_addr: String = "namesrvAddr", String::new();
+        /// Main port (VIP port = listenPort - 2, HA port = listenPort + 1).
+        listen_port: u16 = "listenPort", 10911;
+        /// ASYNC_MASTER, SYNC_MASTER or SLAVE.
+        broker_role: BrokerRole = "brokerRole", BrokerRole::AsyncMaster;
+        /// ASYNC_FLUSH or SYNC_FLUSH.
+        flush_disk_type: FlushDiskType = "flushDiskType", FlushDiskType::AsyncFlush;
+        /// SYNC_FLUSH wait before FLUSH_DISK_TIMEOUT, ms.
+        sync_flush_timeout: u64 = "syncFlushTimeout", 5000;
+        /// SYNC_MASTER wait before FLUSH_SLAVE_TIMEOUT, ms.
+        slave_timeout: u64 = "slaveTimeout", 3000;
+        /// Store root.
+        store_path_root_dir: PathBuf = "storePathRootDir", expand_home("~/store");
+        /// Commit-log directory (coremq keeps per-shard logs under storePathRootDir; a value
+        /// here is accepted and reported by -p).
+        store_path_commit_log: PathBuf = "storePathCommitLog", expand_home("~/store/commitlog");
+        /// Commit-log segment size (multiple of 4096).
+        mapped_file_size_commit_log: u64 = "mappedFileSizeCommitLog", 1_073_741_824;
+        /// Consume-queue segment size (rounded up to a multiple of 20,480).
+        mapped_file_size_consume_queue: u64 = "mappedFileSizeConsumeQueue", 6_000_000;
+        /// ASYNC_FLUSH period, ms.
+        flush_interval_commit_log: u64 = "flushIntervalCommitLog", 500;
+        /// Hours when expired files are removed, `04` or `04;16`.
+        delete_when: String = "deleteWhen", "04".to_string();
+        /// Hours a segment is kept.
+        file_reserved_time: u64 = "fileReservedTime", 72;
+        /// Percent of disk use at which the oldest files go regardless of age.
+        disk_max_used_space_ratio: u8 = "diskMaxUsedSpaceRatio", 75;
+        /// Largest message body accepted, bytes.
+        max_message_size: u32 = "maxMessageSize", 4_194_304;
+        /// Create unknown topics from TBW102 on send.
+        auto_create_topic_enable: bool = "autoCreateTopicEnable", true;
+        /// Create unknown subscription groups on heartbeat.
+        auto_create_subscription_group: bool = "autoCreateSubscriptionGroup", true;
+        /// Queues of an auto-created topic.
+        default_topic_queue_nums: u32 = "defaultTopicQueueNums", 8;
+        /// 2 W, 4 R, 6 RW.
+        broker_permission: u8 = "brokerPermission", 6;
+        /// Park pulls that find nothing until data arrives.
+        long_polling_enable: bool = "longPollingEnable", true;
+        /// Pull suspension when long polling is off, ms.
+        short_polling_time_mills: u64 = "shortPollingTimeMills", 1000;
+        /// Delay levels 1..18.
+        message_delay_level: String = "messageDelayLevel", "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h".to_string();
+        /// Re-registration period, ms.
+        register_name_server_period: u64 = "registerNameServerPeriod", 30_000;
+        /// Let consumers read from slaves when the master is slow.
+        slave_read_enable: bool = "slaveReadEnable", false;
+        /// ACL (not supported by coremq; true is refused).
+        acl_enable: bool = "aclEnable", false;
+        /// Consumer offsets persisted every, ms.
+        flush_consumer_offset_interval: u64 = "flushConsumerOffsetInterval", 5000;
+        /// coremq: shards (cores) serving the store; 0 = one per available core.
+        shard_count: u32 = "shardCount", 0;
+        /// coremq: CPU list for the shards (`0-3`, `2,4,6`); empty = the first shardCount cores.
+        shard_cpus: String = "shardCpus", String::new();
+        /// coremq: commit-log read cache per shard, bytes.
+        read_cache_bytes_per_shard: u64 = "readCacheBytesPerShard", 64 << 20;
+        /// coremq: io_uring registered memory per shard, bytes (counts against memlock).
+        io_memory_bytes_per_shard: u64 = "ioMemoryBytesPerShard", 1 << 20;
+        /// coremq: directory of broker.log.
+        log_dir: PathBuf = "logDir", expand_home("~/logs/coremqlogs");
+        /// coremq: log level; RUST_LOG overrides it.
+        log_level: String = "logLevel", "info".to_string();
+    }
+}
+
+impl BrokerConfig {
+    /// Checks values that parse but do not make sense together (RocketMQ's start-up checks).
+    pub fn validate(&mut self) -> Result<(), ConfigError> {
+        match self.broker_role {
+            BrokerRole::Slave if self.broker_id <= 0 => {
+                return Err(ConfigError::Invalid("Slave's brokerId must be > 0".into()));
+            }
+            BrokerRole::AsyncMaster | BrokerRole::SyncMaster => self.broker_id = 0,
+            BrokerRole::Slave => {}
+        }
+        if self.mapped_file_size_commit_log % 4096 != 0
+            || self.mapped_file_size_commit_log < (64 << 10)
+        {
+            return Err(ConfigError::Invalid(format!(
+                "mappedFileSizeCommitLog={} must be a multiple of 4096 and at least 65536",
+                self.mapped_file_size_commit_log
+            )));
+        }
+        if u64::from(self.max_message_size) + 1024 > self.mapped_file_size_commit_log {
+            return Err(ConfigError::Invalid(format!(
+                "maxMessageSize={} does not fit a commit-log segment of mappedFileSizeCommitLog={}",
+                self.max_message_size, self.mapped_file_size_commit_log
+            )));
+        }
+        crate::store::RetentionPolicy::parse_delete_when(&self.delete_when).map_err(|e| {
+            ConfigError::Invalid(format!("deleteWhen={:?}: expected {e}", self.delete_when))
+        })?;
+        if self.disk_max_used_space_ratio == 0 || self.disk_max_used_space_ratio > 95 {
+            return Err(ConfigError::Invalid(format!(
+                "diskMaxUsedSpaceRatio={} must be 1..=95",
+                self.disk_max_used_space_ratio
+            )));
+        }
+        if self.acl_enable {
+            return Err(ConfigError::Invalid(
+                "aclEnable=true: ACL is not supported by coremq".into(),
+            ));
+        }
+        if self.listen_port < 3 {
+            return Err(ConfigError::Invalid(
+                "listenPort must be at least 3 (the VIP port is listenPort-2)".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Config for BrokerConfig {
+    fn set_key(&mut self, key: &str, value: &str) -> Result<bool, (&'static str, String)> {
+        self.set(key, value)
+    }
+    fn inert_keys() -> &'static [&'static str] {
+        &[
+            "rocketmqHome",
+            "sendMessageThreadPoolNums",
+            "pullMessageThreadPoolNums",
+            "queryMessageThreadPoolNums",
+            "adminBrokerThreadPoolNums",
+            "clientManageThreadPoolNums",
+            "consumerManageThreadPoolNums",
+            "heartbeatThreadPoolNums",
+            "endTransactionThreadPoolNums",
+            "transientStorePoolEnable",
+            "transientStorePoolSize",
+            "warmMapedFileEnable",
+            "flushCommitLogLeastPages",
+            "flushConsumeQueueLeastPages",
+            "useReentrantLockWhenPutMessage",
+            "osPageCacheBusyTimeOutMills",
+            "serverWorkerThreads",
+            "serverSelectorThreads",
+            "serverCallbackExecutorThreads",
+            "storePathConsumeQueue",
+            "storePathIndex",
+            "storeCheckpoint",
+            "abortFile",
+            "haListenPort",
+            "mapedFileSizeCommitLog",
+            "mapedFileSizeConsumeQueue",
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load;
+
+    #[test]
+    fn rocketmq_conf_files_load_and_checks_name_the_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("broker-a-s.properties");
+        std::fs::write(
+            &p,
+            "brokerClusterName=DefaultCluster\nbrokerName=broker-a\nbrokerId=1\ndeleteWhen=04\nfileReservedTime=48\nbrokerRole=SLAVE\nflushDiskType=ASYNC_FLUSH\n",
+        )
+        .unwrap();
+        let (mut c, warnings) = load::<BrokerConfig>(Some(&p)).unwrap();
+        assert!(warnings.is_empty());
+        assert_eq!(c.broker_role, BrokerRole::Slave);
+        assert_eq!(c.file_reserved_time, 48);
+        c.validate().unwrap();
+        c.broker_id = 0;
+        assert_eq!(
+            c.validate().unwrap_err().to_string(),
+            "Slave's brokerId must be > 0"
+        );
+
+        std::fs::write(&p, "brokerRole=MASTER\n").unwrap();
+        let err = load::<BrokerConfig>(Some(&p)).unwrap_err().to_string();
+        assert!(
+            err.contains("brokerRole") && err.contains("ASYNC_MASTER"),
+            "{err}"
+        );
+
+        let mut c = BrokerConfig {
+            broker_role: BrokerRole::SyncMaster,
+            broker_id: 3,
+            ..BrokerConfig::default()
+        };
+        c.validate().unwrap();
+        assert_eq!(c.broker_id, 0, "a master's brokerId is forced to 0");
+        c.delete_when = "4;25".into();
+        assert!(c.validate().unwrap_err().to_string().contains("deleteWhen"));
+    }
+
+    #[test]
+    fn defaults_match_rocketmq() {
+        let c = BrokerConfig::default();
+        let e = c.entries();
+        for (k, v) in [
+            ("brokerClusterName", "DefaultCluster"),
+            ("listenPort", "10911"),
+            ("brokerRole", "ASYNC_MASTER"),
+            ("flushDiskType", "ASYNC_FLUSH"),
+            ("deleteWhen", "04"),
+            ("fileReservedTime", "72"),
+            ("diskMaxUsedSpaceRatio", "75"),
+            ("maxMessageSize", "4194304"),
+            ("defaultTopicQueueNums", "8"),
+            ("mappedFileSizeConsumeQueue", "6000000"),
+        ] {
+            assert!(e.contains(&(k, v.to_string())), "{k}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod conf_sets {
+    use super::*;
+    use crate::config::load;
+
+    /// Every file of the shipped conf/ sets loads without warnings and passes the checks.
+    #[test]
+    fn shipped_conf_sets_load() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("conf");
+        let mut n = 0;
+        for set in ["2m-noslave", "2m-2s-sync", "2m-2s-async"] {
+            for entry in std::fs::read_dir(root.join(set)).unwrap() {
+                let path = entry.unwrap().path();
+                let (mut c, warnings) = load::<BrokerConfig>(Some(&path)).unwrap();
+                assert!(warnings.is_empty(), "{}: {warnings:?}", path.display());
+                c.validate().unwrap();
+                let slave = path.to_string_lossy().ends_with("-s.properties");
+                assert_eq!(
+                    c.broker_role == BrokerRole::Slave,
+                    slave,
+                    "{}",
+                    path.display()
+                );
+                assert_eq!(c.file_reserved_time, 48);
+                n += 1;
+            }
+        }
+        assert_eq!(n, 2 + 4 + 4);
+    }
+}
