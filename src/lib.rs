@@ -4,6 +4,7 @@
 //! registry), [`config`] (property files), [`cli`] (the `coremq` command).
 
 pub mod bench;
+pub mod broker;
 pub mod cli;
 pub mod config;
 pub mod logging;

@@ -5,7 +5,7 @@
 //! [`RequestHandler`] and times out requests. [`server`] binds and accepts.
 
 pub mod connection;
-mod oneshot;
+pub(crate) mod oneshot;
 pub mod server;
 
 #[cfg(test)]

@@ -1,0 +1,232 @@
+//! The share-nothing router: how a core gets work done by the core that owns a queue.
+//!
+//! Every shard runs one `Router` over glommio's channel mesh (one bounded SPSC channel per
+//! ordered pair of cores). `call(shard, request)` runs the request on that shard's
+//! [`ShardService`] and returns its response: directly when the shard is this one,
+//! otherwise as a `Call` message to the owner, whose reply comes back as a `Reply` message
+//! matched by id. Nothing is shared between cores but these messages.
+//!
+//! Deadlock freedom: each peer has a receive pump that only receives and dispatches (it
+//! spawns a task per call and completes local waiters on replies); replies are sent from
+//! those tasks, never from a pump. So pumps always drain their channels, and a full
+//! channel only ever waits on a pump that is making progress.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::future::Future;
+use std::rc::Rc;
+
+use glommio::channels::channel_mesh::{Full, MeshBuilder, Receivers, Senders};
+
+use crate::remoting::oneshot;
+
+/// Messages in flight between cores per ordered pair, before senders wait.
+pub const MESH_CHANNEL_CAPACITY: usize = 4096;
+
+/// What a shard does with requests routed to it.
+pub trait ShardService: 'static {
+    /// A request (crosses cores: `Send`).
+    type Request: Send + 'static;
+    /// Its response.
+    type Response: Send + 'static;
+    /// Serves one request on this shard.
+    fn handle(&self, req: Self::Request) -> impl Future<Output = Self::Response>;
+}
+
+/// One message on the mesh.
+pub enum Envelope<Q, R> {
+    /// A request from the sending shard.
+    Call {
+        /// Id to match the reply.
+        id: u64,
+        /// The request.
+        req: Q,
+    },
+    /// The response to a `Call` this shard sent.
+    Reply {
+        /// The call's id.
+        id: u64,
+        /// The response.
+        resp: R,
+    },
+}
+
+/// The mesh type for a service.
+pub type Mesh<S> =
+    MeshBuilder<Envelope<<S as ShardService>::Request, <S as ShardService>::Response>, Full>;
+
+/// Why a routed call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RouterError {
+    /// The target shard does not exist.
+    #[error("no shard {0}")]
+    NoShard(usize),
+    /// The target shard stopped (its executor ended).
+    #[error("shard {0} is gone")]
+    ShardGone(usize),
+}
+
+/// A shard's router.
+pub struct Router<S: ShardService> {
+    me: usize,
+    shards: usize,
+    senders: Senders<Envelope<S::Request, S::Response>>,
+    pending: RefCell<HashMap<u64, oneshot::Sender<S::Response>>>,
+    next_id: Cell<u64>,
+    service: Rc<S>,
+}
+
+impl<S: ShardService> Router<S> {
+    /// Joins the mesh (every shard must join) and starts this shard's receive pumps.
+    pub async fn join(mesh: Mesh<S>, service: Rc<S>) -> Result<Rc<Self>, RouterError> {
+        let shards = mesh.nr_peers();
+        let (senders, receivers) = mesh
+            .join()
+            .await
+            .map_err(|_| RouterError::ShardGone(usize::MAX))?;
+        let router = Rc::new(Router {
+            me: senders.peer_id(),
+            shards,
+            senders,
+            pending: RefCell::new(HashMap::new()),
+            next_id: Cell::new(0),
+            service,
+        });
+        Self::start_pumps(&router, receivers);
+        Ok(router)
+    }
+
+    /// This shard's id.
+    pub fn shard_id(&self) -> usize {
+        self.me
+    }
+
+    /// Number of shards.
+    pub fn shards(&self) -> usize {
+        self.shards
+    }
+
+    /// Runs `req` on shard `shard` and returns its response.
+    pub async fn call(&self, shard: usize, req: S::Request) -> Result<S::Response, RouterError> {
+        if shard >= self.shards {
+            return Err(RouterError::NoShard(shard));
+        }
+        if shard == self.me {
+            return Ok(self.service.handle(req).await);
+        }
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        let (tx, rx) = oneshot::channel();
+        self.pending.borrow_mut().insert(id, tx);
+        if self
+            .senders
+            .send_to(shard, Envelope::Call { id, req })
+            .await
+            .is_err()
+        {
+            self.pending.borrow_mut().remove(&id);
+            return Err(RouterError::ShardGone(shard));
+        }
+        rx.await.ok_or(RouterError::ShardGone(shard))
+    }
+
+    fn start_pumps(router: &Rc<Self>, mut receivers: Receivers<Envelope<S::Request, S::Response>>) {
+        for (peer, stream) in receivers.streams() {
+            let r = router.clone();
+            glommio::spawn_local(async move {
+                while let Some(env) = stream.recv().await {
+                    match env {
+                        Envelope::Call { id, req } => {
+                            let r = r.clone();
+                            glommio::spawn_local(async move {
+                                let resp = r.service.handle(req).await;
+                                // The caller's shard may be gone; nothing to do then.
+                                let _ = r.senders.send_to(peer, Envelope::Reply { id, resp }).await;
+                            })
+                            .detach();
+                        }
+                        Envelope::Reply { id, resp } => {
+                            let waiter = r.pending.borrow_mut().remove(&id);
+                            if let Some(tx) = waiter {
+                                tx.send(resp);
+                            }
+                        }
+                    }
+                }
+                // The peer closed its side: fail calls waiting on it.
+                r.pending.borrow_mut().clear();
+            })
+            .detach();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use glommio::{LocalExecutorBuilder, Placement};
+
+    /// Answers with its shard id and the request doubled.
+    struct Echo(usize);
+
+    impl ShardService for Echo {
+        type Request = u64;
+        type Response = (usize, u64);
+        async fn handle(&self, req: u64) -> (usize, u64) {
+            // Yield once so replies interleave with new calls.
+            glommio::yield_if_needed().await;
+            (self.0, req * 2)
+        }
+    }
+
+    #[test]
+    fn calls_reach_the_owner_and_replies_match() {
+        const SHARDS: usize = 2;
+        const CALLS: u64 = 5000;
+        let mesh: Mesh<Echo> = MeshBuilder::full(SHARDS, MESH_CHANNEL_CAPACITY);
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let handles: Vec<_> = (0..SHARDS)
+            .map(|i| {
+                let mesh = mesh.clone();
+                let done = done.clone();
+                LocalExecutorBuilder::new(Placement::Unbound)
+                    .io_memory(128 << 10)
+                    .spawn(move || async move {
+                        let router = Router::join(mesh, Rc::new(Echo(i))).await.unwrap();
+                        let me = router.shard_id();
+                        assert_eq!(me, i);
+                        // Many concurrent calls to every shard, this one included.
+                        let tasks: Vec<_> = (0..CALLS)
+                            .map(|n| {
+                                let r = router.clone();
+                                glommio::spawn_local(async move {
+                                    let target = (n as usize) % SHARDS;
+                                    let (who, v) = r.call(target, n).await.unwrap();
+                                    assert_eq!((who, v), (target, n * 2));
+                                })
+                            })
+                            .collect();
+                        for t in tasks {
+                            t.await;
+                        }
+                        assert_eq!(
+                            router.call(SHARDS, 1).await,
+                            Err(RouterError::NoShard(SHARDS))
+                        );
+                        // Stay alive (serving) until every shard is done calling.
+                        done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        let deadline =
+                            std::time::Instant::now() + std::time::Duration::from_secs(30);
+                        while done.load(std::sync::atomic::Ordering::SeqCst) < SHARDS {
+                            assert!(std::time::Instant::now() < deadline, "peer never finished");
+                            glommio::timer::sleep(std::time::Duration::from_millis(5)).await;
+                        }
+                    })
+                    .unwrap()
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+    }
+}
