@@ -61,16 +61,6 @@ pub trait RequestHandler: 'static {
     fn on_close(&self, _conn: &Connection) {}
 }
 
-/// A handler for connections that expect no requests: it answers every one with
-/// REQUEST_CODE_NOT_SUPPORTED.
-pub struct RejectRequests;
-
-impl RequestHandler for RejectRequests {
-    async fn handle(&self, _conn: &Connection, req: RemotingCommand) -> Option<RemotingCommand> {
-        Some(not_supported(&req))
-    }
-}
-
 /// Java's answer to an unknown request code.
 pub fn not_supported(req: &RemotingCommand) -> RemotingCommand {
     req.error(

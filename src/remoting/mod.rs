@@ -11,7 +11,7 @@ pub mod server;
 #[cfg(test)]
 mod tests;
 
-pub use connection::{not_supported, Connection, ConnectionLimits, RejectRequests, RequestHandler};
+pub use connection::{not_supported, Connection, ConnectionLimits, RequestHandler};
 
 use std::net::SocketAddr;
 

@@ -62,12 +62,7 @@ pub struct CheckpointFile {
 impl CheckpointFile {
     /// Opens (creating) the file and reads what it holds.
     pub async fn open(path: &Path) -> Result<(Self, Option<Checkpoint>), FileError> {
-        let io = |op, e: glommio::GlommioError<()>| FileError::Io {
-            op,
-            path: path.display().to_string(),
-            reason: e.to_string(),
-            no_space: false,
-        };
+        let io = |op, e: glommio::GlommioError<()>| FileError::io(op, path, e);
         let file = super::dma::open(path, super::dma::Mode::Create).await?;
         let size = file.file_size().await.map_err(|e| io("stat", e))?;
         let cp = if size >= BLOCK_BYTES {
@@ -90,12 +85,7 @@ impl CheckpointFile {
 
     /// Writes and syncs a checkpoint.
     pub async fn write(&self, cp: &Checkpoint) -> Result<(), FileError> {
-        let io = |op, e: glommio::GlommioError<()>| FileError::Io {
-            op,
-            path: self.path.clone(),
-            reason: e.to_string(),
-            no_space: false,
-        };
+        let io = |op, e: glommio::GlommioError<()>| FileError::io(op, &self.path, e);
         let mut buf = self.file.alloc_dma_buffer(BLOCK_BYTES as usize);
         encode(cp, buf.as_bytes_mut());
         self.file

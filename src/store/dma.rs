@@ -48,21 +48,13 @@ pub async fn open(path: &Path, mode: Mode) -> Result<DmaFile, FileError> {
             o.write(true).create(true);
         }
     }
-    o.dma_open(path).await.map_err(|e| FileError::Io {
-        op: "open",
-        path: path.display().to_string(),
-        reason: e.to_string(),
-        no_space: false,
-    })
+    o.dma_open(path)
+        .await
+        .map_err(|e| FileError::io("open", path, e))
 }
 
 async fn prime(dir: &Path) -> Result<(), FileError> {
-    let io = |e: std::io::Error| FileError::Io {
-        op: "prime iopoll probe",
-        path: dir.display().to_string(),
-        reason: e.to_string(),
-        no_space: e.raw_os_error() == Some(libc::ENOSPC),
-    };
+    let io = |e: std::io::Error| FileError::io("prime iopoll probe", dir, e);
     let dev = std::fs::metadata(dir).map_err(io)?.dev();
     if PRIMED_DEVICES.with(|d| d.borrow().contains(&dev)) {
         return Ok(());

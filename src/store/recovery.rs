@@ -43,15 +43,6 @@ pub struct RecoveryReport {
     pub index_warnings: Vec<String>,
 }
 
-fn io(op: &'static str, path: &Path, e: impl std::fmt::Display) -> FileError {
-    FileError::Io {
-        op,
-        path: path.display().to_string(),
-        reason: e.to_string(),
-        no_space: false,
-    }
-}
-
 /// Recovers the log and every index of a shard, from checkpoint offset `x`.
 pub async fn recover(
     cfg: &StoreConfig,
@@ -110,7 +101,7 @@ async fn scan_log(
         let window = file
             .read_at(in_seg, want)
             .await
-            .map_err(|e| io("read", &path, e))?;
+            .map_err(|e| FileError::io("read", &path, e))?;
         let _ = file.close().await;
         let window_is_full = window.len() == want;
         let window_ends_segment = in_seg + want as u64 == seg_bytes;
@@ -316,7 +307,7 @@ async fn count_valid(
         let b = file
             .read_at_aligned(mid * BLOCK_BYTES, BLOCK_BYTES as usize)
             .await
-            .map_err(|e| io("read", &path, e))?;
+            .map_err(|e| FileError::io("read", &path, e))?;
         if b.iter().any(|x| *x != 0) {
             lo = mid + 1;
         } else {
@@ -330,7 +321,7 @@ async fn count_valid(
         let bytes = file
             .read_at((e - 1) * ENTRY_BYTES as u64, ENTRY_BYTES)
             .await
-            .map_err(|e| io("read", &path, e))?;
+            .map_err(|e| FileError::io("read", &path, e))?;
         let ok = IndexEntry::decode(&bytes).is_some_and(|en| {
             en.size > 0 && en.physical_offset >= 0 && en.physical_offset < below_phys
         });

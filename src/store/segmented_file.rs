@@ -44,12 +44,20 @@ pub enum FileError {
 }
 
 impl FileError {
-    fn io(op: &'static str, path: &Path, e: impl std::fmt::Display) -> Self {
+    /// The one way to build an I/O error: it records whether the device was full
+    /// (ENOSPC/EDQUOT), which decides whether retrying after freeing space can succeed.
+    pub(crate) fn io(
+        op: &'static str,
+        path: impl AsRef<std::ffi::OsStr>,
+        e: impl std::fmt::Display,
+    ) -> Self {
         let reason = e.to_string();
-        let no_space = reason.contains("No space left") || reason.contains("quota");
+        let no_space = reason.contains("No space left")
+            || reason.contains("os error 28")
+            || reason.contains("quota");
         FileError::Io {
             op,
-            path: path.display().to_string(),
+            path: Path::new(path.as_ref()).display().to_string(),
             reason,
             no_space,
         }
@@ -647,14 +655,6 @@ impl SegmentedFile {
             .map_err(|e| FileError::io("fdatasync", &seg.path, e))?;
         f.seed_tail(&tail);
         Ok(f)
-    }
-
-    /// Reads `len` bytes at `offset` from the device (the caller checked memory first).
-    pub async fn read_from_disk(&self, offset: u64, len: usize) -> Result<Vec<u8>, FileError> {
-        let seg = self.segment_for(offset).ok_or_else(|| {
-            FileError::io("read", &self.dir, format!("offset {offset} is not stored"))
-        })?;
-        read_segment(&seg, offset - seg.start, len).await
     }
 
     /// Removes segments that end at or before `offset` (never the one holding `end`);

@@ -199,12 +199,8 @@ impl ShardStore {
     /// Opens (recovering) the shard's store and starts its flusher on this executor.
     pub async fn open(cfg: StoreConfig) -> Result<Self, StoreError> {
         assert!(cfg.commitlog_segment_bytes % super::segmented_file::BLOCK_BYTES == 0);
-        std::fs::create_dir_all(cfg.shard_dir()).map_err(|e| FileError::Io {
-            op: "create dir",
-            path: cfg.shard_dir().display().to_string(),
-            reason: e.to_string(),
-            no_space: false,
-        })?;
+        std::fs::create_dir_all(cfg.shard_dir())
+            .map_err(|e| FileError::io("create dir", cfg.shard_dir(), e))?;
         let (checkpoint, cp) = CheckpointFile::open(&cfg.shard_dir().join("checkpoint")).await?;
         let (x, clean) = cp.map_or((0, false), |c| (c.log_offset, c.clean));
         let (log, queues, report) = recovery::recover(&cfg, x, clean).await?;
@@ -262,14 +258,7 @@ impl ShardStore {
         );
         let spawn = |f| {
             glommio::spawn_local_into(f, tq)
-                .map_err(|e| {
-                    StoreError::Io(FileError::Io {
-                        op: "spawn flusher",
-                        path: String::new(),
-                        reason: e.to_string(),
-                        no_space: false,
-                    })
-                })
+                .map_err(|e| StoreError::Io(FileError::io("spawn flusher", String::new(), e)))
                 .map(|t| t.detach())
         };
         let log_task = spawn(Box::pin(flusher::run_log(inner.clone()))
@@ -675,12 +664,11 @@ impl ShardStore {
                 buf.truncate(size);
                 Ok(Some(Bytes::from(buf)))
             }
-            other => Err(StoreError::Io(FileError::Io {
-                op: "verify",
-                path: format!("commit log of shard {} at {phys}", self.inner.cfg.shard),
-                reason: format!("stored record does not verify: {other:?}"),
-                no_space: false,
-            })),
+            other => Err(StoreError::Io(FileError::io(
+                "verify",
+                format!("commit log of shard {} at {phys}", self.inner.cfg.shard),
+                format!("stored record does not verify: {other:?}"),
+            ))),
         }
     }
 
@@ -933,23 +921,21 @@ fn memory_then_disk_plan(
     let mem_from = start.max(written).min(end);
     let split = (mem_from - start) as usize;
     if mem_from < end && !file.copy_from_memory(mem_from, &mut dst[split..]) {
-        return Err(StoreError::Io(FileError::Io {
-            op: "read",
-            path: file.dir().display().to_string(),
-            reason: format!("bytes {mem_from}..{end} are neither written nor in memory"),
-            no_space: false,
-        }));
+        return Err(StoreError::Io(FileError::io(
+            "read",
+            file.dir(),
+            format!("bytes {mem_from}..{end} are neither written nor in memory"),
+        )));
     }
     if split == 0 {
         return Ok(None);
     }
     let seg = file.segment_for(start).ok_or_else(|| {
-        StoreError::Io(FileError::Io {
-            op: "read",
-            path: file.dir().display().to_string(),
-            reason: format!("offset {start} is not stored"),
-            no_space: false,
-        })
+        StoreError::Io(FileError::io(
+            "read",
+            file.dir(),
+            format!("offset {start} is not stored"),
+        ))
     })?;
     let in_seg = (seg.start + file.segment_bytes() - start) as usize;
     Ok(Some((seg.clone(), start - seg.start, split.min(in_seg))))
