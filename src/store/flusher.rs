@@ -82,11 +82,9 @@ pub(super) async fn run_log(inner: Rc<Inner>) {
         if sync {
             last_sync = now;
         }
-        let durable = inner.log.borrow().durable();
         inner.bump(|s| {
             s.flushes += 1;
             s.log_syncs += u64::from(sync && !batch.is_empty());
-            s.log_durable = durable;
         });
         Inner::wake_all(&inner.durable_waiters);
         inner.wake_admission(false);

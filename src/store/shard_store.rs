@@ -218,8 +218,6 @@ impl ShardStore {
                 clean: false,
             })
             .await?;
-        let durable = log.durable();
-        let end = log.end();
         let inner = Rc::new(Inner {
             cfg,
             log: RefCell::new(log),
@@ -234,11 +232,7 @@ impl ShardStore {
             next_ticket: Cell::new(0),
             write_error: RefCell::new(None),
             closing: Cell::new(false),
-            stats: Cell::new(StoreStats {
-                log_end: end,
-                log_durable: durable,
-                ..StoreStats::default()
-            }),
+            stats: Cell::new(StoreStats::default()),
         });
         // The replayed index entries are in memory: flush them with everything else.
         {
@@ -362,7 +356,6 @@ impl ShardStore {
             inner.bump(|s| {
                 s.appends += 1;
                 s.appended_bytes += u64::from(a.size);
-                s.log_end = a.end;
             });
             // ASYNC_FLUSH acknowledges without waiting, so the flusher is woken only once
             // several chunks wait: one round then keeps several writes in flight.
@@ -796,6 +789,20 @@ impl ShardStore {
         let mut moved = 0;
         for (topic, qid) in self.queues() {
             let (min, max) = self.queue_offsets(&topic, qid);
+            if min == max {
+                continue;
+            }
+            // Usually nothing was removed below this queue: one read settles it, instead of a
+            // binary search per queue at every open.
+            let first = self.read_entries(&topic, qid, min, 1).await?;
+            if first
+                .first()
+                .copied()
+                .flatten()
+                .is_some_and(|e| e.physical_offset >= first_phys)
+            {
+                continue;
+            }
             let (mut lo, mut hi) = (min, max);
             while lo < hi {
                 let mid = lo + (hi - lo) / 2;
@@ -826,7 +833,12 @@ impl ShardStore {
 
     /// Counters.
     pub fn stats(&self) -> StoreStats {
-        self.inner.stats.get()
+        let log = self.inner.log.borrow();
+        StoreStats {
+            log_end: log.end(),
+            log_durable: log.durable(),
+            ..self.inner.stats.get()
+        }
     }
 
     /// Flushes everything, writes a clean checkpoint and stops the flusher.
