@@ -1,7 +1,31 @@
-//! The broker (issue #5, in progress): the pieces that do not need the network yet.
+//! The broker: thread-per-core shards that store and serve messages (DESIGN.md).
 //!
-//! - [`shard_map`]: which core owns a queue.
-//! - [`router`]: how a core gets work done by the owner over glommio's channel mesh.
+//! - [`server`]: start-up, listeners, shutdown; [`placement`]: shards, CPUs, address.
+//! - [`shard`]: one core's state and [`shard::Shard::run_on`], the only way across cores;
+//!   [`router`] moves those calls over glommio's channel mesh; [`shard_map`] says which
+//!   core owns a queue.
+//! - Per-queue state on the owner: [`offsets`] (consumer offsets), [`locks`] (orderly
+//!   consumers), [`long_polling`] (parked pulls); [`delay`] (delay levels, retries).
+//! - Per-group state on the group's keeper: [`clients`]; per-connection state on the
+//!   connection's core: [`connections`].
+//! - [`metadata`]: topics and subscription groups (shard 0 keeps the original);
+//!   [`registration`]: with the nameservers.
+//! - [`handlers`]: one file per request area; [`message_id`], [`throughput`], [`persist`].
 
+pub mod clients;
+pub mod connections;
+pub mod delay;
+pub mod handlers;
+pub mod locks;
+pub mod long_polling;
+pub mod message_id;
+pub mod metadata;
+pub mod offsets;
+pub mod persist;
+pub mod placement;
+pub mod registration;
 pub mod router;
+pub mod server;
+pub mod shard;
 pub mod shard_map;
+pub mod throughput;

@@ -1,6 +1,7 @@
 //! The `coremq` command line: one binary, one subcommand per role.
 
 mod bench;
+mod broker;
 mod namesrv;
 
 use clap::{Parser, Subcommand};
@@ -17,6 +18,10 @@ pub struct Cli {
 enum Command {
     /// Run a nameserver, the route registry (RocketMQ's mqnamesrv).
     Namesrv(namesrv::NamesrvArgs),
+    /// Run a broker (RocketMQ's mqbroker).
+    Broker(broker::BrokerArgs),
+    /// Run a nameserver and a broker in one process, on defaults: the way to try coremq.
+    Standalone(broker::StandaloneArgs),
     /// Run a benchmark (store: the storage engine alone, against the device's ceiling).
     Bench(bench::BenchArgs),
 }
@@ -25,6 +30,8 @@ enum Command {
 pub fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Namesrv(args) => namesrv::run(args),
+        Command::Broker(args) => broker::run(args),
+        Command::Standalone(args) => broker::run_standalone(args),
         Command::Bench(args) => bench::run(args),
     }
 }

@@ -19,6 +19,7 @@ pub mod ext_fields;
 pub mod frame;
 pub mod header;
 pub mod json_header;
+pub mod properties;
 
 #[cfg(test)]
 mod tests;

@@ -405,6 +405,30 @@ impl<'a> Record<'a> {
         })
     }
 
+    /// Producer's address as stored.
+    pub fn born_host(&self) -> SocketAddr {
+        let b = self.bytes;
+        if self.sys_flag() & SYSFLAG_BORNHOST_V6 != 0 {
+            let mut ip = [0u8; 16];
+            ip.copy_from_slice(&b[OFF_BORNHOST..OFF_BORNHOST + 16]);
+            SocketAddr::new(IpAddr::from(ip), be_i32(b, OFF_BORNHOST + 16) as u16)
+        } else {
+            let mut ip = [0u8; 4];
+            ip.copy_from_slice(&b[OFF_BORNHOST..OFF_BORNHOST + 4]);
+            SocketAddr::new(IpAddr::from(ip), be_i32(b, OFF_BORNHOST + 4) as u16)
+        }
+    }
+
+    /// Times the message was redelivered.
+    pub fn reconsume_times(&self) -> i32 {
+        let store = if self.sys_flag() & SYSFLAG_STOREHOST_V6 != 0 {
+            20
+        } else {
+            8
+        };
+        be_i32(self.bytes, self.store_ts_at + 8 + store)
+    }
+
     /// The whole record as clients receive it.
     pub fn bytes(&self) -> &'a [u8] {
         self.bytes

@@ -309,6 +309,25 @@ impl ShardStore {
         Ok(a.0)
     }
 
+    /// Appends messages in order (a batch: same queue, consecutive offsets unless another
+    /// append to that queue interleaves) and, under SYNC_FLUSH, waits once for the last.
+    pub async fn append_batch(&self, ms: &[NewMessage]) -> Result<Vec<AppendResult>, StoreError> {
+        for m in ms {
+            record::validate(m)?;
+        }
+        let mut out = Vec::with_capacity(ms.len());
+        let mut end = 0;
+        for m in ms {
+            let (a, e) = self.append_unacknowledged(m).await?;
+            out.push(a);
+            end = e;
+        }
+        if self.inner.cfg.flush_mode == FlushMode::Sync && !ms.is_empty() {
+            self.wait_durable(end).await?;
+        }
+        Ok(out)
+    }
+
     /// Appends without waiting for durability; returns the result and the log end to wait
     /// for.
     async fn append_unacknowledged(

@@ -2,10 +2,12 @@
 //! 5.x field supersets, enums by Java name; MessageQueue-keyed maps in fastjson's object-key
 //! form (see [`fastjson`]).
 
+pub mod client;
 pub mod cluster_info;
 pub mod fastjson;
 pub mod route;
 pub mod small;
+pub mod stats;
 pub mod topic_config;
 
 pub use cluster_info::ClusterInfo;

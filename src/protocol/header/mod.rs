@@ -1,3 +1,4 @@
 //! Typed custom headers, one file per area.
 
+pub mod broker;
 pub mod namesrv;

@@ -1,1 +1,243 @@
-//! Nothing here: the compatibility tests live in tests/.
+//! Helpers for the compatibility tests in tests/: the real `coremq` binary as child
+//! processes on free loopback ports, and the third-party client's runtime.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, LazyLock};
+use std::time::{Duration, Instant};
+
+use rocketmq_client_rust::{ClientRuntime, ClientRuntimeConfig, TelemetryHandle};
+use rocketmq_runtime::{RuntimeConfig, RuntimeOwner};
+
+/// The workspace's `coremq` binary, next to the test's `deps/` directory (or COREMQ_BIN).
+pub fn coremq_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("COREMQ_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().unwrap().parent().unwrap().join("coremq");
+    assert!(
+        bin.exists(),
+        "{} not built: run `cargo build --release` (or set COREMQ_BIN)",
+        bin.display()
+    );
+    bin
+}
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Two free ports `p` and `p - 2` (a broker also listens on listenPort - 2).
+pub fn free_broker_port() -> u16 {
+    loop {
+        let p = free_port();
+        if p > 1024
+            && std::net::TcpListener::bind(("0.0.0.0", p - 2)).is_ok()
+            && std::net::TcpListener::bind(("0.0.0.0", p)).is_ok()
+        {
+            return p;
+        }
+    }
+}
+
+/// A child process, killed when dropped.
+pub struct Proc {
+    /// The process.
+    pub child: Child,
+}
+
+impl Proc {
+    /// Kills it with SIGKILL and waits.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends SIGTERM and waits for the exit status (at most 30 s).
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "process did not exit after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Spawns `cmd` (HOME = `home`) and waits ≤ 30 s for a stdout line containing `needle`.
+pub fn spawn_until(cmd: &mut Command, home: &Path, needle: &str) -> Proc {
+    let mut child = cmd
+        .env("HOME", home)
+        .env_remove("RUST_LOG")
+        .env_remove("NAMESRV_ADDR")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) if line.contains(needle) => return Proc { child },
+            Ok(_) => continue,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("{cmd:?} did not print {needle:?} within 30 s");
+            }
+        }
+    }
+}
+
+/// A nameserver and a broker, as separate processes, in one temp dir.
+pub struct Cluster {
+    /// `127.0.0.1:port` of the nameserver.
+    pub namesrv_addr: String,
+    /// The broker's main port.
+    pub broker_port: u16,
+    /// The broker's property file (restarts reuse it).
+    pub broker_conf: PathBuf,
+    /// Nameserver process.
+    pub namesrv: Proc,
+    /// Broker process (`None` after a kill).
+    pub broker: Option<Proc>,
+    /// Temp dir holding store, logs and configs.
+    pub dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// Starts `coremq namesrv` and `coremq broker` with `extra` broker properties.
+    pub fn start(extra: &str) -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let ns_port = free_port();
+        let ns_conf = dir.path().join("namesrv.properties");
+        std::fs::write(
+            &ns_conf,
+            format!(
+                "listenPort={ns_port}\nbindAddress=127.0.0.1\nkvConfigPath={0}/kv.json\nlogDir={0}/logs\n",
+                dir.path().display()
+            ),
+        )
+        .unwrap();
+        let namesrv = spawn_until(
+            Command::new(coremq_bin())
+                .args(["namesrv", "-c"])
+                .arg(&ns_conf),
+            dir.path(),
+            "boot success",
+        );
+        let broker_port = free_broker_port();
+        let broker_conf = dir.path().join("broker.properties");
+        std::fs::write(
+            &broker_conf,
+            format!(
+                "brokerName=broker-a\nbrokerIP1=127.0.0.1\nlistenPort={broker_port}\nstorePathRootDir={0}/store\nlogDir={0}/logs\nioMemoryBytesPerShard=262144\n{extra}\n",
+                dir.path().display()
+            ),
+        )
+        .unwrap();
+        let mut c = Cluster {
+            namesrv_addr: format!("127.0.0.1:{ns_port}"),
+            broker_port,
+            broker_conf,
+            namesrv,
+            broker: None,
+            dir,
+        };
+        c.start_broker();
+        c
+    }
+
+    /// (Re)starts the broker on the same store.
+    pub fn start_broker(&mut self) {
+        self.broker = Some(spawn_until(
+            Command::new(coremq_bin())
+                .args(["broker", "-c"])
+                .arg(&self.broker_conf)
+                .args(["-n", &self.namesrv_addr]),
+            self.dir.path(),
+            "boot success",
+        ));
+    }
+}
+
+static OWNER: LazyLock<RuntimeOwner> = LazyLock::new(|| {
+    RuntimeOwner::plan(RuntimeConfig {
+        thread_name: "compat-client".to_string(),
+        ..Default::default()
+    })
+    .expect("valid runtime config")
+    .build()
+    .expect("runtime owner")
+});
+
+/// A client runtime for the third-party client.
+pub fn client_runtime(scope: &'static str) -> Arc<ClientRuntime> {
+    ClientRuntime::try_new(
+        OWNER.root_context().component(scope),
+        ClientRuntimeConfig::default(),
+        TelemetryHandle::noop(),
+    )
+    .expect("client runtime")
+}
+
+/// One request over a fresh connection with coremq's own codec (for checks the third-party
+/// client has no call for).
+pub fn raw_call(
+    addr: &str,
+    code: i32,
+    ext: &[(&str, &str)],
+    body: Vec<u8>,
+) -> coremq::protocol::RemotingCommand {
+    use std::io::{Read, Write};
+    let mut e = coremq::protocol::ExtFields::new();
+    for (k, v) in ext {
+        e.insert(*k, *v);
+    }
+    let mut req = coremq::protocol::RemotingCommand::request(code, e).with_body(body);
+    req.opaque = 7;
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(&coremq::protocol::frame::encode_to_vec(&req))
+        .unwrap();
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).unwrap();
+    let mut rest = vec![0u8; u32::from_be_bytes(len) as usize];
+    s.read_exact(&mut rest).unwrap();
+    let mut whole = bytes_mut(&len, &rest);
+    coremq::protocol::frame::decode(&mut whole)
+        .unwrap()
+        .unwrap()
+}
+
+fn bytes_mut(a: &[u8], b: &[u8]) -> bytes::BytesMut {
+    let mut m = bytes::BytesMut::with_capacity(a.len() + b.len());
+    m.extend_from_slice(a);
+    m.extend_from_slice(b);
+    m
+}

@@ -1,0 +1,87 @@
+//! The client connections one shard holds: how the shard reaches a client (to send
+//! NOTIFY_CONSUMER_IDS_CHANGED) and which groups each connection joined (to leave them
+//! when it closes). Also the subscriptions heard on this shard, so a pull arriving here
+//! finds its tag filter without leaving the core.
+
+use std::collections::{BTreeSet, HashMap};
+
+use crate::protocol::body::client::SubscriptionData;
+use crate::remoting::Connection;
+
+/// Groups one connection joined.
+#[derive(Debug, Default, Clone)]
+pub struct Joined {
+    /// Consumer groups.
+    pub consumers: BTreeSet<String>,
+    /// Producer groups.
+    pub producers: BTreeSet<String>,
+}
+
+/// This shard's client connections.
+#[derive(Default)]
+pub struct LocalConnections {
+    conns: HashMap<u64, Connection>,
+    joined: HashMap<u64, Joined>,
+    subscriptions: HashMap<(String, String), SubscriptionData>,
+}
+
+impl LocalConnections {
+    /// Records what a heartbeat on `conn` said.
+    pub fn heartbeat(&mut self, conn: &Connection, consumers: &[String], producers: &[String]) {
+        self.conns.entry(conn.id()).or_insert_with(|| conn.clone());
+        let j = self.joined.entry(conn.id()).or_default();
+        j.consumers.extend(consumers.iter().cloned());
+        j.producers.extend(producers.iter().cloned());
+    }
+
+    /// Remembers a subscription (newest version wins).
+    pub fn subscribe(&mut self, group: &str, s: &SubscriptionData) {
+        let key = (group.to_owned(), s.topic.clone());
+        match self.subscriptions.get(&key) {
+            Some(old) if old.sub_version > s.sub_version => {}
+            _ => {
+                self.subscriptions.insert(key, s.clone());
+            }
+        }
+    }
+
+    /// A subscription heard on this shard.
+    pub fn subscription(&self, group: &str, topic: &str) -> Option<SubscriptionData> {
+        self.subscriptions
+            .get(&(group.to_owned(), topic.to_owned()))
+            .cloned()
+    }
+
+    /// The connection, while open.
+    pub fn get(&self, conn_id: u64) -> Option<Connection> {
+        self.conns.get(&conn_id).filter(|c| !c.is_closed()).cloned()
+    }
+
+    /// Forgets a closed connection; the groups it had joined.
+    pub fn closed(&mut self, conn_id: u64) -> Joined {
+        self.conns.remove(&conn_id);
+        self.joined.remove(&conn_id).unwrap_or_default()
+    }
+
+    /// Leaves one group (UNREGISTER_CLIENT).
+    pub fn leave(&mut self, conn_id: u64, producer: Option<&str>, consumer: Option<&str>) {
+        if let Some(j) = self.joined.get_mut(&conn_id) {
+            if let Some(p) = producer {
+                j.producers.remove(p);
+            }
+            if let Some(c) = consumer {
+                j.consumers.remove(c);
+            }
+        }
+    }
+
+    /// Open connections.
+    pub fn len(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// True when no client is connected.
+    pub fn is_empty(&self) -> bool {
+        self.conns.is_empty()
+    }
+}

@@ -1,0 +1,128 @@
+//! Offsets — spec §2.5: consumer offsets (14, 15) and queue offsets (29, 30, 31, 32), each
+//! answered by the queue's owner.
+
+use std::rc::Rc;
+
+use super::Reply;
+use crate::broker::shard::Shard;
+use crate::protocol::header::broker::{
+    OffsetResponseHeader, QueryConsumerOffsetRequestHeader, QueueRequestHeader,
+    SearchOffsetRequestHeader, TimestampResponseHeader, UpdateConsumerOffsetRequestHeader,
+};
+use crate::protocol::{CommandHeader, RemotingCommand, ResponseCode};
+use crate::store::record::Record;
+use crate::store::shard_store::ReadLimits;
+
+fn offset_reply(req: &RemotingCommand, offset: i64) -> RemotingCommand {
+    req.success()
+        .with_ext(OffsetResponseHeader { offset }.to_ext())
+}
+
+/// 14: the committed offset, or QUERY_NOT_FOUND (exactly 22, trap 6). coremq does not
+/// emulate RocketMQ's "young queue answers 0" rule (trap 9): a group with no offset is
+/// always "not found", so CONSUME_FROM_LAST_OFFSET starts at the tail, FIRST at 0.
+pub async fn query(shard: &Rc<Shard>, req: &RemotingCommand) -> Reply {
+    let h: QueryConsumerOffsetRequestHeader = req.header()?;
+    let owner = shard.queue_owner(&h.topic, h.queue_id);
+    let (g, t, q) = (h.consumer_group.clone(), h.topic.clone(), h.queue_id);
+    let found = shard
+        .run_on(
+            owner,
+            move |s| async move { s.offsets.borrow().get(&g, &t, q) },
+        )
+        .await?;
+    Ok(match found {
+        Some(o) => offset_reply(req, o),
+        None => req.error(
+            ResponseCode::QUERY_NOT_FOUND,
+            "Not found, V3_0_6_SNAPSHOT maybe this group consumer boot first",
+        ),
+    })
+}
+
+/// 15: stores a commit (usually oneway).
+pub async fn update(shard: &Rc<Shard>, req: &RemotingCommand) -> Reply {
+    let h: UpdateConsumerOffsetRequestHeader = req.header()?;
+    let owner = shard.queue_owner(&h.topic, h.queue_id);
+    shard
+        .run_on(owner, move |s| async move {
+            s.offsets
+                .borrow_mut()
+                .set(&h.consumer_group, &h.topic, h.queue_id, h.commit_offset)
+        })
+        .await?;
+    Ok(req.success())
+}
+
+async fn queue_offsets(
+    shard: &Rc<Shard>,
+    topic: String,
+    qid: i32,
+) -> Result<(u64, u64), super::HandlerError> {
+    let owner = shard.queue_owner(&topic, qid);
+    Ok(shard
+        .run_on(
+            owner,
+            move |s| async move { s.store.queue_offsets(&topic, qid) },
+        )
+        .await?)
+}
+
+/// 30: the next offset to be written (0 for an unknown queue).
+pub async fn max(shard: &Rc<Shard>, req: &RemotingCommand) -> Reply {
+    let h: QueueRequestHeader = req.header()?;
+    let (_, max) = queue_offsets(shard, h.topic, h.queue_id).await?;
+    Ok(offset_reply(req, max as i64))
+}
+
+/// 31: the first readable offset.
+pub async fn min(shard: &Rc<Shard>, req: &RemotingCommand) -> Reply {
+    let h: QueueRequestHeader = req.header()?;
+    let (min, _) = queue_offsets(shard, h.topic, h.queue_id).await?;
+    Ok(offset_reply(req, min as i64))
+}
+
+/// 29: first offset stored at or after the timestamp (max offset when none).
+pub async fn by_time(shard: &Rc<Shard>, req: &RemotingCommand) -> Reply {
+    let h: SearchOffsetRequestHeader = req.header()?;
+    let owner = shard.queue_owner(&h.topic, h.queue_id);
+    let offset = shard
+        .run_on(owner, move |s| async move {
+            s.store
+                .offset_by_time(&h.topic, h.queue_id, h.timestamp)
+                .await
+        })
+        .await??;
+    Ok(offset_reply(req, offset as i64))
+}
+
+/// Store time of the message at `offset` (0 when there is none).
+pub async fn store_time_at(shard: &Shard, topic: &str, qid: i32, offset: u64) -> i64 {
+    let limits = ReadLimits {
+        max_msgs: 1,
+        max_bytes: 1,
+    };
+    match shard.store.read(topic, qid, offset, limits, |_| true).await {
+        Ok(r) => r
+            .records
+            .first()
+            .and_then(|b| Record::parse(b).ok().map(|r| r.store_timestamp()))
+            .unwrap_or(0),
+        Err(_) => 0,
+    }
+}
+
+/// 32: store time of the first readable message.
+pub async fn earliest_time(shard: &Rc<Shard>, req: &RemotingCommand) -> Reply {
+    let h: QueueRequestHeader = req.header()?;
+    let owner = shard.queue_owner(&h.topic, h.queue_id);
+    let timestamp = shard
+        .run_on(owner, move |s| async move {
+            let (min, _) = s.store.queue_offsets(&h.topic, h.queue_id);
+            store_time_at(&s, &h.topic, h.queue_id, min).await
+        })
+        .await?;
+    Ok(req
+        .success()
+        .with_ext(TimestampResponseHeader { timestamp }.to_ext()))
+}

@@ -1,0 +1,272 @@
+//! PULL_MESSAGE (11) — spec §2.4: checks and the subscription on the connection's core,
+//! the read (with long polling and the piggy-backed offset commit) on the queue's owner.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+
+use super::{topic_check, HandlerError, Reply};
+use crate::broker::shard::Shard;
+use crate::protocol::body::client::SubscriptionData;
+use crate::protocol::codes::perm;
+use crate::protocol::header::broker::{
+    PullMessageRequestHeader, PullMessageResponseHeader, PULL_FLAG_COMMIT_OFFSET,
+    PULL_FLAG_SUBSCRIPTION, PULL_FLAG_SUSPEND,
+};
+use crate::protocol::{CommandHeader, RemotingCommand, ResponseCode};
+use crate::remoting::Connection;
+use crate::store::shard_store::{GetStatus, ReadLimits};
+use crate::store::StoreError;
+
+/// Messages per pull response at most (RocketMQ's maxTransferCountOnMessageInMemory).
+pub const MAX_PULL_MSGS: usize = 32;
+/// Bytes per pull response at most (the first message is always sent).
+pub const MAX_PULL_BYTES: usize = 256 * 1024;
+
+/// What the owner is asked to read.
+struct PullQuery {
+    group: String,
+    topic: String,
+    qid: i32,
+    offset: u64,
+    max_msgs: usize,
+    commit: Option<i64>,
+    suspend: Option<Duration>,
+    tag_codes: Option<Vec<i64>>,
+}
+
+/// What the owner read.
+struct PullOutcome {
+    status: GetStatus,
+    records: Vec<Bytes>,
+    next: u64,
+    min: u64,
+    max: u64,
+}
+
+/// Serves 11.
+pub async fn pull(shard: &Rc<Shard>, conn: &Connection, req: &RemotingCommand) -> Reply {
+    let h: PullMessageRequestHeader = req.header()?;
+    let fail = |code: ResponseCode, remark: String| Ok(req.error(code, remark));
+    let cfg = shard.cfg();
+    if cfg.broker_permission as i32 & perm::READ == 0 {
+        return fail(
+            ResponseCode::NO_PERMISSION,
+            format!(
+                "the broker[{}] pulling message is forbidden",
+                cfg.broker_name
+            ),
+        );
+    }
+    let Some(tc) = shard.meta.borrow().topics.get(&h.topic).cloned() else {
+        return fail(
+            ResponseCode::TOPIC_NOT_EXIST,
+            format!("topic[{}] not exist, apply first please!", h.topic),
+        );
+    };
+    if tc.perm & perm::READ == 0 {
+        return fail(
+            ResponseCode::NO_PERMISSION,
+            format!("the topic[{}] pulling message is forbidden", h.topic),
+        );
+    }
+    if h.queue_id < 0 || h.queue_id >= tc.read_queue_nums {
+        return fail(
+            ResponseCode::SYSTEM_ERROR,
+            format!(
+                "queueId[{}] is illegal, topic:[{}] topicConfig.readQueueNums:[{}] consumer:[{}]",
+                h.queue_id,
+                h.topic,
+                tc.read_queue_nums,
+                conn.peer()
+            ),
+        );
+    }
+    let Some(group) = topic_check::group(shard, &h.consumer_group)
+        .await
+        .map_err(HandlerError::Meta)?
+    else {
+        return fail(
+            ResponseCode::SUBSCRIPTION_GROUP_NOT_EXIST,
+            format!("subscription group [{}] does not exist", h.consumer_group),
+        );
+    };
+    if !group.consume_enable {
+        return fail(
+            ResponseCode::NO_PERMISSION,
+            format!("subscription group no permission, {}", h.consumer_group),
+        );
+    }
+    let sub = match subscription(shard, &h).await? {
+        Ok(s) => s,
+        Err((code, remark)) => return fail(code, remark),
+    };
+    let tag_codes = (!sub.takes_all()).then(|| sub.code_set.iter().copied().collect());
+    let suspend = (h.sys_flag & PULL_FLAG_SUSPEND != 0).then(|| {
+        Duration::from_millis(if cfg.long_polling_enable {
+            h.suspend_timeout_millis.max(0) as u64
+        } else {
+            cfg.short_polling_time_mills
+        })
+    });
+    let q = PullQuery {
+        group: h.consumer_group.clone(),
+        topic: h.topic.clone(),
+        qid: h.queue_id,
+        offset: h.queue_offset.max(0) as u64,
+        max_msgs: (h.max_msg_nums.max(1) as usize).min(MAX_PULL_MSGS),
+        commit: (h.sys_flag & PULL_FLAG_COMMIT_OFFSET != 0).then_some(h.commit_offset),
+        suspend,
+        tag_codes,
+    };
+    let owner = shard.queue_owner(&h.topic, h.queue_id);
+    let out = shard
+        .run_on(owner, move |s| async move { read_as_owner(&s, q).await })
+        .await??;
+    Ok(response(req, h.queue_offset, out))
+}
+
+/// The subscription the pull filters by: from the request when it carries one, else the
+/// one heard in heartbeats (this core first, then the group's keeper).
+async fn subscription(
+    shard: &Rc<Shard>,
+    h: &PullMessageRequestHeader,
+) -> Result<Result<SubscriptionData, (ResponseCode, String)>, HandlerError> {
+    if h.expression_type.as_deref().is_some_and(|t| t != "TAG") {
+        return Ok(Err((
+            ResponseCode::SUBSCRIPTION_PARSE_FAILED,
+            format!(
+                "expression type {:?} is not supported: coremq filters by TAG only",
+                h.expression_type.as_deref().unwrap_or_default()
+            ),
+        )));
+    }
+    if h.sys_flag & PULL_FLAG_SUBSCRIPTION != 0 {
+        let expr = h.subscription.as_deref().unwrap_or("*");
+        return Ok(Ok(SubscriptionData::from_expression(
+            &h.topic,
+            expr,
+            h.sub_version,
+        )));
+    }
+    let local = shard
+        .local
+        .borrow()
+        .subscription(&h.consumer_group, &h.topic);
+    let fresh = |s: &SubscriptionData| s.sub_version >= h.sub_version;
+    if let Some(s) = local.as_ref().filter(|s| fresh(s)) {
+        return Ok(Ok(s.clone()));
+    }
+    let (group, topic) = (h.consumer_group.clone(), h.topic.clone());
+    let owner = shard.group_owner(&group);
+    let kept = shard
+        .run_on(owner, move |s| async move {
+            s.clients.borrow().subscription(&group, &topic)
+        })
+        .await?;
+    match kept.or(local) {
+        Some(s) if fresh(&s) => {
+            shard.local.borrow_mut().subscribe(&h.consumer_group, &s);
+            Ok(Ok(s))
+        }
+        Some(s) => Ok(Err((
+            ResponseCode::SUBSCRIPTION_NOT_LATEST,
+            format!(
+                "the consumer's subscription not latest: have {}, asked {}",
+                s.sub_version, h.sub_version
+            ),
+        ))),
+        None => Ok(Err((
+            ResponseCode::SUBSCRIPTION_NOT_EXIST,
+            format!(
+                "the consumer's subscription not exist, group {} topic {}",
+                h.consumer_group, h.topic
+            ),
+        ))),
+    }
+}
+
+/// Owner side: commit, read, park once when nothing is there yet, read again.
+async fn read_as_owner(s: &Shard, q: PullQuery) -> Result<PullOutcome, StoreError> {
+    if let Some(c) = q.commit {
+        s.offsets.borrow_mut().set(&q.group, &q.topic, q.qid, c);
+    }
+    let limits = ReadLimits {
+        max_msgs: q.max_msgs,
+        max_bytes: MAX_PULL_BYTES,
+    };
+    let codes = q.tag_codes;
+    let accept = |code: i64| codes.as_ref().is_none_or(|c| c.contains(&code));
+    let mut suspend = q.suspend;
+    loop {
+        let r = s
+            .store
+            .read(&q.topic, q.qid, q.offset, limits, accept)
+            .await?;
+        let nothing_yet = matches!(r.status, GetStatus::OffsetOverflowOne)
+            || (r.status == GetStatus::NoMessageInQueue && q.offset == 0);
+        if nothing_yet {
+            if let Some(d) = suspend.take() {
+                if s.waiters.wait(&q.topic, q.qid, d).await {
+                    continue;
+                }
+            }
+        }
+        if r.status == GetStatus::Found {
+            s.throughput.got(r.records.len() as u64);
+        }
+        return Ok(PullOutcome {
+            status: r.status,
+            records: r.records,
+            next: r.next_offset,
+            min: r.min_offset,
+            max: r.max_offset,
+        });
+    }
+}
+
+/// The response, with the four offsets on every code (trap 5).
+fn response(req: &RemotingCommand, requested: i64, out: PullOutcome) -> RemotingCommand {
+    let (code, next, name) = match out.status {
+        GetStatus::Found => (ResponseCode::SUCCESS, out.next, "FOUND"),
+        GetStatus::NoMatchedMessage => (
+            ResponseCode::PULL_RETRY_IMMEDIATELY,
+            out.next,
+            "NO_MATCHED_MESSAGE",
+        ),
+        GetStatus::NoMessageInQueue if requested <= 0 => {
+            (ResponseCode::PULL_NOT_FOUND, 0, "NO_MESSAGE_IN_QUEUE")
+        }
+        GetStatus::NoMessageInQueue => (ResponseCode::PULL_OFFSET_MOVED, 0, "NO_MESSAGE_IN_QUEUE"),
+        GetStatus::OffsetOverflowOne => (
+            ResponseCode::PULL_NOT_FOUND,
+            out.next,
+            "OFFSET_OVERFLOW_ONE",
+        ),
+        GetStatus::OffsetOverflowBadly => (
+            ResponseCode::PULL_OFFSET_MOVED,
+            out.max,
+            "OFFSET_OVERFLOW_BADLY",
+        ),
+        GetStatus::OffsetTooSmall => (ResponseCode::PULL_OFFSET_MOVED, out.min, "OFFSET_TOO_SMALL"),
+    };
+    let h = PullMessageResponseHeader {
+        suggest_which_broker_id: 0,
+        next_begin_offset: next as i64,
+        min_offset: out.min as i64,
+        max_offset: out.max as i64,
+    };
+    let mut resp = req
+        .response_to(code, Some(name.to_owned()))
+        .with_ext(h.to_ext());
+    if code == ResponseCode::SUCCESS {
+        let total: usize = out.records.iter().map(Bytes::len).sum();
+        let mut body = BytesMut::with_capacity(total);
+        for r in &out.records {
+            body.extend_from_slice(r);
+        }
+        resp = resp.with_body(body.freeze());
+    }
+    resp
+}

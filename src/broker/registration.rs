@@ -1,0 +1,163 @@
+//! Registration with the nameservers (REGISTER_BROKER 103): at start, every
+//! `registerNameServerPeriod` (clamped to 10–60 s like RocketMQ) and right after a topic
+//! change; UNREGISTER_BROKER (104) on clean shutdown. Runs on shard 0, which holds the
+//! authoritative topic table. The full table is always sent (the nameserver upserts).
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::task::Waker;
+use std::time::Duration;
+
+use futures_lite::future;
+
+use super::shard::Shard;
+use crate::protocol::body::RegisterBrokerBody;
+use crate::protocol::header::namesrv::{BrokerIdentityHeader, RegisterBrokerRequestHeader};
+use crate::protocol::{RemotingCommand, RequestCode, ResponseCode};
+use crate::remoting::{not_supported, Connection, RequestHandler};
+
+/// Shortest and longest registration period, ms.
+pub const REGISTER_PERIOD_MIN_MS: u64 = 10_000;
+/// See [`REGISTER_PERIOD_MIN_MS`].
+pub const REGISTER_PERIOD_MAX_MS: u64 = 60_000;
+/// Connect and request timeout towards a nameserver.
+pub const NAMESRV_TIMEOUT_MS: u64 = 3_000;
+
+/// A wake-up flag for one waiting task.
+#[derive(Default)]
+pub struct Trigger {
+    fired: Cell<bool>,
+    waker: RefCell<Option<Waker>>,
+}
+
+impl Trigger {
+    /// Wakes the waiter (or makes its next wait return at once).
+    pub fn fire(&self) {
+        self.fired.set(true);
+        if let Some(w) = self.waker.borrow_mut().take() {
+            w.wake();
+        }
+    }
+
+    /// Waits for `fire` or `timeout`.
+    pub async fn wait(&self, timeout: Duration) {
+        let fired = std::future::poll_fn(|cx| {
+            if self.fired.replace(false) {
+                return std::task::Poll::Ready(());
+            }
+            *self.waker.borrow_mut() = Some(cx.waker().clone());
+            std::task::Poll::Pending
+        });
+        future::or(fired, glommio::timer::sleep(timeout)).await;
+    }
+}
+
+/// Nameservers never send the broker requests; anything they send is answered "not supported".
+struct NoRequests;
+
+impl RequestHandler for NoRequests {
+    async fn handle(&self, _conn: &Connection, req: RemotingCommand) -> Option<RemotingCommand> {
+        Some(not_supported(&req))
+    }
+}
+
+/// Open connections to nameservers, reconnected when they drop.
+#[derive(Default)]
+pub struct NamesrvLinks {
+    conns: RefCell<HashMap<SocketAddr, Connection>>,
+}
+
+impl NamesrvLinks {
+    async fn request(
+        &self,
+        addr: SocketAddr,
+        req: RemotingCommand,
+    ) -> Result<RemotingCommand, String> {
+        let timeout = Duration::from_millis(NAMESRV_TIMEOUT_MS);
+        let existing = self
+            .conns
+            .borrow()
+            .get(&addr)
+            .filter(|c| !c.is_closed())
+            .cloned();
+        let conn = match existing {
+            Some(c) => c,
+            None => {
+                let c = Connection::connect(addr, Rc::new(NoRequests), timeout)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                self.conns.borrow_mut().insert(addr, c.clone());
+                c
+            }
+        };
+        conn.request(req, timeout).await.map_err(|e| e.to_string())
+    }
+}
+
+fn register_request(shard: &Shard) -> RemotingCommand {
+    let ident = &shard.ident;
+    let (ip, port) = (ident.store_host.ip(), ident.store_host.port());
+    let meta = shard.meta.borrow();
+    let body = RegisterBrokerBody::new(meta.topics.values().cloned(), meta.topics_version);
+    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    let header = RegisterBrokerRequestHeader {
+        broker_name: ident.cfg.broker_name.clone(),
+        broker_addr: ident.addr.clone(),
+        cluster_name: ident.cfg.broker_cluster_name.clone(),
+        ha_server_addr: format!("{ip}:{}", port.saturating_add(1)),
+        broker_id: ident.cfg.broker_id,
+        compressed: Some(false),
+        body_crc32: Some((crc32fast::hash(&bytes) & 0x7FFF_FFFF) as i32),
+        heartbeat_timeout_millis: None,
+    };
+    RemotingCommand::request_with(RequestCode::REGISTER_BROKER.code(), &header).with_body(bytes)
+}
+
+/// Registers with every nameserver once; logs failures.
+pub async fn register_all(shard: &Shard, links: &NamesrvLinks) {
+    for addr in shard.ident.namesrv.clone() {
+        let req = register_request(shard);
+        match links.request(addr, req).await {
+            Ok(r) if r.code == ResponseCode::SUCCESS.code() => {
+                tracing::debug!(namesrv = %addr, "registered");
+            }
+            Ok(r) => {
+                tracing::warn!(namesrv = %addr, code = r.code, remark = ?r.remark, "registration refused")
+            }
+            Err(e) => tracing::warn!(namesrv = %addr, "registration failed: {e}"),
+        }
+    }
+}
+
+/// Shard 0's registration loop (runs until the process ends).
+pub async fn run(shard: Rc<Shard>, links: Rc<NamesrvLinks>) {
+    let period = Duration::from_millis(
+        shard
+            .cfg()
+            .register_name_server_period
+            .clamp(REGISTER_PERIOD_MIN_MS, REGISTER_PERIOD_MAX_MS),
+    );
+    loop {
+        register_all(&shard, &links).await;
+        shard.register_now.wait(period).await;
+    }
+}
+
+/// Unregisters from every nameserver (clean shutdown).
+pub async fn unregister_all(shard: &Shard, links: &NamesrvLinks) {
+    let ident = &shard.ident;
+    for addr in ident.namesrv.clone() {
+        let header = BrokerIdentityHeader {
+            broker_name: ident.cfg.broker_name.clone(),
+            broker_addr: ident.addr.clone(),
+            cluster_name: ident.cfg.broker_cluster_name.clone(),
+            broker_id: ident.cfg.broker_id,
+        };
+        let req = RemotingCommand::request_with(RequestCode::UNREGISTER_BROKER.code(), &header);
+        if let Err(e) = links.request(addr, req).await {
+            tracing::warn!(namesrv = %addr, "unregister failed: {e}");
+        }
+    }
+}

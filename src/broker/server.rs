@@ -1,0 +1,259 @@
+//! Broker start-up and shutdown: plan the shards, lock the store, bind every listener up
+//! front (so a busy port is an error at start), start one pinned executor per shard, print
+//! the boot line, and on SIGTERM/SIGINT unregister, persist offsets, flush and exit.
+
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use glommio::channels::channel_mesh::MeshBuilder;
+use glommio::{LocalExecutorBuilder, Placement};
+use socket2::Socket;
+
+use super::handlers::BrokerHandler;
+use super::metadata::{Metadata, MetadataFiles};
+use super::offsets::ConsumerOffsets;
+use super::router::{Mesh, MESH_CHANNEL_CAPACITY};
+use super::shard::{BrokerIdentity, Jobs, Shard};
+use super::{delay, placement, registration};
+use crate::config::broker::{BrokerConfig, BrokerRole, FlushDiskType};
+use crate::remoting::{server, ConnectionLimits};
+use crate::store::root::StoreRoot;
+use crate::store::{FlushMode, RetentionPolicy, ShardStore, StoreConfig};
+
+/// How often shards look at the stop flag.
+pub const STOP_POLL_MS: u64 = 100;
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// Makes SIGTERM and SIGINT request a clean stop.
+pub fn install_signal_handlers() {
+    let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGTERM, handler);
+        libc::signal(libc::SIGINT, handler);
+    }
+}
+
+/// True once a stop was requested.
+pub fn stop_requested() -> bool {
+    STOP.load(Ordering::SeqCst)
+}
+
+/// Asks every shard to stop (start-up failure, standalone shutdown).
+pub fn request_stop() {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// A started broker's boot line (RocketMQ's wording; scripts grep "boot success").
+pub fn boot_line(ident: &BrokerIdentity) -> String {
+    let ns: Vec<String> = ident.namesrv.iter().map(ToString::to_string).collect();
+    format!(
+        "The broker[{}, {}] boot success. serializeType=JSON and name server is {}",
+        ident.cfg.broker_name,
+        ident.addr,
+        ns.join(";")
+    )
+}
+
+/// The identity from the config: registered address, nameservers, files.
+pub fn identity(cfg: BrokerConfig, namesrv: Vec<SocketAddr>) -> Result<BrokerIdentity, String> {
+    let ip = if cfg.broker_ip1.is_empty() {
+        placement::local_ipv4()
+    } else {
+        cfg.broker_ip1
+            .parse()
+            .map_err(|_| format!("brokerIP1={:?} is not an IP address", cfg.broker_ip1))?
+    };
+    let store_host = SocketAddr::new(ip, cfg.listen_port);
+    Ok(BrokerIdentity {
+        addr: store_host.to_string(),
+        store_host,
+        namesrv,
+        meta_files: MetadataFiles::under(&cfg.store_path_root_dir),
+        cfg,
+    })
+}
+
+fn store_config(cfg: &BrokerConfig, root: PathBuf, shard: u32) -> Result<StoreConfig, String> {
+    let mut sc = StoreConfig::new(root, shard);
+    sc.commitlog_segment_bytes = cfg.mapped_file_size_commit_log;
+    sc.consume_index_segment_bytes = cfg.mapped_file_size_consume_queue;
+    sc.flush_mode = match cfg.flush_disk_type {
+        FlushDiskType::AsyncFlush => FlushMode::Async,
+        FlushDiskType::SyncFlush => FlushMode::Sync,
+    };
+    sc.flush_interval = Duration::from_millis(cfg.flush_interval_commit_log.max(1));
+    sc.sync_flush_timeout = Duration::from_millis(cfg.sync_flush_timeout.max(1));
+    sc.read_cache_bytes = cfg.read_cache_bytes_per_shard as usize;
+    sc.retention = Some(RetentionPolicy {
+        delete_hours: RetentionPolicy::parse_delete_when(&cfg.delete_when)
+            .map_err(|e| format!("deleteWhen: {e}"))?,
+        reserved: Duration::from_secs(cfg.file_reserved_time * 3600),
+        disk_max_used_ratio: cfg.disk_max_used_space_ratio,
+    });
+    Ok(sc)
+}
+
+/// Binds `port` on every interface once per shard with SO_REUSEPORT, after checking no
+/// other process listens there (a reuse-port bind would silently share the port).
+fn bind_shared(port: u16, shards: usize) -> Result<Vec<Socket>, String> {
+    let addr = SocketAddr::from(([0, 0, 0, 0], port));
+    drop(StdListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?);
+    (0..shards)
+        .map(|_| {
+            server::bind_socket(addr, true).map_err(|e| format!("cannot listen on {addr}: {e}"))
+        })
+        .collect()
+}
+
+/// Runs the broker until SIGTERM/SIGINT. `on_boot` runs after the boot line.
+pub fn run(cfg: BrokerConfig, namesrv: Vec<SocketAddr>) -> Result<(), String> {
+    if cfg.broker_role == BrokerRole::Slave {
+        return Err(format!(
+            "brokerRole=SLAVE (brokerName={}, brokerId={}): master/slave replication is not \
+             implemented in this coremq version; run this broker as ASYNC_MASTER or SYNC_MASTER",
+            cfg.broker_name, cfg.broker_id
+        ));
+    }
+    if cfg.broker_role == BrokerRole::SyncMaster {
+        tracing::warn!(
+            "brokerRole=SYNC_MASTER without slaves: sends are answered like ASYNC_MASTER"
+        );
+    }
+    let cpus = placement::plan(cfg.shard_count, &cfg.shard_cpus)?;
+    let shards = cpus.len();
+    let ident = identity(cfg, namesrv)?;
+    let cfg = &ident.cfg;
+    let root_dir = cfg.store_path_root_dir.clone();
+    let root = StoreRoot::open(&root_dir, shards as u32).map_err(|e| e.to_string())?;
+    if root.crashed {
+        tracing::warn!(store = %root_dir.display(), "the last stop was not clean: recovering");
+    }
+    let meta = Metadata::load(&ident.meta_files, cfg)?;
+    delay::parse_levels(&cfg.message_delay_level).map_err(|e| format!("messageDelayLevel: {e}"))?;
+    let mut main_sockets = bind_shared(cfg.listen_port, shards)?;
+    let mut vip_sockets = bind_shared(cfg.listen_port - 2, shards)?;
+    let mesh: Mesh<Jobs> = MeshBuilder::full(shards, MESH_CHANNEL_CAPACITY);
+    let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
+    let mut handles = Vec::new();
+    for (i, cpu) in cpus.iter().enumerate() {
+        let placement = cpu.map_or(Placement::Unbound, Placement::Fixed);
+        let sockets = vec![main_sockets.remove(0), vip_sockets.remove(0)];
+        let (mesh, ident, meta, ready, root_dir) = (
+            mesh.clone(),
+            ident.clone(),
+            meta.clone(),
+            ready_tx.clone(),
+            root_dir.clone(),
+        );
+        let io_memory = cfg.io_memory_bytes_per_shard as usize;
+        let h = LocalExecutorBuilder::new(placement)
+            .name(&format!("broker-shard-{i}"))
+            .io_memory(io_memory)
+            .spawn(move || async move {
+                let r = shard_main(i, mesh, ident, meta, sockets, root_dir, ready.clone()).await;
+                if let Err(e) = &r {
+                    let _ = ready.send(Err(format!("shard {i}: {e}")));
+                }
+                r
+            })
+            .map_err(|e| format!("starting shard {i} executor: {e}"))?;
+        handles.push(h);
+    }
+    drop(ready_tx);
+    for _ in 0..shards {
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                request_stop();
+                return Err(e);
+            }
+            Err(_) => return Err("a shard stopped during start-up".into()),
+        }
+    }
+    let line = boot_line(&ident);
+    println!("{line}");
+    tracing::info!(shards, "{line}");
+    let mut clean = true;
+    for (i, h) in handles.into_iter().enumerate() {
+        match h.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                clean = false;
+                tracing::error!(shard = i, "shard stopped with an error: {e}");
+            }
+            Err(e) => {
+                clean = false;
+                tracing::error!(shard = i, "shard executor failed: {e}");
+            }
+        }
+    }
+    if clean {
+        root.close_clean().map_err(|e| e.to_string())?;
+        tracing::info!("broker stopped cleanly");
+    }
+    Ok(())
+}
+
+async fn shard_main(
+    i: usize,
+    mesh: Mesh<Jobs>,
+    ident: BrokerIdentity,
+    meta: Metadata,
+    sockets: Vec<Socket>,
+    root_dir: PathBuf,
+    ready: mpsc::Sender<Result<(), String>>,
+) -> Result<(), String> {
+    let sc = store_config(&ident.cfg, root_dir, i as u32)?;
+    let config_dir = sc.shard_dir().join("config");
+    let store = Rc::new(ShardStore::open(sc).await.map_err(|e| e.to_string())?);
+    let offsets = ConsumerOffsets::load(config_dir.join("consumerOffset.json"))?;
+    let delays = ConsumerOffsets::load(config_dir.join("delayOffset.json"))?;
+    let shard = Shard::start(
+        i,
+        mesh,
+        Rc::new(ident),
+        store.clone(),
+        meta,
+        (offsets, delays),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    glommio::spawn_local(store.clone().run_retention()).detach();
+    glommio::spawn_local(shard.throughput.clone().run_sampler()).detach();
+    glommio::spawn_local(shard.clone().run_client_expiry()).detach();
+    glommio::spawn_local(shard.clone().run_offset_flush()).detach();
+    delay::start(&shard)?;
+    let links = Rc::new(registration::NamesrvLinks::default());
+    if i == 0 {
+        glommio::spawn_local(registration::run(shard.clone(), links.clone())).detach();
+    }
+    for s in sockets {
+        let listener = server::into_listener(s);
+        let handler = Rc::new(BrokerHandler(shard.clone()));
+        glommio::spawn_local(server::serve(
+            listener,
+            handler,
+            ConnectionLimits::default(),
+        ))
+        .detach();
+    }
+    let _ = ready.send(Ok(()));
+    while !stop_requested() {
+        glommio::timer::sleep(Duration::from_millis(STOP_POLL_MS)).await;
+    }
+    if i == 0 {
+        registration::unregister_all(&shard, &links).await;
+    }
+    shard.persist_offsets();
+    store.close().await.map_err(|e| e.to_string())
+}

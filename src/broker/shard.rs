@@ -1,0 +1,464 @@
+//! One shard: the state a pinned core owns, and the only way other cores touch it.
+//!
+//! A `Shard` is `!Send` and lives on its executor. Another core gets something done here
+//! with [`Shard::run_on`]: the closure crosses the channel mesh, runs on this core with
+//! this core's `Rc<Shard>`, and its (`Send`) result comes back. What each core owns:
+//! the store of its queues with their offsets, locks and parked pulls (by the queue map in
+//! `shard_map`); the member lists of the client groups that hash to it (`clients`); the
+//! client connections the kernel handed its listener (`connections`); a copy of the
+//! metadata (shard 0 holds the original, see `metadata`).
+
+use std::any::Any;
+use std::cell::{Cell, OnceCell, RefCell};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::rc::{Rc, Weak};
+use std::time::{Duration, Instant};
+
+use super::clients::{group_shard, ClientTables, Member};
+use super::connections::LocalConnections;
+use super::locks::QueueLocks;
+use super::long_polling::PullWaiters;
+use super::metadata::{MetaChange, Metadata, MetadataFiles};
+use super::offsets::ConsumerOffsets;
+use super::router::{Router, RouterError, ShardService};
+use super::shard_map::shard_for;
+use super::throughput::Throughput;
+use crate::config::broker::BrokerConfig;
+use crate::protocol::header::broker::ConsumerGroupHeader;
+use crate::protocol::{RemotingCommand, RequestCode, ResponseCode};
+use crate::store::shard_store::AppendResult;
+use crate::store::{NewMessage, ShardStore, StoreError};
+
+/// Appends in flight on one shard before new sends are refused with SYSTEM_BUSY.
+pub const MAX_INFLIGHT_APPENDS_PER_SHARD: usize = 32_768;
+/// How often a group's keeper drops silent clients.
+pub const CLIENT_SCAN_INTERVAL_MS: u64 = 10_000;
+
+/// A result crossing cores.
+pub type JobResult = Box<dyn Any + Send>;
+/// Work sent to another core: runs there with that core's shard.
+pub type Job = Box<dyn FnOnce(Rc<Shard>) -> Pin<Box<dyn Future<Output = JobResult>>> + Send>;
+
+/// The router service: runs jobs against this core's shard.
+#[derive(Default)]
+pub struct Jobs {
+    shard: OnceCell<Weak<Shard>>,
+}
+
+impl ShardService for Jobs {
+    type Request = Job;
+    type Response = JobResult;
+    async fn handle(&self, job: Job) -> JobResult {
+        match self.shard.get().and_then(Weak::upgrade) {
+            Some(s) => job(s).await,
+            // The shard is shutting down: the caller sees a failed call.
+            None => Box::new(()),
+        }
+    }
+}
+
+/// Why a cross-core call failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CallError {
+    /// The target core is gone.
+    #[error(transparent)]
+    Router(#[from] RouterError),
+    /// The target answered with something else (it was shutting down).
+    #[error("shard {0} did not answer")]
+    NoAnswer(usize),
+}
+
+/// Fixed facts every shard knows.
+#[derive(Debug, Clone)]
+pub struct BrokerIdentity {
+    /// Effective config.
+    pub cfg: BrokerConfig,
+    /// `brokerIP1:listenPort`, what clients connect to.
+    pub addr: String,
+    /// The same as a socket address (store host of every record).
+    pub store_host: SocketAddr,
+    /// Nameservers to register with.
+    pub namesrv: Vec<SocketAddr>,
+    /// Where the metadata files are.
+    pub meta_files: MetadataFiles,
+}
+
+/// One core's broker state.
+pub struct Shard {
+    /// This shard's index.
+    pub id: usize,
+    /// Number of shards.
+    pub shards: usize,
+    /// Broker identity and config.
+    pub ident: Rc<BrokerIdentity>,
+    /// The store of this shard's queues.
+    pub store: Rc<ShardStore>,
+    router: Rc<Router<Jobs>>,
+    /// Topics and groups (authoritative on shard 0, a copy elsewhere).
+    pub meta: RefCell<Metadata>,
+    /// Consumer offsets of this shard's queues.
+    pub offsets: RefCell<ConsumerOffsets>,
+    /// Delivery progress of the delay levels this shard owns (delayOffset.json).
+    pub delay_offsets: RefCell<ConsumerOffsets>,
+    /// Orderly-consumer locks of this shard's queues.
+    pub locks: RefCell<QueueLocks>,
+    /// Pulls parked on this shard's queues.
+    pub waiters: PullWaiters,
+    /// Member lists of the groups this shard keeps.
+    pub clients: RefCell<ClientTables>,
+    /// Connections on this core.
+    pub local: RefCell<LocalConnections>,
+    /// Message counters.
+    pub throughput: Rc<Throughput>,
+    inflight_appends: Cell<usize>,
+    /// Shard 0: wakes the registration loop after a topic change.
+    pub register_now: super::registration::Trigger,
+}
+
+impl Shard {
+    /// Builds the shard and joins the mesh.
+    pub async fn start(
+        id: usize,
+        mesh: super::router::Mesh<Jobs>,
+        ident: Rc<BrokerIdentity>,
+        store: Rc<ShardStore>,
+        meta: Metadata,
+        (offsets, delay_offsets): (ConsumerOffsets, ConsumerOffsets),
+    ) -> Result<Rc<Shard>, RouterError> {
+        let jobs = Rc::new(Jobs::default());
+        let router = Router::join(mesh, jobs.clone()).await?;
+        let shard = Rc::new(Shard {
+            id,
+            shards: router.shards(),
+            ident,
+            store,
+            router,
+            meta: RefCell::new(meta),
+            offsets: RefCell::new(offsets),
+            delay_offsets: RefCell::new(delay_offsets),
+            locks: RefCell::new(QueueLocks::default()),
+            waiters: PullWaiters::default(),
+            clients: RefCell::new(ClientTables::default()),
+            local: RefCell::new(LocalConnections::default()),
+            throughput: Rc::new(Throughput::default()),
+            inflight_appends: Cell::new(0),
+            register_now: Default::default(),
+        });
+        let _ = jobs.shard.set(Rc::downgrade(&shard));
+        Ok(shard)
+    }
+
+    /// The config.
+    pub fn cfg(&self) -> &BrokerConfig {
+        &self.ident.cfg
+    }
+
+    /// Runs `f` on shard `target` with that shard's state and returns its result.
+    pub async fn run_on<T, F, Fut>(&self, target: usize, f: F) -> Result<T, CallError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Rc<Shard>) -> Fut + Send + 'static,
+        Fut: Future<Output = T> + 'static,
+    {
+        let job: Job =
+            Box::new(move |s| Box::pin(async move { Box::new(f(s).await) as JobResult }));
+        let out = self.router.call(target, job).await?;
+        out.downcast::<T>()
+            .map(|b| *b)
+            .map_err(|_| CallError::NoAnswer(target))
+    }
+
+    /// Runs `f` on every shard; results in shard order.
+    pub async fn run_on_all<T, F, Fut>(&self, f: F) -> Result<Vec<T>, CallError>
+    where
+        T: Send + 'static,
+        F: Fn(Rc<Shard>) -> Fut + Send + Clone + 'static,
+        Fut: Future<Output = T> + 'static,
+    {
+        let calls = (0..self.shards).map(|i| self.run_on(i, f.clone()));
+        let mut out = Vec::with_capacity(self.shards);
+        for r in futures_join_all(calls).await {
+            out.push(r?);
+        }
+        Ok(out)
+    }
+
+    /// The shard owning a queue.
+    pub fn queue_owner(&self, topic: &str, qid: i32) -> usize {
+        shard_for(topic, qid, self.shards as u32) as usize
+    }
+
+    /// The shard keeping a group's members.
+    pub fn group_owner(&self, group: &str) -> usize {
+        group_shard(group, self.shards)
+    }
+
+    /// Applies a metadata change everywhere (through shard 0, persisted first).
+    pub async fn change_meta(&self, change: MetaChange) -> Result<(), String> {
+        self.run_on(
+            0,
+            move |s| async move { s.apply_meta_as_keeper(change).await },
+        )
+        .await
+        .map_err(|e| e.to_string())?
+    }
+
+    /// Shard 0: apply, persist, copy to the other shards, re-register on topic changes.
+    async fn apply_meta_as_keeper(&self, change: MetaChange) -> Result<(), String> {
+        debug_assert_eq!(self.id, 0);
+        {
+            let mut meta = self.meta.borrow_mut();
+            let before = meta.clone();
+            meta.apply(&change);
+            if let Err(e) = meta.persist(&self.ident.meta_files, &change) {
+                *meta = before;
+                return Err(format!("cannot persist broker metadata: {e}"));
+            }
+        }
+        for i in 1..self.shards {
+            let c = change.clone();
+            self.run_on(i, move |s| async move { s.meta.borrow_mut().apply(&c) })
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        if change.changes_topics() {
+            self.register_now.fire();
+        }
+        Ok(())
+    }
+
+    /// Owner side of a send: stores the messages (one queue) and wakes parked pulls.
+    pub async fn append(&self, msgs: Vec<NewMessage>) -> Result<Vec<AppendResult>, AppendError> {
+        if self.inflight_appends.get() >= MAX_INFLIGHT_APPENDS_PER_SHARD {
+            return Err(AppendError::Busy);
+        }
+        self.inflight_appends.set(self.inflight_appends.get() + 1);
+        let r = if msgs.len() == 1 {
+            self.store.append(&msgs[0]).await.map(|a| vec![a])
+        } else {
+            self.store.append_batch(&msgs).await
+        };
+        self.inflight_appends.set(self.inflight_appends.get() - 1);
+        let stored = match &r {
+            Ok(v) => v.len(),
+            // A flush timeout still stored the messages.
+            Err(StoreError::FlushTimeout(_)) => msgs.len(),
+            Err(_) => 0,
+        };
+        if stored > 0 {
+            let bytes: usize = msgs.iter().map(|m| m.body.len()).sum();
+            self.throughput.put(stored as u64, bytes as u64);
+            if let Some(m) = msgs.first() {
+                self.waiters.notify(&m.topic, m.queue_id);
+            }
+        }
+        r.map_err(AppendError::Store)
+    }
+
+    /// Keeper side of a consumer heartbeat; tells the group when its members changed.
+    pub fn register_consumer(
+        self: &Rc<Self>,
+        data: crate::protocol::body::client::ConsumerData,
+        member: Member,
+    ) {
+        let group = data.group_name.clone();
+        let changed = self
+            .clients
+            .borrow_mut()
+            .register_consumer(data, member, Instant::now());
+        if changed {
+            let members = self.clients.borrow().consumers_of(&group);
+            self.notify_members(group, members);
+        }
+    }
+
+    /// Sends NOTIFY_CONSUMER_IDS_CHANGED to every member, on the shards holding their
+    /// connections (fire and forget: clients rebalance every 20 s anyway).
+    pub fn notify_members(self: &Rc<Self>, group: String, members: Vec<Member>) {
+        let notify_enabled = self
+            .meta
+            .borrow()
+            .groups
+            .get(&group)
+            .is_none_or(|g| g.notify_consumer_ids_changed_enable);
+        if !notify_enabled {
+            return;
+        }
+        for m in members {
+            let me = self.clone();
+            let group = group.clone();
+            glommio::spawn_local(async move {
+                let _ = me
+                    .run_on(m.shard, move |s| async move {
+                        s.notify_connection(m.conn_id, &group)
+                    })
+                    .await;
+            })
+            .detach();
+        }
+    }
+
+    /// Sends a oneway NOTIFY_CONSUMER_IDS_CHANGED on a connection of this core.
+    fn notify_connection(&self, conn_id: u64, group: &str) {
+        let Some(conn) = self.local.borrow().get(conn_id) else {
+            return;
+        };
+        let header = ConsumerGroupHeader {
+            consumer_group: group.to_owned(),
+        };
+        let req =
+            RemotingCommand::request_with(RequestCode::NOTIFY_CONSUMER_IDS_CHANGED.code(), &header)
+                .oneway();
+        if let Err(e) = conn.oneway(req) {
+            tracing::debug!(peer = %conn.peer(), "notify failed: {e}");
+        }
+    }
+
+    /// A connection of this core closed: leave its groups.
+    pub fn connection_closed(self: &Rc<Self>, conn_id: u64) {
+        let joined = self.local.borrow_mut().closed(conn_id);
+        let me = self.id;
+        for group in joined.consumers.into_iter().chain(joined.producers) {
+            let this = self.clone();
+            glommio::spawn_local(async move {
+                let owner = this.group_owner(&group);
+                let _ = this
+                    .run_on(owner, move |s| async move {
+                        let rest = s
+                            .clients
+                            .borrow_mut()
+                            .connection_closed(&group, me, conn_id);
+                        if let Some(rest) = rest {
+                            s.notify_members(group, rest);
+                        }
+                    })
+                    .await;
+            })
+            .detach();
+        }
+    }
+
+    /// Drops silent clients of the groups this shard keeps, every
+    /// [`CLIENT_SCAN_INTERVAL_MS`].
+    pub async fn run_client_expiry(self: Rc<Self>) {
+        loop {
+            glommio::timer::sleep(Duration::from_millis(CLIENT_SCAN_INTERVAL_MS)).await;
+            let changed = self.clients.borrow_mut().expire(Instant::now());
+            for (group, rest) in changed {
+                tracing::info!(group, "consumers expired: no heartbeat");
+                self.notify_members(group, rest);
+            }
+        }
+    }
+
+    /// Persists consumer offsets every `flushConsumerOffsetInterval`.
+    pub async fn run_offset_flush(self: Rc<Self>) {
+        let every = Duration::from_millis(self.cfg().flush_consumer_offset_interval.max(100));
+        loop {
+            glommio::timer::sleep(every).await;
+            self.persist_offsets();
+        }
+    }
+}
+
+/// A send the owner did not store (or stored with a non-OK status), as the response code
+/// and remark the client gets.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    /// Response code.
+    pub code: ResponseCode,
+    /// Remark.
+    pub remark: String,
+}
+
+impl From<AppendError> for Refusal {
+    fn from(e: AppendError) -> Self {
+        let code = match &e {
+            AppendError::Busy => ResponseCode::SYSTEM_BUSY,
+            AppendError::Store(StoreError::Message(_)) => ResponseCode::MESSAGE_ILLEGAL,
+            AppendError::Store(StoreError::FlushTimeout(_)) => ResponseCode::FLUSH_DISK_TIMEOUT,
+            AppendError::Store(_) => ResponseCode::SERVICE_NOT_AVAILABLE,
+        };
+        Refusal {
+            code,
+            remark: e.to_string(),
+        }
+    }
+}
+
+impl Shard {
+    /// Stores messages of one queue on the shard that owns it.
+    pub async fn store_routed(&self, msgs: Vec<NewMessage>) -> Result<Vec<AppendResult>, Refusal> {
+        let Some(first) = msgs.first() else {
+            return Ok(Vec::new());
+        };
+        let owner = self.queue_owner(&first.topic, first.queue_id);
+        match self
+            .run_on(owner, move |s| async move {
+                s.append(msgs).await.map_err(Refusal::from)
+            })
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => Err(Refusal {
+                code: ResponseCode::SERVICE_NOT_AVAILABLE,
+                remark: e.to_string(),
+            }),
+        }
+    }
+}
+
+impl Shard {
+    /// Writes changed consumer and delay offsets.
+    pub fn persist_offsets(&self) {
+        if let Err(e) = self.offsets.borrow_mut().persist_if_dirty() {
+            tracing::warn!(shard = self.id, "cannot persist consumer offsets: {e}");
+        }
+        if let Err(e) = self.delay_offsets.borrow_mut().persist_if_dirty() {
+            tracing::warn!(shard = self.id, "cannot persist delay offsets: {e}");
+        }
+    }
+}
+
+/// Why the owner did not store a send.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    /// Too many appends in flight on the shard.
+    #[error("[PCBUSY_CLEAN_QUEUE]broker busy, start flow control for a while")]
+    Busy,
+    /// The store refused or failed.
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+/// Awaits every future, concurrently, results in order.
+pub async fn futures_join_all<F: Future>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let tasks: Vec<_> = futs.into_iter().map(Box::pin).collect();
+    let mut outs: Vec<Option<F::Output>> = tasks.iter().map(|_| None).collect();
+    let mut tasks: Vec<Option<Pin<Box<F>>>> = tasks.into_iter().map(Some).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, slot) in tasks.iter_mut().enumerate() {
+            if let Some(t) = slot {
+                match t.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => {
+                        outs[i] = Some(v);
+                        *slot = None;
+                    }
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outs.into_iter()
+        .map(|o| o.expect("every future completed"))
+        .collect()
+}

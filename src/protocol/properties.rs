@@ -1,0 +1,120 @@
+//! Message properties string (spec §4.1): `name\x01value\x02...`, final `\x02` optional.
+//! Parsed into an ordered list for the few places the broker edits them (dropping `WAIT`,
+//! adding `CLUSTER`, retry and delay bookkeeping); empty and malformed items are skipped.
+
+/// Separates a name from its value.
+pub const NAME_VALUE_SEPARATOR: char = '\u{1}';
+/// Ends a property.
+pub const PROPERTY_SEPARATOR: char = '\u{2}';
+
+/// Keys the broker reads or writes.
+pub mod keys {
+    /// Tag.
+    pub const TAGS: &str = "TAGS";
+    /// Wait for flush before answering; not stored.
+    pub const WAIT: &str = "WAIT";
+    /// Delay level.
+    pub const DELAY: &str = "DELAY";
+    /// Cluster name, added on store.
+    pub const CLUSTER: &str = "CLUSTER";
+    /// Original topic of a retried message.
+    pub const RETRY_TOPIC: &str = "RETRY_TOPIC";
+    /// Message id of the first delivery.
+    pub const ORIGIN_MESSAGE_ID: &str = "ORIGIN_MESSAGE_ID";
+    /// Target topic while parked.
+    pub const REAL_TOPIC: &str = "REAL_TOPIC";
+    /// Target queue while parked.
+    pub const REAL_QID: &str = "REAL_QID";
+    /// Client-side unique id.
+    pub const UNIQ_KEY: &str = "UNIQ_KEY";
+    /// Redelivery count carried by client-side resends.
+    pub const RECONSUME_TIME: &str = "RECONSUME_TIME";
+    /// Max redeliveries carried by client-side resends.
+    pub const MAX_RECONSUME_TIMES: &str = "MAX_RECONSUME_TIMES";
+}
+
+/// An editable properties list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Properties(Vec<(String, String)>);
+
+impl Properties {
+    /// Parses a properties string.
+    pub fn parse(s: &str) -> Self {
+        Properties(
+            s.split(PROPERTY_SEPARATOR)
+                .filter_map(|item| item.split_once(NAME_VALUE_SEPARATOR))
+                .filter(|(k, _)| !k.is_empty())
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        )
+    }
+
+    /// A value.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Sets a value (replacing).
+    pub fn set(&mut self, key: &str, value: impl Into<String>) {
+        let value = value.into();
+        match self.0.iter_mut().find(|(k, _)| k == key) {
+            Some(slot) => slot.1 = value,
+            None => self.0.push((key.to_owned(), value)),
+        }
+    }
+
+    /// Sets a value only when absent.
+    pub fn set_if_absent(&mut self, key: &str, value: impl Into<String>) {
+        if self.get(key).is_none() {
+            self.0.push((key.to_owned(), value.into()));
+        }
+    }
+
+    /// Removes a key.
+    pub fn remove(&mut self, key: &str) -> Option<String> {
+        let i = self.0.iter().position(|(k, _)| k == key)?;
+        Some(self.0.remove(i).1)
+    }
+
+    /// The wire form (without a final separator, like Java 4.9.2+).
+    pub fn encode(&self) -> String {
+        let mut s = String::with_capacity(self.0.iter().map(|(k, v)| k.len() + v.len() + 2).sum());
+        for (i, (k, v)) in self.0.iter().enumerate() {
+            if i > 0 {
+                s.push(PROPERTY_SEPARATOR);
+            }
+            s.push_str(k);
+            s.push(NAME_VALUE_SEPARATOR);
+            s.push_str(v);
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_edit_encode() {
+        for input in [
+            "TAGS\u{1}a\u{2}WAIT\u{1}true\u{2}",
+            "TAGS\u{1}a\u{2}WAIT\u{1}true",
+        ] {
+            let mut p = Properties::parse(input);
+            assert_eq!(p.get("TAGS"), Some("a"));
+            assert_eq!(p.remove("WAIT").as_deref(), Some("true"));
+            p.set("CLUSTER", "c");
+            p.set_if_absent("CLUSTER", "x");
+            assert_eq!(p.encode(), "TAGS\u{1}a\u{2}CLUSTER\u{1}c");
+        }
+        assert_eq!(Properties::parse("").encode(), "");
+        assert_eq!(
+            Properties::parse("junk\u{2}\u{1}v\u{2}k\u{1}v").encode(),
+            "k\u{1}v"
+        );
+    }
+}
