@@ -210,3 +210,76 @@ pub async fn read_records(
     }
     out
 }
+
+/// A running `coremq broker` in its own temp dir.
+pub struct BrokerProc {
+    pub addr: SocketAddr,
+    pub conf: PathBuf,
+    pub dir: tempfile::TempDir,
+    pub guard: ChildGuard,
+}
+
+/// A free port `p` whose `p - 2` is free too (the broker's VIP port).
+pub fn free_broker_port() -> u16 {
+    loop {
+        let p = free_port();
+        if p > 1024
+            && TcpListener::bind(("0.0.0.0", p - 2)).is_ok()
+            && TcpListener::bind(("0.0.0.0", p)).is_ok()
+        {
+            return p;
+        }
+    }
+}
+
+/// Writes a broker property file for a loopback broker under `dir`.
+pub fn broker_conf(dir: &Path, port: u16, extra: &str) -> PathBuf {
+    let conf = dir.join("broker.properties");
+    std::fs::write(
+        &conf,
+        format!(
+            "brokerName=broker-a\nbrokerIP1=127.0.0.1\nlistenPort={port}\nstorePathRootDir={0}/store\nlogDir={0}/logs\nshardCount=2\nioMemoryBytesPerShard=262144\n{extra}\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    conf
+}
+
+/// Starts `coremq broker` registered with `namesrv` (or none) and waits for its boot line.
+pub fn start_broker(namesrv: Option<SocketAddr>, extra: &str) -> BrokerProc {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_broker_port();
+    let conf = broker_conf(dir.path(), port, extra);
+    let guard = restart_broker(&conf, dir.path(), namesrv);
+    BrokerProc {
+        addr: format!("127.0.0.1:{port}").parse().unwrap(),
+        conf,
+        dir,
+        guard,
+    }
+}
+
+/// Starts a broker from an existing property file (restarts on the same store).
+pub fn restart_broker(conf: &Path, home: &Path, namesrv: Option<SocketAddr>) -> ChildGuard {
+    let mut cmd = Command::new(coremq_bin());
+    cmd.args(["broker", "-c"]).arg(conf);
+    if let Some(ns) = namesrv {
+        cmd.args(["-n", &ns.to_string()]);
+    }
+    spawn_until_line(cmd.env_remove("NAMESRV_ADDR"), home, "boot success")
+}
+
+/// Sends SIGTERM and waits (≤ 30 s) for the exit status.
+pub fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "no exit within 30 s of SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
