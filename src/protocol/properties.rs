@@ -13,6 +13,8 @@ pub mod keys {
     pub const TAGS: &str = "TAGS";
     /// Wait for flush before answering; not stored.
     pub const WAIT: &str = "WAIT";
+    /// Transactional half message.
+    pub const TRAN_MSG: &str = "TRAN_MSG";
     /// Delay level.
     pub const DELAY: &str = "DELAY";
     /// Cluster name, added on store.

@@ -101,6 +101,17 @@ pub async fn send(shard: &Rc<Shard>, conn: &Connection, req: &RemotingCommand) -
     }
     let mut topic = h.topic.clone();
     let mut props = Properties::parse(&props_text);
+    if props.get(keys::TRAN_MSG) == Some("true") {
+        // Half messages need END_TRANSACTION and check-back, which coremq does not have yet:
+        // refusing is better than delivering a message the producer may roll back.
+        return fail(
+            ResponseCode::NO_PERMISSION,
+            format!(
+                "the broker[{}] sending transaction message is forbidden",
+                cfg.broker_name
+            ),
+        );
+    }
     let reconsume = h.reconsume_times.unwrap_or(0);
     if let Some(group) = topic.strip_prefix(RETRY_PREFIX).map(str::to_owned) {
         if batch {

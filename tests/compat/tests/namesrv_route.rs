@@ -3,77 +3,22 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, LazyLock};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use coremq::protocol::body::{RegisterBrokerBody, TopicConfig};
 use coremq::protocol::{frame, ExtFields, RemotingCommand};
-use helpers::coremq_bin;
-use rocketmq_client_rust::{
-    ClientRuntime, ClientRuntimeConfig, DefaultMQAdminExt, RouteAdmin, TelemetryHandle, TopicAdmin,
-};
-use rocketmq_runtime::{RuntimeConfig, RuntimeOwner};
-
-/// Locating the binary under test.
-mod helpers {
-    use std::path::PathBuf;
-
-    /// The workspace's `coremq` binary, next to this test's `deps/` directory.
-    pub fn coremq_bin() -> PathBuf {
-        if let Some(p) = std::env::var_os("COREMQ_BIN") {
-            return PathBuf::from(p);
-        }
-        let exe = std::env::current_exe().unwrap();
-        let bin = exe.parent().unwrap().parent().unwrap().join("coremq");
-        assert!(
-            bin.exists(),
-            "{} not built: run `cargo build --release` (or set COREMQ_BIN)",
-            bin.display()
-        );
-        bin
-    }
-}
-
-static OWNER: LazyLock<RuntimeOwner> = LazyLock::new(|| {
-    RuntimeOwner::plan(RuntimeConfig {
-        thread_name: "compat-client".to_string(),
-        ..Default::default()
-    })
-    .expect("valid runtime config")
-    .build()
-    .expect("runtime owner")
-});
-
-fn client_runtime(scope: &'static str) -> Arc<ClientRuntime> {
-    ClientRuntime::try_new(
-        OWNER.root_context().component(scope),
-        ClientRuntimeConfig::default(),
-        TelemetryHandle::noop(),
-    )
-    .expect("client runtime")
-}
+use coremq_compat::{client_runtime, coremq_bin, free_port, spawn_until, Proc};
+use rocketmq_client_rust::{DefaultMQAdminExt, RouteAdmin, TopicAdmin};
 
 struct Namesrv {
-    child: Child,
+    _proc: Proc,
     port: u16,
     _dir: tempfile::TempDir,
 }
 
-impl Drop for Namesrv {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn start_namesrv() -> Namesrv {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let conf = dir.path().join("ns.properties");
     std::fs::write(
         &conf,
@@ -83,21 +28,15 @@ fn start_namesrv() -> Namesrv {
         ),
     )
     .unwrap();
-    let child = Command::new(coremq_bin())
-        .args(["namesrv", "-c"])
-        .arg(&conf)
-        .env("HOME", dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "namesrv did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let proc = spawn_until(
+        Command::new(coremq_bin())
+            .args(["namesrv", "-c"])
+            .arg(&conf),
+        dir.path(),
+        "boot success",
+    );
     Namesrv {
-        child,
+        _proc: proc,
         port,
         _dir: dir,
     }
