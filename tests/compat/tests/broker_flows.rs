@@ -7,7 +7,7 @@
 //! The client starts pulling ~10 s after a consumer starts (its rebalance period), so the
 //! waits here are generous; every wait is bounded and fails with what was missing.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,7 +23,7 @@ use rocketmq_model::common::message::message_single::Message;
 
 /// These tests each run a broker and several clients; one at a time keeps them from
 /// starving each other on a 2-core machine.
-static SERIAL: Mutex<()> = Mutex::new(());
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// What a listener saw: (body, tag, queue id) per delivery, in order.
 type Seen = Arc<Mutex<Vec<(String, String, i32)>>>;
@@ -71,10 +71,11 @@ fn delivery(m: &MessageExt) -> (String, String, i32) {
 }
 
 fn config(ns: &str, instance: &str) -> ClientConfig {
-    let mut c = ClientConfig::default();
-    c.namesrv_addr = Some(ns.to_string().into());
-    c.instance_name = instance.to_string().into();
-    c
+    ClientConfig {
+        namesrv_addr: Some(ns.to_string().into()),
+        instance_name: instance.to_string().into(),
+        ..Default::default()
+    }
 }
 
 async fn producer(ns: &str, group: &str) -> DefaultMQProducer {
@@ -176,7 +177,7 @@ async fn wait_members(broker: &str, group: &str, n: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ten_thousand_messages_two_consumers_split_and_tags_filter() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = SERIAL.lock().await;
     const N: usize = 10_000;
     let cluster = Cluster::start("shardCount=2\n");
     let ns = cluster.namesrv_addr.clone();
@@ -266,7 +267,7 @@ async fn ten_thousand_messages_two_consumers_split_and_tags_filter() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ordered_messages_are_consumed_in_key_order() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = SERIAL.lock().await;
     const KEYS: usize = 8;
     const PER_KEY: usize = 100;
     let cluster = Cluster::start("shardCount=2\n");
@@ -332,7 +333,7 @@ async fn ordered_messages_are_consumed_in_key_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn consumer_restart_resumes_from_committed_offset() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = SERIAL.lock().await;
     const N: usize = 500;
     let cluster = Cluster::start("shardCount=2\n");
     let ns = cluster.namesrv_addr.clone();
@@ -378,7 +379,7 @@ async fn consumer_restart_resumes_from_committed_offset() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sync_flush_broker_killed_with_sigkill_loses_no_acknowledged_message() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = SERIAL.lock().await;
     const KILL_AFTER: usize = 400;
     const MAX_SENDS: usize = 3_000;
     let mut cluster = Cluster::start("shardCount=2\nflushDiskType=SYNC_FLUSH\n");
@@ -421,8 +422,6 @@ async fn sync_flush_broker_killed_with_sigkill_loses_no_acknowledged_message() {
         },
     )
     .await;
-    let counts: HashMap<&String, usize> = HashMap::new();
-    drop(counts);
     c.shutdown().await;
     p.shutdown().await;
 }
