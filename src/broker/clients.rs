@@ -59,8 +59,8 @@ pub struct ClientTables {
 }
 
 impl ClientTables {
-    /// Records a consumer heartbeat; true when the member list changed (members must be
-    /// told, NOTIFY_CONSUMER_IDS_CHANGED).
+    /// Records a consumer heartbeat; true when the member list or the subscribed topics
+    /// changed (members must be told, NOTIFY_CONSUMER_IDS_CHANGED).
     pub fn register_consumer(&mut self, data: ConsumerData, member: Member, now: Instant) -> bool {
         let g = self.consumers.entry(data.group_name.clone()).or_default();
         g.consume_type = data.consume_type;
@@ -79,11 +79,12 @@ impl ClientTables {
                 }
             }
         }
+        let subs_changed = !g.subscriptions.keys().eq(subs.keys());
         g.subscriptions = subs;
-        let changed = g
-            .members
-            .get(&member.client_id)
-            .is_none_or(|e| e.member.conn_id != member.conn_id || e.member.shard != member.shard);
+        let changed = subs_changed
+            || g.members.get(&member.client_id).is_none_or(|e| {
+                e.member.conn_id != member.conn_id || e.member.shard != member.shard
+            });
         g.members
             .insert(member.client_id.clone(), Entry { member, seen: now });
         changed

@@ -153,17 +153,29 @@ async fn run_level(shard: Rc<Shard>, qid: i32, delay: Duration) {
                 continue;
             }
             _ => {
-                shard
-                    .waiters
-                    .wait(SCHEDULE_TOPIC, qid, Duration::from_millis(DELAY_POLL_MS))
-                    .await;
+                let poll = Duration::from_millis(DELAY_POLL_MS);
+                // A shard full of parked pulls refuses to park: sleep instead, never spin.
+                if !shard.waiters.wait(SCHEDULE_TOPIC, qid, poll).await {
+                    glommio::timer::sleep(poll).await;
+                }
                 continue;
             }
         }
         let mut next = offset;
         for bytes in &got.records {
             let Ok(r) = Record::parse(bytes) else {
+                tracing::warn!(
+                    level = qid + 1,
+                    offset = next,
+                    "unreadable parked record skipped"
+                );
                 next += 1;
+                shard.delay_offsets.borrow_mut().set(
+                    SCHEDULE_GROUP,
+                    SCHEDULE_TOPIC,
+                    qid,
+                    next as i64,
+                );
                 continue;
             };
             let due = r.store_timestamp() + delay_ms;

@@ -39,6 +39,23 @@ impl QueueLocks {
         }
     }
 
+    /// Forgets locks that lapsed (called periodically so the map does not only grow).
+    pub fn prune(&mut self, now: Instant) {
+        let live = Duration::from_millis(LOCK_MAX_LIVE_MS);
+        self.held
+            .retain(|_, (_, at)| now.duration_since(*at) < live);
+    }
+
+    /// Locks held.
+    pub fn len(&self) -> usize {
+        self.held.len()
+    }
+
+    /// True when no queue is locked.
+    pub fn is_empty(&self) -> bool {
+        self.held.is_empty()
+    }
+
     /// Releases the queue if `client` holds it.
     pub fn unlock(&mut self, group: &str, topic: &str, qid: i32, client: &str) {
         let key = (group.to_owned(), topic.to_owned(), qid);
@@ -69,5 +86,7 @@ mod tests {
         assert!(l.try_lock("g", "T", 0, "c2", later), "lapsed");
         l.unlock("g", "T", 0, "c2");
         assert!(l.try_lock("g", "T", 0, "c1", later));
+        l.prune(later + Duration::from_millis(LOCK_MAX_LIVE_MS + 1));
+        assert!(l.is_empty());
     }
 }

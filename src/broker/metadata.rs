@@ -78,8 +78,12 @@ pub fn dlq_topic(group: &str) -> String {
 /// One metadata change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MetaChange {
-    /// Create or replace a topic.
+    /// Create or replace a topic (admin).
     UpsertTopic(TopicConfig),
+    /// Create a topic unless it exists (auto-creation never replaces an admin's topic).
+    CreateTopic(TopicConfig),
+    /// Create a group unless it exists.
+    CreateGroup(SubscriptionGroupConfig),
     /// Remove a topic.
     DeleteTopic(String),
     /// Create or replace a subscription group.
@@ -93,7 +97,7 @@ impl MetaChange {
     pub fn changes_topics(&self) -> bool {
         matches!(
             self,
-            MetaChange::UpsertTopic(_) | MetaChange::DeleteTopic(_)
+            MetaChange::UpsertTopic(_) | MetaChange::CreateTopic(_) | MetaChange::DeleteTopic(_)
         )
     }
 }
@@ -185,9 +189,29 @@ impl Metadata {
         Ok(m)
     }
 
+    /// True when applying `change` would change nothing (an existing create-if-absent).
+    pub fn is_noop(&self, change: &MetaChange) -> bool {
+        match change {
+            MetaChange::CreateTopic(t) => self.topics.contains_key(&t.topic_name),
+            MetaChange::CreateGroup(g) => self.groups.contains_key(&g.group_name),
+            _ => false,
+        }
+    }
+
     /// Applies a change.
     pub fn apply(&mut self, change: &MetaChange) {
+        if self.is_noop(change) {
+            return;
+        }
         match change {
+            MetaChange::CreateTopic(t) => {
+                self.topics.insert(t.topic_name.clone(), t.clone());
+                bump(&mut self.topics_version);
+            }
+            MetaChange::CreateGroup(g) => {
+                self.groups.insert(g.group_name.clone(), g.clone());
+                bump(&mut self.groups_version);
+            }
             MetaChange::UpsertTopic(t) => {
                 self.topics.insert(t.topic_name.clone(), t.clone());
                 bump(&mut self.topics_version);
@@ -225,19 +249,25 @@ impl Metadata {
 
     /// Writes the file(s) a change touched.
     pub fn persist(&self, files: &MetadataFiles, change: &MetaChange) -> std::io::Result<()> {
+        let (path, bytes) = self.snapshot_for(files, change);
+        super::persist::write_atomic(&path, &bytes)
+    }
+
+    /// The file a change touches and its new content.
+    pub fn snapshot_for(&self, files: &MetadataFiles, change: &MetaChange) -> (PathBuf, Vec<u8>) {
         match change {
-            MetaChange::UpsertTopic(_) | MetaChange::DeleteTopic(_) => {
-                super::persist::write_atomic(
-                    &files.topics,
-                    &serde_json::to_vec_pretty(&self.topic_wrapper()).unwrap_or_default(),
-                )
-            }
-            MetaChange::UpsertGroup(_) | MetaChange::DeleteGroup(_) => {
-                super::persist::write_atomic(
-                    &files.groups,
-                    &serde_json::to_vec_pretty(&self.group_wrapper()).unwrap_or_default(),
-                )
-            }
+            MetaChange::UpsertTopic(_)
+            | MetaChange::CreateTopic(_)
+            | MetaChange::DeleteTopic(_) => (
+                files.topics.clone(),
+                serde_json::to_vec_pretty(&self.topic_wrapper()).unwrap_or_default(),
+            ),
+            MetaChange::UpsertGroup(_)
+            | MetaChange::CreateGroup(_)
+            | MetaChange::DeleteGroup(_) => (
+                files.groups.clone(),
+                serde_json::to_vec_pretty(&self.group_wrapper()).unwrap_or_default(),
+            ),
         }
     }
 }

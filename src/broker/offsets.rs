@@ -107,9 +107,21 @@ impl ConsumerOffsets {
 
     /// Writes the file when something changed since the last write.
     pub fn persist_if_dirty(&mut self) -> std::io::Result<()> {
-        if !self.dirty {
-            return Ok(());
+        match self.take_snapshot() {
+            Some((path, bytes)) => super::persist::write_atomic(&path, &bytes).inspect_err(|_| {
+                self.dirty = true;
+            }),
+            None => Ok(()),
         }
+    }
+
+    /// The file's path and new content when something changed (then considered written;
+    /// call [`Self::mark_dirty`] if writing it fails).
+    pub fn take_snapshot(&mut self) -> Option<(PathBuf, Vec<u8>)> {
+        if !self.dirty {
+            return None;
+        }
+        self.dirty = false;
         let file = OffsetFile {
             offset_table: self
                 .table
@@ -117,9 +129,15 @@ impl ConsumerOffsets {
                 .map(|((t, g), q)| (format!("{t}@{g}"), q.clone()))
                 .collect(),
         };
-        super::persist::write_atomic(&self.path, &serde_json::to_vec(&file).unwrap_or_default())?;
-        self.dirty = false;
-        Ok(())
+        Some((
+            self.path.clone(),
+            serde_json::to_vec(&file).unwrap_or_default(),
+        ))
+    }
+
+    /// Marks the table as not yet written.
+    pub fn mark_dirty(&mut self) {
+        self.dirty = true;
     }
 }
 

@@ -16,7 +16,9 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::rc::Rc;
 
+use futures_lite::FutureExt as _;
 use glommio::channels::channel_mesh::{Full, MeshBuilder, Receivers, Senders};
+use std::panic::AssertUnwindSafe;
 
 use crate::remoting::oneshot;
 
@@ -31,6 +33,8 @@ pub trait ShardService: 'static {
     type Response: Send + 'static;
     /// Serves one request on this shard.
     fn handle(&self, req: Self::Request) -> impl Future<Output = Self::Response>;
+    /// The response sent back when serving a request panicked.
+    fn failed() -> Self::Response;
 }
 
 /// One message on the mesh.
@@ -66,12 +70,16 @@ pub enum RouterError {
     ShardGone(usize),
 }
 
+/// Calls waiting for a reply: id → (target shard, reply slot).
+type Pending<R> = HashMap<u64, (usize, oneshot::Sender<R>)>;
+
 /// A shard's router.
 pub struct Router<S: ShardService> {
     me: usize,
     shards: usize,
     senders: Senders<Envelope<S::Request, S::Response>>,
-    pending: RefCell<HashMap<u64, oneshot::Sender<S::Response>>>,
+    /// Waiting calls: id → (target shard, reply slot).
+    pending: RefCell<Pending<S::Response>>,
     next_id: Cell<u64>,
     service: Rc<S>,
 }
@@ -117,7 +125,7 @@ impl<S: ShardService> Router<S> {
         let id = self.next_id.get();
         self.next_id.set(id + 1);
         let (tx, rx) = oneshot::channel();
-        self.pending.borrow_mut().insert(id, tx);
+        self.pending.borrow_mut().insert(id, (shard, tx));
         if self
             .senders
             .send_to(shard, Envelope::Call { id, req })
@@ -139,7 +147,14 @@ impl<S: ShardService> Router<S> {
                         Envelope::Call { id, req } => {
                             let r = r.clone();
                             glommio::spawn_local(async move {
-                                let resp = r.service.handle(req).await;
+                                // A panicking request must not take the core down with it.
+                                let resp = AssertUnwindSafe(r.service.handle(req))
+                                    .catch_unwind()
+                                    .await
+                                    .unwrap_or_else(|_| {
+                                        tracing::error!(from = peer, "a routed request panicked");
+                                        S::failed()
+                                    });
                                 // The caller's shard may be gone; nothing to do then.
                                 let _ = r.senders.send_to(peer, Envelope::Reply { id, resp }).await;
                             })
@@ -147,14 +162,16 @@ impl<S: ShardService> Router<S> {
                         }
                         Envelope::Reply { id, resp } => {
                             let waiter = r.pending.borrow_mut().remove(&id);
-                            if let Some(tx) = waiter {
+                            if let Some((_, tx)) = waiter {
                                 tx.send(resp);
                             }
                         }
                     }
                 }
-                // The peer closed its side: fail calls waiting on it.
-                r.pending.borrow_mut().clear();
+                // The peer closed its side: fail the calls waiting on it (only those).
+                r.pending
+                    .borrow_mut()
+                    .retain(|_, (target, _)| *target != peer);
             })
             .detach();
         }
@@ -176,6 +193,9 @@ mod tests {
             // Yield once so replies interleave with new calls.
             glommio::yield_if_needed().await;
             (self.0, req * 2)
+        }
+        fn failed() -> (usize, u64) {
+            (usize::MAX, 0)
         }
     }
 

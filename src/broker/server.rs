@@ -27,7 +27,12 @@ use crate::store::{FlushMode, RetentionPolicy, ShardStore, StoreConfig};
 /// How often shards look at the stop flag.
 pub const STOP_POLL_MS: u64 = 100;
 
+/// Time given to requests in flight between unregistering and closing the stores.
+pub const STOP_DRAIN_MS: u64 = 300;
+
 static STOP: AtomicBool = AtomicBool::new(false);
+/// Set by shard 0 once the nameservers no longer route clients here.
+static UNREGISTERED: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_signal(_: libc::c_int) {
     STOP.store(true, Ordering::SeqCst);
@@ -251,9 +256,16 @@ async fn shard_main(
     while !stop_requested() {
         glommio::timer::sleep(Duration::from_millis(STOP_POLL_MS)).await;
     }
+    // Stop order: unregister (clients stop coming), let requests in flight finish while
+    // every shard is still up, then persist offsets and close the stores.
     if i == 0 {
         registration::unregister_all(&shard, &links).await;
+        UNREGISTERED.store(true, Ordering::SeqCst);
     }
-    shard.persist_offsets();
+    while !UNREGISTERED.load(Ordering::SeqCst) {
+        glommio::timer::sleep(Duration::from_millis(STOP_POLL_MS)).await;
+    }
+    glommio::timer::sleep(Duration::from_millis(STOP_DRAIN_MS)).await;
+    shard.persist_offsets().await;
     store.close().await.map_err(|e| e.to_string())
 }

@@ -57,6 +57,10 @@ impl ShardService for Jobs {
             None => Box::new(()),
         }
     }
+    fn failed() -> JobResult {
+        // Not the type any caller waits for: the call fails with NoAnswer.
+        Box::new(())
+    }
 }
 
 /// Why a cross-core call failed.
@@ -113,6 +117,8 @@ pub struct Shard {
     /// Message counters.
     pub throughput: Rc<Throughput>,
     inflight_appends: Cell<usize>,
+    /// Shard 0: one metadata change written at a time.
+    meta_writes: glommio::sync::Semaphore,
     /// Shard 0: wakes the registration loop after a topic change.
     pub register_now: super::registration::Trigger,
 }
@@ -144,6 +150,7 @@ impl Shard {
             local: RefCell::new(LocalConnections::default()),
             throughput: Rc::new(Throughput::default()),
             inflight_appends: Cell::new(0),
+            meta_writes: glommio::sync::Semaphore::new(1),
             register_now: Default::default(),
         });
         let _ = jobs.shard.set(Rc::downgrade(&shard));
@@ -208,14 +215,28 @@ impl Shard {
     /// Shard 0: apply, persist, copy to the other shards, re-register on topic changes.
     async fn apply_meta_as_keeper(&self, change: MetaChange) -> Result<(), String> {
         debug_assert_eq!(self.id, 0);
-        {
+        // One change at a time: files are written in the order changes are applied.
+        let _turn = self
+            .meta_writes
+            .acquire_permit(1)
+            .await
+            .map_err(|e| e.to_string())?;
+        if self.meta.borrow().is_noop(&change) {
+            return Ok(());
+        }
+        let (before, (path, bytes)) = {
             let mut meta = self.meta.borrow_mut();
             let before = meta.clone();
             meta.apply(&change);
-            if let Err(e) = meta.persist(&self.ident.meta_files, &change) {
-                *meta = before;
-                return Err(format!("cannot persist broker metadata: {e}"));
-            }
+            (before, meta.snapshot_for(&self.ident.meta_files, &change))
+        };
+        // The fsync runs on glommio's blocking pool, not on this core.
+        let written = glommio::executor()
+            .spawn_blocking(move || super::persist::write_atomic(&path, &bytes))
+            .await;
+        if let Err(e) = written {
+            *self.meta.borrow_mut() = before;
+            return Err(format!("cannot persist broker metadata: {e}"));
         }
         for i in 1..self.shards {
             let c = change.clone();
@@ -229,32 +250,32 @@ impl Shard {
         Ok(())
     }
 
-    /// Owner side of a send: stores the messages (one queue) and wakes parked pulls.
-    pub async fn append(&self, msgs: Vec<NewMessage>) -> Result<Vec<AppendResult>, AppendError> {
+    /// Owner side of a send: stores the messages (one queue) and wakes parked pulls. The
+    /// status is SUCCESS, or FLUSH_DISK_TIMEOUT when stored but not yet synced in time.
+    pub async fn append(
+        &self,
+        msgs: Vec<NewMessage>,
+    ) -> Result<(Vec<AppendResult>, ResponseCode), AppendError> {
         if self.inflight_appends.get() >= MAX_INFLIGHT_APPENDS_PER_SHARD {
             return Err(AppendError::Busy);
         }
         self.inflight_appends.set(self.inflight_appends.get() + 1);
-        let r = if msgs.len() == 1 {
-            self.store.append(&msgs[0]).await.map(|a| vec![a])
-        } else {
-            self.store.append_batch(&msgs).await
-        };
+        let r = self.store.append_reporting(&msgs).await;
         self.inflight_appends.set(self.inflight_appends.get() - 1);
-        let stored = match &r {
-            Ok(v) => v.len(),
-            // A flush timeout still stored the messages.
-            Err(StoreError::FlushTimeout(_)) => msgs.len(),
-            Err(_) => 0,
-        };
-        if stored > 0 {
-            let bytes: usize = msgs.iter().map(|m| m.body.len()).sum();
-            self.throughput.put(stored as u64, bytes as u64);
-            if let Some(m) = msgs.first() {
-                self.waiters.notify(&m.topic, m.queue_id);
-            }
+        let (results, durable) = r.map_err(AppendError::Store)?;
+        let bytes: usize = msgs.iter().map(|m| m.body.len()).sum();
+        self.throughput.put(results.len() as u64, bytes as u64);
+        if let Some(m) = msgs.first() {
+            self.waiters.notify(&m.topic, m.queue_id);
         }
-        r.map_err(AppendError::Store)
+        let status = match durable {
+            Ok(()) => ResponseCode::SUCCESS,
+            Err(e) => {
+                tracing::warn!(shard = self.id, "{e}");
+                ResponseCode::FLUSH_DISK_TIMEOUT
+            }
+        };
+        Ok((results, status))
     }
 
     /// Keeper side of a consumer heartbeat; tells the group when its members changed.
@@ -345,7 +366,9 @@ impl Shard {
     pub async fn run_client_expiry(self: Rc<Self>) {
         loop {
             glommio::timer::sleep(Duration::from_millis(CLIENT_SCAN_INTERVAL_MS)).await;
-            let changed = self.clients.borrow_mut().expire(Instant::now());
+            let now = Instant::now();
+            self.locks.borrow_mut().prune(now);
+            let changed = self.clients.borrow_mut().expire(now);
             for (group, rest) in changed {
                 tracing::info!(group, "consumers expired: no heartbeat");
                 self.notify_members(group, rest);
@@ -358,7 +381,7 @@ impl Shard {
         let every = Duration::from_millis(self.cfg().flush_consumer_offset_interval.max(100));
         loop {
             glommio::timer::sleep(every).await;
-            self.persist_offsets();
+            self.persist_offsets().await;
         }
     }
 }
@@ -390,9 +413,12 @@ impl From<AppendError> for Refusal {
 
 impl Shard {
     /// Stores messages of one queue on the shard that owns it.
-    pub async fn store_routed(&self, msgs: Vec<NewMessage>) -> Result<Vec<AppendResult>, Refusal> {
+    pub async fn store_routed(
+        &self,
+        msgs: Vec<NewMessage>,
+    ) -> Result<(Vec<AppendResult>, ResponseCode), Refusal> {
         let Some(first) = msgs.first() else {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), ResponseCode::SUCCESS));
         };
         let owner = self.queue_owner(&first.topic, first.queue_id);
         match self
@@ -411,13 +437,21 @@ impl Shard {
 }
 
 impl Shard {
-    /// Writes changed consumer and delay offsets.
-    pub fn persist_offsets(&self) {
-        if let Err(e) = self.offsets.borrow_mut().persist_if_dirty() {
-            tracing::warn!(shard = self.id, "cannot persist consumer offsets: {e}");
-        }
-        if let Err(e) = self.delay_offsets.borrow_mut().persist_if_dirty() {
-            tracing::warn!(shard = self.id, "cannot persist delay offsets: {e}");
+    /// Writes changed consumer and delay offsets, on glommio's blocking pool (an fsync
+    /// must not stall the core's connections).
+    pub async fn persist_offsets(&self) {
+        for table in [&self.offsets, &self.delay_offsets] {
+            let Some((path, bytes)) = table.borrow_mut().take_snapshot() else {
+                continue;
+            };
+            let shown = path.display().to_string();
+            let r = glommio::executor()
+                .spawn_blocking(move || super::persist::write_atomic(&path, &bytes))
+                .await;
+            if let Err(e) = r {
+                table.borrow_mut().mark_dirty();
+                tracing::warn!(shard = self.id, "cannot persist {shown}: {e}");
+            }
         }
     }
 }

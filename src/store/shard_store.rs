@@ -30,6 +30,8 @@ pub const ASYNC_WRITE_BATCH_CHUNKS: u64 = 4;
 
 /// Index entries examined per read at most (RocketMQ's 16,000-byte filter scan).
 pub const MAX_SCAN_ENTRIES: u64 = 800;
+/// Largest record a lookup by physical offset will read (one frame's worth).
+pub const MAX_RECORD_BYTES: usize = crate::protocol::MAX_FRAME_BYTES;
 
 /// Result of an append.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -312,6 +314,16 @@ impl ShardStore {
     /// Appends messages in order (a batch: same queue, consecutive offsets unless another
     /// append to that queue interleaves) and, under SYNC_FLUSH, waits once for the last.
     pub async fn append_batch(&self, ms: &[NewMessage]) -> Result<Vec<AppendResult>, StoreError> {
+        let (results, durable) = self.append_reporting(ms).await?;
+        durable.map(|()| results)
+    }
+
+    /// Like [`Self::append_batch`], but a SYNC_FLUSH wait that times out still returns the
+    /// results (the records are stored; RocketMQ answers FLUSH_DISK_TIMEOUT with them).
+    pub async fn append_reporting(
+        &self,
+        ms: &[NewMessage],
+    ) -> Result<(Vec<AppendResult>, Result<(), StoreError>), StoreError> {
         for m in ms {
             record::validate(m)?;
         }
@@ -322,10 +334,18 @@ impl ShardStore {
             out.push(a);
             end = e;
         }
-        if self.inner.cfg.flush_mode == FlushMode::Sync && !ms.is_empty() {
-            self.wait_durable(end).await?;
-        }
-        Ok(out)
+        let durable = if self.inner.cfg.flush_mode == FlushMode::Sync && !ms.is_empty() {
+            match self.wait_durable(end).await {
+                Err(e @ StoreError::FlushTimeout(_)) => Err(e),
+                other => {
+                    other?;
+                    Ok(())
+                }
+            }
+        } else {
+            Ok(())
+        };
+        Ok((out, durable))
     }
 
     /// Appends without waiting for durability; returns the result and the log end to wait
@@ -705,8 +725,12 @@ impl ShardStore {
         }
         let size = i32::from_be_bytes(head);
         match usize::try_from(size) {
+            // A wrong offset reads an arbitrary size: never allocate more than a record
+            // can be (a record must fit in one frame).
             Ok(s)
-                if s > 4 && local + (s + TRAILER_BYTES) as u64 <= self.inner.log.borrow().end() =>
+                if s > 4
+                    && s <= MAX_RECORD_BYTES
+                    && local + (s + TRAILER_BYTES) as u64 <= self.inner.log.borrow().end() =>
             {
                 self.read_record(phys, s).await.or(Ok(None))
             }

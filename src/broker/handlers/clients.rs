@@ -43,7 +43,7 @@ pub async fn heartbeat(shard: &Rc<Shard>, conn: &Connection, req: &RemotingComma
                 format!("subscription group not exist, {}", data.group_name),
             ));
         };
-        if data.message_model == "CLUSTERING" {
+        {
             // Clients subscribe to it; consumerProgress routes through it (trap 10).
             let mut t = TopicConfig::new(
                 &retry_topic(&group.group_name),
@@ -59,6 +59,11 @@ pub async fn heartbeat(shard: &Rc<Shard>, conn: &Connection, req: &RemotingComma
         }
         let owner = shard.group_owner(&data.group_name);
         let m = member.clone();
+        // Checked right before the call: a close seen later sends its removal after this
+        // registration (the mesh keeps order per pair of cores), so no ghost member stays.
+        if conn.is_closed() {
+            return Ok(req.success());
+        }
         shard
             .run_on(owner, move |s| async move { s.register_consumer(data, m) })
             .await?;
@@ -66,6 +71,9 @@ pub async fn heartbeat(shard: &Rc<Shard>, conn: &Connection, req: &RemotingComma
     for group in hb.producers {
         let owner = shard.group_owner(&group);
         let m = member.clone();
+        if conn.is_closed() {
+            return Ok(req.success());
+        }
         shard
             .run_on(owner, move |s| async move {
                 s.clients

@@ -43,6 +43,14 @@ pub async fn query(shard: &Rc<Shard>, req: &RemotingCommand) -> Reply {
 /// 15: stores a commit (usually oneway).
 pub async fn update(shard: &Rc<Shard>, req: &RemotingCommand) -> Reply {
     let h: UpdateConsumerOffsetRequestHeader = req.header()?;
+    if !shard.meta.borrow().topics.contains_key(&h.topic) {
+        // Offsets are kept only for topics this broker has (the table must not grow
+        // with whatever names a client sends).
+        return Ok(req.error(
+            ResponseCode::TOPIC_NOT_EXIST,
+            format!("topic[{}] not exist", h.topic),
+        ));
+    }
     let owner = shard.queue_owner(&h.topic, h.queue_id);
     shard
         .run_on(owner, move |s| async move {

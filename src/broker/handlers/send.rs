@@ -184,7 +184,7 @@ pub async fn send(shard: &Rc<Shard>, conn: &Connection, req: &RemotingCommand) -
     let reported_queue =
         delay::real_target(&msgs[0]).map_or((msgs[0].queue_id, false), |(_, q)| (q, true));
     match shard.store_routed(msgs).await {
-        Ok(results) => Ok(response(shard, req, &results, reported_queue)),
+        Ok((results, status)) => Ok(response(shard, req, &results, reported_queue, status)),
         Err(r) => Ok(req.error(r.code, r.remark)),
     }
 }
@@ -195,6 +195,7 @@ fn response(
     req: &RemotingCommand,
     results: &[AppendResult],
     (queue_id, delayed): (i32, bool),
+    status: ResponseCode,
 ) -> RemotingCommand {
     let host = shard.ident.store_host;
     let ids: Vec<String> = results
@@ -212,7 +213,8 @@ fn response(
         msg_region: Some("DefaultRegion".into()),
         trace_on: Some("true".into()),
     };
-    req.success().with_ext(h.to_ext())
+    // FLUSH_DISK_TIMEOUT is a stored message with a non-OK status: same header.
+    req.response_to(status, None).with_ext(h.to_ext())
 }
 
 /// IPv4-mapped IPv6 peers as IPv4 (ali-ons reads 4-byte hosts, spec §4.1).

@@ -48,7 +48,7 @@ pub async fn create_if_absent(shard: &Shard, t: TopicConfig) -> Result<TopicConf
         return Ok(existing.clone());
     }
     shard
-        .change_meta(MetaChange::UpsertTopic(t.clone()))
+        .change_meta(MetaChange::CreateTopic(t.clone()))
         .await?;
     Ok(shard.meta.borrow().topics.get(&name).cloned().unwrap_or(t))
 }
@@ -67,9 +67,9 @@ pub async fn group(shard: &Shard, name: &str) -> Result<Option<SubscriptionGroup
         ..Default::default()
     };
     shard
-        .change_meta(MetaChange::UpsertGroup(g.clone()))
+        .change_meta(MetaChange::CreateGroup(g.clone()))
         .await?;
-    Ok(Some(g))
+    Ok(shard.meta.borrow().groups.get(name).cloned().or(Some(g)))
 }
 
 thread_local! {
