@@ -1,7 +1,8 @@
 //! coremq: a thread-per-core message broker that speaks Apache RocketMQ 4.x's remoting
 //! protocol. See DESIGN notes in README.md; the tree mirrors the architecture:
 //! [`protocol`] (wire format), [`remoting`] (connections on glommio), [`namesrv`] (route
-//! registry), [`config`] (property files), [`cli`] (the `coremq` command).
+//! registry), [`broker`] (thread-per-core shards serving clients), [`store`] (the per-shard
+//! storage engine), [`config`] (property files), [`cli`] (the `coremq` command).
 
 pub mod bench;
 pub mod broker;

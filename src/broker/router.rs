@@ -70,6 +70,18 @@ pub enum RouterError {
     ShardGone(usize),
 }
 
+/// Serves a request; a panic becomes [`ShardService::failed`] instead of taking the core
+/// down with it.
+async fn serve_caught<S: ShardService>(service: &S, req: S::Request, from: usize) -> S::Response {
+    AssertUnwindSafe(service.handle(req))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|_| {
+            tracing::error!(from, "a routed request panicked");
+            S::failed()
+        })
+}
+
 /// Calls waiting for a reply: id → (target shard, reply slot).
 type Pending<R> = HashMap<u64, (usize, oneshot::Sender<R>)>;
 
@@ -120,7 +132,7 @@ impl<S: ShardService> Router<S> {
             return Err(RouterError::NoShard(shard));
         }
         if shard == self.me {
-            return Ok(self.service.handle(req).await);
+            return Ok(serve_caught(&*self.service, req, self.me).await);
         }
         let id = self.next_id.get();
         self.next_id.set(id + 1);
@@ -147,14 +159,7 @@ impl<S: ShardService> Router<S> {
                         Envelope::Call { id, req } => {
                             let r = r.clone();
                             glommio::spawn_local(async move {
-                                // A panicking request must not take the core down with it.
-                                let resp = AssertUnwindSafe(r.service.handle(req))
-                                    .catch_unwind()
-                                    .await
-                                    .unwrap_or_else(|_| {
-                                        tracing::error!(from = peer, "a routed request panicked");
-                                        S::failed()
-                                    });
+                                let resp = serve_caught(&*r.service, req, peer).await;
                                 // The caller's shard may be gone; nothing to do then.
                                 let _ = r.senders.send_to(peer, Envelope::Reply { id, resp }).await;
                             })

@@ -242,16 +242,19 @@ async fn shard_main(
     if i == 0 {
         glommio::spawn_local(registration::run(shard.clone(), links.clone())).detach();
     }
-    for s in sockets {
-        let listener = server::into_listener(s);
-        let handler = Rc::new(BrokerHandler(shard.clone()));
-        glommio::spawn_local(server::serve(
-            listener,
-            handler,
-            ConnectionLimits::default(),
-        ))
-        .detach();
-    }
+    let listeners: Vec<_> = sockets
+        .into_iter()
+        .map(|s| {
+            let listener = server::into_listener(s);
+            let handler = Rc::new(BrokerHandler(shard.clone()));
+            glommio::spawn_local(server::serve(
+                listener,
+                handler,
+                ConnectionLimits::default(),
+            ))
+            .detach()
+        })
+        .collect();
     let _ = ready.send(Ok(()));
     while !stop_requested() {
         glommio::timer::sleep(Duration::from_millis(STOP_POLL_MS)).await;
@@ -262,10 +265,19 @@ async fn shard_main(
         registration::unregister_all(&shard, &links).await;
         UNREGISTERED.store(true, Ordering::SeqCst);
     }
-    while !UNREGISTERED.load(Ordering::SeqCst) {
+    // Bounded: shard 0 may be gone, and then nobody sets the flag.
+    let unregister_limit = Duration::from_millis(
+        registration::NAMESRV_TIMEOUT_MS * 2 * (shard.ident.namesrv.len() as u64 + 1),
+    );
+    let waited = std::time::Instant::now();
+    while !UNREGISTERED.load(Ordering::SeqCst) && waited.elapsed() < unregister_limit {
         glommio::timer::sleep(Duration::from_millis(STOP_POLL_MS)).await;
     }
     glommio::timer::sleep(Duration::from_millis(STOP_DRAIN_MS)).await;
+    for l in listeners {
+        l.cancel();
+    }
+    shard.closing.set(true);
     shard.persist_offsets().await;
     store.close().await.map_err(|e| e.to_string())
 }

@@ -41,6 +41,10 @@ pub type JobResult = Box<dyn Any + Send>;
 /// Work sent to another core: runs there with that core's shard.
 pub type Job = Box<dyn FnOnce(Rc<Shard>) -> Pin<Box<dyn Future<Output = JobResult>>> + Send>;
 
+/// What a job that could not run answers: a type no caller asks for, so `run_on` reports
+/// [`CallError::NoAnswer`] (even for jobs returning `()`).
+struct Failed;
+
 /// The router service: runs jobs against this core's shard.
 #[derive(Default)]
 pub struct Jobs {
@@ -54,12 +58,11 @@ impl ShardService for Jobs {
         match self.shard.get().and_then(Weak::upgrade) {
             Some(s) => job(s).await,
             // The shard is shutting down: the caller sees a failed call.
-            None => Box::new(()),
+            None => Box::new(Failed),
         }
     }
     fn failed() -> JobResult {
-        // Not the type any caller waits for: the call fails with NoAnswer.
-        Box::new(())
+        Box::new(Failed)
     }
 }
 
@@ -117,6 +120,10 @@ pub struct Shard {
     /// Message counters.
     pub throughput: Rc<Throughput>,
     inflight_appends: Cell<usize>,
+    /// One offsets persist at a time.
+    offset_writes: glommio::sync::Semaphore,
+    /// Set when the shard stops serving (shutdown): requests get SERVICE_NOT_AVAILABLE.
+    pub closing: Cell<bool>,
     /// Shard 0: one metadata change written at a time.
     meta_writes: glommio::sync::Semaphore,
     /// Shard 0: wakes the registration loop after a topic change.
@@ -151,6 +158,8 @@ impl Shard {
             throughput: Rc::new(Throughput::default()),
             inflight_appends: Cell::new(0),
             meta_writes: glommio::sync::Semaphore::new(1),
+            offset_writes: glommio::sync::Semaphore::new(1),
+            closing: Cell::new(false),
             register_now: Default::default(),
         });
         let _ = jobs.shard.set(Rc::downgrade(&shard));
@@ -224,20 +233,17 @@ impl Shard {
         if self.meta.borrow().is_noop(&change) {
             return Ok(());
         }
-        let (before, (path, bytes)) = {
-            let mut meta = self.meta.borrow_mut();
-            let before = meta.clone();
-            meta.apply(&change);
-            (before, meta.snapshot_for(&self.ident.meta_files, &change))
-        };
+        // Applied to a copy, written, then swapped in: nothing sees a change before it
+        // is on disk.
+        let mut next = self.meta.borrow().clone();
+        next.apply(&change);
+        let (path, bytes) = next.snapshot_for(&self.ident.meta_files, &change);
         // The fsync runs on glommio's blocking pool, not on this core.
-        let written = glommio::executor()
+        glommio::executor()
             .spawn_blocking(move || super::persist::write_atomic(&path, &bytes))
-            .await;
-        if let Err(e) = written {
-            *self.meta.borrow_mut() = before;
-            return Err(format!("cannot persist broker metadata: {e}"));
-        }
+            .await
+            .map_err(|e| format!("cannot persist broker metadata: {e}"))?;
+        *self.meta.borrow_mut() = next;
         for i in 1..self.shards {
             let c = change.clone();
             self.run_on(i, move |s| async move { s.meta.borrow_mut().apply(&c) })
@@ -438,8 +444,12 @@ impl Shard {
 
 impl Shard {
     /// Writes changed consumer and delay offsets, on glommio's blocking pool (an fsync
-    /// must not stall the core's connections).
+    /// must not stall the core's connections). One persist at a time, so the last one
+    /// (at shutdown) waits for a periodic one still writing.
     pub async fn persist_offsets(&self) {
+        let Ok(_turn) = self.offset_writes.acquire_permit(1).await else {
+            return;
+        };
         for table in [&self.offsets, &self.delay_offsets] {
             let Some((path, bytes)) = table.borrow_mut().take_snapshot() else {
                 continue;

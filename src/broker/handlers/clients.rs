@@ -28,6 +28,9 @@ pub async fn heartbeat(shard: &Rc<Shard>, conn: &Connection, req: &RemotingComma
         language: req.language.name().to_owned(),
         version: req.version,
     };
+    if conn.is_closed() {
+        return Ok(req.success());
+    }
     let consumer_names: Vec<String> = hb.consumers.iter().map(|c| c.group_name.clone()).collect();
     shard
         .local

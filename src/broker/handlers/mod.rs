@@ -66,6 +66,14 @@ pub async fn dispatch(
     let Some(code) = RequestCode::from_code(req.code) else {
         return not_supported(req);
     };
+    if shard.closing.get() {
+        // Stopping: clients retry elsewhere (sends retry on 14), nothing lands after the
+        // final persist.
+        return req.error(
+            ResponseCode::SERVICE_NOT_AVAILABLE,
+            "broker is shutting down",
+        );
+    }
     let reply = match code {
         C::SEND_MESSAGE | C::SEND_MESSAGE_V2 | C::SEND_BATCH_MESSAGE => {
             send::send(shard, conn, req).await
