@@ -4,9 +4,11 @@
 //! registry), [`broker`] (thread-per-core shards serving clients), [`store`] (the per-shard
 //! storage engine), [`config`] (property files), [`cli`] (the `coremq` command).
 
+pub mod admin;
 pub mod bench;
 pub mod broker;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod logging;
 pub mod namesrv;

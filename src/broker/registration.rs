@@ -4,8 +4,6 @@
 //! authoritative topic table. The full table is always sent (the nameserver upserts).
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::task::Waker;
 use std::time::Duration;
@@ -13,10 +11,10 @@ use std::time::Duration;
 use futures_lite::future;
 
 use super::shard::Shard;
+use crate::client::rpc::Links;
 use crate::protocol::body::RegisterBrokerBody;
 use crate::protocol::header::namesrv::{BrokerIdentityHeader, RegisterBrokerRequestHeader};
 use crate::protocol::{RemotingCommand, RequestCode, ResponseCode};
-use crate::remoting::{not_supported, Connection, RequestHandler};
 
 /// Shortest and longest registration period, ms.
 pub const REGISTER_PERIOD_MIN_MS: u64 = 10_000;
@@ -54,46 +52,12 @@ impl Trigger {
     }
 }
 
-/// Nameservers never send the broker requests; anything they send is answered "not supported".
-struct NoRequests;
+/// Connections to the nameservers (reconnected when they drop).
+pub type NamesrvLinks = Links;
 
-impl RequestHandler for NoRequests {
-    async fn handle(&self, _conn: &Connection, req: RemotingCommand) -> Option<RemotingCommand> {
-        Some(not_supported(&req))
-    }
-}
-
-/// Open connections to nameservers, reconnected when they drop.
-#[derive(Default)]
-pub struct NamesrvLinks {
-    conns: RefCell<HashMap<SocketAddr, Connection>>,
-}
-
-impl NamesrvLinks {
-    async fn request(
-        &self,
-        addr: SocketAddr,
-        req: RemotingCommand,
-    ) -> Result<RemotingCommand, String> {
-        let timeout = Duration::from_millis(NAMESRV_TIMEOUT_MS);
-        let existing = self
-            .conns
-            .borrow()
-            .get(&addr)
-            .filter(|c| !c.is_closed())
-            .cloned();
-        let conn = match existing {
-            Some(c) => c,
-            None => {
-                let c = Connection::connect(addr, Rc::new(NoRequests), timeout)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                self.conns.borrow_mut().insert(addr, c.clone());
-                c
-            }
-        };
-        conn.request(req, timeout).await.map_err(|e| e.to_string())
-    }
+/// Links with the nameserver timeout.
+pub fn namesrv_links() -> Links {
+    Links::with_timeout(Duration::from_millis(NAMESRV_TIMEOUT_MS))
 }
 
 fn register_request(shard: &Shard) -> RemotingCommand {

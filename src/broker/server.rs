@@ -238,7 +238,7 @@ async fn shard_main(
     glommio::spawn_local(shard.clone().run_client_expiry()).detach();
     glommio::spawn_local(shard.clone().run_offset_flush()).detach();
     delay::start(&shard)?;
-    let links = Rc::new(registration::NamesrvLinks::default());
+    let links = Rc::new(registration::namesrv_links());
     if i == 0 {
         glommio::spawn_local(registration::run(shard.clone(), links.clone())).detach();
     }

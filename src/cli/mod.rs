@@ -1,5 +1,6 @@
 //! The `coremq` command line: one binary, one subcommand per role.
 
+mod admin;
 mod bench;
 mod broker;
 mod namesrv;
@@ -18,6 +19,8 @@ pub struct Cli {
 enum Command {
     /// Run a nameserver, the route registry (RocketMQ's mqnamesrv).
     Namesrv(namesrv::NamesrvArgs),
+    /// Administer a cluster (RocketMQ's mqadmin): clusterList, topicStatus, updateTopic, ...
+    Admin(admin::AdminArgs),
     /// Run a broker (RocketMQ's mqbroker).
     Broker(broker::BrokerArgs),
     /// Run a nameserver and a broker in one process, on defaults: the way to try coremq.
@@ -30,6 +33,7 @@ enum Command {
 pub fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Namesrv(args) => namesrv::run(args),
+        Command::Admin(args) => admin::run(args),
         Command::Broker(args) => broker::run(args),
         Command::Standalone(args) => broker::run_standalone(args),
         Command::Bench(args) => bench::run(args),

@@ -738,6 +738,21 @@ impl ShardStore {
         }
     }
 
+    /// Store time of the oldest record still in the commit log (0 when it is empty).
+    pub async fn earliest_store_time(&self) -> i64 {
+        let phys = {
+            let log = self.inner.log.borrow();
+            if log.end() == log.file().first_offset() {
+                return 0;
+            }
+            log.physical(log.file().first_offset())
+        };
+        match self.read_by_physical(phys).await {
+            Ok(Some(r)) => record::Record::parse(&r).map_or(0, |r| r.store_timestamp()),
+            _ => 0,
+        }
+    }
+
     /// First queue offset whose store time is ≥ `timestamp_ms` (max offset when none).
     pub async fn offset_by_time(
         &self,

@@ -22,7 +22,9 @@ pub async fn runtime_info(shard: &Rc<Shard>, req: &RemotingCommand) -> Reply {
     let per_shard = shard
         .run_on_all(|s| async move {
             let stats = s.store.stats();
+            let earliest = s.store.earliest_store_time().await;
             (
+                earliest,
                 s.throughput.totals(),
                 s.throughput.rates(),
                 stats.log_end,
@@ -34,7 +36,11 @@ pub async fn runtime_info(shard: &Rc<Shard>, req: &RemotingCommand) -> Reply {
     let mut totals = Totals::default();
     let mut rates = Rates::default();
     let (mut log_end, mut unflushed, mut parked) = (0u64, 0u64, 0usize);
-    for (t, r, end, unfl, p) in per_shard {
+    let mut earliest = 0i64;
+    for (e, t, r, end, unfl, p) in per_shard {
+        if e > 0 && (earliest == 0 || e < earliest) {
+            earliest = e;
+        }
         totals.put_msgs += t.put_msgs;
         totals.get_msgs += t.get_msgs;
         for i in 0..3 {
@@ -68,7 +74,6 @@ pub async fn runtime_info(shard: &Rc<Shard>, req: &RemotingCommand) -> Reply {
         "pullThreadPoolQueueHeadWaitTimeMills",
         "queryThreadPoolQueueHeadWaitTimeMills",
         "pageCacheLockTimeMills",
-        "earliestMessageTimeStamp",
         "msgPutTotalYesterdayMorning",
         "msgGetTotalYesterdayMorning",
         "msgPutTotalTodayMorning",
@@ -80,6 +85,7 @@ pub async fn runtime_info(shard: &Rc<Shard>, req: &RemotingCommand) -> Reply {
     ] {
         put(k, "0".into());
     }
+    put("earliestMessageTimeStamp", earliest.to_string());
     put("timerEnqueueTps", "0.0".into());
     put("timerDequeueTps", "0.0".into());
     // Totals since this broker started (RocketMQ counts from midnight).

@@ -1,0 +1,171 @@
+//! clusterList, brokerStatus, getBrokerConfig.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::table::Table;
+use super::{targets, AdminError};
+use crate::client::admin::AdminClient;
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The first number of a `putTps`-style "10s 1m 10m" value.
+fn first_number(v: Option<&String>) -> f64 {
+    v.and_then(|s| s.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// clusterList [-m].
+pub async fn cluster_list(
+    admin: &AdminClient,
+    more: bool,
+    json: bool,
+) -> Result<String, AdminError> {
+    let info = admin.cluster_info().await?;
+    let mut t = if more {
+        Table::new(
+            "%-16s  %-32s %14s %14s %14s %14s",
+            "%-16s  %-32s %14s %14s %14s %14s",
+            &[
+                "#Cluster Name",
+                "#Broker Name",
+                "#InTotalYest",
+                "#OutTotalYest",
+                "#InTotalToday",
+                "#OutTotalToday",
+            ],
+        )
+    } else {
+        Table::new(
+            "%-16s  %-22s  %-4s  %-22s %-16s %19s %19s %10s %5s %6s",
+            "%-16s  %-22s  %-4s  %-22s %-16s %19s %19s %10s %5s %6s",
+            &[
+                "#Cluster Name",
+                "#Broker Name",
+                "#BID",
+                "#Addr",
+                "#Version",
+                "#InTPS(LOAD)",
+                "#OutTPS(LOAD)",
+                "#PCWait(ms)",
+                "#Hour",
+                "#SPACE",
+            ],
+        )
+    };
+    for (cluster, names) in &info.cluster_addr_table {
+        for name in names {
+            let Some(b) = info.broker_addr_table.get(name) else {
+                continue;
+            };
+            for (id, addr) in &b.broker_addrs {
+                let rt = admin.runtime_info(addr).await?;
+                let get = |k: &str| rt.get(k).cloned().unwrap_or_default();
+                let num = |k: &str| rt.get(k).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+                if more {
+                    t.row(vec![
+                        cluster.clone(),
+                        name.clone(),
+                        (num("msgPutTotalTodayMorning") - num("msgPutTotalYesterdayMorning"))
+                            .to_string(),
+                        (num("msgGetTotalTodayMorning") - num("msgGetTotalYesterdayMorning"))
+                            .to_string(),
+                        (num("msgPutTotalTodayNow") - num("msgPutTotalTodayMorning")).to_string(),
+                        (num("msgGetTotalTodayNow") - num("msgGetTotalTodayMorning")).to_string(),
+                    ]);
+                    continue;
+                }
+                let earliest = num("earliestMessageTimeStamp");
+                let hours = if earliest > 0 {
+                    (now_ms() - earliest) as f64 / 3_600_000.0
+                } else {
+                    0.0
+                };
+                let space: f64 = get("commitLogDiskRatio").parse().unwrap_or(0.0);
+                t.row(vec![
+                    cluster.clone(),
+                    name.clone(),
+                    id.to_string(),
+                    addr.clone(),
+                    get("brokerVersionDesc"),
+                    format!(
+                        "{:9.2}({},{}ms)",
+                        first_number(rt.get("putTps")),
+                        get("sendThreadPoolQueueSize"),
+                        get("sendThreadPoolQueueHeadWaitTimeMills")
+                    ),
+                    format!(
+                        "{:9.2}({},{}ms)",
+                        first_number(rt.get("getTransferedTps")),
+                        get("pullThreadPoolQueueSize"),
+                        get("pullThreadPoolQueueHeadWaitTimeMills")
+                    ),
+                    get("pageCacheLockTimeMills"),
+                    format!("{hours:2.2}"),
+                    format!("{space:.4}"),
+                ]);
+            }
+        }
+    }
+    Ok(if json { t.to_json() } else { t.render() })
+}
+
+/// brokerStatus (-b | -c): the runtime table, `%-32s: %s` per key.
+pub async fn broker_status(
+    admin: &AdminClient,
+    broker: Option<String>,
+    cluster: Option<String>,
+    json: bool,
+) -> Result<String, AdminError> {
+    let addrs = targets(admin, broker, cluster.clone()).await?;
+    let mut out = String::new();
+    let mut all = serde_json::Map::new();
+    for addr in addrs {
+        let rt = admin.runtime_info(&addr).await?;
+        for (k, v) in &rt {
+            if cluster.is_some() {
+                out.push_str(&format!("{addr:<24} {k:<32}: {v}\n"));
+            } else {
+                out.push_str(&format!("{k:<32}: {v}\n"));
+            }
+        }
+        all.insert(addr, serde_json::to_value(rt).unwrap_or_default());
+    }
+    Ok(if json {
+        serde_json::to_string_pretty(&all).unwrap_or_default() + "\n"
+    } else {
+        out
+    })
+}
+
+/// getBrokerConfig (-b | -c): `key = value` lines per broker.
+pub async fn broker_config(
+    admin: &AdminClient,
+    broker: Option<String>,
+    cluster: Option<String>,
+    json: bool,
+) -> Result<String, AdminError> {
+    let mut out = String::new();
+    let mut all = serde_json::Map::new();
+    for addr in targets(admin, broker, cluster).await? {
+        let text = admin.broker_config(&addr).await?;
+        out.push_str(&format!("============{addr}============\n"));
+        let mut kv = serde_json::Map::new();
+        for line in text.lines() {
+            if let Some((k, v)) = line.split_once('=') {
+                out.push_str(&format!("{k:<50}=  {v}\n"));
+                kv.insert(k.to_owned(), serde_json::Value::String(v.to_owned()));
+            }
+        }
+        all.insert(addr, serde_json::Value::Object(kv));
+    }
+    Ok(if json {
+        serde_json::to_string_pretty(&all).unwrap_or_default() + "\n"
+    } else {
+        out
+    })
+}

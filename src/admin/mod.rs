@@ -1,0 +1,241 @@
+//! `coremq admin <command>`: mqadmin's commands, options and output tables
+//! (ops-surface §6), on [`crate::client::admin::AdminClient`]. Each command returns the
+//! text to print; `--json` gives the same rows as JSON.
+
+mod cluster;
+mod consumers;
+pub mod table;
+mod topics;
+
+use clap::Subcommand;
+
+use crate::client::admin::AdminClient;
+use crate::client::ClientError;
+use crate::protocol::body::ClusterInfo;
+
+/// mqadmin's commands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Brokers of every cluster with their load.
+    #[command(name = "clusterList")]
+    ClusterList {
+        /// Message totals instead of load.
+        #[arg(short = 'm', long = "moreStats")]
+        more: bool,
+    },
+    /// Topic names; with -c, cluster and consuming groups.
+    #[command(name = "topicList")]
+    TopicList {
+        /// Show cluster and consumer groups.
+        #[arg(short = 'c', long = "clusterModel")]
+        detail: bool,
+    },
+    /// A topic's route.
+    #[command(name = "topicRoute")]
+    TopicRoute {
+        /// Topic.
+        #[arg(short = 't', long = "topic")]
+        topic: String,
+        /// As a table.
+        #[arg(short = 'l', long = "list")]
+        list: bool,
+    },
+    /// Min/max offsets of a topic's queues.
+    #[command(name = "topicStatus")]
+    TopicStatus {
+        /// Topic.
+        #[arg(short = 't', long = "topic")]
+        topic: String,
+    },
+    /// Create or update a topic on a broker or every master of a cluster.
+    #[command(name = "updateTopic")]
+    UpdateTopic {
+        /// Topic.
+        #[arg(short = 't', long = "topic")]
+        topic: String,
+        /// Broker address (or broker name).
+        #[arg(short = 'b', long = "brokerAddr", conflicts_with = "cluster")]
+        broker: Option<String>,
+        /// Cluster name.
+        #[arg(short = 'c', long = "clusterName")]
+        cluster: Option<String>,
+        /// Read queues.
+        #[arg(short = 'r', long = "readQueueNums", default_value_t = 8)]
+        read: i32,
+        /// Write queues.
+        #[arg(short = 'w', long = "writeQueueNums", default_value_t = 8)]
+        write: i32,
+        /// Permission (2 W, 4 R, 6 RW).
+        #[arg(short = 'p', long = "perm", default_value_t = 6)]
+        perm: i32,
+        /// Ordered topic.
+        #[arg(short = 'o', long = "order", default_value_t = false, action = clap::ArgAction::Set)]
+        order: bool,
+    },
+    /// Delete a topic from a cluster and the nameservers.
+    #[command(name = "deleteTopic")]
+    DeleteTopic {
+        /// Topic.
+        #[arg(short = 't', long = "topic")]
+        topic: String,
+        /// Cluster name.
+        #[arg(short = 'c', long = "clusterName")]
+        cluster: String,
+    },
+    /// A broker's runtime table.
+    #[command(name = "brokerStatus")]
+    BrokerStatus {
+        /// Broker address.
+        #[arg(short = 'b', long = "brokerAddr", conflicts_with = "cluster")]
+        broker: Option<String>,
+        /// Cluster name.
+        #[arg(short = 'c', long = "clusterName")]
+        cluster: Option<String>,
+    },
+    /// Lag of every group on a broker, per queue.
+    #[command(name = "brokerConsumeStats")]
+    BrokerConsumeStats {
+        /// Broker address.
+        #[arg(short = 'b', long = "brokerAddr")]
+        broker: String,
+        /// Only rows with at least this lag.
+        #[arg(short = 'l', long = "level", default_value_t = 0)]
+        min_diff: i64,
+        /// Only ordered topics.
+        #[arg(short = 'o', long = "order", default_value_t = false, action = clap::ArgAction::Set)]
+        order: bool,
+    },
+    /// A group's progress per queue, over every broker of its retry topic.
+    #[command(name = "consumerProgress")]
+    ConsumerProgress {
+        /// Consumer group.
+        #[arg(short = 'g', long = "groupName")]
+        group: String,
+    },
+    /// A group's connected consumers.
+    #[command(name = "consumerConnection")]
+    ConsumerConnection {
+        /// Consumer group.
+        #[arg(short = 'g', long = "consumerGroup")]
+        group: String,
+    },
+    /// A broker's effective configuration.
+    #[command(name = "getBrokerConfig")]
+    GetBrokerConfig {
+        /// Broker address.
+        #[arg(short = 'b', long = "brokerAddr", conflicts_with = "cluster")]
+        broker: Option<String>,
+        /// Cluster name.
+        #[arg(short = 'c', long = "clusterName")]
+        cluster: Option<String>,
+    },
+}
+
+impl Command {
+    /// mqadmin's name of the command.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::ClusterList { .. } => "clusterList",
+            Command::TopicList { .. } => "topicList",
+            Command::TopicRoute { .. } => "topicRoute",
+            Command::TopicStatus { .. } => "topicStatus",
+            Command::UpdateTopic { .. } => "updateTopic",
+            Command::DeleteTopic { .. } => "deleteTopic",
+            Command::BrokerStatus { .. } => "brokerStatus",
+            Command::BrokerConsumeStats { .. } => "brokerConsumeStats",
+            Command::ConsumerProgress { .. } => "consumerProgress",
+            Command::ConsumerConnection { .. } => "consumerConnection",
+            Command::GetBrokerConfig { .. } => "getBrokerConfig",
+        }
+    }
+}
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// A call failed.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// Something the operator named does not exist.
+    #[error("{0}")]
+    NotFound(String),
+}
+
+/// Runs a command; the text to print.
+pub async fn run(admin: &AdminClient, cmd: Command, json: bool) -> Result<String, AdminError> {
+    match cmd {
+        Command::ClusterList { more } => cluster::cluster_list(admin, more, json).await,
+        Command::BrokerStatus { broker, cluster } => {
+            cluster::broker_status(admin, broker, cluster, json).await
+        }
+        Command::GetBrokerConfig { broker, cluster } => {
+            cluster::broker_config(admin, broker, cluster, json).await
+        }
+        Command::TopicList { detail } => topics::topic_list(admin, detail, json).await,
+        Command::TopicRoute { topic, list } => topics::topic_route(admin, &topic, list, json).await,
+        Command::TopicStatus { topic } => topics::topic_status(admin, &topic, json).await,
+        c @ Command::UpdateTopic { .. } => topics::update_topic(admin, c, json).await,
+        Command::DeleteTopic { topic, cluster } => {
+            topics::delete_topic(admin, &topic, &cluster, json).await
+        }
+        Command::BrokerConsumeStats {
+            broker,
+            min_diff,
+            order,
+        } => consumers::broker_consume_stats(admin, &broker, min_diff, order, json).await,
+        Command::ConsumerProgress { group } => {
+            consumers::consumer_progress(admin, &group, json).await
+        }
+        Command::ConsumerConnection { group } => {
+            consumers::consumer_connection(admin, &group, json).await
+        }
+    }
+}
+
+/// Master addresses of a cluster's broker groups, as (broker name, address).
+pub fn cluster_masters(
+    info: &ClusterInfo,
+    cluster: &str,
+) -> Result<Vec<(String, String)>, AdminError> {
+    let names = info.cluster_addr_table.get(cluster).ok_or_else(|| {
+        AdminError::NotFound(format!("cluster [{cluster}] not found in the nameservers"))
+    })?;
+    Ok(names
+        .iter()
+        .filter_map(|n| {
+            let b = info.broker_addr_table.get(n)?;
+            Some((n.clone(), b.master_addr()?.to_owned()))
+        })
+        .collect())
+}
+
+/// Broker addresses named by `-b` (an address, or a broker name) or `-c`.
+pub async fn targets(
+    admin: &AdminClient,
+    broker: Option<String>,
+    cluster: Option<String>,
+) -> Result<Vec<String>, AdminError> {
+    match (broker, cluster) {
+        (Some(b), _) if b.contains(':') => Ok(vec![b]),
+        (Some(name), _) => {
+            let info = admin.cluster_info().await?;
+            info.broker_addr_table
+                .get(&name)
+                .and_then(|b| b.master_addr().map(str::to_owned))
+                .map(|a| vec![a])
+                .ok_or_else(|| {
+                    AdminError::NotFound(format!("broker [{name}] not found in the nameservers"))
+                })
+        }
+        (None, Some(c)) => {
+            let info = admin.cluster_info().await?;
+            Ok(cluster_masters(&info, &c)?
+                .into_iter()
+                .map(|(_, a)| a)
+                .collect())
+        }
+        (None, None) => Err(AdminError::NotFound(
+            "give -b BROKER_ADDR or -c CLUSTER".into(),
+        )),
+    }
+}

@@ -1,0 +1,44 @@
+//! `coremq admin <command> [-n ADDRS] [--json]` (RocketMQ's mqadmin).
+
+use clap::Args;
+
+use crate::admin::{self, Command};
+use crate::client::admin::AdminClient;
+use crate::config::namesrv_addr;
+use crate::runtime::{run_unpinned, NETWORK_ONLY_IO_MEMORY_BYTES};
+
+/// Options of `coremq admin`.
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    /// Nameserver list, `a:9876;b:9876` (else NAMESRV_ADDR).
+    #[arg(short = 'n', long = "namesrvAddr", value_name = "ADDRS", global = true)]
+    namesrv_addr: Option<String>,
+    /// Print the result as JSON.
+    #[arg(long = "json", global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Runs one admin command; errors are one line naming the command.
+pub fn run(args: AdminArgs) -> Result<(), String> {
+    let name = args.command.name();
+    let list = args
+        .namesrv_addr
+        .or_else(|| std::env::var("NAMESRV_ADDR").ok())
+        .ok_or_else(|| {
+            format!("{name}: no nameserver address: give -n ADDRS or set NAMESRV_ADDR")
+        })?;
+    let namesrv = namesrv_addr::parse(&list).map_err(|e| format!("{name}: {e}"))?;
+    let (command, json) = (args.command, args.json);
+    let out = run_unpinned("admin", NETWORK_ONLY_IO_MEMORY_BYTES, move || async move {
+        let client = AdminClient::new(namesrv).map_err(|e| e.to_string())?;
+        admin::run(&client, command, json)
+            .await
+            .map_err(|e| e.to_string())
+    })
+    .map_err(|e| format!("{name}: {e}"))?
+    .map_err(|e| format!("{name}: {e}"))?;
+    print!("{out}");
+    Ok(())
+}

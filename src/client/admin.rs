@@ -1,0 +1,292 @@
+//! The admin API (what mqadmin's commands call): nameserver queries with failover, and the
+//! broker's admin requests, decoded into plain data.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+
+use serde_json::Value;
+
+use super::rpc::{expect_success, resolve, Links};
+use super::ClientError;
+use crate::protocol::body::client::{ConsumerConnection, MessageQueue};
+use crate::protocol::body::stats::{OffsetWrapper, TopicOffset};
+use crate::protocol::body::{
+    from_json_lenient, ClusterInfo, KvTable, TopicConfig, TopicList, TopicRouteData,
+};
+use crate::protocol::{ExtFields, RemotingCommand, RequestCode, ResponseCode};
+
+/// An admin session: nameservers and the connections it opened.
+pub struct AdminClient {
+    namesrv: Vec<SocketAddr>,
+    links: Links,
+}
+
+fn request(code: RequestCode, ext: &[(&str, &str)]) -> RemotingCommand {
+    let mut e = ExtFields::new();
+    for (k, v) in ext {
+        e.insert(*k, *v);
+    }
+    RemotingCommand::request(code.code(), e)
+}
+
+fn decode<T: serde::de::DeserializeOwned>(addr: &str, body: &[u8]) -> Result<T, ClientError> {
+    from_json_lenient(body).map_err(|reason| ClientError::BadResponse {
+        addr: addr.to_owned(),
+        reason,
+    })
+}
+
+/// Reads a fastjson map keyed by MessageQueue objects.
+fn queue_map<T: serde::de::DeserializeOwned>(
+    addr: &str,
+    v: &Value,
+) -> Result<Vec<(MessageQueue, T)>, ClientError> {
+    let bad = |reason: String| ClientError::BadResponse {
+        addr: addr.to_owned(),
+        reason,
+    };
+    let Some(obj) = v.as_object() else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::with_capacity(obj.len());
+    for (k, val) in obj {
+        let mq: MessageQueue =
+            serde_json::from_str(k).map_err(|e| bad(format!("queue key {k}: {e}")))?;
+        let t: T = serde_json::from_value(val.clone()).map_err(|e| bad(e.to_string()))?;
+        out.push((mq, t));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+impl AdminClient {
+    /// A session with these nameservers.
+    pub fn new(namesrv: Vec<SocketAddr>) -> Result<Self, ClientError> {
+        if namesrv.is_empty() {
+            return Err(ClientError::NoNamesrv);
+        }
+        Ok(AdminClient {
+            namesrv,
+            links: Links::default(),
+        })
+    }
+
+    async fn namesrv_call(&self, req: RemotingCommand) -> Result<RemotingCommand, ClientError> {
+        self.links.request_any(&self.namesrv, req).await
+    }
+
+    async fn broker_call(
+        &self,
+        addr: &str,
+        req: RemotingCommand,
+    ) -> Result<RemotingCommand, ClientError> {
+        self.links.call(resolve(addr)?, req).await
+    }
+
+    /// Every cluster and broker group (106).
+    pub async fn cluster_info(&self) -> Result<ClusterInfo, ClientError> {
+        let r = self
+            .namesrv_call(request(RequestCode::GET_BROKER_CLUSTER_INFO, &[]))
+            .await?;
+        let r = expect_success(self.namesrv[0], r)?;
+        decode("nameserver", &r.body)
+    }
+
+    /// A topic's route; `None` when the nameserver knows no such topic (105).
+    pub async fn topic_route(&self, topic: &str) -> Result<Option<TopicRouteData>, ClientError> {
+        let r = self
+            .namesrv_call(request(
+                RequestCode::GET_ROUTEINFO_BY_TOPIC,
+                &[("topic", topic)],
+            ))
+            .await?;
+        if r.code == ResponseCode::TOPIC_NOT_EXIST.code() {
+            return Ok(None);
+        }
+        let r = expect_success(self.namesrv[0], r)?;
+        decode("nameserver", &r.body).map(Some)
+    }
+
+    /// Every topic the nameservers know (206).
+    pub async fn topic_list(&self) -> Result<Vec<String>, ClientError> {
+        let r = self
+            .namesrv_call(request(
+                RequestCode::GET_ALL_TOPIC_LIST_FROM_NAMESERVER,
+                &[],
+            ))
+            .await?;
+        let r = expect_success(self.namesrv[0], r)?;
+        let mut l: TopicList = decode("nameserver", &r.body)?;
+        l.topic_list.sort();
+        Ok(l.topic_list)
+    }
+
+    /// Removes a topic's route from every nameserver (216).
+    pub async fn delete_topic_in_namesrv(
+        &self,
+        topic: &str,
+        cluster: &str,
+    ) -> Result<(), ClientError> {
+        for ns in &self.namesrv {
+            let req = request(
+                RequestCode::DELETE_TOPIC_IN_NAMESRV,
+                &[("topic", topic), ("clusterName", cluster)],
+            );
+            self.links.call(*ns, req).await?;
+        }
+        Ok(())
+    }
+
+    /// A broker's runtime table (28).
+    pub async fn runtime_info(&self, addr: &str) -> Result<BTreeMap<String, String>, ClientError> {
+        let r = self
+            .broker_call(addr, request(RequestCode::GET_BROKER_RUNTIME_INFO, &[]))
+            .await?;
+        let t: KvTable = decode(addr, &r.body)?;
+        Ok(t.table)
+    }
+
+    /// A topic's queues on one broker (202).
+    pub async fn topic_stats(
+        &self,
+        addr: &str,
+        topic: &str,
+    ) -> Result<Vec<(MessageQueue, TopicOffset)>, ClientError> {
+        let r = self
+            .broker_call(
+                addr,
+                request(RequestCode::GET_TOPIC_STATS_INFO, &[("topic", topic)]),
+            )
+            .await?;
+        let v: Value = decode(addr, &r.body)?;
+        queue_map(addr, &v["offsetTable"])
+    }
+
+    /// Creates or updates a topic on one broker (17).
+    pub async fn create_topic(&self, addr: &str, t: &TopicConfig) -> Result<(), ClientError> {
+        let (r, w, p) = (
+            t.read_queue_nums.to_string(),
+            t.write_queue_nums.to_string(),
+            t.perm.to_string(),
+        );
+        let req = request(
+            RequestCode::UPDATE_AND_CREATE_TOPIC,
+            &[
+                ("topic", &t.topic_name),
+                ("defaultTopic", "TBW102"),
+                ("readQueueNums", &r),
+                ("writeQueueNums", &w),
+                ("perm", &p),
+                ("topicFilterType", &t.topic_filter_type),
+                ("topicSysFlag", &t.topic_sys_flag.to_string()),
+                ("order", if t.order { "true" } else { "false" }),
+            ],
+        );
+        self.broker_call(addr, req).await.map(|_| ())
+    }
+
+    /// Deletes a topic on one broker (215).
+    pub async fn delete_topic_in_broker(&self, addr: &str, topic: &str) -> Result<(), ClientError> {
+        self.broker_call(
+            addr,
+            request(RequestCode::DELETE_TOPIC_IN_BROKER, &[("topic", topic)]),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// A group's progress on one broker (208).
+    pub async fn consume_stats(
+        &self,
+        addr: &str,
+        group: &str,
+        topic: Option<&str>,
+    ) -> Result<(Vec<(MessageQueue, OffsetWrapper)>, f64), ClientError> {
+        let mut ext = vec![("consumerGroup", group)];
+        if let Some(t) = topic {
+            ext.push(("topic", t));
+        }
+        let r = self
+            .broker_call(addr, request(RequestCode::GET_CONSUME_STATS, &ext))
+            .await?;
+        let v: Value = decode(addr, &r.body)?;
+        Ok((
+            queue_map(addr, &v["offsetTable"])?,
+            v["consumeTps"].as_f64().unwrap_or(0.0),
+        ))
+    }
+
+    /// Every group's progress on one broker (317): (group, queue, offsets) and the total lag.
+    pub async fn broker_consume_stats(
+        &self,
+        addr: &str,
+        only_order: bool,
+    ) -> Result<(Vec<(String, MessageQueue, OffsetWrapper)>, i64), ClientError> {
+        let order = if only_order { "true" } else { "false" };
+        let r = self
+            .broker_call(
+                addr,
+                request(RequestCode::GET_BROKER_CONSUME_STATS, &[("isOrder", order)]),
+            )
+            .await?;
+        let v: Value = decode(addr, &r.body)?;
+        let mut rows = Vec::new();
+        for entry in v["consumeStatsList"].as_array().into_iter().flatten() {
+            for (group, stats) in entry.as_object().into_iter().flatten() {
+                for s in stats.as_array().into_iter().flatten() {
+                    for (mq, w) in queue_map::<OffsetWrapper>(addr, &s["offsetTable"])? {
+                        rows.push((group.clone(), mq, w));
+                    }
+                }
+            }
+        }
+        Ok((rows, v["totalDiff"].as_i64().unwrap_or(0)))
+    }
+
+    /// The live group's connections on one broker (203); `None` when offline.
+    pub async fn consumer_connection(
+        &self,
+        addr: &str,
+        group: &str,
+    ) -> Result<Option<ConsumerConnection>, ClientError> {
+        let req = request(
+            RequestCode::GET_CONSUMER_CONNECTION_LIST,
+            &[("consumerGroup", group)],
+        );
+        let r = self.links.request(resolve(addr)?, req).await?;
+        if r.code == ResponseCode::CONSUMER_NOT_ONLINE.code() {
+            return Ok(None);
+        }
+        let r = expect_success(resolve(addr)?, r)?;
+        decode(addr, &r.body).map(Some)
+    }
+
+    /// Groups consuming a topic on one broker (300).
+    pub async fn consumed_by(
+        &self,
+        addr: &str,
+        topic: &str,
+    ) -> Result<BTreeSet<String>, ClientError> {
+        let r = self
+            .broker_call(
+                addr,
+                request(RequestCode::QUERY_TOPIC_CONSUME_BY_WHO, &[("topic", topic)]),
+            )
+            .await?;
+        let v: Value = decode(addr, &r.body)?;
+        Ok(v["groupList"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|g| g.as_str().map(str::to_owned))
+            .collect())
+    }
+
+    /// A broker's effective config as properties text (26).
+    pub async fn broker_config(&self, addr: &str) -> Result<String, ClientError> {
+        let r = self
+            .broker_call(addr, request(RequestCode::GET_BROKER_CONFIG, &[]))
+            .await?;
+        Ok(String::from_utf8_lossy(&r.body).into_owned())
+    }
+}

@@ -1,0 +1,12 @@
+//! coremq's RocketMQ client (issue #6, in progress): an ordinary RocketMQ client on glommio
+//! that drives `coremq admin` and the tests, and must behave against Apache RocketMQ as it
+//! does against coremq.
+//!
+//! - [`rpc`]: connections by address, reconnected on demand, with nameserver failover.
+//! - [`admin`]: the admin API `coremq admin` prints tables from.
+
+pub mod admin;
+pub mod error;
+pub mod rpc;
+
+pub use error::ClientError;

@@ -1,0 +1,136 @@
+//! Request/response over cached connections, one per peer address, on the current glommio
+//! executor; a closed connection is replaced on the next call. Nameserver calls fail over
+//! to the next address in the list.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::rc::Rc;
+use std::time::Duration;
+
+use super::ClientError;
+use crate::protocol::{RemotingCommand, ResponseCode};
+use crate::remoting::{not_supported, Connection, RequestHandler};
+
+/// Default request timeout (RocketMQ's admin default).
+pub const DEFAULT_TIMEOUT_MS: u64 = 5_000;
+
+/// Answers "not supported" to whatever a peer asks (clients that serve no requests).
+pub struct NoRequests;
+
+impl RequestHandler for NoRequests {
+    async fn handle(&self, _conn: &Connection, req: RemotingCommand) -> Option<RemotingCommand> {
+        Some(not_supported(&req))
+    }
+}
+
+/// Resolves `host:port`.
+pub fn resolve(addr: &str) -> Result<SocketAddr, ClientError> {
+    addr.to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| ClientError::BadAddress(addr.to_owned()))
+}
+
+/// Connections by address.
+pub struct Links {
+    conns: RefCell<HashMap<SocketAddr, Connection>>,
+    /// Per-request timeout.
+    pub timeout: Duration,
+}
+
+impl Default for Links {
+    fn default() -> Self {
+        Links {
+            conns: RefCell::default(),
+            timeout: Duration::from_millis(DEFAULT_TIMEOUT_MS),
+        }
+    }
+}
+
+impl Links {
+    /// No connections yet; requests time out after `timeout`.
+    pub fn with_timeout(timeout: Duration) -> Self {
+        Links {
+            conns: RefCell::default(),
+            timeout,
+        }
+    }
+
+    async fn connection(&self, addr: SocketAddr) -> Result<Connection, ClientError> {
+        let existing = self
+            .conns
+            .borrow()
+            .get(&addr)
+            .filter(|c| !c.is_closed())
+            .cloned();
+        if let Some(c) = existing {
+            return Ok(c);
+        }
+        let c = Connection::connect(addr, Rc::new(NoRequests), self.timeout)
+            .await
+            .map_err(|e| unreachable(addr, e))?;
+        self.conns.borrow_mut().insert(addr, c.clone());
+        Ok(c)
+    }
+
+    /// Sends a request and returns the response, whatever its code.
+    pub async fn request(
+        &self,
+        addr: SocketAddr,
+        req: RemotingCommand,
+    ) -> Result<RemotingCommand, ClientError> {
+        let conn = self.connection(addr).await?;
+        conn.request(req, self.timeout)
+            .await
+            .map_err(|e| unreachable(addr, e))
+    }
+
+    /// Like [`Self::request`], but a non-SUCCESS code is an error.
+    pub async fn call(
+        &self,
+        addr: SocketAddr,
+        req: RemotingCommand,
+    ) -> Result<RemotingCommand, ClientError> {
+        expect_success(addr, self.request(addr, req).await?)
+    }
+
+    /// Sends to the first nameserver that answers (failover in list order).
+    pub async fn request_any(
+        &self,
+        namesrv: &[SocketAddr],
+        req: RemotingCommand,
+    ) -> Result<RemotingCommand, ClientError> {
+        let mut last = ClientError::NoNamesrv;
+        for addr in namesrv {
+            match self.request(*addr, req.clone()).await {
+                Ok(r) => return Ok(r),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+}
+
+fn unreachable(addr: SocketAddr, e: impl std::fmt::Display) -> ClientError {
+    ClientError::Unreachable {
+        addr: addr.to_string(),
+        reason: e.to_string(),
+    }
+}
+
+/// The response when SUCCESS, else the error it carries.
+pub fn expect_success(
+    addr: SocketAddr,
+    r: RemotingCommand,
+) -> Result<RemotingCommand, ClientError> {
+    if r.code == ResponseCode::SUCCESS.code() {
+        return Ok(r);
+    }
+    Err(ClientError::Refused {
+        addr: addr.to_string(),
+        code: r.code,
+        name: r.code_name(),
+        remark: r.remark.clone().unwrap_or_default(),
+    })
+}

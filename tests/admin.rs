@@ -1,0 +1,239 @@
+//! `coremq admin` against a real `coremq standalone`: each command's header row and a data
+//! row, `--json`, and one-line errors with exit code 1.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+struct Standalone {
+    ns: String,
+    broker: String,
+    _dir: tempfile::TempDir,
+    _guard: ChildGuard,
+}
+
+fn standalone() -> Standalone {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_broker_port();
+    let ns_port = free_port();
+    let conf = broker_conf(dir.path(), port, "");
+    let guard = spawn_until_line(
+        Command::new(coremq_bin())
+            .args(["standalone", "--namesrv-port", &ns_port.to_string(), "-c"])
+            .arg(&conf),
+        dir.path(),
+        "The broker[",
+    );
+    Standalone {
+        ns: format!("127.0.0.1:{ns_port}"),
+        broker: format!("127.0.0.1:{port}"),
+        _dir: dir,
+        _guard: guard,
+    }
+}
+
+/// Runs `coremq admin ARGS -n NS`; (exit code, stdout, stderr).
+fn admin(ns: &str, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(coremq_bin())
+        .arg("admin")
+        .args(args)
+        .args(["-n", ns])
+        .env_remove("NAMESRV_ADDR")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn ok(ns: &str, args: &[&str]) -> String {
+    let (code, out, err) = admin(ns, args);
+    assert_eq!(code, 0, "{args:?}: {err}");
+    out
+}
+
+/// The columns of a line split on runs of 2+ spaces or single spaces (mqadmin's are padded).
+fn cols(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
+}
+
+#[test]
+fn admin_commands_print_mqadmins_tables() {
+    let s = standalone();
+    let ns = s.ns.as_str();
+
+    let out = ok(ns, &["clusterList"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("#Cluster Name     #Broker Name"),
+        "{out}"
+    );
+    assert!(lines[0].contains("#InTPS(LOAD)") && lines[0].ends_with("#SPACE"));
+    let row = cols(lines[1]);
+    assert_eq!(
+        &row[..4],
+        &["DefaultCluster", "broker-a", "0", s.broker.as_str()],
+        "{out}"
+    );
+
+    let out = ok(
+        ns,
+        &[
+            "updateTopic",
+            "-t",
+            "AdminT",
+            "-c",
+            "DefaultCluster",
+            "-r",
+            "4",
+            "-w",
+            "4",
+        ],
+    );
+    assert!(
+        out.contains(&format!("create topic to {} success.", s.broker)),
+        "{out}"
+    );
+    assert!(
+        out.contains("TopicConfig [topicName=AdminT, readQueueNums=4, writeQueueNums=4, perm=RW-")
+    );
+
+    // Messages and a consumer offset for the lag tables.
+    let mut c = RawClient::connect(s.broker.parse().unwrap());
+    for q in 0..4 {
+        let r = c.call_with(
+            10,
+            &[
+                ("producerGroup", "pg"),
+                ("topic", "AdminT"),
+                ("defaultTopic", "TBW102"),
+                ("defaultTopicQueueNums", "4"),
+                ("queueId", &q.to_string()),
+                ("sysFlag", "0"),
+                ("bornTimestamp", "0"),
+                ("flag", "0"),
+                ("properties", "TAGS\u{1}a"),
+            ],
+            b"m".to_vec(),
+        );
+        assert_eq!(r.code, 0);
+    }
+    let hb = r#"{"clientID":"cid-admin","consumerDataSet":[{"groupName":"ag","consumeType":"CONSUME_PASSIVELY","messageModel":"CLUSTERING","consumeFromWhere":"CONSUME_FROM_FIRST_OFFSET","subscriptionDataSet":[{"topic":"AdminT","subString":"*","subVersion":1}]}]}"#.to_string();
+    assert_eq!(c.call_with(34, &[], hb.into_bytes()).code, 0);
+    let commit = c.call_with(
+        15,
+        &[
+            ("consumerGroup", "ag"),
+            ("topic", "AdminT"),
+            ("queueId", "0"),
+            ("commitOffset", "1"),
+        ],
+        Vec::new(),
+    );
+    assert_eq!(commit.code, 0);
+    wait_until(
+        std::time::Duration::from_secs(10),
+        "the retry topic's route",
+        || admin(ns, &["topicRoute", "-t", "%RETRY%ag"]).0 == 0,
+    );
+
+    let out = ok(ns, &["topicStatus", "-t", "AdminT"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        cols(lines[0]),
+        ["#Broker", "Name", "#QID", "#Min", "Offset", "#Max", "Offset", "#Last", "Updated"]
+    );
+    assert_eq!(lines.len(), 5, "{out}");
+    let row = cols(lines[1]);
+    assert_eq!(&row[..4], &["broker-a", "0", "0", "1"], "{out}");
+    assert_eq!(row.len(), 6, "a date and a time: {out}");
+
+    let out = ok(ns, &["topicList"]);
+    assert!(out.lines().any(|l| l == "AdminT"), "{out}");
+    let out = ok(ns, &["topicList", "-c"]);
+    assert!(out.starts_with("#Cluster Name         #Topic"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| cols(l) == ["DefaultCluster", "AdminT", "ag"]),
+        "{out}"
+    );
+
+    let out = ok(ns, &["topicRoute", "-t", "AdminT"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["queueDatas"][0]["writeQueueNums"], 4);
+
+    let out = ok(ns, &["brokerConsumeStats", "-b", &s.broker]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("#Topic") && lines[0].contains("#Diff"),
+        "{out}"
+    );
+    let want = ["AdminT", "ag", "broker-a", "0", "1", "1", "0"];
+    assert!(
+        lines.iter().any(|l| cols(l).get(..7) == Some(&want[..])),
+        "{out}"
+    );
+    assert!(out.trim_end().ends_with("Diff Total: 3"), "{out}");
+
+    let out = ok(ns, &["consumerProgress", "-g", "ag"]);
+    assert!(
+        out.starts_with("#Topic") && out.contains("Consume TPS: 0.00"),
+        "{out}"
+    );
+    let want = ["AdminT", "broker-a", "1", "1", "0", "1"];
+    assert!(
+        out.lines().any(|l| cols(l).get(..6) == Some(&want[..])),
+        "{out}"
+    );
+    let json = ok(ns, &["consumerProgress", "-g", "ag", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["Diff Total"], "3");
+    assert_eq!(v["rows"].as_array().unwrap().len(), 4);
+
+    let out = ok(ns, &["consumerConnection", "-g", "ag"]);
+    assert!(
+        out.contains("cid-admin") && out.contains("ConsumeType: CONSUME_PASSIVELY"),
+        "{out}"
+    );
+
+    let out = ok(ns, &["brokerStatus", "-b", &s.broker]);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("putTps") && l.contains(": ")),
+        "{out}"
+    );
+    let out = ok(ns, &["getBrokerConfig", "-b", "broker-a"]);
+    assert!(
+        out.contains("brokerName") && out.contains("broker-a"),
+        "{out}"
+    );
+    let out = ok(ns, &["clusterList", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["rows"][0]["Broker Name"], "broker-a");
+
+    let out = ok(ns, &["deleteTopic", "-t", "AdminT", "-c", "DefaultCluster"]);
+    assert!(out.contains("delete topic [AdminT] from cluster [DefaultCluster] success."));
+    assert!(!ok(ns, &["topicList"]).lines().any(|l| l == "AdminT"));
+
+    // Failures: one line, exit 1.
+    let (code, _, err) = admin(ns, &["topicStatus", "-t", "NoSuchTopic"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.starts_with("coremq: topicStatus: No topic route info"),
+        "{err}"
+    );
+    let (code, _, err) = admin("127.0.0.1:1", &["clusterList"]);
+    assert_eq!(code, 1);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("clusterList") && err.contains("127.0.0.1:1"),
+        "{err}"
+    );
+    let (code, _, err) = admin(ns, &["updateTopic", "--bogus"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("Usage"), "{err}");
+}
