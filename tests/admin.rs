@@ -237,3 +237,50 @@ fn admin_commands_print_mqadmins_tables() {
     assert_eq!(code, 2);
     assert!(err.contains("Usage"), "{err}");
 }
+
+#[test]
+fn produce_prints_one_send_result_per_message() {
+    let s = standalone();
+    let out = Command::new(coremq_bin())
+        .args([
+            "produce", "-n", &s.ns, "-t", "QuickT", "--count", "20", "--keys", "order",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 20);
+    for l in &lines {
+        assert!(
+            l.starts_with("SendResult [sendStatus=SEND_OK, msgId="),
+            "{l}"
+        );
+        assert!(
+            l.contains("messageQueue=MessageQueue [topic=QuickT, brokerName=broker-a, queueId="),
+            "{l}"
+        );
+    }
+    // Round-robin over the 4 auto-created queues: 5 messages each.
+    let status = ok(&s.ns, &["topicStatus", "-t", "QuickT"]);
+    let maxes: Vec<&str> = status.lines().skip(1).map(|l| cols(l)[3]).collect();
+    assert_eq!(maxes, ["5", "5", "5", "5"], "{status}");
+    // Large bodies go compressed and still count as one message each.
+    let out = Command::new(coremq_bin())
+        .args([
+            "produce", "-n", &s.ns, "-t", "QuickT", "--count", "2", "--size", "100000",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let out = Command::new(coremq_bin())
+        .args(["produce", "-n", "127.0.0.1:1", "--count", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("127.0.0.1:1"));
+}

@@ -4,6 +4,7 @@ mod admin;
 mod bench;
 mod broker;
 mod namesrv;
+mod produce;
 
 use clap::{Parser, Subcommand};
 
@@ -23,6 +24,8 @@ enum Command {
     Admin(admin::AdminArgs),
     /// Run a broker (RocketMQ's mqbroker).
     Broker(broker::BrokerArgs),
+    /// Send messages and print each SendResult (RocketMQ's quickstart Producer).
+    Produce(produce::ProduceArgs),
     /// Run a nameserver and a broker in one process, on defaults: the way to try coremq.
     Standalone(broker::StandaloneArgs),
     /// Run a benchmark (store: the storage engine alone, against the device's ceiling).
@@ -34,6 +37,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Namesrv(args) => namesrv::run(args),
         Command::Admin(args) => admin::run(args),
+        Command::Produce(args) => produce::run(args),
         Command::Broker(args) => broker::run(args),
         Command::Standalone(args) => broker::run_standalone(args),
         Command::Bench(args) => bench::run(args),

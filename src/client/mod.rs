@@ -4,9 +4,11 @@
 //!
 //! - [`rpc`]: connections by address, reconnected on demand, with nameserver failover.
 //! - [`admin`]: the admin API `coremq admin` prints tables from.
+//! - [`producer`]: routes, queue choice, retries, ordered sends.
 
 pub mod admin;
 pub mod error;
+pub mod producer;
 pub mod rpc;
 
 pub use error::ClientError;

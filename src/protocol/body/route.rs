@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 pub const MASTER_ID: i64 = 0;
 
 /// A broker group: name, cluster and brokerId → address.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct BrokerData {
     /// Cluster the group belongs to.
@@ -36,7 +36,7 @@ impl BrokerData {
 }
 
 /// The queues one broker group serves for a topic.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct QueueData {
     /// Broker group name.

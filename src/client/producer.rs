@@ -1,0 +1,467 @@
+//! The producer (spec §7.5): routes from the nameservers (cached 30 s, refreshed on errors),
+//! round-robin over writable queues avoiding a broker that just failed, retries on the codes
+//! RocketMQ retries, SEND_MESSAGE_V2 with RocketMQ's properties, zlib above 4 KiB, ordered
+//! sends to a chosen queue, and batches.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::rpc::{resolve, Links};
+use super::ClientError;
+use crate::protocol::body::client::MessageQueue;
+use crate::protocol::body::{from_json_lenient, TopicRouteData};
+use crate::protocol::codes::perm;
+use crate::protocol::header::broker::{SendMessageRequestHeaderV2, SendMessageResponseHeader};
+use crate::protocol::properties::Properties;
+use crate::protocol::{CommandHeader, ExtFields, RemotingCommand, RequestCode, ResponseCode};
+
+/// A route is reused this long before asking the nameserver again.
+pub const ROUTE_TTL_MS: u64 = 30_000;
+/// Bodies at least this large are compressed (RocketMQ's compressMsgBodyOverHowmuch).
+pub const COMPRESS_OVER_BYTES: usize = 4096;
+/// sysFlag: body compressed (with 0x300: zlib).
+const SYSFLAG_COMPRESSED_ZLIB: i32 = 0x1 | 0x300;
+/// Queues asked for when a topic is auto-created from TBW102.
+pub const DEFAULT_TOPIC_QUEUE_NUMS: i32 = 4;
+/// Codes after which a send is tried again, elsewhere (RocketMQ 5's list; 204 and 205
+/// are unit codes coremq never sends).
+const RETRY_CODES: [ResponseCode; 5] = [
+    ResponseCode::TOPIC_NOT_EXIST,
+    ResponseCode::SERVICE_NOT_AVAILABLE,
+    ResponseCode::SYSTEM_ERROR,
+    ResponseCode::SYSTEM_BUSY,
+    ResponseCode::NO_PERMISSION,
+];
+
+/// A message to send.
+#[derive(Debug, Clone, Default)]
+pub struct Message {
+    /// Topic.
+    pub topic: String,
+    /// Tag.
+    pub tags: Option<String>,
+    /// Business keys.
+    pub keys: Vec<String>,
+    /// Body.
+    pub body: Vec<u8>,
+    /// User properties.
+    pub properties: Vec<(String, String)>,
+    /// User flag.
+    pub flag: i32,
+}
+
+/// Send outcome (RocketMQ's SendStatus).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendStatus {
+    /// Stored.
+    SendOk,
+    /// Stored, flush timed out.
+    FlushDiskTimeout,
+    /// Stored, replica wait timed out.
+    FlushSlaveTimeout,
+    /// Stored, no slave.
+    SlaveNotAvailable,
+}
+
+impl SendStatus {
+    fn of(code: i32) -> Option<Self> {
+        match code {
+            0 => Some(SendStatus::SendOk),
+            10 => Some(SendStatus::FlushDiskTimeout),
+            12 => Some(SendStatus::FlushSlaveTimeout),
+            11 => Some(SendStatus::SlaveNotAvailable),
+            _ => None,
+        }
+    }
+
+    /// Java's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            SendStatus::SendOk => "SEND_OK",
+            SendStatus::FlushDiskTimeout => "FLUSH_DISK_TIMEOUT",
+            SendStatus::FlushSlaveTimeout => "FLUSH_SLAVE_TIMEOUT",
+            SendStatus::SlaveNotAvailable => "SLAVE_NOT_AVAILABLE",
+        }
+    }
+}
+
+/// What a send returned.
+#[derive(Debug, Clone)]
+pub struct SendResult {
+    /// Status.
+    pub status: SendStatus,
+    /// The client-side unique id (UNIQ_KEY).
+    pub msg_id: String,
+    /// The broker's offset message id.
+    pub offset_msg_id: String,
+    /// Queue it went to.
+    pub queue: MessageQueue,
+    /// Its offset there.
+    pub queue_offset: i64,
+}
+
+impl std::fmt::Display for SendResult {
+    /// RocketMQ's `SendResult.toString()`, what the quickstart prints.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "SendResult [sendStatus={}, msgId={}, offsetMsgId={}, messageQueue=MessageQueue [topic={}, brokerName={}, queueId={}], queueOffset={}]",
+            self.status.name(),
+            self.msg_id,
+            self.offset_msg_id,
+            self.queue.topic,
+            self.queue.broker_name,
+            self.queue.queue_id,
+            self.queue_offset
+        )
+    }
+}
+
+/// A producer.
+pub struct Producer {
+    group: String,
+    namesrv: Vec<SocketAddr>,
+    links: Links,
+    routes: RefCell<HashMap<String, (Instant, TopicRouteData)>>,
+    next_queue: Cell<usize>,
+    last_failed: RefCell<Option<String>>,
+    /// Extra attempts after a failed send.
+    pub retries: u32,
+    ids: UniqueIds,
+}
+
+impl Producer {
+    /// A producer in `group` using these nameservers.
+    pub fn new(
+        group: &str,
+        namesrv: Vec<SocketAddr>,
+        timeout: Duration,
+    ) -> Result<Self, ClientError> {
+        if namesrv.is_empty() {
+            return Err(ClientError::NoNamesrv);
+        }
+        Ok(Producer {
+            group: group.to_owned(),
+            namesrv,
+            links: Links::with_timeout(timeout),
+            routes: RefCell::default(),
+            next_queue: Cell::new(0),
+            last_failed: RefCell::default(),
+            retries: 2,
+            ids: UniqueIds::new(),
+        })
+    }
+
+    /// The topic's route (cached); an unknown topic gets TBW102's, so the broker creates it.
+    pub async fn route(&self, topic: &str) -> Result<TopicRouteData, ClientError> {
+        if let Some((at, r)) = self.routes.borrow().get(topic) {
+            if at.elapsed() < Duration::from_millis(ROUTE_TTL_MS) {
+                return Ok(r.clone());
+            }
+        }
+        let mut route = match self.fetch_route(topic).await? {
+            Some(r) => r,
+            None => {
+                let mut r =
+                    self.fetch_route("TBW102")
+                        .await?
+                        .ok_or_else(|| ClientError::Refused {
+                            addr: "nameserver".into(),
+                            code: ResponseCode::TOPIC_NOT_EXIST.code(),
+                            name: "TOPIC_NOT_EXIST".into(),
+                            remark: format!("No route info of this topic: {topic}"),
+                        })?;
+                for q in &mut r.queue_datas {
+                    q.read_queue_nums = q.read_queue_nums.min(DEFAULT_TOPIC_QUEUE_NUMS);
+                    q.write_queue_nums = q.write_queue_nums.min(DEFAULT_TOPIC_QUEUE_NUMS);
+                }
+                r
+            }
+        };
+        route
+            .queue_datas
+            .sort_by(|a, b| a.broker_name.cmp(&b.broker_name));
+        self.routes
+            .borrow_mut()
+            .insert(topic.to_owned(), (Instant::now(), route.clone()));
+        Ok(route)
+    }
+
+    async fn fetch_route(&self, topic: &str) -> Result<Option<TopicRouteData>, ClientError> {
+        let mut ext = ExtFields::new();
+        ext.insert("topic", topic);
+        let req = RemotingCommand::request(RequestCode::GET_ROUTEINFO_BY_TOPIC.code(), ext);
+        let r = self.links.request_any(&self.namesrv, req).await?;
+        if r.code == ResponseCode::TOPIC_NOT_EXIST.code() {
+            return Ok(None);
+        }
+        let r = super::rpc::expect_success(self.namesrv[0], r)?;
+        from_json_lenient(&r.body)
+            .map(Some)
+            .map_err(|reason| ClientError::BadResponse {
+                addr: "nameserver".into(),
+                reason,
+            })
+    }
+
+    /// Writable queues of a route, with their master's address, in route order.
+    pub fn publish_queues(topic: &str, route: &TopicRouteData) -> Vec<(MessageQueue, String)> {
+        let mut out = Vec::new();
+        for q in &route.queue_datas {
+            if q.perm & perm::WRITE == 0 {
+                continue;
+            }
+            let Some(addr) = route
+                .broker_datas
+                .iter()
+                .find(|b| b.broker_name == q.broker_name)
+                .and_then(|b| b.master_addr())
+            else {
+                continue;
+            };
+            for qid in 0..q.write_queue_nums {
+                out.push((
+                    MessageQueue {
+                        broker_name: q.broker_name.clone(),
+                        queue_id: qid,
+                        topic: topic.to_owned(),
+                    },
+                    addr.to_owned(),
+                ));
+            }
+        }
+        out
+    }
+
+    /// Sends to the next queue round-robin, retrying elsewhere on failure.
+    pub async fn send(&self, msg: &Message) -> Result<SendResult, ClientError> {
+        let mut last = None;
+        for _ in 0..=self.retries {
+            let queues = Self::publish_queues(&msg.topic, &self.route(&msg.topic).await?);
+            if queues.is_empty() {
+                return Err(ClientError::BadResponse {
+                    addr: "nameserver".into(),
+                    reason: format!("no writable queue for topic {}", msg.topic),
+                });
+            }
+            let failed = self.last_failed.borrow().clone();
+            let start = self.next_queue.get();
+            let pick = (0..queues.len())
+                .map(|i| &queues[(start + i) % queues.len()])
+                .find(|(q, _)| Some(&q.broker_name) != failed.as_ref())
+                .unwrap_or(&queues[start % queues.len()])
+                .clone();
+            self.next_queue.set(start.wrapping_add(1));
+            match self.send_to(msg, &pick.0, &pick.1).await {
+                Ok(r) => return Ok(r),
+                Err(e) if retryable(&e) => {
+                    *self.last_failed.borrow_mut() = Some(pick.0.broker_name.clone());
+                    self.routes.borrow_mut().remove(&msg.topic);
+                    last = Some(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or(ClientError::NoNamesrv))
+    }
+
+    /// Sends to the queue `select` picks among the topic's writable queues (ordered
+    /// messages: same key, same queue); not retried on another queue.
+    pub async fn send_ordered(
+        &self,
+        msg: &Message,
+        select: impl Fn(&[MessageQueue]) -> usize,
+    ) -> Result<SendResult, ClientError> {
+        let queues = Self::publish_queues(&msg.topic, &self.route(&msg.topic).await?);
+        let mqs: Vec<MessageQueue> = queues.iter().map(|(q, _)| q.clone()).collect();
+        if mqs.is_empty() {
+            return Err(ClientError::BadResponse {
+                addr: "nameserver".into(),
+                reason: format!("no writable queue for topic {}", msg.topic),
+            });
+        }
+        let (mq, addr) = &queues[select(&mqs) % queues.len()];
+        self.send_to(msg, mq, addr).await
+    }
+
+    /// Sends one message to one queue.
+    pub async fn send_to(
+        &self,
+        msg: &Message,
+        mq: &MessageQueue,
+        addr: &str,
+    ) -> Result<SendResult, ClientError> {
+        let uniq = self.ids.next();
+        let mut props = Properties::default();
+        if let Some(t) = &msg.tags {
+            props.set("TAGS", t.clone());
+        }
+        if !msg.keys.is_empty() {
+            props.set("KEYS", msg.keys.join(" "));
+        }
+        props.set("UNIQ_KEY", uniq.clone());
+        props.set("WAIT", "true");
+        for (k, v) in &msg.properties {
+            props.set(k, v.clone());
+        }
+        let (body, sys_flag) = if msg.body.len() >= COMPRESS_OVER_BYTES {
+            let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(5));
+            let compressed = z.write_all(&msg.body).and_then(|()| z.finish());
+            match compressed {
+                Ok(c) if c.len() < msg.body.len() => (c, SYSFLAG_COMPRESSED_ZLIB),
+                _ => (msg.body.clone(), 0),
+            }
+        } else {
+            (msg.body.clone(), 0)
+        };
+        let h = SendMessageRequestHeaderV2 {
+            a: self.group.clone(),
+            b: msg.topic.clone(),
+            c: "TBW102".into(),
+            d: DEFAULT_TOPIC_QUEUE_NUMS,
+            e: mq.queue_id,
+            f: sys_flag,
+            g: now_ms(),
+            h: msg.flag,
+            i: Some(props.encode()),
+            j: Some(0),
+            k: Some(false),
+            l: None,
+            m: Some(false),
+            n: Some(mq.broker_name.clone()),
+        };
+        let req =
+            RemotingCommand::request_with(RequestCode::SEND_MESSAGE_V2.code(), &h).with_body(body);
+        let sa = resolve(addr)?;
+        let r = self.links.request(sa, req).await?;
+        let Some(status) = SendStatus::of(r.code) else {
+            return Err(super::rpc::expect_success(sa, r).err().unwrap_or(
+                ClientError::BadResponse {
+                    addr: addr.to_owned(),
+                    reason: "unknown send status".into(),
+                },
+            ));
+        };
+        let rh =
+            SendMessageResponseHeader::from_ext(&r.ext).map_err(|e| ClientError::BadResponse {
+                addr: addr.to_owned(),
+                reason: e.to_string(),
+            })?;
+        Ok(SendResult {
+            status,
+            msg_id: uniq,
+            offset_msg_id: rh.msg_id,
+            queue: MessageQueue {
+                queue_id: rh.queue_id,
+                ..mq.clone()
+            },
+            queue_offset: rh.queue_offset,
+        })
+    }
+}
+
+fn retryable(e: &ClientError) -> bool {
+    match e {
+        ClientError::Unreachable { .. } => true,
+        ClientError::Refused { code, .. } => RETRY_CODES.iter().any(|c| c.code() == *code),
+        _ => false,
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Client-side message ids (UNIQ_KEY, spec §4.5): address ‖ pid ‖ a per-process hash ‖
+/// time ‖ counter, as 32 upper-case hex characters. Opaque to brokers; unique per process.
+struct UniqueIds {
+    prefix: String,
+    start_ms: i64,
+    counter: Cell<u16>,
+}
+
+impl UniqueIds {
+    fn new() -> Self {
+        let start_ms = now_ms();
+        let ip: [u8; 4] = match crate::broker::placement::local_ipv4() {
+            std::net::IpAddr::V4(v4) => v4.octets(),
+            std::net::IpAddr::V6(_) => [127, 0, 0, 1],
+        };
+        let pid = std::process::id() as u16;
+        let hash = crc32c::crc32c(&start_ms.to_be_bytes());
+        let prefix = format!(
+            "{:02X}{:02X}{:02X}{:02X}{pid:04X}{hash:08X}",
+            ip[0], ip[1], ip[2], ip[3]
+        );
+        UniqueIds {
+            prefix,
+            start_ms,
+            counter: Cell::new(0),
+        }
+    }
+
+    fn next(&self) -> String {
+        let n = self.counter.get();
+        self.counter.set(n.wrapping_add(1));
+        let t = (now_ms() - self.start_ms) as u32;
+        format!("{}{t:08X}{n:04X}", self.prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::body::{BrokerData, QueueData};
+
+    #[test]
+    fn ids_and_publish_queues() {
+        let ids = UniqueIds::new();
+        let (a, b) = (ids.next(), ids.next());
+        assert_eq!(a.len(), 32);
+        assert_ne!(a, b);
+        let route = TopicRouteData {
+            queue_datas: vec![
+                QueueData {
+                    broker_name: "b".into(),
+                    read_queue_nums: 2,
+                    write_queue_nums: 2,
+                    perm: 6,
+                    ..Default::default()
+                },
+                QueueData {
+                    broker_name: "ro".into(),
+                    read_queue_nums: 2,
+                    write_queue_nums: 2,
+                    perm: 4,
+                    ..Default::default()
+                },
+            ],
+            broker_datas: vec![BrokerData {
+                broker_name: "b".into(),
+                broker_addrs: [(0, "127.0.0.1:1".to_string())].into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let q = Producer::publish_queues("T", &route);
+        assert_eq!(q.len(), 2, "read-only broker skipped");
+        assert_eq!(q[1].0.queue_id, 1);
+        assert!(retryable(&ClientError::Refused {
+            addr: String::new(),
+            code: 17,
+            name: String::new(),
+            remark: String::new()
+        }));
+        assert!(!retryable(&ClientError::Refused {
+            addr: String::new(),
+            code: 13,
+            name: String::new(),
+            remark: String::new()
+        }));
+    }
+}
