@@ -4,6 +4,7 @@ use super::table::{local_time, Table};
 use super::AdminError;
 use crate::broker::metadata::retry_topic;
 use crate::client::admin::AdminClient;
+use crate::protocol::body::TopicRouteData;
 
 /// brokerConsumeStats -b [-l MIN_DIFF] [-o].
 pub async fn broker_consume_stats(
@@ -54,20 +55,25 @@ pub async fn broker_consume_stats(
     Ok(if json { t.to_json() } else { t.render() })
 }
 
-/// consumerProgress -g: every broker of the group's retry topic.
-pub async fn consumer_progress(
-    admin: &AdminClient,
-    group: &str,
-    json: bool,
-) -> Result<String, AdminError> {
-    let route = admin
+/// The route of the group's retry topic: the brokers the group consumes from.
+async fn group_route(admin: &AdminClient, group: &str) -> Result<TopicRouteData, AdminError> {
+    admin
         .topic_route(&retry_topic(group))
         .await?
         .ok_or_else(|| {
             AdminError::NotFound(format!(
                 "the consumer group [{group}] is unknown to the nameservers"
             ))
-        })?;
+        })
+}
+
+/// consumerProgress -g: every broker of the group's retry topic.
+pub async fn consumer_progress(
+    admin: &AdminClient,
+    group: &str,
+    json: bool,
+) -> Result<String, AdminError> {
+    let route = group_route(admin, group).await?;
     let mut t = Table::new(
         "%-64s  %-32s  %-4s  %-20s  %-20s  %-20s  %s",
         "%-64s  %-32s  %-4s  %-20s  %-20s  %-20s  %s",
@@ -117,14 +123,7 @@ pub async fn consumer_connection(
     group: &str,
     json: bool,
 ) -> Result<String, AdminError> {
-    let route = admin
-        .topic_route(&retry_topic(group))
-        .await?
-        .ok_or_else(|| {
-            AdminError::NotFound(format!(
-                "the consumer group [{group}] is unknown to the nameservers"
-            ))
-        })?;
+    let route = group_route(admin, group).await?;
     let mut found = None;
     for b in &route.broker_datas {
         if let Some(addr) = b.master_addr() {

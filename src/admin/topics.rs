@@ -4,7 +4,7 @@ use super::table::{local_time, Table};
 use super::{cluster_masters, targets, AdminError, Command};
 use crate::broker::metadata::{DLQ_PREFIX, RETRY_PREFIX};
 use crate::client::admin::AdminClient;
-use crate::protocol::body::TopicConfig;
+use crate::protocol::body::{TopicConfig, TopicRouteData};
 use crate::protocol::codes::perm;
 
 /// topicList [-c].
@@ -59,6 +59,15 @@ pub async fn topic_list(
     Ok(if json { t.to_json() } else { t.render() })
 }
 
+/// A topic's route, or mqadmin's "No topic route info" error.
+async fn route_of(admin: &AdminClient, topic: &str) -> Result<TopicRouteData, AdminError> {
+    admin.topic_route(topic).await?.ok_or_else(|| {
+        AdminError::NotFound(format!(
+            "No topic route info in name server for the topic: {topic}"
+        ))
+    })
+}
+
 /// topicRoute -t [-l].
 pub async fn topic_route(
     admin: &AdminClient,
@@ -66,11 +75,7 @@ pub async fn topic_route(
     list: bool,
     json: bool,
 ) -> Result<String, AdminError> {
-    let route = admin.topic_route(topic).await?.ok_or_else(|| {
-        AdminError::NotFound(format!(
-            "No topic route info in name server for the topic: {topic}"
-        ))
-    })?;
+    let route = route_of(admin, topic).await?;
     if !list || json {
         return Ok(serde_json::to_string_pretty(&route).unwrap_or_default() + "\n");
     }
@@ -117,11 +122,7 @@ pub async fn topic_status(
     topic: &str,
     json: bool,
 ) -> Result<String, AdminError> {
-    let route = admin.topic_route(topic).await?.ok_or_else(|| {
-        AdminError::NotFound(format!(
-            "No topic route info in name server for the topic: {topic}"
-        ))
-    })?;
+    let route = route_of(admin, topic).await?;
     let mut t = Table::new(
         "%-32s  %-4s  %-20s  %-20s    %s",
         "%-32s  %-4s  %-20s  %-20s    %s",
