@@ -284,3 +284,65 @@ fn produce_prints_one_send_result_per_message() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("127.0.0.1:1"));
 }
+
+#[test]
+fn consume_prints_messages_and_resumes_from_its_commit() {
+    let s = standalone();
+    let produce = |n: &str| {
+        let out = Command::new(coremq_bin())
+            .args(["produce", "-n", &s.ns, "-t", "ConsT", "--count", n])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+    };
+    let consume = |n: &str| {
+        let out = Command::new(coremq_bin())
+            .args([
+                "consume",
+                "-n",
+                &s.ns,
+                "-t",
+                "ConsT",
+                "-g",
+                "cg",
+                "--count",
+                n,
+                "--timeout",
+                "60",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(text.starts_with("Consumer Started.\n"), "{text}");
+        // (queue offset, body) of every line.
+        text.lines()
+            .filter_map(|l| {
+                let off = l
+                    .split("queueOffset=")
+                    .nth(1)?
+                    .split(',')
+                    .next()?
+                    .parse::<i64>()
+                    .ok()?;
+                let body = l.split("body=").nth(1)?.trim_end_matches(']').to_owned();
+                Some((off, body))
+            })
+            .collect::<Vec<_>>()
+    };
+    produce("20");
+    let first = consume("20");
+    assert_eq!(first.len(), 20);
+    assert!((0..20).all(|i| first
+        .iter()
+        .any(|(_, b)| *b == format!("Hello RocketMQ {i}"))));
+    produce("5");
+    let second = consume("5");
+    assert_eq!(second.len(), 5);
+    // Each of the 4 queues held 5 messages of the first batch: a resumed group starts past them.
+    assert!(second.iter().all(|(o, _)| *o >= 5), "{second:?}");
+}

@@ -3,6 +3,7 @@
 mod admin;
 mod bench;
 mod broker;
+mod consume;
 mod namesrv;
 mod produce;
 
@@ -24,6 +25,8 @@ enum Command {
     Admin(admin::AdminArgs),
     /// Run a broker (RocketMQ's mqbroker).
     Broker(broker::BrokerArgs),
+    /// Receive messages and print each one (RocketMQ's quickstart Consumer).
+    Consume(consume::ConsumeArgs),
     /// Send messages and print each SendResult (RocketMQ's quickstart Producer).
     Produce(produce::ProduceArgs),
     /// Run a nameserver and a broker in one process, on defaults: the way to try coremq.
@@ -38,6 +41,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
         Command::Namesrv(args) => namesrv::run(args),
         Command::Admin(args) => admin::run(args),
         Command::Produce(args) => produce::run(args),
+        Command::Consume(args) => consume::run(args),
         Command::Broker(args) => broker::run(args),
         Command::Standalone(args) => broker::run_standalone(args),
         Command::Bench(args) => bench::run(args),

@@ -7,6 +7,7 @@
 //! - [`producer`]: routes, queue choice, retries, ordered sends.
 
 pub mod admin;
+pub mod consumer;
 pub mod error;
 pub mod producer;
 pub mod rpc;

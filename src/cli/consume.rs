@@ -1,0 +1,112 @@
+//! `coremq consume`: RocketMQ's quickstart Consumer as a command — prints each message.
+
+use std::cell::Cell;
+use std::io::Write as _;
+use std::rc::Rc;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+use crate::client::consumer::{Consumer, ConsumerConfig, Received, StartFrom};
+use crate::config::namesrv_addr;
+use crate::runtime::{run_unpinned, NETWORK_ONLY_IO_MEMORY_BYTES};
+
+/// `--from`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum From {
+    /// CONSUME_FROM_FIRST_OFFSET.
+    First,
+    /// CONSUME_FROM_LAST_OFFSET.
+    Last,
+}
+
+/// Options of `coremq consume`.
+#[derive(Debug, Args)]
+pub struct ConsumeArgs {
+    /// Nameserver list, `a:9876;b:9876` (else NAMESRV_ADDR).
+    #[arg(short = 'n', long = "namesrvAddr", value_name = "ADDRS")]
+    namesrv_addr: Option<String>,
+    /// Topic.
+    #[arg(short = 't', long = "topic", default_value = "TopicTest")]
+    topic: String,
+    /// Consumer group.
+    #[arg(
+        short = 'g',
+        long = "group",
+        default_value = "please_rename_unique_group_name_4"
+    )]
+    group: String,
+    /// Tag expression, `*` or `TagA || TagB`.
+    #[arg(long = "tag", default_value = "*")]
+    tag: String,
+    /// Where a group with no committed offset starts.
+    #[arg(long = "from", value_enum, default_value = "first")]
+    from: From,
+    /// Stop after this many messages (default: run until Ctrl-C or --timeout).
+    #[arg(long = "count")]
+    count: Option<u64>,
+    /// Stop after this many seconds.
+    #[arg(long = "timeout")]
+    timeout: Option<u64>,
+}
+
+fn line(m: &Received) -> String {
+    format!(
+        "Receive New Messages: MessageExt [topic={}, queueId={}, queueOffset={}, msgId={}, tags={}, keys={}, bornTimestamp={}, storeTimestamp={}, body={}]",
+        m.topic,
+        m.queue_id,
+        m.queue_offset,
+        m.msg_id,
+        m.tags,
+        m.keys,
+        m.born_timestamp,
+        m.store_timestamp,
+        String::from_utf8_lossy(&m.body)
+    )
+}
+
+/// Runs the command.
+pub fn run(args: ConsumeArgs) -> Result<(), String> {
+    let list = args
+        .namesrv_addr
+        .clone()
+        .or_else(|| std::env::var("NAMESRV_ADDR").ok())
+        .ok_or("consume: no nameserver address: give -n ADDRS or set NAMESRV_ADDR")?;
+    let namesrv = namesrv_addr::parse(&list).map_err(|e| format!("consume: {e}"))?;
+    let client_id = format!(
+        "{}@{}",
+        crate::broker::placement::local_ipv4(),
+        std::process::id()
+    );
+    let cfg = ConsumerConfig {
+        group: args.group.clone(),
+        topic: args.topic.clone(),
+        expr: args.tag.clone(),
+        from: match args.from {
+            From::First => StartFrom::First,
+            From::Last => StartFrom::Last,
+        },
+        client_id,
+    };
+    let (count, timeout) = (args.count, args.timeout.map(Duration::from_secs));
+    run_unpinned(
+        "consume",
+        NETWORK_ONLY_IO_MEMORY_BYTES,
+        move || async move {
+            let consumer = Consumer::new(cfg, namesrv).map_err(|e| e.to_string())?;
+            println!("Consumer Started.");
+            let seen = Rc::new(Cell::new(0u64));
+            let sink = {
+                let seen = seen.clone();
+                Rc::new(move |m: Received| {
+                    seen.set(seen.get() + 1);
+                    let printed = writeln!(std::io::stdout().lock(), "{}", line(&m)).is_ok();
+                    printed && count.is_none_or(|c| seen.get() < c)
+                })
+            };
+            consumer.run(sink, timeout).await.map_err(|e| e.to_string())
+        },
+    )
+    .map_err(|e| format!("consume: {e}"))?
+    .map_err(|e| format!("consume: {e}"))
+}
