@@ -7,33 +7,6 @@ use std::process::Command;
 
 use common::*;
 
-struct Standalone {
-    ns: String,
-    broker: String,
-    _dir: tempfile::TempDir,
-    _guard: ChildGuard,
-}
-
-fn standalone() -> Standalone {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_broker_port();
-    let ns_port = free_port();
-    let conf = broker_conf(dir.path(), port, "");
-    let guard = spawn_until_line(
-        Command::new(coremq_bin())
-            .args(["standalone", "--namesrv-port", &ns_port.to_string(), "-c"])
-            .arg(&conf),
-        dir.path(),
-        "The broker[",
-    );
-    Standalone {
-        ns: format!("127.0.0.1:{ns_port}"),
-        broker: format!("127.0.0.1:{port}"),
-        _dir: dir,
-        _guard: guard,
-    }
-}
-
 /// Runs `coremq admin ARGS -n NS`; (exit code, stdout, stderr).
 fn admin(ns: &str, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(coremq_bin())

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use crate::client::consumer::{Consumer, ConsumerConfig, Received, StartFrom};
+use crate::client::consumer::{ConsumeStatus, Consumer, ConsumerConfig, Listener, StartFrom};
+use crate::client::message::Received;
 use crate::config::namesrv_addr;
 use crate::runtime::{run_unpinned, NETWORK_ONLY_IO_MEMORY_BYTES};
 
@@ -18,6 +19,8 @@ enum From {
     First,
     /// CONSUME_FROM_LAST_OFFSET.
     Last,
+    /// CONSUME_FROM_TIMESTAMP (give --timestamp).
+    Timestamp,
 }
 
 /// Options of `coremq consume`.
@@ -42,6 +45,9 @@ pub struct ConsumeArgs {
     /// Where a group with no committed offset starts.
     #[arg(long = "from", value_enum, default_value = "first")]
     from: From,
+    /// With `--from timestamp`: start at this time, ms since the epoch.
+    #[arg(long = "timestamp")]
+    timestamp: Option<i64>,
     /// Stop after this many messages (default: run until Ctrl-C or --timeout).
     #[arg(long = "count")]
     count: Option<u64>,
@@ -78,15 +84,14 @@ pub fn run(args: ConsumeArgs) -> Result<(), String> {
         crate::broker::placement::local_ipv4(),
         std::process::id()
     );
-    let cfg = ConsumerConfig {
-        group: args.group.clone(),
-        topic: args.topic.clone(),
-        expr: args.tag.clone(),
-        from: match args.from {
-            From::First => StartFrom::First,
-            From::Last => StartFrom::Last,
-        },
-        client_id,
+    let mut cfg = ConsumerConfig::new(&args.group, &args.topic, &args.tag, &client_id);
+    cfg.from = match (args.from, args.timestamp) {
+        (From::First, _) => StartFrom::First,
+        (From::Last, _) => StartFrom::Last,
+        (From::Timestamp, Some(ts)) => StartFrom::Timestamp(ts),
+        (From::Timestamp, None) => {
+            return Err("consume: --from timestamp needs --timestamp MS".into());
+        }
     };
     let (count, timeout) = (args.count, args.timeout.map(Duration::from_secs));
     run_unpinned(
@@ -96,12 +101,16 @@ pub fn run(args: ConsumeArgs) -> Result<(), String> {
             let consumer = Consumer::new(cfg, namesrv).map_err(|e| e.to_string())?;
             println!("Consumer Started.");
             let seen = Rc::new(Cell::new(0u64));
-            let sink = {
+            let sink: Listener = {
                 let seen = seen.clone();
-                Rc::new(move |m: Received| {
+                Rc::new(move |m: &Received| {
                     seen.set(seen.get() + 1);
-                    let printed = writeln!(std::io::stdout().lock(), "{}", line(&m)).is_ok();
-                    printed && count.is_none_or(|c| seen.get() < c)
+                    let printed = writeln!(std::io::stdout().lock(), "{}", line(m)).is_ok();
+                    if printed && count.is_none_or(|c| seen.get() < c) {
+                        ConsumeStatus::Success
+                    } else {
+                        ConsumeStatus::Stop
+                    }
                 })
             };
             consumer.run(sink, timeout).await.map_err(|e| e.to_string())

@@ -6,27 +6,19 @@ use std::net::SocketAddr;
 
 use serde_json::Value;
 
-use super::rpc::{expect_success, resolve, Links};
+use super::rpc::{expect_success, fetch_route, request, resolve, Links};
 use super::ClientError;
 use crate::protocol::body::client::{ConsumerConnection, MessageQueue};
 use crate::protocol::body::stats::{OffsetWrapper, TopicOffset};
 use crate::protocol::body::{
     from_json_lenient, ClusterInfo, KvTable, TopicConfig, TopicList, TopicRouteData,
 };
-use crate::protocol::{ExtFields, RemotingCommand, RequestCode, ResponseCode};
+use crate::protocol::{RemotingCommand, RequestCode, ResponseCode};
 
 /// An admin session: nameservers and the connections it opened.
 pub struct AdminClient {
     namesrv: Vec<SocketAddr>,
     links: Links,
-}
-
-fn request(code: RequestCode, ext: &[(&str, &str)]) -> RemotingCommand {
-    let mut e = ExtFields::new();
-    for (k, v) in ext {
-        e.insert(*k, *v);
-    }
-    RemotingCommand::request(code.code(), e)
 }
 
 fn decode<T: serde::de::DeserializeOwned>(addr: &str, body: &[u8]) -> Result<T, ClientError> {
@@ -94,17 +86,7 @@ impl AdminClient {
 
     /// A topic's route; `None` when the nameserver knows no such topic (105).
     pub async fn topic_route(&self, topic: &str) -> Result<Option<TopicRouteData>, ClientError> {
-        let r = self
-            .namesrv_call(request(
-                RequestCode::GET_ROUTEINFO_BY_TOPIC,
-                &[("topic", topic)],
-            ))
-            .await?;
-        if r.code == ResponseCode::TOPIC_NOT_EXIST.code() {
-            return Ok(None);
-        }
-        let r = expect_success(self.namesrv[0], r)?;
-        decode("nameserver", &r.body).map(Some)
+        fetch_route(&self.links, &self.namesrv, topic).await
     }
 
     /// Every topic the nameservers know (206).

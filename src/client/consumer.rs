@@ -1,36 +1,66 @@
-//! A clustering consumer (first cut for `coremq consume`): registers its subscription by
-//! heartbeat, takes its share of the topic's queues with AllocateMessageQueueAveragely
-//! (spec §7.1, recomputed every 20 s), starts each queue at its committed offset (else
-//! first or last), long-polls every queue concurrently, and commits offsets every 5 s and
-//! when it stops. Messages go to a callback in the order each queue delivers them.
+//! The push consumer (clustering), spec §7: it registers its subscriptions (the topic and
+//! the group's `%RETRY%` topic) by heartbeat, takes its share of their queues with
+//! AllocateMessageQueueAveragely every 20 s and whenever a broker sends
+//! NOTIFY_CONSUMER_IDS_CHANGED, and runs two tasks per queue it owns:
+//!
+//! - a puller that long-polls the broker and pushes what it gets into a bounded channel of
+//!   `pull_threshold_for_queue` messages — a full channel stops the pulling, which is
+//!   RocketMQ's per-queue flow control without a separate counter;
+//! - a consumer that hands each message to the listener in queue order and records the
+//!   next offset to commit once the listener is done with it.
+//!
+//! A concurrent listener's failure (`Later`) sends the message back to the broker, which
+//! redelivers it through `%RETRY%<group>` with a growing delay and moves it to
+//! `%DLQ%<group>` after `max_reconsume_times`. An orderly listener holds a broker lock on
+//! each queue it consumes (LOCK_BATCH_MQ, renewed at every rebalance), retries a failed
+//! message in place after a pause, and sends it to the DLQ once retries run out, so a
+//! queue's order is never broken by a retry. Offsets are committed every 5 s, when a queue
+//! is given up, and on stop; delivery is at least once.
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
-use std::io::Read as _;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use super::rpc::{expect_success, resolve, Links};
+use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
+
+use super::allocate::allocate_averagely;
+use super::message::Received;
+use super::pull_consumer::{PullConsumer, PullOptions, PullStatus, QueueAt};
+use super::rpc::{request, Links, OnRequest};
 use super::ClientError;
 use crate::broker::metadata::retry_topic;
-use crate::protocol::body::client::{ConsumerListBody, MessageQueue, SubscriptionData};
-use crate::protocol::body::{from_json_lenient, to_json, TopicRouteData};
-use crate::protocol::header::broker::{
-    PullMessageResponseHeader, PULL_FLAG_COMMIT_OFFSET, PULL_FLAG_SUSPEND,
+use crate::protocol::body::client::{
+    ConsumerListBody, LockBatchRequestBody, LockBatchResponseBody, MessageQueue, SubscriptionData,
 };
-use crate::protocol::properties::Properties;
-use crate::protocol::{CommandHeader, ExtFields, RemotingCommand, RequestCode, ResponseCode};
-use crate::store::record::Record;
+use crate::protocol::body::{from_json_lenient, to_json};
+use crate::protocol::{ExtFields, RemotingCommand, RequestCode};
 
 /// Allocation is recomputed this often (RocketMQ's rebalance interval).
 pub const REBALANCE_INTERVAL_MS: u64 = 20_000;
-/// Offsets are committed this often.
+/// Offsets are committed this often (persistConsumerOffsetInterval).
 pub const COMMIT_INTERVAL_MS: u64 = 5_000;
-/// A pull is parked this long on the broker when nothing is new.
-pub const PULL_SUSPEND_MS: u64 = 1_000;
-/// Wait after a failed pull.
-pub const PULL_RETRY_DELAY_MS: u64 = 1_000;
+/// A pull is parked this long on the broker when nothing is new (brokerSuspendMaxTimeMillis).
+pub const PULL_SUSPEND_MS: u64 = 15_000;
+/// A parked pull's request timeout (consumerTimeoutMillisWhenSuspend).
+pub const PULL_TIMEOUT_MS: u64 = 30_000;
+/// Wait after a failed pull (pullTimeDelayMillsWhenException).
+pub const PULL_RETRY_DELAY_MS: u64 = 3_000;
+/// Messages buffered per queue before pulling pauses (pullThresholdForQueue).
+pub const PULL_THRESHOLD_FOR_QUEUE: usize = 1_000;
+/// Pause before an orderly listener sees a failed message again
+/// (suspendCurrentQueueTimeMillis), and before a message whose send-back failed is
+/// retried locally.
+pub const SUSPEND_CURRENT_QUEUE_MS: u64 = 1_000;
+/// Deliveries before a message goes to the dead-letter queue (maxReconsumeTimes).
+pub const MAX_RECONSUME_TIMES: i32 = 16;
+/// Rebalance again this soon while a queue's lock or a broker is still out of reach.
+pub const LOCK_RETRY_MS: u64 = 1_000;
+/// Quick rebalances (LOCK_RETRY_MS apart) while the retry topic has no route yet.
+const RETRY_ROUTE_WAITS: u32 = 10;
+/// How often the control loop looks at its timers and flags.
+const CONTROL_TICK_MS: u64 = 50;
 
 /// Where a group with no committed offset starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,30 +69,23 @@ pub enum StartFrom {
     First,
     /// Only new messages.
     Last,
+    /// The first message stored at or after this time (ms since the epoch).
+    Timestamp(i64),
 }
 
-/// One received message.
-#[derive(Debug, Clone)]
-pub struct Received {
-    /// Topic.
-    pub topic: String,
-    /// Queue.
-    pub queue_id: i32,
-    /// Offset in the queue.
-    pub queue_offset: i64,
-    /// UNIQ_KEY, else the offset message id.
-    pub msg_id: String,
-    /// Tag.
-    pub tags: String,
-    /// Keys.
-    pub keys: String,
-    /// Body (decompressed).
-    pub body: Vec<u8>,
-    /// Producer time, ms.
-    pub born_timestamp: i64,
-    /// Broker time, ms.
-    pub store_timestamp: i64,
+/// What the listener did with a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsumeStatus {
+    /// Done: commit past it.
+    Success,
+    /// Failed: redeliver later (RECONSUME_LATER / SUSPEND_CURRENT_QUEUE_A_MOMENT).
+    Later,
+    /// Done, and stop the consumer.
+    Stop,
 }
+
+/// The message listener.
+pub type Listener = Rc<dyn Fn(&Received) -> ConsumeStatus>;
 
 /// Consumer settings.
 #[derive(Debug, Clone)]
@@ -77,181 +100,141 @@ pub struct ConsumerConfig {
     pub from: StartFrom,
     /// `ip@instance`.
     pub client_id: String,
+    /// Orderly listener: queue locks, in-place retries.
+    pub orderly: bool,
+    /// Deliveries before the DLQ.
+    pub max_reconsume_times: i32,
+    /// Per-queue buffer.
+    pub pull_threshold_for_queue: usize,
+    /// Messages per pull.
+    pub pull_batch_size: i32,
 }
 
-/// The AllocateMessageQueueAveragely share of consumer `me` among `ids` (both sorted by
-/// the caller's rules: queues by topic, broker, id; ids as strings).
-pub fn allocate_averagely<T: Clone>(queues: &[T], ids: &[String], me: &str) -> Vec<T> {
-    let Some(i) = ids.iter().position(|c| c == me) else {
-        return Vec::new();
-    };
-    let (n, c) = (queues.len(), ids.len());
-    let m = n % c;
-    let size = if n <= c {
-        1
-    } else if i < m {
-        n / c + 1
-    } else {
-        n / c
-    };
-    let start = if i < m { i * size } else { i * size + m };
-    let take = size.min(n.saturating_sub(start));
-    queues[start.min(n)..start.min(n) + take].to_vec()
-}
-
-/// Splits a pull body into messages.
-pub fn decode_pull_body(body: &[u8]) -> Vec<Received> {
-    let mut out = Vec::new();
-    let mut at = 0;
-    while at + 4 <= body.len() {
-        let size = i32::from_be_bytes([body[at], body[at + 1], body[at + 2], body[at + 3]]);
-        let Ok(size) = usize::try_from(size) else {
-            break;
-        };
-        if size < 4 || at + size > body.len() {
-            break;
+impl ConsumerConfig {
+    /// RocketMQ's defaults for a concurrent consumer starting from the last offset.
+    pub fn new(group: &str, topic: &str, expr: &str, client_id: &str) -> Self {
+        ConsumerConfig {
+            group: group.to_owned(),
+            topic: topic.to_owned(),
+            expr: expr.to_owned(),
+            from: StartFrom::Last,
+            client_id: client_id.to_owned(),
+            orderly: false,
+            max_reconsume_times: MAX_RECONSUME_TIMES,
+            pull_threshold_for_queue: PULL_THRESHOLD_FOR_QUEUE,
+            pull_batch_size: super::pull_consumer::PULL_BATCH_SIZE,
         }
-        if let Ok(r) = Record::parse(&body[at..at + size]) {
-            out.push(received(&r));
-        }
-        at += size;
-    }
-    out
-}
-
-fn received(r: &Record<'_>) -> Received {
-    let props = Properties::parse(&r.properties());
-    let body = if r.sys_flag() & 0x1 != 0 {
-        let mut out = Vec::new();
-        match flate2::read::ZlibDecoder::new(r.body()).read_to_end(&mut out) {
-            Ok(_) => out,
-            Err(_) => r.body().to_vec(),
-        }
-    } else {
-        r.body().to_vec()
-    };
-    Received {
-        topic: r.topic().into_owned(),
-        queue_id: r.queue_id(),
-        queue_offset: r.queue_offset(),
-        msg_id: props.get("UNIQ_KEY").unwrap_or_default().to_owned(),
-        tags: props.get("TAGS").unwrap_or_default().to_owned(),
-        keys: props.get("KEYS").unwrap_or_default().to_owned(),
-        body,
-        born_timestamp: r.born_timestamp(),
-        store_timestamp: r.store_timestamp(),
     }
 }
 
-/// A consumer session.
+/// What a puller hands its queue's consumer task, in queue order.
+enum Item {
+    /// A message for the listener (boxed: the channel holds up to a thousand slots).
+    Message(Box<Received>),
+    /// Everything before this offset is dealt with (filtered out or already handed over).
+    Advance(i64),
+}
+
+/// A queue this consumer owns now.
+struct Owned {
+    /// Cleared when the queue is given up; both tasks end.
+    alive: Rc<Cell<bool>>,
+    /// Next offset to commit.
+    consumed: Rc<Cell<i64>>,
+    /// Last offset committed to the broker.
+    committed: Cell<i64>,
+}
+
+/// A push consumer of one topic.
 pub struct Consumer {
     cfg: ConsumerConfig,
-    namesrv: Vec<SocketAddr>,
-    links: Links,
-    sub: SubscriptionData,
-    /// Next offset per owned queue (what is committed).
-    offsets: RefCell<BTreeMap<MessageQueue, i64>>,
+    pull: PullConsumer,
+    /// The topic's subscription, then the retry topic's.
+    subs: [SubscriptionData; 2],
+    owned: RefCell<BTreeMap<QueueAt, Owned>>,
     stop: Cell<bool>,
-}
-
-fn request(code: RequestCode, ext: &[(&str, String)]) -> RemotingCommand {
-    let mut e = ExtFields::new();
-    for (k, v) in ext {
-        e.insert(*k, v.clone());
-    }
-    RemotingCommand::request(code.code(), e)
+    /// Set by NOTIFY_CONSUMER_IDS_CHANGED.
+    rebalance_now: Rc<Cell<bool>>,
+    /// Quick rebalances spent waiting for the retry topic's route.
+    retry_route_waits: Cell<u32>,
 }
 
 impl Consumer {
     /// A consumer; nothing is sent until [`Consumer::run`].
     pub fn new(cfg: ConsumerConfig, namesrv: Vec<SocketAddr>) -> Result<Rc<Self>, ClientError> {
-        if namesrv.is_empty() {
-            return Err(ClientError::NoNamesrv);
-        }
-        let sub = SubscriptionData::from_expression(&cfg.topic, &cfg.expr, now_ms());
+        let rebalance_now = Rc::new(Cell::new(false));
+        let on_request: OnRequest = {
+            let flag = rebalance_now.clone();
+            Rc::new(move |req: &RemotingCommand| {
+                (req.code == RequestCode::NOTIFY_CONSUMER_IDS_CHANGED.code()).then(|| {
+                    flag.set(true);
+                    req.success()
+                })
+            })
+        };
+        let links = Links::serving(Duration::from_millis(PULL_TIMEOUT_MS), on_request);
+        let pull = PullConsumer::with_links(&cfg.group, namesrv, links)?;
+        let version = now_ms();
+        let subs = [
+            SubscriptionData::from_expression(&cfg.topic, &cfg.expr, version),
+            SubscriptionData::from_expression(&retry_topic(&cfg.group), "*", version),
+        ];
         Ok(Rc::new(Consumer {
             cfg,
-            namesrv,
-            links: Links::with_timeout(Duration::from_millis(PULL_SUSPEND_MS + 5_000)),
-            sub,
-            offsets: RefCell::default(),
+            pull,
+            subs,
+            owned: RefCell::default(),
             stop: Cell::new(false),
+            rebalance_now,
+            retry_route_waits: Cell::new(0),
         }))
     }
 
-    async fn route(&self) -> Result<TopicRouteData, ClientError> {
-        let req = request(
-            RequestCode::GET_ROUTEINFO_BY_TOPIC,
-            &[("topic", self.cfg.topic.clone())],
-        );
-        let r = self.links.request_any(&self.namesrv, req).await?;
-        let r = expect_success(self.namesrv[0], r)?;
-        from_json_lenient(&r.body).map_err(|reason| ClientError::BadResponse {
-            addr: "nameserver".into(),
-            reason,
-        })
+    /// Queues owned now.
+    pub fn owned(&self) -> Vec<MessageQueue> {
+        self.owned.borrow().keys().map(|q| q.mq.clone()).collect()
+    }
+
+    fn links(&self) -> &Links {
+        self.pull.links()
     }
 
     fn heartbeat_body(&self) -> Vec<u8> {
-        let retry = SubscriptionData::from_expression(
-            &retry_topic(&self.cfg.group),
-            "*",
-            self.sub.sub_version,
-        );
         let from = match self.cfg.from {
             StartFrom::First => "CONSUME_FROM_FIRST_OFFSET",
             StartFrom::Last => "CONSUME_FROM_LAST_OFFSET",
+            StartFrom::Timestamp(_) => "CONSUME_FROM_TIMESTAMP",
         };
         let v = serde_json::json!({
             "clientID": self.cfg.client_id,
             "consumerDataSet": [{
                 "groupName": self.cfg.group, "consumeType": "CONSUME_PASSIVELY",
                 "messageModel": "CLUSTERING", "consumeFromWhere": from, "unitMode": false,
-                "subscriptionDataSet": [self.sub, retry],
+                "subscriptionDataSet": self.subs,
             }],
             "producerDataSet": [],
         });
         to_json(&v)
     }
 
-    /// Heartbeats every broker, allocates, and returns (queue, broker address) owned now.
-    async fn rebalance(&self) -> Result<Vec<(MessageQueue, SocketAddr)>, ClientError> {
-        let route = self.route().await?;
-        let mut all = Vec::new();
-        let mut addrs = Vec::new();
-        for b in &route.broker_datas {
-            let Some(a) = b.master_addr() else { continue };
-            let sa = resolve(a)?;
-            let hb = RemotingCommand::request(RequestCode::HEART_BEAT.code(), ExtFields::new())
-                .with_body(self.heartbeat_body());
-            self.links.call(sa, hb).await?;
-            addrs.push(sa);
-            if let Some(q) = route
-                .queue_datas
-                .iter()
-                .find(|q| q.broker_name == b.broker_name)
-            {
-                for qid in 0..q.read_queue_nums {
-                    all.push((
-                        MessageQueue {
-                            broker_name: b.broker_name.clone(),
-                            queue_id: qid,
-                            topic: self.cfg.topic.clone(),
-                        },
-                        sa,
-                    ));
-                }
-            }
-        }
-        all.sort_by(|a, b| a.0.cmp(&b.0));
-        let Some(first) = addrs.first() else {
-            return Ok(Vec::new());
+    /// Heartbeats every broker of the subscribed topics and returns this consumer's share
+    /// of their queues, with the subscription each is pulled with, and whether the retry
+    /// topic is still unknown to the nameservers.
+    async fn allocation(&self) -> Result<(Vec<(QueueAt, usize)>, bool), ClientError> {
+        let topic = self.pull.queues(&self.subs[0].topic).await?;
+        let brokers: BTreeSet<SocketAddr> = topic.iter().map(|q| q.addr).collect();
+        let reached = self.heartbeat(&brokers).await;
+        // The first heartbeat creates the retry topic, so its route is read after it.
+        let retry = self.pull.queues(&self.subs[1].topic).await?;
+        let no_retry_route = retry.is_empty() && !topic.is_empty();
+        let Some(first) = reached else {
+            return Ok((Vec::new(), no_retry_route));
         };
         let req = request(
             RequestCode::GET_CONSUMER_LIST_BY_GROUP,
-            &[("consumerGroup", self.cfg.group.clone())],
+            &[("consumerGroup", &self.cfg.group)],
         );
-        let r = self.links.call(*first, req).await?;
+        let r = self.links().call(first, req).await?;
         let mut ids = from_json_lenient::<ConsumerListBody>(&r.body)
             .map_err(|reason| ClientError::BadResponse {
                 addr: first.to_string(),
@@ -259,227 +242,415 @@ impl Consumer {
             })?
             .consumer_id_list;
         ids.sort();
-        Ok(allocate_averagely(&all, &ids, &self.cfg.client_id))
+        let mut share = Vec::new();
+        for (i, queues) in [topic, retry].iter().enumerate() {
+            let mine = allocate_averagely(queues, &ids, &self.cfg.client_id);
+            share.extend(mine.into_iter().map(|q| (q, i)));
+        }
+        Ok((share, no_retry_route))
     }
 
-    async fn start_offset(&self, mq: &MessageQueue, addr: SocketAddr) -> Result<i64, ClientError> {
-        let ext = [
-            ("consumerGroup", self.cfg.group.clone()),
-            ("topic", mq.topic.clone()),
-            ("queueId", mq.queue_id.to_string()),
-        ];
-        let r = self
-            .links
-            .request(addr, request(RequestCode::QUERY_CONSUMER_OFFSET, &ext))
-            .await?;
-        if r.code == ResponseCode::SUCCESS.code() {
-            return offset_of(addr, &r);
+    /// Heartbeats `brokers`; returns the first that answered.
+    async fn heartbeat(&self, brokers: &BTreeSet<SocketAddr>) -> Option<SocketAddr> {
+        let mut reached = None;
+        for addr in brokers {
+            let hb = RemotingCommand::request(RequestCode::HEART_BEAT.code(), ExtFields::new())
+                .with_body(self.heartbeat_body());
+            match self.links().call(*addr, hb).await {
+                Ok(_) => reached = reached.or(Some(*addr)),
+                Err(e) => tracing::warn!("heartbeat to {addr} failed: {e}"),
+            }
         }
-        if r.code != ResponseCode::QUERY_NOT_FOUND.code() {
-            return Err(expect_success(addr, r)
-                .err()
-                .unwrap_or(ClientError::NoNamesrv));
+        reached
+    }
+
+    /// Where a newly owned queue starts: the group's committed offset, else per `from`
+    /// (a retry topic always from its start, as RocketMQ does).
+    async fn start_offset(&self, q: &QueueAt, sub: usize) -> Result<i64, ClientError> {
+        if let Some(o) = self.pull.committed(q).await? {
+            return Ok(o);
+        }
+        if sub == 1 {
+            return Ok(0);
         }
         match self.cfg.from {
             StartFrom::First => Ok(0),
-            StartFrom::Last => {
-                let ext = [
-                    ("topic", mq.topic.clone()),
-                    ("queueId", mq.queue_id.to_string()),
-                ];
-                let r = self
-                    .links
-                    .call(addr, request(RequestCode::GET_MAX_OFFSET, &ext))
-                    .await?;
-                offset_of(addr, &r)
-            }
+            StartFrom::Last => self.pull.max_offset(q).await,
+            StartFrom::Timestamp(ts) => self.pull.offset_at(q, ts).await,
         }
     }
 
-    /// Commits every owned queue's offset.
-    async fn commit(&self, owned: &[(MessageQueue, SocketAddr)]) {
-        for (mq, addr) in owned {
-            let Some(o) = self.offsets.borrow().get(mq).copied() else {
-                continue;
+    /// Locks `queues` on their brokers for this client; returns those locked.
+    async fn lock(&self, queues: &[QueueAt]) -> BTreeSet<QueueAt> {
+        let mut locked = BTreeSet::new();
+        for (addr, mqs) in by_broker(queues) {
+            let body = LockBatchRequestBody {
+                consumer_group: self.cfg.group.clone(),
+                client_id: self.cfg.client_id.clone(),
+                mq_set: mqs.into_iter().collect(),
+                only_this_broker: false,
             };
-            let ext = [
-                ("consumerGroup", self.cfg.group.clone()),
-                ("topic", mq.topic.clone()),
-                ("queueId", mq.queue_id.to_string()),
-                ("commitOffset", o.to_string()),
-            ];
-            if let Err(e) = self
-                .links
-                .call(*addr, request(RequestCode::UPDATE_CONSUMER_OFFSET, &ext))
-                .await
-            {
-                tracing::warn!("offset commit failed: {e}");
-            }
-        }
-    }
-
-    /// Pulls one queue until told to stop.
-    async fn pull_loop(
-        self: Rc<Self>,
-        mq: MessageQueue,
-        addr: SocketAddr,
-        alive: Rc<Cell<bool>>,
-        sink: Rc<dyn Fn(Received) -> bool>,
-    ) {
-        while alive.get() && !self.stop.get() {
-            let Some(offset) = self.offsets.borrow().get(&mq).copied() else {
-                return;
-            };
-            let ext = [
-                ("consumerGroup", self.cfg.group.clone()),
-                ("topic", mq.topic.clone()),
-                ("queueId", mq.queue_id.to_string()),
-                ("queueOffset", offset.to_string()),
-                ("maxMsgNums", "32".to_string()),
-                (
-                    "sysFlag",
-                    (PULL_FLAG_SUSPEND | PULL_FLAG_COMMIT_OFFSET).to_string(),
-                ),
-                ("commitOffset", offset.to_string()),
-                ("suspendTimeoutMillis", PULL_SUSPEND_MS.to_string()),
-                ("subscription", self.cfg.expr.clone()),
-                ("subVersion", self.sub.sub_version.to_string()),
-                ("expressionType", "TAG".to_string()),
-            ];
-            let r = match self
-                .links
-                .request(addr, request(RequestCode::PULL_MESSAGE, &ext))
-                .await
-            {
+            let req = RemotingCommand::request(RequestCode::LOCK_BATCH_MQ.code(), ExtFields::new())
+                .with_body(to_json(&body));
+            let r = match self.links().call(addr, req).await {
                 Ok(r) => r,
                 Err(e) => {
-                    tracing::warn!("pull failed: {e}");
+                    tracing::warn!("lock on {addr} failed: {e}");
+                    continue;
+                }
+            };
+            if let Ok(ok) = from_json_lenient::<LockBatchResponseBody>(&r.body) {
+                locked.extend(ok.lock_ok_mq_set.into_iter().map(|mq| QueueAt { mq, addr }));
+            }
+        }
+        locked
+    }
+
+    async fn unlock(&self, queues: &[QueueAt]) {
+        for (addr, mqs) in by_broker(queues) {
+            let body = LockBatchRequestBody {
+                consumer_group: self.cfg.group.clone(),
+                client_id: self.cfg.client_id.clone(),
+                mq_set: mqs.into_iter().collect(),
+                only_this_broker: false,
+            };
+            let req =
+                RemotingCommand::request(RequestCode::UNLOCK_BATCH_MQ.code(), ExtFields::new())
+                    .with_body(to_json(&body));
+            if let Err(e) = self.links().call(addr, req).await {
+                tracing::warn!("unlock on {addr} failed: {e}");
+            }
+        }
+    }
+
+    /// Commits every owned queue whose offset moved.
+    async fn commit_all(&self) {
+        let due: Vec<(QueueAt, i64)> = self
+            .owned
+            .borrow()
+            .iter()
+            .filter(|(_, o)| o.consumed.get() > o.committed.get())
+            .map(|(q, o)| (q.clone(), o.consumed.get()))
+            .collect();
+        for (q, offset) in due {
+            match self.pull.commit(&q, offset).await {
+                Ok(()) => {
+                    if let Some(o) = self.owned.borrow().get(&q) {
+                        o.committed.set(offset);
+                    }
+                }
+                Err(e) => tracing::warn!("offset commit failed: {e}"),
+            }
+        }
+    }
+
+    /// Gives up `gone`: stops their tasks, commits where they got to, unlocks them.
+    async fn release(&self, gone: Vec<QueueAt>) {
+        for q in &gone {
+            let Some(o) = self.owned.borrow_mut().remove(q) else {
+                continue;
+            };
+            o.alive.set(false);
+            if o.consumed.get() > o.committed.get() {
+                if let Err(e) = self.pull.commit(q, o.consumed.get()).await {
+                    tracing::warn!("offset commit failed: {e}");
+                }
+            }
+        }
+        if self.cfg.orderly && !gone.is_empty() {
+            self.unlock(&gone).await;
+        }
+    }
+
+    /// Recomputes the allocation and starts or stops queues to match; true when a queue
+    /// it should own could not be locked yet (its last owner still holds it).
+    async fn rebalance(self: &Rc<Self>, listener: &Listener) -> Result<bool, ClientError> {
+        let (share, no_retry_route) = self.allocation().await?;
+        // Ask again soon while the retry topic's registration is on its way, but not
+        // forever (a group may have no retry queues).
+        let mut pending = no_retry_route && self.retry_route_waits.get() < RETRY_ROUTE_WAITS && {
+            self.retry_route_waits.set(self.retry_route_waits.get() + 1);
+            true
+        };
+        let wanted: BTreeMap<QueueAt, usize> = share.into_iter().collect();
+        let gone: Vec<QueueAt> = self
+            .owned
+            .borrow()
+            .keys()
+            .filter(|q| !wanted.contains_key(*q))
+            .cloned()
+            .collect();
+        self.release(gone).await;
+        let mut fresh: Vec<QueueAt> = wanted
+            .keys()
+            .filter(|q| !self.owned.borrow().contains_key(*q))
+            .cloned()
+            .collect();
+        if self.cfg.orderly {
+            // Renew the locks held, take new ones; a queue whose lock is lost stops.
+            let all: Vec<QueueAt> = wanted.keys().cloned().collect();
+            let locked = self.lock(&all).await;
+            let lost: Vec<QueueAt> = self
+                .owned
+                .borrow()
+                .keys()
+                .filter(|q| !locked.contains(*q))
+                .cloned()
+                .collect();
+            self.release(lost).await;
+            fresh.retain(|q| locked.contains(q));
+            pending |= locked.len() < all.len();
+        }
+        for q in fresh {
+            let sub = wanted[&q];
+            let start = self.start_offset(&q, sub).await?;
+            let owned = Owned {
+                alive: Rc::new(Cell::new(true)),
+                consumed: Rc::new(Cell::new(start)),
+                committed: Cell::new(start),
+            };
+            let (tx, rx) = local_channel::new_bounded(self.cfg.pull_threshold_for_queue.max(1));
+            glommio::spawn_local(self.clone().pull_queue(
+                q.clone(),
+                sub,
+                start,
+                owned.alive.clone(),
+                owned.consumed.clone(),
+                tx,
+            ))
+            .detach();
+            glommio::spawn_local(self.clone().consume_queue(
+                q.clone(),
+                owned.alive.clone(),
+                owned.consumed.clone(),
+                rx,
+                listener.clone(),
+            ))
+            .detach();
+            self.owned.borrow_mut().insert(q, owned);
+        }
+        Ok(pending)
+    }
+
+    /// Long-polls one queue into its channel until the queue is given up.
+    async fn pull_queue(
+        self: Rc<Self>,
+        q: QueueAt,
+        sub: usize,
+        mut offset: i64,
+        alive: Rc<Cell<bool>>,
+        consumed: Rc<Cell<i64>>,
+        tx: LocalSender<Item>,
+    ) {
+        let opts = |commit: i64| PullOptions {
+            suspend_ms: Some(PULL_SUSPEND_MS),
+            commit_offset: Some(commit),
+            registered: true,
+        };
+        while alive.get() && !self.stop.get() {
+            let r = self
+                .pull
+                .pull(
+                    &q,
+                    &self.subs[sub],
+                    offset,
+                    self.cfg.pull_batch_size,
+                    opts(consumed.get()),
+                )
+                .await;
+            let r = match r {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!("pull of {} failed: {e}", q.mq.topic);
                     glommio::timer::sleep(Duration::from_millis(PULL_RETRY_DELAY_MS)).await;
                     continue;
                 }
             };
-            let Ok(h) = PullMessageResponseHeader::from_ext(&r.ext) else {
-                glommio::timer::sleep(Duration::from_millis(PULL_RETRY_DELAY_MS)).await;
-                continue;
-            };
-            if r.code == ResponseCode::SUCCESS.code() {
-                for m in decode_pull_body(&r.body) {
-                    // The broker filters by tag hash; the exact tag is checked here.
-                    if self.sub.takes_all() || self.sub.tags_set.contains(&m.tags) {
-                        if !alive.get() || self.stop.get() {
-                            return;
-                        }
-                        let next = m.queue_offset + 1;
-                        let go_on = sink(m);
-                        self.offsets.borrow_mut().insert(mq.clone(), next);
-                        if !go_on {
-                            self.stop.set(true);
-                            return;
-                        }
-                    }
-                }
-            } else if ![19, 20, 21].contains(&r.code) {
-                glommio::timer::sleep(Duration::from_millis(PULL_RETRY_DELAY_MS)).await;
-                continue;
+            if r.status == PullStatus::OffsetIllegal {
+                tracing::warn!(
+                    "offset {offset} of {} queue {} is out of range; continuing from {}",
+                    q.mq.topic,
+                    q.mq.queue_id,
+                    r.next_begin_offset
+                );
             }
-            self.offsets
-                .borrow_mut()
-                .insert(mq.clone(), h.next_begin_offset);
+            for m in r.messages {
+                if tx.send(Item::Message(Box::new(m))).await.is_err() {
+                    return;
+                }
+            }
+            if tx.send(Item::Advance(r.next_begin_offset)).await.is_err() {
+                return;
+            }
+            offset = r.next_begin_offset;
         }
     }
 
-    /// Consumes until `sink` returns false or `limit` passes; returns when stopped, after
-    /// committing offsets and unregistering.
+    /// Hands one queue's messages to the listener, in order.
+    async fn consume_queue(
+        self: Rc<Self>,
+        q: QueueAt,
+        alive: Rc<Cell<bool>>,
+        consumed: Rc<Cell<i64>>,
+        rx: LocalReceiver<Item>,
+        listener: Listener,
+    ) {
+        while let Some(item) = rx.recv().await {
+            if !alive.get() || self.stop.get() {
+                return;
+            }
+            match item {
+                Item::Advance(o) => consumed.set(consumed.get().max(o)),
+                Item::Message(m) => {
+                    if !self.deliver(&q, &m, &alive, &listener).await {
+                        return;
+                    }
+                    consumed.set(consumed.get().max(m.queue_offset + 1));
+                }
+            }
+        }
+    }
+
+    /// Runs the listener on one message until it is dealt with; false when the consumer
+    /// or this queue stops instead.
+    async fn deliver(
+        &self,
+        q: &QueueAt,
+        m: &Received,
+        alive: &Cell<bool>,
+        listener: &Listener,
+    ) -> bool {
+        let mut local_retries = 0;
+        loop {
+            if !alive.get() || self.stop.get() {
+                return false;
+            }
+            let attempt;
+            let shown = if local_retries == 0 {
+                m
+            } else {
+                attempt = Received {
+                    reconsume_times: m.reconsume_times + local_retries,
+                    ..m.clone()
+                };
+                &attempt
+            };
+            match listener(shown) {
+                ConsumeStatus::Success => return true,
+                ConsumeStatus::Stop => {
+                    self.stop.set(true);
+                    return true;
+                }
+                ConsumeStatus::Later => {}
+            }
+            if self.cfg.orderly {
+                if shown.reconsume_times < self.cfg.max_reconsume_times {
+                    local_retries += 1;
+                    glommio::timer::sleep(Duration::from_millis(SUSPEND_CURRENT_QUEUE_MS)).await;
+                    continue;
+                }
+                // Retries spent: to the dead-letter queue, so the queue can move on.
+                if self.send_back(q, shown, -1).await {
+                    return true;
+                }
+            } else if self.send_back(q, m, 0).await {
+                return true;
+            }
+            glommio::timer::sleep(Duration::from_millis(SUSPEND_CURRENT_QUEUE_MS)).await;
+        }
+    }
+
+    /// CONSUMER_SEND_MSG_BACK (36): the broker redelivers `m` later, or moves it to the
+    /// DLQ (`delay_level` -1, or out of retries).
+    async fn send_back(&self, q: &QueueAt, m: &Received, delay_level: i32) -> bool {
+        let (offset, level) = (m.commit_log_offset.to_string(), delay_level.to_string());
+        let max = self.cfg.max_reconsume_times.to_string();
+        let req = request(
+            RequestCode::CONSUMER_SEND_MSG_BACK,
+            &[
+                ("offset", &offset),
+                ("group", &self.cfg.group),
+                ("delayLevel", &level),
+                ("originMsgId", &m.msg_id),
+                ("originTopic", &m.topic),
+                ("unitMode", "false"),
+                ("maxReconsumeTimes", &max),
+            ],
+        );
+        match self.links().call(q.addr, req).await {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::warn!("send-back of {} failed: {e}", m.msg_id);
+                false
+            }
+        }
+    }
+
+    /// Stops the consumer soon (from another task).
+    pub fn shutdown(&self) {
+        self.stop.set(true);
+    }
+
+    /// Consumes until the listener says `Stop`, [`Consumer::shutdown`] is called, or
+    /// `limit` passes; then commits, unlocks and unregisters. Fails only if the first
+    /// rebalance does (nothing reachable); later failures are retried.
     pub async fn run(
         self: &Rc<Self>,
-        sink: Rc<dyn Fn(Received) -> bool>,
+        listener: Listener,
         limit: Option<Duration>,
     ) -> Result<(), ClientError> {
         let deadline = limit.map(|l| Instant::now() + l);
-        let mut owned: Vec<(MessageQueue, SocketAddr)> = Vec::new();
-        let mut alive: Vec<Rc<Cell<bool>>> = Vec::new();
-        let mut next_rebalance = Instant::now();
+        let soon = |pending: bool| {
+            let ms = if pending {
+                LOCK_RETRY_MS
+            } else {
+                REBALANCE_INTERVAL_MS
+            };
+            Instant::now() + Duration::from_millis(ms)
+        };
+        let mut next_rebalance = soon(self.rebalance(&listener).await?);
         let mut next_commit = Instant::now() + Duration::from_millis(COMMIT_INTERVAL_MS);
         while !self.stop.get() && deadline.is_none_or(|d| Instant::now() < d) {
-            if Instant::now() >= next_rebalance {
-                let now_owned = self.rebalance().await?;
-                if now_owned != owned {
-                    self.commit(&owned).await;
-                    for a in alive.drain(..) {
-                        a.set(false);
-                    }
-                    self.offsets.borrow_mut().clear();
-                    for (mq, addr) in &now_owned {
-                        let start = self.start_offset(mq, *addr).await?;
-                        self.offsets.borrow_mut().insert(mq.clone(), start);
-                        let flag = Rc::new(Cell::new(true));
-                        alive.push(flag.clone());
-                        glommio::spawn_local(self.clone().pull_loop(
-                            mq.clone(),
-                            *addr,
-                            flag,
-                            sink.clone(),
-                        ))
-                        .detach();
-                    }
-                    owned = now_owned;
-                }
-                next_rebalance = Instant::now() + Duration::from_millis(REBALANCE_INTERVAL_MS);
+            if Instant::now() >= next_rebalance || self.rebalance_now.take() {
+                next_rebalance = soon(self.rebalance(&listener).await.unwrap_or_else(|e| {
+                    tracing::warn!("rebalance failed: {e}");
+                    true
+                }));
             }
             if Instant::now() >= next_commit {
-                self.commit(&owned).await;
+                self.commit_all().await;
                 next_commit = Instant::now() + Duration::from_millis(COMMIT_INTERVAL_MS);
             }
-            glommio::timer::sleep(Duration::from_millis(50)).await;
+            glommio::timer::sleep(Duration::from_millis(CONTROL_TICK_MS)).await;
         }
         self.stop.set(true);
-        self.commit(&owned).await;
-        let mut addrs: Vec<SocketAddr> = owned.iter().map(|(_, a)| *a).collect();
-        addrs.dedup();
-        for a in addrs {
-            let ext = [
-                ("clientID", self.cfg.client_id.clone()),
-                ("consumerGroup", self.cfg.group.clone()),
-            ];
-            let _ = self
-                .links
-                .request(a, request(RequestCode::UNREGISTER_CLIENT, &ext))
-                .await;
+        let all: Vec<QueueAt> = self.owned.borrow().keys().cloned().collect();
+        let brokers: BTreeSet<SocketAddr> = all.iter().map(|q| q.addr).collect();
+        self.release(all).await;
+        for addr in brokers {
+            let req = request(
+                RequestCode::UNREGISTER_CLIENT,
+                &[
+                    ("clientID", &self.cfg.client_id),
+                    ("consumerGroup", &self.cfg.group),
+                ],
+            );
+            let _ = self.links().request(addr, req).await;
         }
         Ok(())
     }
 }
 
-fn offset_of(addr: SocketAddr, r: &RemotingCommand) -> Result<i64, ClientError> {
-    r.ext
-        .get("offset")
-        .and_then(|o| o.parse().ok())
-        .ok_or_else(|| ClientError::BadResponse {
-            addr: addr.to_string(),
-            reason: "no offset in the response".into(),
-        })
+fn by_broker(queues: &[QueueAt]) -> BTreeMap<SocketAddr, Vec<MessageQueue>> {
+    let mut out: BTreeMap<SocketAddr, Vec<MessageQueue>> = BTreeMap::new();
+    for q in queues {
+        out.entry(q.addr).or_default().push(q.mq.clone());
+    }
+    out
 }
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn averagely_like_rocketmq() {
-        let q: Vec<i32> = (0..8).collect();
-        let ids: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
-        assert_eq!(allocate_averagely(&q, &ids, "a"), vec![0, 1, 2]);
-        assert_eq!(allocate_averagely(&q, &ids, "b"), vec![3, 4, 5]);
-        assert_eq!(allocate_averagely(&q, &ids, "c"), vec![6, 7]);
-        assert!(allocate_averagely(&q, &ids, "z").is_empty());
-        let two: Vec<i32> = (0..2).collect();
-        assert_eq!(allocate_averagely(&two, &ids, "c"), Vec::<i32>::new());
-        assert_eq!(allocate_averagely(&two, &ids, "b"), vec![1]);
-    }
 }

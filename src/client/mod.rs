@@ -5,11 +5,16 @@
 //! - [`rpc`]: connections by address, reconnected on demand, with nameserver failover.
 //! - [`admin`]: the admin API `coremq admin` prints tables from.
 //! - [`producer`]: routes, queue choice, retries, ordered sends.
+//! - [`pull_consumer`]: pulls by queue and offset, offsets by hand.
+//! - [`consumer`]: the push consumer (rebalance, flow control, retries, orderly locks).
 
 pub mod admin;
+pub mod allocate;
 pub mod consumer;
 pub mod error;
+pub mod message;
 pub mod producer;
+pub mod pull_consumer;
 pub mod rpc;
 
 pub use error::ClientError;

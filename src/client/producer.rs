@@ -12,11 +12,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use super::rpc::{resolve, Links};
 use super::ClientError;
 use crate::protocol::body::client::MessageQueue;
-use crate::protocol::body::{from_json_lenient, TopicRouteData};
+use crate::protocol::body::TopicRouteData;
 use crate::protocol::codes::perm;
 use crate::protocol::header::broker::{SendMessageRequestHeaderV2, SendMessageResponseHeader};
 use crate::protocol::properties::Properties;
-use crate::protocol::{CommandHeader, ExtFields, RemotingCommand, RequestCode, ResponseCode};
+use crate::protocol::{CommandHeader, RemotingCommand, RequestCode, ResponseCode};
 
 /// A route is reused this long before asking the nameserver again.
 pub const ROUTE_TTL_MS: u64 = 30_000;
@@ -191,20 +191,7 @@ impl Producer {
     }
 
     async fn fetch_route(&self, topic: &str) -> Result<Option<TopicRouteData>, ClientError> {
-        let mut ext = ExtFields::new();
-        ext.insert("topic", topic);
-        let req = RemotingCommand::request(RequestCode::GET_ROUTEINFO_BY_TOPIC.code(), ext);
-        let r = self.links.request_any(&self.namesrv, req).await?;
-        if r.code == ResponseCode::TOPIC_NOT_EXIST.code() {
-            return Ok(None);
-        }
-        let r = super::rpc::expect_success(self.namesrv[0], r)?;
-        from_json_lenient(&r.body)
-            .map(Some)
-            .map_err(|reason| ClientError::BadResponse {
-                addr: "nameserver".into(),
-                reason,
-            })
+        super::rpc::fetch_route(&self.links, &self.namesrv, topic).await
     }
 
     /// Writable queues of a route, with their master's address, in route order.

@@ -9,18 +9,28 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use super::ClientError;
-use crate::protocol::{RemotingCommand, ResponseCode};
+use crate::protocol::body::{from_json_lenient, TopicRouteData};
+use crate::protocol::{ExtFields, RemotingCommand, RequestCode, ResponseCode};
 use crate::remoting::{not_supported, Connection, RequestHandler};
 
 /// Default request timeout (RocketMQ's admin default).
 pub const DEFAULT_TIMEOUT_MS: u64 = 5_000;
 
-/// Answers "not supported" to whatever a peer asks (clients that serve no requests).
-pub struct NoRequests;
+/// What a client answers to a request a broker sends it (NOTIFY_CONSUMER_IDS_CHANGED, ...);
+/// `None` means "not supported".
+pub type OnRequest = Rc<dyn Fn(&RemotingCommand) -> Option<RemotingCommand>>;
 
-impl RequestHandler for NoRequests {
+/// Serves the requests brokers send a client: through the hook if any, else "not supported".
+pub struct ClientRequests(Option<OnRequest>);
+
+impl RequestHandler for ClientRequests {
     async fn handle(&self, _conn: &Connection, req: RemotingCommand) -> Option<RemotingCommand> {
-        Some(not_supported(&req))
+        Some(
+            self.0
+                .as_ref()
+                .and_then(|f| f(&req))
+                .unwrap_or_else(|| not_supported(&req)),
+        )
     }
 }
 
@@ -37,14 +47,12 @@ pub struct Links {
     conns: RefCell<HashMap<SocketAddr, Connection>>,
     /// Per-request timeout.
     pub timeout: Duration,
+    handler: Rc<ClientRequests>,
 }
 
 impl Default for Links {
     fn default() -> Self {
-        Links {
-            conns: RefCell::default(),
-            timeout: Duration::from_millis(DEFAULT_TIMEOUT_MS),
-        }
+        Links::with_timeout(Duration::from_millis(DEFAULT_TIMEOUT_MS))
     }
 }
 
@@ -54,6 +62,16 @@ impl Links {
         Links {
             conns: RefCell::default(),
             timeout,
+            handler: Rc::new(ClientRequests(None)),
+        }
+    }
+
+    /// Like [`Self::with_timeout`], with `on_request` answering what brokers ask.
+    pub fn serving(timeout: Duration, on_request: OnRequest) -> Self {
+        Links {
+            conns: RefCell::default(),
+            timeout,
+            handler: Rc::new(ClientRequests(Some(on_request))),
         }
     }
 
@@ -67,7 +85,7 @@ impl Links {
         if let Some(c) = existing {
             return Ok(c);
         }
-        let c = Connection::connect(addr, Rc::new(NoRequests), self.timeout)
+        let c = Connection::connect(addr, self.handler.clone(), self.timeout)
             .await
             .map_err(|e| unreachable(addr, e))?;
         self.conns.borrow_mut().insert(addr, c.clone());
@@ -84,6 +102,12 @@ impl Links {
         conn.request(req, self.timeout)
             .await
             .map_err(|e| unreachable(addr, e))
+    }
+
+    /// Sends a oneway request (no response expected).
+    pub async fn oneway(&self, addr: SocketAddr, req: RemotingCommand) -> Result<(), ClientError> {
+        let conn = self.connection(addr).await?;
+        conn.oneway(req).map_err(|e| unreachable(addr, e))
     }
 
     /// Like [`Self::request`], but a non-SUCCESS code is an error.
@@ -110,6 +134,36 @@ impl Links {
         }
         Err(last)
     }
+}
+
+/// A request with these header fields.
+pub fn request(code: RequestCode, ext: &[(&str, &str)]) -> RemotingCommand {
+    let mut e = ExtFields::new();
+    for (k, v) in ext {
+        e.insert(*k, *v);
+    }
+    RemotingCommand::request(code.code(), e)
+}
+
+/// A topic's route from the first nameserver that answers; `None` when it knows no such
+/// topic (TOPIC_NOT_EXIST).
+pub async fn fetch_route(
+    links: &Links,
+    namesrv: &[SocketAddr],
+    topic: &str,
+) -> Result<Option<TopicRouteData>, ClientError> {
+    let req = request(RequestCode::GET_ROUTEINFO_BY_TOPIC, &[("topic", topic)]);
+    let r = links.request_any(namesrv, req).await?;
+    if r.code == ResponseCode::TOPIC_NOT_EXIST.code() {
+        return Ok(None);
+    }
+    let r = expect_success(namesrv[0], r)?;
+    from_json_lenient(&r.body)
+        .map(Some)
+        .map_err(|reason| ClientError::BadResponse {
+            addr: "nameserver".into(),
+            reason,
+        })
 }
 
 fn unreachable(addr: SocketAddr, e: impl std::fmt::Display) -> ClientError {

@@ -11,6 +11,8 @@ pub const PROPERTY_SEPARATOR: char = '\u{2}';
 pub mod keys {
     /// Tag.
     pub const TAGS: &str = "TAGS";
+    /// Space-separated message keys.
+    pub const KEYS: &str = "KEYS";
     /// Wait for flush before answering; not stored.
     pub const WAIT: &str = "WAIT";
     /// Transactional half message.

@@ -419,6 +419,20 @@ impl<'a> Record<'a> {
         }
     }
 
+    /// Broker's address as stored.
+    pub fn store_host(&self) -> SocketAddr {
+        let (b, at) = (self.bytes, self.store_ts_at + 8);
+        if self.sys_flag() & SYSFLAG_STOREHOST_V6 != 0 {
+            let mut ip = [0u8; 16];
+            ip.copy_from_slice(&b[at..at + 16]);
+            SocketAddr::new(IpAddr::from(ip), be_i32(b, at + 16) as u16)
+        } else {
+            let mut ip = [0u8; 4];
+            ip.copy_from_slice(&b[at..at + 4]);
+            SocketAddr::new(IpAddr::from(ip), be_i32(b, at + 4) as u16)
+        }
+    }
+
     /// Times the message was redelivered.
     pub fn reconsume_times(&self) -> i32 {
         let store = if self.sys_flag() & SYSFLAG_STOREHOST_V6 != 0 {

@@ -283,3 +283,39 @@ pub fn terminate(child: &mut Child) -> std::process::ExitStatus {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A running `coremq standalone` (nameserver + broker in one process).
+pub struct Standalone {
+    /// Nameserver `ip:port`.
+    pub ns: String,
+    /// Broker `ip:port`.
+    pub broker: String,
+    pub dir: tempfile::TempDir,
+    pub guard: ChildGuard,
+}
+
+/// Starts `coremq standalone` on free ports with `extra` broker properties.
+pub fn standalone_with(extra: &str) -> Standalone {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_broker_port();
+    let ns_port = free_port();
+    let conf = broker_conf(dir.path(), port, extra);
+    let guard = spawn_until_line(
+        Command::new(coremq_bin())
+            .args(["standalone", "--namesrv-port", &ns_port.to_string(), "-c"])
+            .arg(&conf),
+        dir.path(),
+        "The broker[",
+    );
+    Standalone {
+        ns: format!("127.0.0.1:{ns_port}"),
+        broker: format!("127.0.0.1:{port}"),
+        dir,
+        guard,
+    }
+}
+
+/// `coremq standalone` on test defaults.
+pub fn standalone() -> Standalone {
+    standalone_with("")
+}

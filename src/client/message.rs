@@ -1,0 +1,104 @@
+//! Messages as consumers receive them: a PULL_MESSAGE body split into records, bodies
+//! inflated when the producer compressed them, and retry-topic messages shown under the
+//! topic they were first sent to (as RocketMQ's consumers do).
+
+use std::io::Read as _;
+use std::net::SocketAddr;
+
+use crate::broker::message_id::offset_msg_id;
+use crate::protocol::properties::{keys, Properties};
+use crate::store::record::Record;
+
+/// The sysflag bit a producer sets on a zlib-compressed body.
+const SYSFLAG_COMPRESSED: i32 = 0x1;
+
+/// One received message.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// Topic (the original one for a retried message).
+    pub topic: String,
+    /// Queue.
+    pub queue_id: i32,
+    /// Offset in the queue.
+    pub queue_offset: i64,
+    /// UNIQ_KEY, else the offset message id.
+    pub msg_id: String,
+    /// The offset message id (store host and physical offset).
+    pub offset_msg_id: String,
+    /// Physical offset, as CONSUMER_SEND_MSG_BACK names the message.
+    pub commit_log_offset: i64,
+    /// Times the broker redelivered it.
+    pub reconsume_times: i32,
+    /// Tag.
+    pub tags: String,
+    /// Keys.
+    pub keys: String,
+    /// All properties, user ones included.
+    pub properties: Properties,
+    /// Body (decompressed).
+    pub body: Vec<u8>,
+    /// Producer time, ms.
+    pub born_timestamp: i64,
+    /// Broker time, ms.
+    pub store_timestamp: i64,
+    /// The broker that stored it.
+    pub store_host: SocketAddr,
+}
+
+/// Splits a pull body into messages; a record that does not parse ends the list.
+pub fn decode_pull_body(body: &[u8]) -> Vec<Received> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at + 4 <= body.len() {
+        let size = i32::from_be_bytes([body[at], body[at + 1], body[at + 2], body[at + 3]]);
+        let Ok(size) = usize::try_from(size) else {
+            break;
+        };
+        if size < 4 || at + size > body.len() {
+            break;
+        }
+        match Record::parse(&body[at..at + size]) {
+            Ok(r) => out.push(received(&r)),
+            Err(_) => break,
+        }
+        at += size;
+    }
+    out
+}
+
+fn received(r: &Record<'_>) -> Received {
+    let properties = Properties::parse(&r.properties());
+    let body = if r.sys_flag() & SYSFLAG_COMPRESSED != 0 {
+        let mut out = Vec::new();
+        match flate2::read::ZlibDecoder::new(r.body()).read_to_end(&mut out) {
+            Ok(_) => out,
+            Err(_) => r.body().to_vec(),
+        }
+    } else {
+        r.body().to_vec()
+    };
+    let store_host = r.store_host();
+    let offset_id = offset_msg_id(store_host, r.physical_offset());
+    let topic = properties
+        .get(keys::RETRY_TOPIC)
+        .filter(|_| r.topic().starts_with(crate::broker::metadata::RETRY_PREFIX))
+        .map_or_else(|| r.topic().into_owned(), str::to_owned);
+    Received {
+        topic,
+        queue_id: r.queue_id(),
+        queue_offset: r.queue_offset(),
+        msg_id: properties
+            .get(keys::UNIQ_KEY)
+            .map_or_else(|| offset_id.clone(), str::to_owned),
+        offset_msg_id: offset_id,
+        commit_log_offset: r.physical_offset(),
+        reconsume_times: r.reconsume_times(),
+        tags: properties.get(keys::TAGS).unwrap_or_default().to_owned(),
+        keys: properties.get(keys::KEYS).unwrap_or_default().to_owned(),
+        properties,
+        body,
+        born_timestamp: r.born_timestamp(),
+        store_timestamp: r.store_timestamp(),
+        store_host,
+    }
+}
