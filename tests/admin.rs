@@ -319,3 +319,180 @@ fn consume_prints_messages_and_resumes_from_its_commit() {
     // Each of the 4 queues held 5 messages of the first batch: a resumed group starts past them.
     assert!(second.iter().all(|(o, _)| *o >= 5), "{second:?}");
 }
+
+#[test]
+fn group_config_and_message_commands() {
+    let s = standalone();
+    let ns = s.ns.as_str();
+    let mut raw = RawClient::connect(s.broker.parse().unwrap());
+    let groups = |raw: &mut RawClient| {
+        let r = raw.call_with(201, &[], Vec::new());
+        assert_eq!(r.code, 0);
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        v["subscriptionGroupTable"].clone()
+    };
+
+    // updateSubGroup / deleteSubGroup.
+    let out = ok(
+        ns,
+        &["updateSubGroup", "-b", &s.broker, "-g", "sg1", "-r", "3"],
+    );
+    assert!(
+        out.starts_with(&format!(
+            "create subscription group to {} success.\n",
+            s.broker
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("SubscriptionGroupConfig [groupName=sg1, consumeEnable=true, consumeFromMinEnable=false, consumeBroadcastEnable=false, retryQueueNums=1, retryMaxTimes=3, brokerId=0, whichBrokerWhenConsumeSlowly=1, notifyConsumerIdsChangedEnable=true]"),
+        "{out}"
+    );
+    assert_eq!(groups(&mut raw)["sg1"]["retryMaxTimes"], 3);
+    let out = ok(ns, &["deleteSubGroup", "-b", "broker-a", "-g", "sg1"]);
+    assert_eq!(
+        out,
+        format!(
+            "delete subscription group [sg1] from broker [{}] success.\n",
+            s.broker
+        )
+    );
+    assert!(groups(&mut raw).get("sg1").is_none());
+
+    // updateBrokerConfig: live, persisted, and bad keys or values named.
+    let out = ok(
+        ns,
+        &[
+            "updateBrokerConfig",
+            "-b",
+            &s.broker,
+            "-k",
+            "maxMessageSize",
+            "-v",
+            "1024",
+        ],
+    );
+    assert_eq!(out, format!("update broker config success, {}\n", s.broker));
+    let out = ok(ns, &["getBrokerConfig", "-b", &s.broker]);
+    assert!(
+        out.lines()
+            .any(|l| cols(l) == ["maxMessageSize", "=", "1024"]),
+        "{out}"
+    );
+    let persisted =
+        std::fs::read_to_string(s.dir.path().join("store/config/broker.properties")).unwrap();
+    assert!(persisted.contains("maxMessageSize=1024\n"), "{persisted}");
+    let big = Command::new(coremq_bin())
+        .args([
+            "produce", "-n", ns, "-t", "MsgT", "--count", "1", "--size", "2000",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        big.status.code(),
+        Some(1),
+        "a 2000-byte body is now too large"
+    );
+    let (code, _, err) = admin(
+        ns,
+        &[
+            "updateBrokerConfig",
+            "-b",
+            &s.broker,
+            "-k",
+            "noSuchKey",
+            "-v",
+            "1",
+        ],
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("unknown broker config key noSuchKey"), "{err}");
+    let (code, _, err) = admin(
+        ns,
+        &[
+            "updateBrokerConfig",
+            "-b",
+            &s.broker,
+            "-k",
+            "maxMessageSize",
+            "-v",
+            "lots",
+        ],
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("maxMessageSize"), "{err}");
+
+    // queryMsgById / queryMsgByOffset on a message the quickstart sent.
+    let sent = Command::new(coremq_bin())
+        .args([
+            "produce", "-n", ns, "-t", "MsgT", "--count", "1", "--keys", "k1",
+        ])
+        .output()
+        .unwrap();
+    assert!(sent.status.success());
+    let line = String::from_utf8_lossy(&sent.stdout).into_owned();
+    let field = |name: &str| {
+        line.split(&format!("{name}="))
+            .nth(1)
+            .and_then(|r| r.split([',', ']']).next())
+            .unwrap()
+            .to_owned()
+    };
+    let (offset_id, queue, offset) = (field("offsetMsgId"), field("queueId"), field("queueOffset"));
+    let out = ok(ns, &["queryMsgById", "-i", &offset_id]);
+    let value = |out: &str, label: &str| {
+        out.lines()
+            .find(|l| l.starts_with(label))
+            .map(|l| l[21..].to_owned())
+            .unwrap_or_else(|| panic!("no {label} in {out}"))
+    };
+    assert_eq!(value(&out, "OffsetID:"), offset_id);
+    assert_eq!(value(&out, "Topic:"), "MsgT");
+    assert_eq!(value(&out, "Tags:"), "[TagA]");
+    assert_eq!(value(&out, "Keys:"), "[k1-0]");
+    assert_eq!(value(&out, "Queue ID:"), queue);
+    assert_eq!(value(&out, "Queue Offset:"), offset);
+    let body = std::fs::read_to_string(value(&out, "Message Body Path:")).unwrap();
+    assert_eq!(body, "Hello RocketMQ 0");
+    assert!(out.contains("WARN: No Consumer"), "{out}");
+    let by_offset = ok(
+        ns,
+        &[
+            "queryMsgByOffset",
+            "-t",
+            "MsgT",
+            "-b",
+            "broker-a",
+            "-i",
+            &queue,
+            "-o",
+            &offset,
+        ],
+    );
+    assert_eq!(value(&by_offset, "OffsetID:"), offset_id);
+    let (code, _, err) = admin(ns, &["queryMsgById", "-i", "nothex"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("nothex"), "{err}");
+
+    // consumerProgress without -g: a row per group, offline once its consumer left.
+    let consumed = Command::new(coremq_bin())
+        .args([
+            "consume", "-n", ns, "-t", "MsgT", "-g", "cg_all", "--count", "1",
+        ])
+        .args(["--timeout", "60"])
+        .output()
+        .unwrap();
+    assert!(consumed.status.success());
+    let out = ok(ns, &["consumerProgress"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        cols(lines[0]),
+        ["#Group", "#Count", "#Version", "#Type", "#Model", "#TPS", "#Diff", "Total"]
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| cols(l) == ["cg_all", "0", "OFFLINE", "0", "0"]),
+        "{out}"
+    );
+}

@@ -424,3 +424,85 @@ fn clients_fail_over_to_the_second_nameserver() {
     });
     assert_eq!(got, (100, 50));
 }
+
+#[test]
+fn batch_oneway_and_async_sends_all_arrive() {
+    let s = standalone();
+    let topic = "FlowSends";
+    update_topic(&s.ns, &s.broker, topic, 2);
+    let ns = addrs(&[&s.ns]);
+    let (bodies, batch_offsets, async_ok) = on_executor(move || async move {
+        routed(&ns, topic, 2).await;
+        let producer =
+            Rc::new(Producer::new("flow_sends_pg", ns.clone(), Duration::from_secs(5)).unwrap());
+        // One batch of 10: one queue, consecutive offsets, ten unique ids.
+        let batch: Vec<Message> = (0..10)
+            .map(|i| message(topic, "B", format!("batch{i}")))
+            .collect();
+        let r = producer.send_batch(&batch).await.unwrap();
+        assert_eq!(r.msg_id.split(',').count(), 10, "{r}");
+        assert_eq!(r.offset_msg_id.split(',').count(), 10, "{r}");
+        let batch_offsets = (r.queue.queue_id, r.queue_offset);
+        // Mixed topics are refused before anything is sent.
+        let mixed = [
+            message(topic, "B", "x".into()),
+            message("Other", "B", "y".into()),
+        ];
+        assert!(producer.send_batch(&mixed).await.is_err());
+        for i in 0..20 {
+            producer
+                .send_oneway(&message(topic, "O", format!("oneway{i}")))
+                .await
+                .unwrap();
+        }
+        let ok = Rc::new(std::cell::Cell::new(0));
+        for i in 0..500 {
+            let ok = ok.clone();
+            producer
+                .send_async(message(topic, "A", format!("async{i}")), move |r| {
+                    if r.is_ok() {
+                        ok.set(ok.get() + 1);
+                    }
+                })
+                .await;
+        }
+        producer.flush_async().await;
+        let async_ok = ok.get();
+
+        // Read every queue back with the pull consumer.
+        let pull = PullConsumer::new("flow_sends_reader", ns.clone()).unwrap();
+        let sub = SubscriptionData::from_expression(topic, "*", 0);
+        let mut bodies = Vec::new();
+        let end = Instant::now() + Duration::from_secs(20);
+        while bodies.len() < 530 && Instant::now() < end {
+            bodies.clear();
+            for q in pull.queues(topic).await.unwrap() {
+                let mut offset = 0;
+                loop {
+                    let r = pull
+                        .pull(&q, &sub, offset, 32, PullOptions::default())
+                        .await
+                        .unwrap();
+                    if r.messages.is_empty() {
+                        break;
+                    }
+                    bodies.extend(
+                        r.messages
+                            .iter()
+                            .map(|m| String::from_utf8_lossy(&m.body).into_owned()),
+                    );
+                    offset = r.next_begin_offset;
+                }
+            }
+        }
+        bodies.sort();
+        (bodies, batch_offsets, async_ok)
+    });
+    assert_eq!(async_ok, 500);
+    let mut expected: Vec<String> = (0..10).map(|i| format!("batch{i}")).collect();
+    expected.extend((0..20).map(|i| format!("oneway{i}")));
+    expected.extend((0..500).map(|i| format!("async{i}")));
+    expected.sort();
+    assert_eq!(bodies, expected);
+    assert_eq!(batch_offsets.1, 0, "the batch went first to an empty queue");
+}

@@ -169,3 +169,29 @@ pub async fn broker_config(
         out
     })
 }
+
+/// updateBrokerConfig (-b | -c) -k KEY -v VALUE.
+pub async fn update_broker_config(
+    admin: &AdminClient,
+    broker: Option<String>,
+    cluster: Option<String>,
+    key: &str,
+    value: &str,
+    json: bool,
+) -> Result<String, AdminError> {
+    let (key, value) = (key.trim(), value.trim());
+    let mut out = String::new();
+    let mut done = Vec::new();
+    for addr in targets(admin, broker, cluster).await? {
+        admin.update_broker_config(&addr, &[(key, value)]).await?;
+        out.push_str(&format!("update broker config success, {addr}\n"));
+        done.push(addr);
+    }
+    Ok(if json {
+        serde_json::to_string_pretty(&serde_json::json!({"brokers": done, key: value}))
+            .unwrap_or_default()
+            + "\n"
+    } else {
+        out
+    })
+}

@@ -2,7 +2,7 @@
 
 use super::table::{local_time, Table};
 use super::AdminError;
-use crate::broker::metadata::retry_topic;
+use crate::broker::metadata::{retry_topic, RETRY_PREFIX};
 use crate::client::admin::AdminClient;
 use crate::protocol::body::TopicRouteData;
 
@@ -161,4 +161,91 @@ pub async fn consumer_connection(
         cc.consume_type, cc.message_model, cc.consume_from_where
     ));
     Ok(out)
+}
+
+/// `MQVersion.Version`'s name of a client version ordinal: from V4_0_0 (311) on, ten
+/// patch releases a minor version (V4_9_8 is 409); older ordinals print as numbers.
+pub fn version_name(ordinal: i32) -> String {
+    const V4_0_0: i32 = 311;
+    if ordinal < V4_0_0 {
+        return ordinal.to_string();
+    }
+    let n = ordinal - V4_0_0;
+    format!("V{}_{}_{}", 4 + n / 100, (n / 10) % 10, n % 10)
+}
+
+/// consumerProgress without -g: one row per group with a retry topic.
+pub async fn all_groups_progress(admin: &AdminClient, json: bool) -> Result<String, AdminError> {
+    let mut t = Table::new(
+        "%-64s  %-6s  %-24s %-5s  %-14s  %-7s  %s",
+        "%-64s  %-6s  %-24s %-5s  %-14s  %-7s  %s",
+        &[
+            "#Group",
+            "#Count",
+            "#Version",
+            "#Type",
+            "#Model",
+            "#TPS",
+            "#Diff Total",
+        ],
+    );
+    let groups: Vec<String> = admin
+        .topic_list()
+        .await?
+        .into_iter()
+        .filter_map(|topic| topic.strip_prefix(RETRY_PREFIX).map(str::to_owned))
+        .collect();
+    for group in groups {
+        let Some(route) = admin.topic_route(&retry_topic(&group)).await? else {
+            continue;
+        };
+        let (mut tps, mut diff, mut conn) = (0.0f64, 0i64, None);
+        for b in &route.broker_datas {
+            let Some(addr) = b.master_addr() else {
+                continue;
+            };
+            if let Ok((rows, t_tps)) = admin.consume_stats(addr, &group, None).await {
+                tps += t_tps;
+                diff += rows
+                    .iter()
+                    .map(|(_, w)| w.broker_offset - w.consumer_offset)
+                    .sum::<i64>();
+            }
+            if conn.is_none() {
+                conn = admin.consumer_connection(addr, &group).await.ok().flatten();
+            }
+        }
+        let count = conn.as_ref().map_or(0, |c| c.connection_set.len());
+        let (version, kind, model) = match &conn {
+            Some(c) if count > 0 => {
+                let min = c
+                    .connection_set
+                    .iter()
+                    .map(|x| x.version)
+                    .min()
+                    .unwrap_or(0);
+                let push = c.consume_type != "CONSUME_ACTIVELY";
+                (
+                    version_name(min),
+                    if push { "PUSH" } else { "PULL" }.to_owned(),
+                    if push {
+                        c.message_model.clone()
+                    } else {
+                        String::new()
+                    },
+                )
+            }
+            _ => ("OFFLINE".to_owned(), String::new(), String::new()),
+        };
+        t.row(vec![
+            group.chars().take(64).collect(),
+            count.to_string(),
+            version,
+            kind,
+            model,
+            (tps as i64).to_string(),
+            diff.to_string(),
+        ]);
+    }
+    Ok(if json { t.to_json() } else { t.render() })
 }

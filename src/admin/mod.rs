@@ -4,6 +4,8 @@
 
 mod cluster;
 mod consumers;
+pub mod groups;
+mod messages;
 pub mod table;
 mod topics;
 
@@ -105,12 +107,13 @@ pub enum Command {
         #[arg(short = 'o', long = "order", default_value_t = false, action = clap::ArgAction::Set)]
         order: bool,
     },
-    /// A group's progress per queue, over every broker of its retry topic.
+    /// A group's progress per queue, over every broker of its retry topic; without -g,
+    /// one row per group.
     #[command(name = "consumerProgress")]
     ConsumerProgress {
         /// Consumer group.
         #[arg(short = 'g', long = "groupName")]
-        group: String,
+        group: Option<String>,
     },
     /// A group's connected consumers.
     #[command(name = "consumerConnection")]
@@ -118,6 +121,99 @@ pub enum Command {
         /// Consumer group.
         #[arg(short = 'g', long = "consumerGroup")]
         group: String,
+    },
+    /// Create or update a subscription group on a broker or every master of a cluster.
+    #[command(name = "updateSubGroup")]
+    UpdateSubGroup {
+        /// Broker address (or broker name).
+        #[arg(short = 'b', long = "brokerAddr", conflicts_with = "cluster")]
+        broker: Option<String>,
+        /// Cluster name.
+        #[arg(short = 'c', long = "clusterName")]
+        cluster: Option<String>,
+        /// Consumer group.
+        #[arg(short = 'g', long = "groupName")]
+        group: String,
+        /// Consume enable.
+        #[arg(short = 's', long = "consumeEnable")]
+        consume_enable: Option<bool>,
+        /// A fresh group starts from the min offset.
+        #[arg(short = 'm', long = "consumeFromMinEnable")]
+        from_min: Option<bool>,
+        /// Broadcast allowed.
+        #[arg(short = 'd', long = "consumeBroadcastEnable")]
+        broadcast: Option<bool>,
+        /// Retry queues.
+        #[arg(short = 'q', long = "retryQueueNums")]
+        retry_queues: Option<i32>,
+        /// Deliveries before the dead-letter queue.
+        #[arg(short = 'r', long = "retryMaxTimes")]
+        retry_max: Option<i32>,
+        /// Consume from which broker id.
+        #[arg(short = 'i', long = "brokerId")]
+        broker_id: Option<i64>,
+        /// Broker id when consuming slowly.
+        #[arg(short = 'w', long = "whichBrokerWhenConsumeSlowly")]
+        slow_broker: Option<i64>,
+        /// Notify consumers when membership changes.
+        #[arg(short = 'a', long = "notifyConsumerIdsChanged")]
+        notify: Option<bool>,
+    },
+    /// Delete a subscription group from a broker, or from every master of a cluster
+    /// together with its retry and dead-letter topics.
+    #[command(name = "deleteSubGroup")]
+    DeleteSubGroup {
+        /// Broker address (or broker name).
+        #[arg(short = 'b', long = "brokerAddr", conflicts_with = "cluster")]
+        broker: Option<String>,
+        /// Cluster name.
+        #[arg(short = 'c', long = "clusterName")]
+        cluster: Option<String>,
+        /// Consumer group.
+        #[arg(short = 'g', long = "groupName")]
+        group: String,
+        /// Remove the group's offsets too.
+        #[arg(short = 'r', long = "removeOffset", default_value_t = false, action = clap::ArgAction::Set)]
+        remove_offset: bool,
+    },
+    /// Change a broker config key at run time on a broker or every master of a cluster.
+    #[command(name = "updateBrokerConfig")]
+    UpdateBrokerConfig {
+        /// Broker address (or broker name).
+        #[arg(short = 'b', long = "brokerAddr", conflicts_with = "cluster")]
+        broker: Option<String>,
+        /// Cluster name.
+        #[arg(short = 'c', long = "clusterName")]
+        cluster: Option<String>,
+        /// Config key.
+        #[arg(short = 'k', long = "key")]
+        key: String,
+        /// Config value.
+        #[arg(short = 'v', long = "value")]
+        value: String,
+    },
+    /// A message by its offset message id (several, comma-separated).
+    #[command(name = "queryMsgById")]
+    QueryMsgById {
+        /// Offset message id(s).
+        #[arg(short = 'i', long = "msgId")]
+        ids: String,
+    },
+    /// A message by topic, broker name, queue and offset.
+    #[command(name = "queryMsgByOffset")]
+    QueryMsgByOffset {
+        /// Topic.
+        #[arg(short = 't', long = "topic")]
+        topic: String,
+        /// Broker name.
+        #[arg(short = 'b', long = "brokerName")]
+        broker_name: String,
+        /// Queue id.
+        #[arg(short = 'i', long = "queueId")]
+        queue_id: i32,
+        /// Queue offset.
+        #[arg(short = 'o', long = "offset")]
+        offset: i64,
     },
     /// A broker's effective configuration.
     #[command(name = "getBrokerConfig")]
@@ -146,6 +242,11 @@ impl Command {
             Command::ConsumerProgress { .. } => "consumerProgress",
             Command::ConsumerConnection { .. } => "consumerConnection",
             Command::GetBrokerConfig { .. } => "getBrokerConfig",
+            Command::UpdateSubGroup { .. } => "updateSubGroup",
+            Command::DeleteSubGroup { .. } => "deleteSubGroup",
+            Command::UpdateBrokerConfig { .. } => "updateBrokerConfig",
+            Command::QueryMsgById { .. } => "queryMsgById",
+            Command::QueryMsgByOffset { .. } => "queryMsgByOffset",
         }
     }
 }
@@ -183,9 +284,56 @@ pub async fn run(admin: &AdminClient, cmd: Command, json: bool) -> Result<String
             min_diff,
             order,
         } => consumers::broker_consume_stats(admin, &broker, min_diff, order, json).await,
-        Command::ConsumerProgress { group } => {
+        Command::ConsumerProgress { group: Some(group) } => {
             consumers::consumer_progress(admin, &group, json).await
         }
+        Command::ConsumerProgress { group: None } => {
+            consumers::all_groups_progress(admin, json).await
+        }
+        Command::UpdateSubGroup {
+            broker,
+            cluster,
+            group,
+            consume_enable,
+            from_min,
+            broadcast,
+            retry_queues,
+            retry_max,
+            broker_id,
+            slow_broker,
+            notify,
+        } => {
+            let opts = groups::GroupOptions {
+                consume_enable,
+                consume_from_min_enable: from_min,
+                consume_broadcast_enable: broadcast,
+                retry_queue_nums: retry_queues,
+                retry_max_times: retry_max,
+                broker_id,
+                which_broker_when_consume_slowly: slow_broker,
+                notify_consumer_ids_changed: notify,
+            };
+            groups::update_sub_group(admin, broker, cluster, &group, &opts, json).await
+        }
+        Command::DeleteSubGroup {
+            broker,
+            cluster,
+            group,
+            remove_offset,
+        } => groups::delete_sub_group(admin, broker, cluster, &group, remove_offset, json).await,
+        Command::UpdateBrokerConfig {
+            broker,
+            cluster,
+            key,
+            value,
+        } => cluster::update_broker_config(admin, broker, cluster, &key, &value, json).await,
+        Command::QueryMsgById { ids } => messages::query_by_id(admin, &ids, json).await,
+        Command::QueryMsgByOffset {
+            topic,
+            broker_name,
+            queue_id,
+            offset,
+        } => messages::query_by_offset(admin, &topic, &broker_name, queue_id, offset, json).await,
         Command::ConsumerConnection { group } => {
             consumers::consumer_connection(admin, &group, json).await
         }

@@ -13,6 +13,7 @@ use futures_lite::future;
 use super::shard::Shard;
 use crate::client::rpc::Links;
 use crate::protocol::body::RegisterBrokerBody;
+use crate::protocol::codes::perm;
 use crate::protocol::header::namesrv::{BrokerIdentityHeader, RegisterBrokerRequestHeader};
 use crate::protocol::{RemotingCommand, RequestCode, ResponseCode};
 
@@ -64,7 +65,18 @@ fn register_request(shard: &Shard) -> RemotingCommand {
     let ident = &shard.ident;
     let (ip, port) = (ident.store_host.ip(), ident.store_host.port());
     let meta = shard.meta.borrow();
-    let body = RegisterBrokerBody::new(meta.topics.values().cloned(), meta.topics_version);
+    // A broker without read or write permission registers its topics with only what it
+    // grants (how wipeWritePerm and updateBrokerConfig brokerPermission take effect).
+    let granted = shard.cfg().broker_permission as i32;
+    let topics = meta.topics.values().cloned().map(|mut t| {
+        if granted & (perm::READ | perm::WRITE) != perm::READ | perm::WRITE {
+            t.perm &= granted;
+        }
+        t
+    });
+    let mut version = meta.topics_version;
+    version.counter += shard.cfg_changes.get();
+    let body = RegisterBrokerBody::new(topics, version);
     let bytes = serde_json::to_vec(&body).unwrap_or_default();
     let header = RegisterBrokerRequestHeader {
         broker_name: ident.cfg.broker_name.clone(),

@@ -128,6 +128,12 @@ pub struct Shard {
     meta_writes: glommio::sync::Semaphore,
     /// Shard 0: wakes the registration loop after a topic change.
     pub register_now: super::registration::Trigger,
+    /// The config as changed at run time by UPDATE_BROKER_CONFIG (the boot config in
+    /// `ident` keeps the identity keys).
+    live_cfg: RefCell<Rc<BrokerConfig>>,
+    /// Run-time config changes so far (folded into the registered data version, so
+    /// nameservers take a permission change).
+    pub cfg_changes: Cell<i64>,
 }
 
 impl Shard {
@@ -145,7 +151,7 @@ impl Shard {
         let shard = Rc::new(Shard {
             id,
             shards: router.shards(),
-            ident,
+            ident: ident.clone(),
             store,
             router,
             meta: RefCell::new(meta),
@@ -161,14 +167,30 @@ impl Shard {
             offset_writes: glommio::sync::Semaphore::new(1),
             closing: Cell::new(false),
             register_now: Default::default(),
+            live_cfg: RefCell::new(Rc::new(ident.cfg.clone())),
+            cfg_changes: Cell::new(0),
         });
         let _ = jobs.shard.set(Rc::downgrade(&shard));
         Ok(shard)
     }
 
-    /// The config.
-    pub fn cfg(&self) -> &BrokerConfig {
-        &self.ident.cfg
+    /// The effective config (the boot config plus run-time changes).
+    pub fn cfg(&self) -> Rc<BrokerConfig> {
+        self.live_cfg.borrow().clone()
+    }
+
+    /// One metadata or config write at a time (shard 0).
+    pub async fn config_writes(&self) -> Result<glommio::sync::Permit<'_>, String> {
+        self.meta_writes
+            .acquire_permit(1)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Swaps in a changed config (UPDATE_BROKER_CONFIG, on every shard).
+    pub fn replace_cfg(&self, cfg: BrokerConfig) {
+        *self.live_cfg.borrow_mut() = Rc::new(cfg);
+        self.cfg_changes.set(self.cfg_changes.get() + 1);
     }
 
     /// Runs `f` on shard `target` with that shard's state and returns its result.

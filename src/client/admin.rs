@@ -6,12 +6,13 @@ use std::net::SocketAddr;
 
 use serde_json::Value;
 
+use super::message::{decode_pull_body, Received};
 use super::rpc::{expect_success, fetch_route, request, resolve, Links};
 use super::ClientError;
-use crate::protocol::body::client::{ConsumerConnection, MessageQueue};
+use crate::protocol::body::client::{ConsumerConnection, MessageQueue, SubscriptionGroupConfig};
 use crate::protocol::body::stats::{OffsetWrapper, TopicOffset};
 use crate::protocol::body::{
-    from_json_lenient, ClusterInfo, KvTable, TopicConfig, TopicList, TopicRouteData,
+    from_json_lenient, to_json, ClusterInfo, KvTable, TopicConfig, TopicList, TopicRouteData,
 };
 use crate::protocol::{RemotingCommand, RequestCode, ResponseCode};
 
@@ -61,6 +62,11 @@ impl AdminClient {
             namesrv,
             links: Links::default(),
         })
+    }
+
+    /// The nameservers.
+    pub fn namesrv(&self) -> &[SocketAddr] {
+        &self.namesrv
     }
 
     async fn namesrv_call(&self, req: RemotingCommand) -> Result<RemotingCommand, ClientError> {
@@ -270,5 +276,61 @@ impl AdminClient {
             .broker_call(addr, request(RequestCode::GET_BROKER_CONFIG, &[]))
             .await?;
         Ok(String::from_utf8_lossy(&r.body).into_owned())
+    }
+
+    /// Creates or updates a subscription group on one broker (200).
+    pub async fn upsert_group(
+        &self,
+        addr: &str,
+        cfg: &SubscriptionGroupConfig,
+    ) -> Result<(), ClientError> {
+        let req =
+            request(RequestCode::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP, &[]).with_body(to_json(cfg));
+        self.broker_call(addr, req).await.map(drop)
+    }
+
+    /// Deletes a subscription group on one broker (207), and its offsets when asked.
+    pub async fn delete_group(
+        &self,
+        addr: &str,
+        group: &str,
+        remove_offset: bool,
+    ) -> Result<(), ClientError> {
+        let remove = if remove_offset { "true" } else { "false" };
+        let req = request(
+            RequestCode::DELETE_SUBSCRIPTIONGROUP,
+            &[("groupName", group), ("removeOffset", remove)],
+        );
+        self.broker_call(addr, req).await.map(drop)
+    }
+
+    /// Changes broker config keys at run time (25): a properties text body.
+    pub async fn update_broker_config(
+        &self,
+        addr: &str,
+        changes: &[(&str, &str)],
+    ) -> Result<(), ClientError> {
+        let text: String = changes.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+        let req = request(RequestCode::UPDATE_BROKER_CONFIG, &[]).with_body(text.into_bytes());
+        self.broker_call(addr, req).await.map(drop)
+    }
+
+    /// The stored message at a physical offset of the broker at `addr` (33); what an
+    /// offset message id names.
+    pub async fn view_message(
+        &self,
+        addr: SocketAddr,
+        offset: i64,
+    ) -> Result<Received, ClientError> {
+        let offset_s = offset.to_string();
+        let req = request(RequestCode::VIEW_MESSAGE_BY_ID, &[("offset", &offset_s)]);
+        let r = self.links.call(addr, req).await?;
+        decode_pull_body(&r.body)
+            .into_iter()
+            .next()
+            .ok_or_else(|| ClientError::BadResponse {
+                addr: addr.to_string(),
+                reason: format!("no message at offset {offset}"),
+            })
     }
 }

@@ -34,6 +34,9 @@ pub enum ClientError {
     /// An address could not be parsed or resolved.
     #[error("bad address {0:?}")]
     BadAddress(String),
+    /// The caller asked for something that cannot be sent.
+    #[error("{0}")]
+    Invalid(String),
     /// No nameserver is configured.
     #[error("no nameserver address: give -n ADDRS or set NAMESRV_ADDR")]
     NoNamesrv,

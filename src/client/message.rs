@@ -43,6 +43,10 @@ pub struct Received {
     pub store_timestamp: i64,
     /// The broker that stored it.
     pub store_host: SocketAddr,
+    /// The producer's address.
+    pub born_host: SocketAddr,
+    /// Stored sysFlag (compression, transaction bits).
+    pub sys_flag: i32,
 }
 
 /// Splits a pull body into messages; a record that does not parse ends the list.
@@ -100,5 +104,7 @@ fn received(r: &Record<'_>) -> Received {
         born_timestamp: r.born_timestamp(),
         store_timestamp: r.store_timestamp(),
         store_host,
+        born_host: r.born_host(),
+        sys_flag: r.sys_flag(),
     }
 }

@@ -7,6 +7,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::rpc::{resolve, Links};
@@ -15,7 +16,7 @@ use crate::protocol::body::client::MessageQueue;
 use crate::protocol::body::TopicRouteData;
 use crate::protocol::codes::perm;
 use crate::protocol::header::broker::{SendMessageRequestHeaderV2, SendMessageResponseHeader};
-use crate::protocol::properties::Properties;
+use crate::protocol::properties::{keys, Properties};
 use crate::protocol::{CommandHeader, RemotingCommand, RequestCode, ResponseCode};
 
 /// A route is reused this long before asking the nameserver again.
@@ -24,6 +25,8 @@ pub const ROUTE_TTL_MS: u64 = 30_000;
 pub const COMPRESS_OVER_BYTES: usize = 4096;
 /// sysFlag: body compressed (with 0x300: zlib).
 const SYSFLAG_COMPRESSED_ZLIB: i32 = 0x1 | 0x300;
+/// Async sends in flight before `send_async` waits for a slot.
+pub const MAX_ASYNC_IN_FLIGHT: usize = 10_000;
 /// Queues asked for when a topic is auto-created from TBW102.
 pub const DEFAULT_TOPIC_QUEUE_NUMS: i32 = 4;
 /// Codes after which a send is tried again, elsewhere (RocketMQ 5's list; 204 and 205
@@ -131,6 +134,9 @@ pub struct Producer {
     /// Extra attempts after a failed send.
     pub retries: u32,
     ids: UniqueIds,
+    /// Async sends in flight, at most `max_async_in_flight`.
+    async_slots: Rc<glommio::sync::Semaphore>,
+    max_async_in_flight: usize,
 }
 
 impl Producer {
@@ -152,6 +158,8 @@ impl Producer {
             last_failed: RefCell::default(),
             retries: 2,
             ids: UniqueIds::new(),
+            async_slots: Rc::new(glommio::sync::Semaphore::new(MAX_ASYNC_IN_FLIGHT as u64)),
+            max_async_in_flight: MAX_ASYNC_IN_FLIGHT,
         })
     }
 
@@ -223,36 +231,128 @@ impl Producer {
         out
     }
 
-    /// Sends to the next queue round-robin, retrying elsewhere on failure.
-    pub async fn send(&self, msg: &Message) -> Result<SendResult, ClientError> {
+    /// The next queue round-robin, skipping the broker that failed last when another
+    /// is writable.
+    async fn pick(&self, topic: &str) -> Result<(MessageQueue, String), ClientError> {
+        let queues = Self::publish_queues(topic, &self.route(topic).await?);
+        if queues.is_empty() {
+            return Err(ClientError::BadResponse {
+                addr: "nameserver".into(),
+                reason: format!("no writable queue for topic {topic}"),
+            });
+        }
+        let failed = self.last_failed.borrow().clone();
+        let start = self.next_queue.get();
+        self.next_queue.set(start.wrapping_add(1));
+        Ok((0..queues.len())
+            .map(|i| &queues[(start + i) % queues.len()])
+            .find(|(q, _)| Some(&q.broker_name) != failed.as_ref())
+            .unwrap_or(&queues[start % queues.len()])
+            .clone())
+    }
+
+    /// Runs `attempt` on picked queues until it succeeds, fails for good, or the retries
+    /// run out; a failed broker is avoided and the route refreshed.
+    async fn with_retries<F, Fut>(&self, topic: &str, attempt: F) -> Result<SendResult, ClientError>
+    where
+        F: Fn(MessageQueue, String) -> Fut,
+        Fut: std::future::Future<Output = Result<SendResult, ClientError>>,
+    {
         let mut last = None;
         for _ in 0..=self.retries {
-            let queues = Self::publish_queues(&msg.topic, &self.route(&msg.topic).await?);
-            if queues.is_empty() {
-                return Err(ClientError::BadResponse {
-                    addr: "nameserver".into(),
-                    reason: format!("no writable queue for topic {}", msg.topic),
-                });
-            }
-            let failed = self.last_failed.borrow().clone();
-            let start = self.next_queue.get();
-            let pick = (0..queues.len())
-                .map(|i| &queues[(start + i) % queues.len()])
-                .find(|(q, _)| Some(&q.broker_name) != failed.as_ref())
-                .unwrap_or(&queues[start % queues.len()])
-                .clone();
-            self.next_queue.set(start.wrapping_add(1));
-            match self.send_to(msg, &pick.0, &pick.1).await {
+            let (mq, addr) = self.pick(topic).await?;
+            let broker = mq.broker_name.clone();
+            match attempt(mq, addr).await {
                 Ok(r) => return Ok(r),
                 Err(e) if retryable(&e) => {
-                    *self.last_failed.borrow_mut() = Some(pick.0.broker_name.clone());
-                    self.routes.borrow_mut().remove(&msg.topic);
+                    *self.last_failed.borrow_mut() = Some(broker);
+                    self.routes.borrow_mut().remove(topic);
                     last = Some(e);
                 }
                 Err(e) => return Err(e),
             }
         }
         Err(last.unwrap_or(ClientError::NoNamesrv))
+    }
+
+    /// Sends to the next queue round-robin, retrying elsewhere on failure (sync send).
+    pub async fn send(&self, msg: &Message) -> Result<SendResult, ClientError> {
+        self.with_retries(&msg.topic, |mq, addr| async move {
+            self.send_to(msg, &mq, &addr).await
+        })
+        .await
+    }
+
+    /// Sends without waiting for the broker (oneway): no result, no retry.
+    pub async fn send_oneway(&self, msg: &Message) -> Result<(), ClientError> {
+        let (mq, addr) = self.pick(&msg.topic).await?;
+        let (req, _) = self.single_request(msg, &mq);
+        self.links.oneway(resolve(&addr)?, req).await
+    }
+
+    /// Sends in the background and calls `done` with the outcome (async send). At most
+    /// `max_async_in_flight` sends run at once; past that this waits for a slot, so a
+    /// fast caller is slowed instead of queueing without bound.
+    pub async fn send_async(
+        self: &Rc<Self>,
+        msg: Message,
+        done: impl FnOnce(Result<SendResult, ClientError>) + 'static,
+    ) {
+        let permit = self.async_slots.clone().acquire_static_permit(1).await;
+        let this = self.clone();
+        glommio::spawn_local(async move {
+            let _permit = permit;
+            done(this.send(&msg).await);
+        })
+        .detach();
+    }
+
+    /// Waits until every async send has completed.
+    pub async fn flush_async(&self) {
+        let _all = self
+            .async_slots
+            .acquire_permit(self.max_async_in_flight as u64)
+            .await;
+    }
+
+    /// Sends messages of one topic as one batch to one queue (SEND_BATCH_MESSAGE), with
+    /// retries; they get consecutive offsets. Not compressed, not delayed (as RocketMQ).
+    pub async fn send_batch(&self, msgs: &[Message]) -> Result<SendResult, ClientError> {
+        let Some(first) = msgs.first() else {
+            return Err(ClientError::Invalid("an empty batch".into()));
+        };
+        if let Some(m) = msgs.iter().find(|m| m.topic != first.topic) {
+            return Err(ClientError::Invalid(format!(
+                "a batch holds one topic: {} and {}",
+                first.topic, m.topic
+            )));
+        }
+        let mut body = Vec::new();
+        let mut ids = Vec::with_capacity(msgs.len());
+        for m in msgs {
+            let uniq = self.ids.next();
+            let props = self.properties(m, &uniq).encode();
+            if props.len() > i16::MAX as usize {
+                return Err(ClientError::Invalid(format!(
+                    "properties of message {uniq} are {} bytes; at most {}",
+                    props.len(),
+                    i16::MAX
+                )));
+            }
+            crate::protocol::body::batch::encode_entry(m.flag, &m.body, &props, &mut body);
+            ids.push(uniq);
+        }
+        let msg_id = ids.join(",");
+        self.with_retries(&first.topic, |mq, addr| {
+            let (body, msg_id) = (body.clone(), msg_id.clone());
+            async move {
+                let h = self.header(&first.topic, &mq, 0, 0, String::new(), true);
+                let req = RemotingCommand::request_with(RequestCode::SEND_BATCH_MESSAGE.code(), &h)
+                    .with_body(body);
+                self.exchange(req, &mq, &addr, msg_id).await
+            }
+        })
+        .await
     }
 
     /// Sends to the queue `select` picks among the topic's writable queues (ordered
@@ -274,26 +374,54 @@ impl Producer {
         self.send_to(msg, mq, addr).await
     }
 
-    /// Sends one message to one queue.
-    pub async fn send_to(
-        &self,
-        msg: &Message,
-        mq: &MessageQueue,
-        addr: &str,
-    ) -> Result<SendResult, ClientError> {
-        let uniq = self.ids.next();
+    /// RocketMQ's properties of a message: tag, keys, unique id, wait-for-store, user's.
+    fn properties(&self, msg: &Message, uniq: &str) -> Properties {
         let mut props = Properties::default();
         if let Some(t) = &msg.tags {
-            props.set("TAGS", t.clone());
+            props.set(keys::TAGS, t.clone());
         }
         if !msg.keys.is_empty() {
-            props.set("KEYS", msg.keys.join(" "));
+            props.set(keys::KEYS, msg.keys.join(" "));
         }
-        props.set("UNIQ_KEY", uniq.clone());
-        props.set("WAIT", "true");
+        props.set(keys::UNIQ_KEY, uniq);
+        props.set(keys::WAIT, "true");
         for (k, v) in &msg.properties {
             props.set(k, v.clone());
         }
+        props
+    }
+
+    fn header(
+        &self,
+        topic: &str,
+        mq: &MessageQueue,
+        sys_flag: i32,
+        flag: i32,
+        props: String,
+        batch: bool,
+    ) -> SendMessageRequestHeaderV2 {
+        SendMessageRequestHeaderV2 {
+            a: self.group.clone(),
+            b: topic.to_owned(),
+            c: "TBW102".into(),
+            d: DEFAULT_TOPIC_QUEUE_NUMS,
+            e: mq.queue_id,
+            f: sys_flag,
+            g: now_ms(),
+            h: flag,
+            i: Some(props),
+            j: Some(0),
+            k: Some(false),
+            l: None,
+            m: Some(batch),
+            n: Some(mq.broker_name.clone()),
+        }
+    }
+
+    /// SEND_MESSAGE_V2 for one message (compressed when large) and its unique id.
+    fn single_request(&self, msg: &Message, mq: &MessageQueue) -> (RemotingCommand, String) {
+        let uniq = self.ids.next();
+        let props = self.properties(msg, &uniq);
         let (body, sys_flag) = if msg.body.len() >= COMPRESS_OVER_BYTES {
             let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(5));
             let compressed = z.write_all(&msg.body).and_then(|()| z.finish());
@@ -304,24 +432,31 @@ impl Producer {
         } else {
             (msg.body.clone(), 0)
         };
-        let h = SendMessageRequestHeaderV2 {
-            a: self.group.clone(),
-            b: msg.topic.clone(),
-            c: "TBW102".into(),
-            d: DEFAULT_TOPIC_QUEUE_NUMS,
-            e: mq.queue_id,
-            f: sys_flag,
-            g: now_ms(),
-            h: msg.flag,
-            i: Some(props.encode()),
-            j: Some(0),
-            k: Some(false),
-            l: None,
-            m: Some(false),
-            n: Some(mq.broker_name.clone()),
-        };
+        let h = self.header(&msg.topic, mq, sys_flag, msg.flag, props.encode(), false);
         let req =
             RemotingCommand::request_with(RequestCode::SEND_MESSAGE_V2.code(), &h).with_body(body);
+        (req, uniq)
+    }
+
+    /// Sends one message to one queue.
+    pub async fn send_to(
+        &self,
+        msg: &Message,
+        mq: &MessageQueue,
+        addr: &str,
+    ) -> Result<SendResult, ClientError> {
+        let (req, uniq) = self.single_request(msg, mq);
+        self.exchange(req, mq, addr, uniq).await
+    }
+
+    /// Sends a built send request and reads the SendResult from the response.
+    async fn exchange(
+        &self,
+        req: RemotingCommand,
+        mq: &MessageQueue,
+        addr: &str,
+        msg_id: String,
+    ) -> Result<SendResult, ClientError> {
         let sa = resolve(addr)?;
         let r = self.links.request(sa, req).await?;
         let Some(status) = SendStatus::of(r.code) else {
@@ -339,7 +474,7 @@ impl Producer {
             })?;
         Ok(SendResult {
             status,
-            msg_id: uniq,
+            msg_id,
             offset_msg_id: rh.msg_id,
             queue: MessageQueue {
                 queue_id: rh.queue_id,

@@ -53,6 +53,11 @@ impl Properties {
         )
     }
 
+    /// Every (key, value) in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// A value.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.0

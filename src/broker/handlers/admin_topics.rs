@@ -112,12 +112,16 @@ pub async fn delete_group(shard: &Rc<Shard>, req: &RemotingCommand) -> Reply {
         .change_meta(MetaChange::DeleteGroup(h.group_name.clone()))
         .await
         .map_err(HandlerError::Meta)?;
-    let group = h.group_name.clone();
-    shard
-        .run_on_all(move |s| {
-            let group = group.clone();
-            async move { s.offsets.borrow_mut().remove_group(&group) }
-        })
-        .await?;
+    // As RocketMQ: the group's offsets stay unless the caller asks (a group recreated
+    // later resumes where it was).
+    if h.remove_offset == Some(true) {
+        let group = h.group_name.clone();
+        shard
+            .run_on_all(move |s| {
+                let group = group.clone();
+                async move { s.offsets.borrow_mut().remove_group(&group) }
+            })
+            .await?;
+    }
     Ok(req.success())
 }

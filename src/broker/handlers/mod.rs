@@ -3,6 +3,7 @@
 //! a queue it does not own goes to the owner with `Shard::run_on`.
 
 mod admin_topics;
+mod broker_config;
 mod clients;
 mod locks;
 mod offsets;
@@ -100,7 +101,8 @@ pub async fn dispatch(
         C::GET_ALL_SUBSCRIPTIONGROUP_CONFIG => admin_topics::all_groups(shard, req),
         C::DELETE_SUBSCRIPTIONGROUP => admin_topics::delete_group(shard, req).await,
         C::GET_BROKER_RUNTIME_INFO => runtime_info::runtime_info(shard, req).await,
-        C::GET_BROKER_CONFIG => runtime_info::broker_config(shard, req),
+        C::GET_BROKER_CONFIG => broker_config::get(shard, req),
+        C::UPDATE_BROKER_CONFIG => broker_config::update(shard, req).await,
         C::GET_TOPIC_STATS_INFO => stats::topic_stats(shard, req).await,
         C::GET_CONSUME_STATS => stats::consume_stats(shard, req).await,
         C::GET_BROKER_CONSUME_STATS => stats::broker_consume_stats(shard, req).await,

@@ -100,9 +100,3 @@ pub async fn runtime_info(shard: &Rc<Shard>, req: &RemotingCommand) -> Reply {
     put("shardCount", shard.shards.to_string());
     Ok(req.success().with_body(to_json(&t)))
 }
-
-/// 26.
-pub fn broker_config(shard: &Rc<Shard>, req: &RemotingCommand) -> Reply {
-    let text = crate::config::render(&shard.cfg().entries());
-    Ok(req.success().with_body(text.into_bytes()))
-}

@@ -234,7 +234,7 @@ fn decode_batch(
     base: &NewMessage,
     batch_props: &Properties,
 ) -> Result<Vec<NewMessage>, String> {
-    const FIXED_BYTES: usize = 4 + 4 + 4 + 4 + 4;
+    use crate::protocol::body::batch::ENTRY_FIXED_BYTES as FIXED_BYTES;
     let mut out = Vec::new();
     let mut at = 0usize;
     let be32 = |b: &[u8], i: usize| i32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
@@ -283,16 +283,8 @@ mod tests {
     use super::*;
 
     fn entry(flag: i32, body: &[u8], props: &str) -> Vec<u8> {
-        let total = 20 + body.len() + 2 + props.len();
         let mut v = Vec::new();
-        v.extend((total as i32).to_be_bytes());
-        v.extend(0i32.to_be_bytes());
-        v.extend(0i32.to_be_bytes());
-        v.extend(flag.to_be_bytes());
-        v.extend((body.len() as i32).to_be_bytes());
-        v.extend(body);
-        v.extend((props.len() as i16).to_be_bytes());
-        v.extend(props.as_bytes());
+        crate::protocol::body::batch::encode_entry(flag, body, props, &mut v);
         v
     }
 

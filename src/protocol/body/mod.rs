@@ -2,6 +2,7 @@
 //! 5.x field supersets, enums by Java name; MessageQueue-keyed maps in fastjson's object-key
 //! form (see [`fastjson`]).
 
+pub mod batch;
 pub mod client;
 pub mod cluster_info;
 pub mod fastjson;

@@ -251,6 +251,7 @@ command_header! {
     /// DELETE_SUBSCRIPTIONGROUP (207) request.
     pub struct DeleteSubscriptionGroupRequestHeader {
         pub group_name: String = "groupName",
+        pub remove_offset: Option<bool> = "removeOffset",
     }
 }
 
