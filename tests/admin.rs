@@ -379,9 +379,27 @@ fn group_config_and_message_commands() {
             .any(|l| cols(l) == ["maxMessageSize", "=", "1024"]),
         "{out}"
     );
-    let persisted =
-        std::fs::read_to_string(s.dir.path().join("store/config/broker.properties")).unwrap();
+    // Written into the -c file, so a restart keeps it.
+    let persisted = std::fs::read_to_string(s.dir.path().join("broker.properties")).unwrap();
     assert!(persisted.contains("maxMessageSize=1024\n"), "{persisted}");
+    assert!(persisted.contains("brokerName=broker-a\n"), "{persisted}");
+    let (code, _, err) = admin(
+        ns,
+        &[
+            "updateBrokerConfig",
+            "-b",
+            &s.broker,
+            "-k",
+            "brokerName",
+            "-v",
+            "other",
+        ],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("brokerName cannot change while the broker runs"),
+        "{err}"
+    );
     let big = Command::new(coremq_bin())
         .args([
             "produce", "-n", ns, "-t", "MsgT", "--count", "1", "--size", "2000",

@@ -276,7 +276,7 @@ fn failed_messages_are_retried_then_dead_lettered() {
         };
         let mut cfg = ConsumerConfig::new("flow_retry", topic, "*", "127.0.0.1@retry");
         cfg.from = StartFrom::First;
-        cfg.max_reconsume_times = 2;
+        cfg.max_reconsume_times = Some(2);
         let c = Consumer::new(cfg, ns.clone()).unwrap();
         let run = glommio::spawn_local({
             let c = c.clone();

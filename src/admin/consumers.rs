@@ -163,15 +163,18 @@ pub async fn consumer_connection(
     Ok(out)
 }
 
-/// `MQVersion.Version`'s name of a client version ordinal: from V4_0_0 (311) on, ten
-/// patch releases a minor version (V4_9_8 is 409); older ordinals print as numbers.
+/// `MQVersion.Version`'s name of a client version ordinal. From V4_0_0_SNAPSHOT (212) on,
+/// every release has a snapshot entry before it: ordinal `212 + 2 * (100 * (major - 4) +
+/// 10 * minor + patch)` is the snapshot, the next one the release (V4_9_8 is 409).
 pub fn version_name(ordinal: i32) -> String {
-    const V4_0_0: i32 = 311;
-    if ordinal < V4_0_0 {
+    const V4_0_0_SNAPSHOT: i32 = 212;
+    if ordinal < V4_0_0_SNAPSHOT {
         return ordinal.to_string();
     }
-    let n = ordinal - V4_0_0;
-    format!("V{}_{}_{}", 4 + n / 100, (n / 10) % 10, n % 10)
+    let k = ordinal - V4_0_0_SNAPSHOT;
+    let n = k / 2;
+    let snapshot = if k % 2 == 0 { "_SNAPSHOT" } else { "" };
+    format!("V{}_{}_{}{snapshot}", 4 + n / 100, (n / 10) % 10, n % 10)
 }
 
 /// consumerProgress without -g: one row per group with a retry topic.
@@ -248,4 +251,18 @@ pub async fn all_groups_progress(admin: &AdminClient, json: bool) -> Result<Stri
         ]);
     }
     Ok(if json { t.to_json() } else { t.render() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::version_name;
+
+    #[test]
+    fn version_names_like_mqversion() {
+        assert_eq!(version_name(409), "V4_9_8");
+        assert_eq!(version_name(401), "V4_9_4");
+        assert_eq!(version_name(213), "V4_0_0");
+        assert_eq!(version_name(212), "V4_0_0_SNAPSHOT");
+        assert_eq!(version_name(100), "100");
+    }
 }

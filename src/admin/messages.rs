@@ -147,7 +147,13 @@ async fn print_msg(
 fn save_body(m: &Received) -> std::io::Result<PathBuf> {
     let dir = std::env::temp_dir().join(BODY_DIR);
     std::fs::create_dir_all(&dir)?;
-    let path = dir.join(&m.msg_id);
+    // The id comes from the producer: only a plain hex name is used as a file name.
+    let name = if !m.msg_id.is_empty() && m.msg_id.chars().all(|c| c.is_ascii_hexdigit()) {
+        &m.msg_id
+    } else {
+        &m.offset_msg_id
+    };
+    let path = dir.join(name);
     std::fs::write(&path, &m.body)?;
     Ok(path)
 }

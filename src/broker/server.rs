@@ -70,7 +70,11 @@ pub fn boot_line(ident: &BrokerIdentity) -> String {
 }
 
 /// The identity from the config: registered address, nameservers, files.
-pub fn identity(cfg: BrokerConfig, namesrv: Vec<SocketAddr>) -> Result<BrokerIdentity, String> {
+pub fn identity(
+    cfg: BrokerConfig,
+    namesrv: Vec<SocketAddr>,
+    config_file: Option<PathBuf>,
+) -> Result<BrokerIdentity, String> {
     let ip = if cfg.broker_ip1.is_empty() {
         placement::local_ipv4()
     } else {
@@ -84,6 +88,7 @@ pub fn identity(cfg: BrokerConfig, namesrv: Vec<SocketAddr>) -> Result<BrokerIde
         store_host,
         namesrv,
         meta_files: MetadataFiles::under(&cfg.store_path_root_dir),
+        config_file,
         cfg,
     })
 }
@@ -121,7 +126,11 @@ fn bind_shared(port: u16, shards: usize) -> Result<Vec<Socket>, String> {
 }
 
 /// Runs the broker until SIGTERM/SIGINT. `on_boot` runs after the boot line.
-pub fn run(cfg: BrokerConfig, namesrv: Vec<SocketAddr>) -> Result<(), String> {
+pub fn run(
+    cfg: BrokerConfig,
+    namesrv: Vec<SocketAddr>,
+    config_file: Option<PathBuf>,
+) -> Result<(), String> {
     if cfg.broker_role == BrokerRole::Slave {
         return Err(format!(
             "brokerRole=SLAVE (brokerName={}, brokerId={}): master/slave replication is not \
@@ -136,7 +145,7 @@ pub fn run(cfg: BrokerConfig, namesrv: Vec<SocketAddr>) -> Result<(), String> {
     }
     let cpus = placement::plan(cfg.shard_count, &cfg.shard_cpus)?;
     let shards = cpus.len();
-    let ident = identity(cfg, namesrv)?;
+    let ident = identity(cfg, namesrv, config_file)?;
     let cfg = &ident.cfg;
     let root_dir = cfg.store_path_root_dir.clone();
     let root = StoreRoot::open(&root_dir, shards as u32).map_err(|e| e.to_string())?;

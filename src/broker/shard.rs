@@ -90,6 +90,8 @@ pub struct BrokerIdentity {
     pub namesrv: Vec<SocketAddr>,
     /// Where the metadata files are.
     pub meta_files: MetadataFiles,
+    /// The `-c` file, where run-time config changes are written.
+    pub config_file: Option<std::path::PathBuf>,
 }
 
 /// One core's broker state.

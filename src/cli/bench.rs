@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
 
+use crate::bench::consumer::ConsumerBenchArgs;
+use crate::bench::producer::ProducerBenchArgs;
 use crate::bench::store::{self, StoreBenchArgs};
+use crate::config::namesrv_addr;
 use crate::store::FlushMode;
 
 /// Benchmarks.
@@ -19,6 +22,144 @@ pub struct BenchArgs {
 enum BenchCommand {
     /// The shard store alone (no network), with the device's raw ceiling in the same run.
     Store(StoreArgs),
+    /// Sends like benchmark/producer.sh, with latency percentiles.
+    Producer(ProducerArgs),
+    /// Consumes like benchmark/consumer.sh, with latency percentiles.
+    Consumer(ConsumerArgs),
+}
+
+/// benchmark/producer.sh's options, then coremq's.
+#[derive(Debug, Args)]
+struct ProducerArgs {
+    /// Nameserver list, `a:9876;b:9876` (else NAMESRV_ADDR).
+    #[arg(short = 'n', long = "namesrvAddr", value_name = "ADDRS")]
+    namesrv_addr: Option<String>,
+    /// Topic.
+    #[arg(short = 't', long = "topic", default_value = "BenchmarkTest")]
+    topic: String,
+    /// Sender tasks (each keeps one send in flight).
+    #[arg(short = 'w', long = "threadCount", default_value_t = 64)]
+    threads: usize,
+    /// Body size in bytes.
+    #[arg(short = 's', long = "messageSize", default_value_t = 128)]
+    size: usize,
+    /// A unique key per message.
+    #[arg(short = 'k', long = "keyEnable", default_value_t = false, action = clap::ArgAction::Set)]
+    keys: bool,
+    /// Bytes of user properties per message.
+    #[arg(short = 'p', long = "propertySize", default_value_t = 0)]
+    property_size: usize,
+    /// Distinct tags (0: none).
+    #[arg(short = 'l', long = "tagCount", default_value_t = 0)]
+    tag_count: usize,
+    /// Message trace (not supported: must stay false).
+    #[arg(short = 'm', long = "traceEnable", default_value_t = false, action = clap::ArgAction::Set)]
+    trace: bool,
+    /// ACL (not supported: must stay false).
+    #[arg(short = 'a', long = "aclEnable", default_value_t = false, action = clap::ArgAction::Set)]
+    acl: bool,
+    /// Stop after this many messages (0: no limit).
+    #[arg(short = 'q', long = "messageQuantity", default_value_t = 0)]
+    count: u64,
+    /// Send delayed messages.
+    #[arg(short = 'd', long = "delayEnable", default_value_t = false, action = clap::ArgAction::Set)]
+    delay: bool,
+    /// Delay level when -d true.
+    #[arg(short = 'e', long = "delayLevel", default_value_t = 1)]
+    delay_level: i32,
+    /// Async sends (producer.sh forces one thread; here --async-inflight sends in flight).
+    #[arg(short = 'y', long = "asyncEnable", default_value_t = false, action = clap::ArgAction::Set)]
+    async_enable: bool,
+    /// Async sends in flight per generator core (implies -y true).
+    #[arg(long = "async-inflight")]
+    async_inflight: Option<usize>,
+    /// Measured seconds (default: until -q or Ctrl-C).
+    #[arg(long)]
+    duration: Option<u64>,
+    /// Unmeasured seconds first.
+    #[arg(long, default_value_t = 0)]
+    warmup: u64,
+    /// Fixed total rate in messages per second; latency counts from the scheduled time.
+    #[arg(long)]
+    rate: Option<u64>,
+    /// Generator executors (one thread each).
+    #[arg(long, default_value_t = 1)]
+    cores: usize,
+    /// Also write the summary as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+}
+
+/// benchmark/consumer.sh's options, then coremq's.
+#[derive(Debug, Args)]
+struct ConsumerArgs {
+    /// Nameserver list, `a:9876;b:9876` (else NAMESRV_ADDR).
+    #[arg(short = 'n', long = "namesrvAddr", value_name = "ADDRS")]
+    namesrv_addr: Option<String>,
+    /// Topic.
+    #[arg(short = 't', long = "topic", default_value = "BenchmarkTest")]
+    topic: String,
+    /// consumer.sh's thread count (accepted; each queue is consumed in order).
+    #[arg(short = 'w', long = "threadCount", default_value_t = 20)]
+    threads: usize,
+    /// Consumer group.
+    #[arg(short = 'g', long = "group", default_value = "benchmark_consumer")]
+    group: String,
+    /// Add a random suffix to the group.
+    #[arg(short = 'p', long = "group-suffix", default_value_t = false, action = clap::ArgAction::Set)]
+    group_suffix: bool,
+    /// Filter type (TAG; SQL92 is not supported).
+    #[arg(short = 'f', long = "filterType", default_value = "TAG")]
+    filter_type: String,
+    /// Filter expression.
+    #[arg(short = 'e', long = "expression", default_value = "*")]
+    expression: String,
+    /// Fraction of deliveries to fail on purpose (sent back for retry).
+    #[arg(short = 'r', long = "fail-rate", default_value_t = 0.0)]
+    fail_rate: f64,
+    /// Message trace (not supported: must stay false).
+    #[arg(short = 'm', long = "msgTraceEnable", default_value_t = false, action = clap::ArgAction::Set)]
+    trace: bool,
+    /// ACL (not supported: must stay false).
+    #[arg(short = 'a', long = "aclEnable", default_value_t = false, action = clap::ArgAction::Set)]
+    acl: bool,
+    /// A new group starts at the first message instead of the last.
+    #[arg(long = "from-first")]
+    from_first: bool,
+    /// Measured seconds (default: until Ctrl-C).
+    #[arg(long)]
+    duration: Option<u64>,
+    /// Unmeasured seconds first.
+    #[arg(long, default_value_t = 0)]
+    warmup: u64,
+    /// Consumer executors (one thread and one group member each).
+    #[arg(long, default_value_t = 1)]
+    cores: usize,
+    /// Also write the summary as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+}
+
+fn namesrv(list: Option<String>) -> Result<Vec<std::net::SocketAddr>, String> {
+    let list = list
+        .or_else(|| std::env::var("NAMESRV_ADDR").ok())
+        .ok_or("no nameserver address: give -n ADDRS or set NAMESRV_ADDR")?;
+    namesrv_addr::parse(&list).map_err(|e| e.to_string())
+}
+
+fn write_json(path: Option<PathBuf>, report: &impl serde::Serialize) -> Result<(), String> {
+    if let Some(path) = path {
+        let text = serde_json::to_string_pretty(report).map_err(|e| e.to_string())?;
+        std::fs::write(&path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn unsupported(trace: bool, acl: bool) -> Result<(), String> {
+    if trace || acl {
+        return Err("message trace (-m) and ACL (-a) are not supported by coremq's bench".into());
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -89,12 +230,71 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
                 device: !a.no_device,
             })?;
             print!("{report}");
-            if let Some(path) = a.json {
-                let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
-                std::fs::write(&path, text)
-                    .map_err(|e| format!("writing {}: {e}", path.display()))?;
+            write_json(a.json, &report)
+        }
+        BenchCommand::Producer(a) => {
+            unsupported(a.trace, a.acl)?;
+            if a.rate == Some(0) {
+                return Err("--rate must be at least 1".into());
             }
-            Ok(())
+            let async_inflight = match (a.async_enable, a.async_inflight) {
+                (_, Some(n)) => Some(n.max(1)),
+                (true, None) => Some(a.threads.max(1)),
+                (false, None) => None,
+            };
+            let args = ProducerBenchArgs {
+                namesrv: namesrv(a.namesrv_addr)?,
+                topic: a.topic,
+                threads: a.threads,
+                size: a.size,
+                keys: a.keys,
+                property_size: a.property_size,
+                tag_count: a.tag_count,
+                count: a.count,
+                delay_level: a.delay.then_some(a.delay_level),
+                async_inflight,
+                duration: a.duration.map(Duration::from_secs),
+                warmup: Duration::from_secs(a.warmup),
+                rate: a.rate,
+                cores: a.cores,
+            };
+            crate::broker::server::install_signal_handlers();
+            let report = crate::bench::producer::run(args, crate::broker::server::stop_requested)?;
+            print!("{report}");
+            write_json(a.json, &report)
+        }
+        BenchCommand::Consumer(a) => {
+            unsupported(a.trace, a.acl)?;
+            if !a.filter_type.eq_ignore_ascii_case("TAG") {
+                return Err(format!(
+                    "filter type {} is not supported (TAG only)",
+                    a.filter_type
+                ));
+            }
+            if !(0.0..=1.0).contains(&a.fail_rate) {
+                return Err("-r must be between 0 and 1".into());
+            }
+            let group = if a.group_suffix {
+                format!("{}_{}", a.group, std::process::id() % 100)
+            } else {
+                a.group
+            };
+            let args = ConsumerBenchArgs {
+                namesrv: namesrv(a.namesrv_addr)?,
+                topic: a.topic,
+                group,
+                expression: a.expression,
+                threads: a.threads,
+                fail_rate: a.fail_rate,
+                from_first: a.from_first,
+                duration: a.duration.map(Duration::from_secs),
+                warmup: Duration::from_secs(a.warmup),
+                cores: a.cores,
+            };
+            crate::broker::server::install_signal_handlers();
+            let report = crate::bench::consumer::run(args, crate::broker::server::stop_requested)?;
+            print!("{report}");
+            write_json(a.json, &report)
         }
     }
 }

@@ -104,7 +104,7 @@ pub fn run(args: BrokerArgs) -> Result<(), String> {
         tracing::warn!("no nameserver configured (-n, namesrvAddr or NAMESRV_ADDR): clients cannot find this broker");
     }
     crate::broker::server::install_signal_handlers();
-    crate::broker::server::run(cfg, namesrv)
+    crate::broker::server::run(cfg, namesrv, args.config_file.clone())
 }
 
 /// How long standalone waits for its nameserver to listen.
@@ -150,5 +150,5 @@ pub fn run_standalone(args: StandaloneArgs) -> Result<(), String> {
         std::thread::sleep(Duration::from_millis(20));
     }
     crate::broker::server::install_signal_handlers();
-    crate::broker::server::run(cfg, namesrv)
+    crate::broker::server::run(cfg, namesrv, args.config_file.clone())
 }

@@ -326,6 +326,7 @@ impl AdminClient {
         let req = request(RequestCode::VIEW_MESSAGE_BY_ID, &[("offset", &offset_s)]);
         let r = self.links.call(addr, req).await?;
         decode_pull_body(&r.body)
+            .0
             .into_iter()
             .next()
             .ok_or_else(|| ClientError::BadResponse {

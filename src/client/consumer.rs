@@ -35,6 +35,7 @@ use crate::protocol::body::client::{
     ConsumerListBody, LockBatchRequestBody, LockBatchResponseBody, MessageQueue, SubscriptionData,
 };
 use crate::protocol::body::{from_json_lenient, to_json};
+use crate::protocol::properties::keys;
 use crate::protocol::{ExtFields, RemotingCommand, RequestCode};
 
 /// Allocation is recomputed this often (RocketMQ's rebalance interval).
@@ -43,8 +44,12 @@ pub const REBALANCE_INTERVAL_MS: u64 = 20_000;
 pub const COMMIT_INTERVAL_MS: u64 = 5_000;
 /// A pull is parked this long on the broker when nothing is new (brokerSuspendMaxTimeMillis).
 pub const PULL_SUSPEND_MS: u64 = 15_000;
-/// A parked pull's request timeout (consumerTimeoutMillisWhenSuspend).
-pub const PULL_TIMEOUT_MS: u64 = 30_000;
+/// Timeout of the consumer's other requests (heartbeat, locks, commits, send-back): a
+/// broker that does not answer must not stall the control loop for long.
+pub const CONTROL_TIMEOUT_MS: u64 = 3_000;
+/// A broker lock is trusted this long after it was taken or renewed (RocketMQ's
+/// client-side rebalance lock max live time; the broker keeps it 60 s).
+pub const LOCK_VALID_MS: u64 = 30_000;
 /// Wait after a failed pull (pullTimeDelayMillsWhenException).
 pub const PULL_RETRY_DELAY_MS: u64 = 3_000;
 /// Messages buffered per queue before pulling pauses (pullThresholdForQueue).
@@ -102,8 +107,9 @@ pub struct ConsumerConfig {
     pub client_id: String,
     /// Orderly listener: queue locks, in-place retries.
     pub orderly: bool,
-    /// Deliveries before the DLQ.
-    pub max_reconsume_times: i32,
+    /// Deliveries before the DLQ (None: RocketMQ's default, 16 for a concurrent
+    /// listener, unlimited for an orderly one).
+    pub max_reconsume_times: Option<i32>,
     /// Per-queue buffer.
     pub pull_threshold_for_queue: usize,
     /// Messages per pull.
@@ -111,6 +117,15 @@ pub struct ConsumerConfig {
 }
 
 impl ConsumerConfig {
+    /// The effective max reconsume times.
+    pub fn max_reconsume(&self) -> i32 {
+        self.max_reconsume_times.unwrap_or(if self.orderly {
+            i32::MAX
+        } else {
+            MAX_RECONSUME_TIMES
+        })
+    }
+
     /// RocketMQ's defaults for a concurrent consumer starting from the last offset.
     pub fn new(group: &str, topic: &str, expr: &str, client_id: &str) -> Self {
         ConsumerConfig {
@@ -120,7 +135,7 @@ impl ConsumerConfig {
             from: StartFrom::Last,
             client_id: client_id.to_owned(),
             orderly: false,
-            max_reconsume_times: MAX_RECONSUME_TIMES,
+            max_reconsume_times: None,
             pull_threshold_for_queue: PULL_THRESHOLD_FOR_QUEUE,
             pull_batch_size: super::pull_consumer::PULL_BATCH_SIZE,
         }
@@ -133,14 +148,24 @@ enum Item {
     Message(Box<Received>),
     /// Everything before this offset is dealt with (filtered out or already handed over).
     Advance(i64),
+    /// The broker moved the queue's start (the offset was out of range): continue here,
+    /// even if it is behind.
+    Reset(i64),
+}
+
+/// What a queue's two tasks and the control loop share.
+struct QueueRun {
+    /// Cleared when the queue is given up; both tasks end.
+    alive: Cell<bool>,
+    /// Next offset to commit.
+    consumed: Cell<i64>,
+    /// Orderly: the broker lock is trusted until then.
+    locked_until: Cell<Instant>,
 }
 
 /// A queue this consumer owns now.
 struct Owned {
-    /// Cleared when the queue is given up; both tasks end.
-    alive: Rc<Cell<bool>>,
-    /// Next offset to commit.
-    consumed: Rc<Cell<i64>>,
+    run: Rc<QueueRun>,
     /// Last offset committed to the broker.
     committed: Cell<i64>,
 }
@@ -157,6 +182,9 @@ pub struct Consumer {
     rebalance_now: Rc<Cell<bool>>,
     /// Quick rebalances spent waiting for the retry topic's route.
     retry_route_waits: Cell<u32>,
+    /// Sends a failed message to the retry topic itself when the broker's send-back
+    /// fails (RocketMQ's fallback); made on first use.
+    fallback: RefCell<Option<Rc<super::producer::Producer>>>,
 }
 
 impl Consumer {
@@ -172,7 +200,7 @@ impl Consumer {
                 })
             })
         };
-        let links = Links::serving(Duration::from_millis(PULL_TIMEOUT_MS), on_request);
+        let links = Links::serving(Duration::from_millis(CONTROL_TIMEOUT_MS), on_request);
         let pull = PullConsumer::with_links(&cfg.group, namesrv, links)?;
         let version = now_ms();
         let subs = [
@@ -187,6 +215,7 @@ impl Consumer {
             stop: Cell::new(false),
             rebalance_now,
             retry_route_waits: Cell::new(0),
+            fallback: RefCell::default(),
         }))
     }
 
@@ -227,8 +256,24 @@ impl Consumer {
         // The first heartbeat creates the retry topic, so its route is read after it.
         let retry = self.pull.queues(&self.subs[1].topic).await?;
         let no_retry_route = retry.is_empty() && !topic.is_empty();
+        if topic.is_empty() {
+            if !self.owned.borrow().is_empty() {
+                // A nameserver that just restarted knows no route yet: keep what we have.
+                return Err(ClientError::BadResponse {
+                    addr: "nameserver".into(),
+                    reason: format!(
+                        "no route for {} (keeping the current queues)",
+                        self.cfg.topic
+                    ),
+                });
+            }
+            return Ok((Vec::new(), false));
+        }
         let Some(first) = reached else {
-            return Ok((Vec::new(), no_retry_route));
+            return Err(ClientError::Unreachable {
+                addr: format!("{brokers:?}"),
+                reason: "no broker answered the heartbeat (keeping the current queues)".into(),
+            });
         };
         let req = request(
             RequestCode::GET_CONSUMER_LIST_BY_GROUP,
@@ -271,7 +316,10 @@ impl Consumer {
             return Ok(o);
         }
         if sub == 1 {
-            return Ok(0);
+            return match self.cfg.from {
+                StartFrom::Timestamp(_) => self.pull.max_offset(q).await,
+                StartFrom::First | StartFrom::Last => Ok(0),
+            };
         }
         match self.cfg.from {
             StartFrom::First => Ok(0),
@@ -329,8 +377,8 @@ impl Consumer {
             .owned
             .borrow()
             .iter()
-            .filter(|(_, o)| o.consumed.get() > o.committed.get())
-            .map(|(q, o)| (q.clone(), o.consumed.get()))
+            .filter(|(_, o)| o.run.consumed.get() != o.committed.get())
+            .map(|(q, o)| (q.clone(), o.run.consumed.get()))
             .collect();
         for (q, offset) in due {
             match self.pull.commit(&q, offset).await {
@@ -350,9 +398,9 @@ impl Consumer {
             let Some(o) = self.owned.borrow_mut().remove(q) else {
                 continue;
             };
-            o.alive.set(false);
-            if o.consumed.get() > o.committed.get() {
-                if let Err(e) = self.pull.commit(q, o.consumed.get()).await {
+            o.run.alive.set(false);
+            if o.run.consumed.get() != o.committed.get() {
+                if let Err(e) = self.pull.commit(q, o.run.consumed.get()).await {
                     tracing::warn!("offset commit failed: {e}");
                 }
             }
@@ -362,9 +410,34 @@ impl Consumer {
         }
     }
 
+    /// Orderly: renews the locks of the queues owned now (every rebalance, 20 s, within
+    /// the 30 s a lock is trusted); a queue whose lock is refused is given up. Runs even
+    /// when the route cannot be refreshed.
+    async fn renew_locks(&self) {
+        let owned: Vec<QueueAt> = self.owned.borrow().keys().cloned().collect();
+        if owned.is_empty() {
+            return;
+        }
+        let taken = Instant::now();
+        let locked = self.lock(&owned).await;
+        for (q, o) in self.owned.borrow().iter() {
+            if locked.contains(q) {
+                o.run
+                    .locked_until
+                    .set(taken + Duration::from_millis(LOCK_VALID_MS));
+            }
+        }
+        let lost: Vec<QueueAt> = owned.into_iter().filter(|q| !locked.contains(q)).collect();
+        self.release(lost).await;
+    }
+
     /// Recomputes the allocation and starts or stops queues to match; true when a queue
-    /// it should own could not be locked yet (its last owner still holds it).
+    /// it should own could not be started yet (its lock is still held by its last owner,
+    /// its broker did not answer, the retry topic is not routed yet).
     async fn rebalance(self: &Rc<Self>, listener: &Listener) -> Result<bool, ClientError> {
+        if self.cfg.orderly {
+            self.renew_locks().await;
+        }
         let (share, no_retry_route) = self.allocation().await?;
         // Ask again soon while the retry topic's registration is on its way, but not
         // forever (a group may have no retry queues).
@@ -386,47 +459,44 @@ impl Consumer {
             .filter(|q| !self.owned.borrow().contains_key(*q))
             .cloned()
             .collect();
-        if self.cfg.orderly {
-            // Renew the locks held, take new ones; a queue whose lock is lost stops.
-            let all: Vec<QueueAt> = wanted.keys().cloned().collect();
-            let locked = self.lock(&all).await;
-            let lost: Vec<QueueAt> = self
-                .owned
-                .borrow()
-                .keys()
-                .filter(|q| !locked.contains(*q))
-                .cloned()
-                .collect();
-            self.release(lost).await;
+        let locked_at = Instant::now();
+        if self.cfg.orderly && !fresh.is_empty() {
+            let locked = self.lock(&fresh).await;
+            pending |= locked.len() < fresh.len();
             fresh.retain(|q| locked.contains(q));
-            pending |= locked.len() < all.len();
         }
         for q in fresh {
             let sub = wanted[&q];
-            let start = self.start_offset(&q, sub).await?;
-            let owned = Owned {
-                alive: Rc::new(Cell::new(true)),
-                consumed: Rc::new(Cell::new(start)),
-                committed: Cell::new(start),
+            let start = match self.start_offset(&q, sub).await {
+                Ok(o) => o,
+                Err(e) => {
+                    tracing::warn!("cannot start {} queue {}: {e}", q.mq.topic, q.mq.queue_id);
+                    pending = true;
+                    continue;
+                }
             };
+            let run = Rc::new(QueueRun {
+                alive: Cell::new(true),
+                consumed: Cell::new(start),
+                locked_until: Cell::new(locked_at + Duration::from_millis(LOCK_VALID_MS)),
+            });
             let (tx, rx) = local_channel::new_bounded(self.cfg.pull_threshold_for_queue.max(1));
-            glommio::spawn_local(self.clone().pull_queue(
-                q.clone(),
-                sub,
-                start,
-                owned.alive.clone(),
-                owned.consumed.clone(),
-                tx,
-            ))
+            glommio::spawn_local(
+                self.clone()
+                    .pull_queue(q.clone(), sub, start, run.clone(), tx),
+            )
             .detach();
             glommio::spawn_local(self.clone().consume_queue(
                 q.clone(),
-                owned.alive.clone(),
-                owned.consumed.clone(),
+                run.clone(),
                 rx,
                 listener.clone(),
             ))
             .detach();
+            let owned = Owned {
+                run,
+                committed: Cell::new(start),
+            };
             self.owned.borrow_mut().insert(q, owned);
         }
         Ok(pending)
@@ -438,25 +508,18 @@ impl Consumer {
         q: QueueAt,
         sub: usize,
         mut offset: i64,
-        alive: Rc<Cell<bool>>,
-        consumed: Rc<Cell<i64>>,
+        run: Rc<QueueRun>,
         tx: LocalSender<Item>,
     ) {
-        let opts = |commit: i64| PullOptions {
-            suspend_ms: Some(PULL_SUSPEND_MS),
-            commit_offset: Some(commit),
-            registered: true,
-        };
-        while alive.get() && !self.stop.get() {
+        while run.alive.get() && !self.stop.get() {
+            let opts = PullOptions {
+                suspend_ms: Some(PULL_SUSPEND_MS),
+                commit_offset: Some(run.consumed.get()),
+                registered: true,
+            };
             let r = self
                 .pull
-                .pull(
-                    &q,
-                    &self.subs[sub],
-                    offset,
-                    self.cfg.pull_batch_size,
-                    opts(consumed.get()),
-                )
+                .pull(&q, &self.subs[sub], offset, self.cfg.pull_batch_size, opts)
                 .await;
             let r = match r {
                 Ok(r) => r,
@@ -466,46 +529,68 @@ impl Consumer {
                     continue;
                 }
             };
-            if r.status == PullStatus::OffsetIllegal {
+            let last = if r.status == PullStatus::OffsetIllegal {
                 tracing::warn!(
                     "offset {offset} of {} queue {} is out of range; continuing from {}",
                     q.mq.topic,
                     q.mq.queue_id,
                     r.next_begin_offset
                 );
-            }
-            for m in r.messages {
-                if tx.send(Item::Message(Box::new(m))).await.is_err() {
+                Item::Reset(r.next_begin_offset)
+            } else {
+                Item::Advance(r.next_begin_offset)
+            };
+            let stuck = r.status == PullStatus::Found && r.next_begin_offset == offset;
+            for mut m in r.messages {
+                m.restore_retry_topic();
+                if !self.hand_over(&tx, Item::Message(Box::new(m)), &run).await {
                     return;
                 }
             }
-            if tx.send(Item::Advance(r.next_begin_offset)).await.is_err() {
+            if !self.hand_over(&tx, last, &run).await {
                 return;
             }
             offset = r.next_begin_offset;
+            if stuck {
+                // A record that does not decode: do not spin on it.
+                glommio::timer::sleep(Duration::from_millis(PULL_RETRY_DELAY_MS)).await;
+            }
         }
+    }
+
+    /// Puts `item` in the queue's channel, waiting while it is full (flow control); false
+    /// once the queue is given up or the consumer stops, so a puller never waits on a
+    /// channel nobody reads.
+    async fn hand_over(&self, tx: &LocalSender<Item>, item: Item, run: &QueueRun) -> bool {
+        futures_lite::future::or(async { tx.send(item).await.is_ok() }, async {
+            while run.alive.get() && !self.stop.get() {
+                glommio::timer::sleep(Duration::from_millis(CONTROL_TICK_MS)).await;
+            }
+            false
+        })
+        .await
     }
 
     /// Hands one queue's messages to the listener, in order.
     async fn consume_queue(
         self: Rc<Self>,
         q: QueueAt,
-        alive: Rc<Cell<bool>>,
-        consumed: Rc<Cell<i64>>,
+        run: Rc<QueueRun>,
         rx: LocalReceiver<Item>,
         listener: Listener,
     ) {
         while let Some(item) = rx.recv().await {
-            if !alive.get() || self.stop.get() {
+            if !run.alive.get() || self.stop.get() {
                 return;
             }
             match item {
-                Item::Advance(o) => consumed.set(consumed.get().max(o)),
+                Item::Advance(o) => run.consumed.set(run.consumed.get().max(o)),
+                Item::Reset(o) => run.consumed.set(o),
                 Item::Message(m) => {
-                    if !self.deliver(&q, &m, &alive, &listener).await {
+                    if !self.deliver(&q, &m, &run, &listener).await {
                         return;
                     }
-                    consumed.set(consumed.get().max(m.queue_offset + 1));
+                    run.consumed.set(run.consumed.get().max(m.queue_offset + 1));
                 }
             }
         }
@@ -517,20 +602,27 @@ impl Consumer {
         &self,
         q: &QueueAt,
         m: &Received,
-        alive: &Cell<bool>,
+        run: &QueueRun,
         listener: &Listener,
     ) -> bool {
+        let max = self.cfg.max_reconsume();
         let mut local_retries = 0;
         loop {
-            if !alive.get() || self.stop.get() {
+            if !run.alive.get() || self.stop.get() {
                 return false;
+            }
+            if self.cfg.orderly && Instant::now() >= run.locked_until.get() {
+                // The lock may have lapsed on the broker: another consumer could own the
+                // queue now. Wait for the renewal (or for the queue to be given up).
+                glommio::timer::sleep(Duration::from_millis(CONTROL_TICK_MS)).await;
+                continue;
             }
             let attempt;
             let shown = if local_retries == 0 {
                 m
             } else {
                 attempt = Received {
-                    reconsume_times: m.reconsume_times + local_retries,
+                    reconsume_times: m.reconsume_times.saturating_add(local_retries),
                     ..m.clone()
                 };
                 &attempt
@@ -544,7 +636,7 @@ impl Consumer {
                 ConsumeStatus::Later => {}
             }
             if self.cfg.orderly {
-                if shown.reconsume_times < self.cfg.max_reconsume_times {
+                if shown.reconsume_times < max {
                     local_retries += 1;
                     glommio::timer::sleep(Duration::from_millis(SUSPEND_CURRENT_QUEUE_MS)).await;
                     continue;
@@ -553,7 +645,7 @@ impl Consumer {
                 if self.send_back(q, shown, -1).await {
                     return true;
                 }
-            } else if self.send_back(q, m, 0).await {
+            } else if self.send_back(q, m, 0).await || self.resend_to_retry(m).await {
                 return true;
             }
             glommio::timer::sleep(Duration::from_millis(SUSPEND_CURRENT_QUEUE_MS)).await;
@@ -564,7 +656,7 @@ impl Consumer {
     /// DLQ (`delay_level` -1, or out of retries).
     async fn send_back(&self, q: &QueueAt, m: &Received, delay_level: i32) -> bool {
         let (offset, level) = (m.commit_log_offset.to_string(), delay_level.to_string());
-        let max = self.cfg.max_reconsume_times.to_string();
+        let max = self.cfg.max_reconsume().to_string();
         let req = request(
             RequestCode::CONSUMER_SEND_MSG_BACK,
             &[
@@ -581,6 +673,64 @@ impl Consumer {
             Ok(_) => true,
             Err(e) => {
                 tracing::warn!("send-back of {} failed: {e}", m.msg_id);
+                false
+            }
+        }
+    }
+
+    /// RocketMQ's fallback when send-back fails: send a copy to `%RETRY%<group>` with the
+    /// next reconsume count and its delay; the broker dead-letters it past the maximum.
+    async fn resend_to_retry(&self, m: &Received) -> bool {
+        let producer = {
+            let mut slot = self.fallback.borrow_mut();
+            match &*slot {
+                Some(p) => p.clone(),
+                None => match super::producer::Producer::new(
+                    &format!("CLIENT_INNER_PRODUCER_{}", self.cfg.group),
+                    self.pull.namesrv().to_vec(),
+                    Duration::from_millis(CONTROL_TIMEOUT_MS),
+                ) {
+                    Ok(p) => slot.insert(Rc::new(p)).clone(),
+                    Err(_) => return false,
+                },
+            }
+        };
+        let times = m.reconsume_times.saturating_add(1);
+        let mut properties: Vec<(String, String)> = m
+            .properties
+            .iter()
+            .filter(|(k, _)| ![keys::UNIQ_KEY, keys::TAGS, keys::KEYS, keys::WAIT].contains(k))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        let mut set = |k: &str, v: String| {
+            properties.retain(|(x, _)| x != k);
+            properties.push((k.to_owned(), v));
+        };
+        set(keys::RETRY_TOPIC, m.topic.clone());
+        set(keys::ORIGIN_MESSAGE_ID, m.msg_id.clone());
+        set(keys::RECONSUME_TIME, times.to_string());
+        set(
+            keys::MAX_RECONSUME_TIMES,
+            self.cfg.max_reconsume().to_string(),
+        );
+        set(keys::DELAY, (3 + times).to_string());
+        let copy = super::producer::Message {
+            topic: retry_topic(&self.cfg.group),
+            tags: (!m.tags.is_empty()).then(|| m.tags.clone()),
+            keys: m
+                .keys
+                .split(' ')
+                .filter(|k| !k.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            body: m.body.clone(),
+            properties,
+            flag: 0,
+        };
+        match producer.send(&copy).await {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::warn!("resending {} to the retry topic failed: {e}", m.msg_id);
                 false
             }
         }

@@ -12,10 +12,25 @@ use crate::store::record::Record;
 /// The sysflag bit a producer sets on a zlib-compressed body.
 const SYSFLAG_COMPRESSED: i32 = 0x1;
 
+impl Received {
+    /// A message redelivered through `%RETRY%<group>` shown under the topic it was first
+    /// sent to, as RocketMQ's push consumers show it.
+    pub fn restore_retry_topic(&mut self) {
+        if self
+            .topic
+            .starts_with(crate::broker::metadata::RETRY_PREFIX)
+        {
+            if let Some(t) = self.properties.get(keys::RETRY_TOPIC) {
+                self.topic = t.to_owned();
+            }
+        }
+    }
+}
+
 /// One received message.
 #[derive(Debug, Clone)]
 pub struct Received {
-    /// Topic (the original one for a retried message).
+    /// Topic as stored (see [`Received::restore_retry_topic`]).
     pub topic: String,
     /// Queue.
     pub queue_id: i32,
@@ -49,25 +64,26 @@ pub struct Received {
     pub sys_flag: i32,
 }
 
-/// Splits a pull body into messages; a record that does not parse ends the list.
-pub fn decode_pull_body(body: &[u8]) -> Vec<Received> {
+/// Splits a pull body into messages; false with them when a record does not parse (the
+/// list ends before it).
+pub fn decode_pull_body(body: &[u8]) -> (Vec<Received>, bool) {
     let mut out = Vec::new();
     let mut at = 0;
     while at + 4 <= body.len() {
         let size = i32::from_be_bytes([body[at], body[at + 1], body[at + 2], body[at + 3]]);
         let Ok(size) = usize::try_from(size) else {
-            break;
+            return (out, false);
         };
         if size < 4 || at + size > body.len() {
-            break;
+            return (out, false);
         }
         match Record::parse(&body[at..at + size]) {
             Ok(r) => out.push(received(&r)),
-            Err(_) => break,
+            Err(_) => return (out, false),
         }
         at += size;
     }
-    out
+    (out, at == body.len())
 }
 
 fn received(r: &Record<'_>) -> Received {
@@ -83,12 +99,8 @@ fn received(r: &Record<'_>) -> Received {
     };
     let store_host = r.store_host();
     let offset_id = offset_msg_id(store_host, r.physical_offset());
-    let topic = properties
-        .get(keys::RETRY_TOPIC)
-        .filter(|_| r.topic().starts_with(crate::broker::metadata::RETRY_PREFIX))
-        .map_or_else(|| r.topic().into_owned(), str::to_owned);
     Received {
-        topic,
+        topic: r.topic().into_owned(),
         queue_id: r.queue_id(),
         queue_offset: r.queue_offset(),
         msg_id: properties

@@ -123,12 +123,15 @@ impl std::fmt::Display for SendResult {
     }
 }
 
+/// Writable queues of a topic with their master's address.
+type PublishQueues = Rc<Vec<(MessageQueue, String)>>;
+
 /// A producer.
 pub struct Producer {
     group: String,
     namesrv: Vec<SocketAddr>,
     links: Links,
-    routes: RefCell<HashMap<String, (Instant, TopicRouteData)>>,
+    routes: RefCell<HashMap<String, (Instant, TopicRouteData, PublishQueues)>>,
     next_queue: Cell<usize>,
     last_failed: RefCell<Option<String>>,
     /// Extra attempts after a failed send.
@@ -163,9 +166,16 @@ impl Producer {
         })
     }
 
+    /// Allows `n` async sends in flight (before any is sent).
+    pub fn set_max_async_in_flight(&mut self, n: usize) {
+        let n = n.max(1);
+        self.async_slots = Rc::new(glommio::sync::Semaphore::new(n as u64));
+        self.max_async_in_flight = n;
+    }
+
     /// The topic's route (cached); an unknown topic gets TBW102's, so the broker creates it.
     pub async fn route(&self, topic: &str) -> Result<TopicRouteData, ClientError> {
-        if let Some((at, r)) = self.routes.borrow().get(topic) {
+        if let Some((at, r, _)) = self.routes.borrow().get(topic) {
             if at.elapsed() < Duration::from_millis(ROUTE_TTL_MS) {
                 return Ok(r.clone());
             }
@@ -192,10 +202,27 @@ impl Producer {
         route
             .queue_datas
             .sort_by(|a, b| a.broker_name.cmp(&b.broker_name));
+        let publish = Rc::new(Self::publish_queues(topic, &route));
         self.routes
             .borrow_mut()
-            .insert(topic.to_owned(), (Instant::now(), route.clone()));
+            .insert(topic.to_owned(), (Instant::now(), route.clone(), publish));
         Ok(route)
+    }
+
+    /// The topic's writable queues (cached with the route: computed once per refresh,
+    /// not once per send).
+    async fn writable(&self, topic: &str) -> Result<PublishQueues, ClientError> {
+        if let Some((at, _, q)) = self.routes.borrow().get(topic) {
+            if at.elapsed() < Duration::from_millis(ROUTE_TTL_MS) {
+                return Ok(q.clone());
+            }
+        }
+        self.route(topic).await?;
+        self.routes
+            .borrow()
+            .get(topic)
+            .map(|(_, _, q)| q.clone())
+            .ok_or(ClientError::NoNamesrv)
     }
 
     async fn fetch_route(&self, topic: &str) -> Result<Option<TopicRouteData>, ClientError> {
@@ -234,7 +261,7 @@ impl Producer {
     /// The next queue round-robin, skipping the broker that failed last when another
     /// is writable.
     async fn pick(&self, topic: &str) -> Result<(MessageQueue, String), ClientError> {
-        let queues = Self::publish_queues(topic, &self.route(topic).await?);
+        let queues = self.writable(topic).await?;
         if queues.is_empty() {
             return Err(ClientError::BadResponse {
                 addr: "nameserver".into(),
@@ -263,7 +290,11 @@ impl Producer {
             let (mq, addr) = self.pick(topic).await?;
             let broker = mq.broker_name.clone();
             match attempt(mq, addr).await {
-                Ok(r) => return Ok(r),
+                Ok(r) => {
+                    // Avoid a failed broker only until it answers again.
+                    self.last_failed.borrow_mut().take();
+                    return Ok(r);
+                }
                 Err(e) if retryable(&e) => {
                     *self.last_failed.borrow_mut() = Some(broker);
                     self.routes.borrow_mut().remove(topic);
@@ -277,8 +308,15 @@ impl Producer {
 
     /// Sends to the next queue round-robin, retrying elsewhere on failure (sync send).
     pub async fn send(&self, msg: &Message) -> Result<SendResult, ClientError> {
-        self.with_retries(&msg.topic, |mq, addr| async move {
-            self.send_to(msg, &mq, &addr).await
+        // One id for every attempt: a duplicate left by a timed-out attempt is
+        // recognisable by it.
+        let uniq = self.ids.next();
+        self.with_retries(&msg.topic, |mq, addr| {
+            let uniq = uniq.clone();
+            async move {
+                let req = self.single_request(msg, &mq, &uniq);
+                self.exchange(req, &mq, &addr, uniq).await
+            }
         })
         .await
     }
@@ -286,7 +324,7 @@ impl Producer {
     /// Sends without waiting for the broker (oneway): no result, no retry.
     pub async fn send_oneway(&self, msg: &Message) -> Result<(), ClientError> {
         let (mq, addr) = self.pick(&msg.topic).await?;
-        let (req, _) = self.single_request(msg, &mq);
+        let req = self.single_request(msg, &mq, &self.ids.next());
         self.links.oneway(resolve(&addr)?, req).await
     }
 
@@ -362,7 +400,7 @@ impl Producer {
         msg: &Message,
         select: impl Fn(&[MessageQueue]) -> usize,
     ) -> Result<SendResult, ClientError> {
-        let queues = Self::publish_queues(&msg.topic, &self.route(&msg.topic).await?);
+        let queues = self.writable(&msg.topic).await?;
         let mqs: Vec<MessageQueue> = queues.iter().map(|(q, _)| q.clone()).collect();
         if mqs.is_empty() {
             return Err(ClientError::BadResponse {
@@ -418,10 +456,20 @@ impl Producer {
         }
     }
 
-    /// SEND_MESSAGE_V2 for one message (compressed when large) and its unique id.
-    fn single_request(&self, msg: &Message, mq: &MessageQueue) -> (RemotingCommand, String) {
-        let uniq = self.ids.next();
-        let props = self.properties(msg, &uniq);
+    /// SEND_MESSAGE_V2 for one message (compressed when large) with unique id `uniq`.
+    fn single_request(&self, msg: &Message, mq: &MessageQueue, uniq: &str) -> RemotingCommand {
+        let mut props = self.properties(msg, uniq);
+        // A consumer's resend to its retry topic carries its counts in the header.
+        let retry_counts = msg
+            .topic
+            .starts_with(crate::broker::metadata::RETRY_PREFIX)
+            .then(|| {
+                let n = |k: &str, p: &mut Properties| p.remove(k).and_then(|v| v.parse().ok());
+                (
+                    n(keys::RECONSUME_TIME, &mut props),
+                    n(keys::MAX_RECONSUME_TIMES, &mut props),
+                )
+            });
         let (body, sys_flag) = if msg.body.len() >= COMPRESS_OVER_BYTES {
             let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(5));
             let compressed = z.write_all(&msg.body).and_then(|()| z.finish());
@@ -432,10 +480,12 @@ impl Producer {
         } else {
             (msg.body.clone(), 0)
         };
-        let h = self.header(&msg.topic, mq, sys_flag, msg.flag, props.encode(), false);
-        let req =
-            RemotingCommand::request_with(RequestCode::SEND_MESSAGE_V2.code(), &h).with_body(body);
-        (req, uniq)
+        let mut h = self.header(&msg.topic, mq, sys_flag, msg.flag, props.encode(), false);
+        if let Some((times, max)) = retry_counts {
+            h.j = times.or(h.j);
+            h.l = max;
+        }
+        RemotingCommand::request_with(RequestCode::SEND_MESSAGE_V2.code(), &h).with_body(body)
     }
 
     /// Sends one message to one queue.
@@ -445,7 +495,8 @@ impl Producer {
         mq: &MessageQueue,
         addr: &str,
     ) -> Result<SendResult, ClientError> {
-        let (req, uniq) = self.single_request(msg, mq);
+        let uniq = self.ids.next();
+        let req = self.single_request(msg, mq, &uniq);
         self.exchange(req, mq, addr, uniq).await
     }
 
@@ -499,12 +550,14 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// The counter part of client-side message ids, shared by every producer of the process.
+static NEXT_UNIQ_COUNTER: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+
 /// Client-side message ids (UNIQ_KEY, spec §4.5): address ‖ pid ‖ a per-process hash ‖
 /// time ‖ counter, as 32 upper-case hex characters. Opaque to brokers; unique per process.
 struct UniqueIds {
     prefix: String,
     start_ms: i64,
-    counter: Cell<u16>,
 }
 
 impl UniqueIds {
@@ -520,16 +573,12 @@ impl UniqueIds {
             "{:02X}{:02X}{:02X}{:02X}{pid:04X}{hash:08X}",
             ip[0], ip[1], ip[2], ip[3]
         );
-        UniqueIds {
-            prefix,
-            start_ms,
-            counter: Cell::new(0),
-        }
+        UniqueIds { prefix, start_ms }
     }
 
     fn next(&self) -> String {
-        let n = self.counter.get();
-        self.counter.set(n.wrapping_add(1));
+        // Process-wide: two producers made in the same millisecond share a prefix.
+        let n = NEXT_UNIQ_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let t = (now_ms() - self.start_ms) as u32;
         format!("{}{t:08X}{n:04X}", self.prefix)
     }

@@ -200,7 +200,9 @@ impl PullConsumer {
                 ("expressionType", "TAG"),
             ],
         );
-        let r = self.links.request(q.addr, req).await?;
+        // A parked pull is answered after up to `suspend_ms`: wait that long and more.
+        let timeout = self.links.timeout + Duration::from_millis(opts.suspend_ms.unwrap_or(0));
+        let r = self.links.request_within(q.addr, req, timeout).await?;
         let status = match ResponseCode::from_code(r.code) {
             Some(ResponseCode::SUCCESS) => PullStatus::Found,
             Some(ResponseCode::PULL_NOT_FOUND) => PullStatus::NoNewMsg,
@@ -218,15 +220,28 @@ impl PullConsumer {
                 reason: e.to_string(),
             })?;
         let mut messages = Vec::new();
+        let mut next_begin_offset = h.next_begin_offset;
         if status == PullStatus::Found {
-            messages = decode_pull_body(&r.body);
+            let (decoded, complete) = decode_pull_body(&r.body);
+            if !complete {
+                // Never step past what was not delivered: continue after the last good one.
+                next_begin_offset = decoded.last().map_or(offset, |m| m.queue_offset + 1);
+                tracing::error!(
+                    "{} returned a record that does not parse in {} queue {} after offset {}",
+                    q.addr,
+                    q.mq.topic,
+                    q.mq.queue_id,
+                    next_begin_offset
+                );
+            }
+            messages = decoded;
             if !sub.takes_all() {
                 messages.retain(|m| sub.tags_set.contains(&m.tags));
             }
         }
         Ok(PullResult {
             status,
-            next_begin_offset: h.next_begin_offset,
+            next_begin_offset,
             min_offset: h.min_offset,
             max_offset: h.max_offset,
             messages,

@@ -98,8 +98,18 @@ impl Links {
         addr: SocketAddr,
         req: RemotingCommand,
     ) -> Result<RemotingCommand, ClientError> {
+        self.request_within(addr, req, self.timeout).await
+    }
+
+    /// Like [`Self::request`] with its own timeout (a long-polling pull).
+    pub async fn request_within(
+        &self,
+        addr: SocketAddr,
+        req: RemotingCommand,
+        timeout: Duration,
+    ) -> Result<RemotingCommand, ClientError> {
         let conn = self.connection(addr).await?;
-        conn.request(req, self.timeout)
+        conn.request(req, timeout)
             .await
             .map_err(|e| unreachable(addr, e))
     }

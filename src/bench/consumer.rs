@@ -1,0 +1,240 @@
+//! `coremq bench consumer`: RocketMQ's benchmark/consumer.sh (same options, same lines)
+//! with born→consumed (B2C) and stored→consumed (S2C) percentiles and a JSON report.
+//!
+//! `--cores` executors each run one push consumer of the group (so the group's queues are
+//! split between them, as between consumer.sh processes); `-w`, consumer.sh's thread
+//! count, is accepted for its scripts: coremq's consumer delivers each queue in order on
+//! its executor. Latencies use the message's timestamps, so producer, broker and consumer
+//! clocks must agree (one host, or synchronised hosts).
+
+use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use glommio::{LocalExecutorBuilder, Placement};
+use serde::Serialize;
+
+use super::stats::{self, CpuUse, Percentiles, Tick, TickSender, Window};
+use crate::client::consumer::{ConsumeStatus, Consumer, ConsumerConfig, Listener, StartFrom};
+use crate::client::message::Received;
+use crate::runtime::NETWORK_ONLY_IO_MEMORY_BYTES;
+
+/// What `coremq bench consumer` was asked to do.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConsumerBenchArgs {
+    /// Nameservers.
+    #[serde(skip)]
+    pub namesrv: Vec<SocketAddr>,
+    /// Topic (-t).
+    pub topic: String,
+    /// Group (-g, with a random suffix under -p).
+    pub group: String,
+    /// Tag expression (-e).
+    pub expression: String,
+    /// consumer.sh's thread count (-w).
+    pub threads: usize,
+    /// Fraction of deliveries failed on purpose, sent back for retry (-r).
+    pub fail_rate: f64,
+    /// Where a new group starts.
+    pub from_first: bool,
+    /// Measured run time (None: until Ctrl-C).
+    pub duration: Option<Duration>,
+    /// Unmeasured time first.
+    pub warmup: Duration,
+    /// Consumer executors.
+    pub cores: usize,
+}
+
+/// The summary and what the JSON file holds.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConsumerReport {
+    /// "consumer".
+    pub kind: &'static str,
+    /// The options.
+    pub config: ConsumerBenchArgs,
+    /// Messages consumed in the measured window.
+    pub messages: u64,
+    /// Measured seconds.
+    pub seconds: f64,
+    /// Messages per second.
+    pub tps: f64,
+    /// Deliveries failed on purpose (-r).
+    pub failed: u64,
+    /// Born → consumed, ms.
+    pub b2c_latency_ms: Percentiles,
+    /// Stored → consumed, ms.
+    pub s2c_latency_ms: Percentiles,
+    /// The consumer process's CPU time.
+    pub generator_cpu: CpuUse,
+}
+
+/// Runs the benchmark until the duration passes or `stop` is set.
+pub fn run(args: ConsumerBenchArgs, stop: fn() -> bool) -> Result<ConsumerReport, String> {
+    if args.cores == 0 {
+        return Err("--cores must be at least 1".into());
+    }
+    let cpu0 = stats::cpu_seconds();
+    let wall0 = Instant::now();
+    let (tx, rx) = mpsc::channel();
+    let mut handles = Vec::new();
+    for e in 0..args.cores {
+        let (a, tx) = (args.clone(), tx.clone());
+        let h = LocalExecutorBuilder::new(Placement::Unbound)
+            .name(&format!("bench-consumer-{e}"))
+            .io_memory(NETWORK_ONLY_IO_MEMORY_BYTES)
+            .spawn(move || async move { consume(a, e, tx, stop).await })
+            .map_err(|e| format!("starting a consumer executor: {e}"))?;
+        handles.push(h);
+    }
+    drop(tx);
+    println!("Consumer Started.");
+    let total = stats::collect(rx, args.cores, |w| println!("{}", line(w)));
+    for h in handles {
+        match h.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(e) => return Err(format!("consumer failed: {e}")),
+        }
+    }
+    let measured = wall0.elapsed().saturating_sub(args.warmup).as_secs_f64();
+    let seconds = args
+        .duration
+        .map_or(measured, |d| d.as_secs_f64().min(measured));
+    Ok(ConsumerReport {
+        kind: "consumer",
+        messages: total.ok,
+        seconds,
+        tps: total.ok as f64 / seconds.max(1e-9),
+        failed: total.response_failed,
+        b2c_latency_ms: Percentiles::of(&total.latency),
+        s2c_latency_ms: Percentiles::of(&total.latency2),
+        generator_cpu: CpuUse::since(cpu0, wall0),
+        config: args,
+    })
+}
+
+/// consumer.sh's line, then B2C percentiles.
+fn line(w: &Window) -> String {
+    let (b, s) = (Percentiles::of(&w.latency), Percentiles::of(&w.latency2));
+    let avg = |p: &Percentiles| if w.ok > 0 { p.mean } else { 0.0 };
+    format!(
+        "Current Time: {} TPS: {} FAIL: {} AVG(B2C) RT(ms): {:7.3} AVG(S2C) RT(ms): {:7.3} MAX(B2C) RT(ms): {} MAX(S2C) RT(ms): {} p50(B2C,ms): {:.3} p99(B2C,ms): {:.3} p99.9(B2C,ms): {:.3}",
+        stats::now_text(),
+        w.ok * 1000 / stats::REPORT_INTERVAL_MS,
+        w.response_failed,
+        avg(&b),
+        avg(&s),
+        b.max.ceil() as u64,
+        s.max.ceil() as u64,
+        b.p50,
+        b.p99,
+        b.p999
+    )
+}
+
+impl std::fmt::Display for ConsumerReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "Summary: {} messages in {:.1} s: {:.0} msgs/s, {} failed on purpose",
+            self.messages, self.seconds, self.tps, self.failed
+        )?;
+        for (name, p) in [("B2C", &self.b2c_latency_ms), ("S2C", &self.s2c_latency_ms)] {
+            writeln!(
+                f,
+                "{name} latency (ms): p50 {:.3}  p90 {:.3}  p99 {:.3}  p99.9 {:.3}  p99.99 {:.3}  max {:.3}",
+                p.p50, p.p90, p.p99, p.p999, p.p9999, p.max
+            )?;
+        }
+        writeln!(
+            f,
+            "Consumer CPU: user {:.2} s, system {:.2} s ({:.2} cores busy)",
+            self.generator_cpu.user_s, self.generator_cpu.system_s, self.generator_cpu.cores_busy
+        )
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+async fn consume(
+    args: ConsumerBenchArgs,
+    executor: usize,
+    tx: TickSender,
+    stop: fn() -> bool,
+) -> Result<(), String> {
+    let client_id = format!(
+        "{}@bench-{}-{executor}",
+        crate::broker::placement::local_ipv4(),
+        std::process::id()
+    );
+    let mut cfg = ConsumerConfig::new(&args.group, &args.topic, &args.expression, &client_id);
+    if args.from_first {
+        cfg.from = StartFrom::First;
+    }
+    let consumer = Consumer::new(cfg, args.namesrv.clone()).map_err(|e| e.to_string())?;
+    let window: Rc<RefCell<Window>> = Rc::default();
+    let rng = Rc::new(Cell::new(0x2545_F491_4F6C_DD1D_u64 ^ executor as u64));
+    let listener: Listener = {
+        let (window, rng, fail_rate) = (window.clone(), rng.clone(), args.fail_rate);
+        Rc::new(move |m: &Received| {
+            let now = now_ms();
+            let mut w = window.borrow_mut();
+            let ms = |t: i64| Duration::from_millis((now - t).max(0) as u64);
+            if fail_rate > 0.0 {
+                let mut x = rng.get();
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                rng.set(x);
+                if (x % 1_000_000) as f64 / 1e6 < fail_rate {
+                    w.response_failed += 1;
+                    return ConsumeStatus::Later;
+                }
+            }
+            w.ok += 1;
+            w.bytes += m.body.len() as u64;
+            stats::record(&mut w.latency, ms(m.born_timestamp));
+            stats::record(&mut w.latency2, ms(m.store_timestamp));
+            ConsumeStatus::Success
+        })
+    };
+    let start = Instant::now();
+    let measure_from = start + args.warmup;
+    let end = args.duration.map(|d| measure_from + d);
+    let reporter = glommio::spawn_local({
+        let (window, tx, consumer, stop) = (window.clone(), tx.clone(), consumer.clone(), stop);
+        async move {
+            let mut interval_start = start;
+            loop {
+                glommio::timer::sleep(Duration::from_millis(stats::REPORT_INTERVAL_MS)).await;
+                let w = std::mem::take(&mut *window.borrow_mut());
+                let measured = stats::after_warmup(interval_start, measure_from);
+                interval_start = Instant::now();
+                let _ = tx.send(Tick {
+                    executor,
+                    window: w,
+                    measured,
+                });
+                if stop() || end.is_some_and(|e| Instant::now() >= e) {
+                    consumer.shutdown();
+                    return;
+                }
+            }
+        }
+    });
+    let result = consumer.run(listener, None).await;
+    drop(reporter);
+    let w = std::mem::take(&mut *window.borrow_mut());
+    let _ = tx.send(Tick {
+        executor,
+        window: w,
+        measured: true,
+    });
+    result.map_err(|e| e.to_string())
+}
