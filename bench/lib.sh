@@ -1,0 +1,71 @@
+# Helpers shared by bench/run.sh and bench/compare.sh (sourced, not run).
+# Expects $bin (the coremq binary).
+
+# A free loopback port.
+free_port() {
+    local p
+    while :; do
+        p=$(( (RANDOM % 20000) + 30000 ))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null &&
+           ! (exec 3<>"/dev/tcp/127.0.0.1/$((p - 2))") 2>/dev/null; then
+            echo "$p"
+            return
+        fi
+    done
+}
+
+# Waits (<= 20 s) until something listens on 127.0.0.1:$1.
+wait_port() {
+    for _ in $(seq 200); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    echo "nothing listens on 127.0.0.1:$1" >&2
+    return 1
+}
+
+# CPU seconds (user + system) of a process so far.
+proc_cpu_s() {
+    awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"
+}
+
+# Resident memory of a process, MiB.
+proc_rss_mib() {
+    awk '/^VmRSS:/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"
+}
+
+# First value of "key": in a pretty-printed JSON file (flat numbers are all we read).
+json_field() {
+    sed -n "s/^ *\"$2\": *\\([-0-9.e]*\\),\\{0,1\\}$/\\1/p" "$1" | head -n 1
+}
+
+# Starts `coremq standalone` in $1 (flush type $2, shards $3, I/O memory $4); sets
+# NS_PORT, BROKER_PORT, BROKER_PID.
+start_coremq() {
+    local dir="$1"
+    NS_PORT="$(free_port)"
+    BROKER_PORT="$(free_port)"
+    cat > "$dir/broker.properties" <<EOF
+brokerClusterName=DefaultCluster
+brokerName=broker-a
+brokerIP1=127.0.0.1
+listenPort=$BROKER_PORT
+storePathRootDir=$dir/store
+logDir=$dir/logs
+flushDiskType=$2
+shardCount=$3
+ioMemoryBytesPerShard=$4
+EOF
+    HOME="$dir" "$bin" standalone --namesrv-port "$NS_PORT" -c "$dir/broker.properties" \
+        > "$dir/standalone.log" 2>&1 &
+    BROKER_PID=$!
+    wait_port "$BROKER_PORT"
+    wait_port "$NS_PORT"
+}
+
+# Stops the broker started by start_coremq and removes $1.
+stop_coremq() {
+    kill -TERM "$BROKER_PID" 2>/dev/null || true
+    wait "$BROKER_PID" 2>/dev/null || true
+    rm -rf "$1"
+}

@@ -1,0 +1,136 @@
+//! `coremq bench producer|consumer` against a real `coremq standalone`: a few seconds each,
+//! their per-second lines, and their JSON summaries. Figures are checked for sense (counts,
+//! ordering of percentiles), never for speed: these machines are shared.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+fn bench(ns: &str, args: &[&str]) -> (String, serde_json::Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let out = Command::new(coremq_bin())
+        .arg("bench")
+        .args(args)
+        .args(["-n", ns, "--json"])
+        .arg(&json)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{args:?}: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    (stdout, v)
+}
+
+fn ms(v: &serde_json::Value, which: &str, p: &str) -> f64 {
+    v[which][p]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{which}.{p} in {v}"))
+}
+
+#[test]
+fn producer_then_consumer_report_lines_and_json() {
+    let s = standalone();
+    let (out, v) = bench(
+        &s.ns,
+        &[
+            "producer",
+            "-s",
+            "128",
+            "-w",
+            "16",
+            "-k",
+            "true",
+            "-l",
+            "2",
+            "--duration",
+            "3",
+            "--warmup",
+            "1",
+        ],
+    );
+    assert!(
+        out.starts_with("topic: BenchmarkTest threadCount: 16 messageSize: 128 keyEnable: true")
+    );
+    let lines: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("Current Time: "))
+        .collect();
+    assert!(lines.len() >= 3, "{out}");
+    for l in &lines {
+        for field in [
+            "Send TPS: ",
+            "Max RT(ms): ",
+            "Average RT(ms): ",
+            "Send Failed: ",
+            "Response Failed: ",
+            "p99(ms): ",
+        ] {
+            assert!(l.contains(field), "{l}");
+        }
+    }
+    assert!(out.contains("[Complete] Send Total: "), "{out}");
+    assert_eq!(v["kind"], "producer");
+    let sent = v["messages"].as_u64().unwrap();
+    assert!(sent > 0, "{v}");
+    assert!(v["tps"].as_f64().unwrap() > 0.0);
+    assert_eq!(v["send_failed"], 0);
+    assert_eq!(v["response_failed"], 0);
+    assert!(ms(&v, "latency_ms", "p50") <= ms(&v, "latency_ms", "p99"));
+    assert!(ms(&v, "latency_ms", "p99") <= ms(&v, "latency_ms", "max"));
+    assert!(v["generator_cpu"]["user_s"].as_f64().unwrap() > 0.0);
+    assert_eq!(v["config"]["threads"], 16);
+
+    // The consumer reads back what was sent (from the first offset: a fresh group).
+    let (out, v) = bench(
+        &s.ns,
+        &[
+            "consumer",
+            "-g",
+            "bench_cg",
+            "--from-first",
+            "--duration",
+            "3",
+        ],
+    );
+    assert!(out.starts_with("Consumer Started.\n"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("Current Time: ") && l.contains("AVG(B2C) RT(ms): ")),
+        "{out}"
+    );
+    assert_eq!(v["kind"], "consumer");
+    let got = v["messages"].as_u64().unwrap();
+    assert!(got > 0, "{v}");
+    assert!(ms(&v, "b2c_latency_ms", "p50") <= ms(&v, "b2c_latency_ms", "max"));
+    assert!(ms(&v, "s2c_latency_ms", "p50") <= ms(&v, "s2c_latency_ms", "max"));
+}
+
+#[test]
+fn fixed_rate_run_holds_its_rate_without_failures() {
+    let s = standalone();
+    let (_, v) = bench(
+        &s.ns,
+        &["producer", "-w", "8", "--rate", "400", "-q", "1200"],
+    );
+    assert_eq!(v["messages"], 1200, "{v}");
+    assert_eq!(v["send_failed"], 0);
+    assert_eq!(v["response_failed"], 0);
+    // Offered 400/s for 3 s: a broker that holds the rate spreads latencies out, so the
+    // median sits below the tail.
+    assert!(
+        ms(&v, "latency_ms", "p50") < ms(&v, "latency_ms", "p99"),
+        "{v}"
+    );
+    let tps = v["tps"].as_f64().unwrap();
+    assert!(
+        tps > 100.0 && tps < 1_000.0,
+        "the schedule paces sends: {tps}"
+    );
+}
