@@ -55,6 +55,8 @@ pub struct ProducerBenchArgs {
     pub warmup: Duration,
     /// Fixed total rate, messages per second.
     pub rate: Option<u64>,
+    /// Messages per SEND_BATCH_MESSAGE (1: single sends; sync mode only).
+    pub batch: usize,
     /// Generator executors.
     pub cores: usize,
 }
@@ -265,11 +267,16 @@ impl Gen {
     }
 
     fn record(&self, due: Instant, r: &Result<impl Sized, ClientError>) {
+        self.record_n(due, r, 1)
+    }
+
+    /// Records a send of `n` messages (a batch is acknowledged as one: one latency).
+    fn record_n(&self, due: Instant, r: &Result<impl Sized, ClientError>, n: u64) {
         let mut w = self.window.borrow_mut();
         match r {
             Ok(_) => {
-                w.ok += 1;
-                w.bytes += self.args.size as u64;
+                w.ok += n;
+                w.bytes += self.args.size as u64 * n;
                 stats::record(&mut w.latency, due.elapsed());
             }
             Err(ClientError::Refused { name, .. }) => w.fail(name.clone(), true),
@@ -374,8 +381,17 @@ async fn generate(
                         while !g.done() {
                             let (m, due) = g.next(executor);
                             wait_until(due).await;
-                            let r = g.producer.send(&m).await;
-                            g.record(due, &r);
+                            if g.args.batch > 1 {
+                                let mut msgs = vec![m];
+                                while msgs.len() < g.args.batch && !g.done() {
+                                    msgs.push(g.next(executor).0);
+                                }
+                                let r = g.producer.send_batch(&msgs).await;
+                                g.record_n(due, &r, msgs.len() as u64);
+                            } else {
+                                let r = g.producer.send(&m).await;
+                                g.record(due, &r);
+                            }
                         }
                     })
                 })

@@ -85,6 +85,9 @@ struct ProducerArgs {
     /// Generator executors (one thread each).
     #[arg(long, default_value_t = 1)]
     cores: usize,
+    /// Messages per batch send (large-message throughput).
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
     /// Also write the summary as JSON to this file.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -257,6 +260,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
                 warmup: Duration::from_secs(a.warmup),
                 rate: a.rate,
                 cores: a.cores,
+                batch: a.batch.max(1),
             };
             crate::broker::server::install_signal_handlers();
             let report = crate::bench::producer::run(args, crate::broker::server::stop_requested)?;

@@ -182,6 +182,8 @@ pub struct Consumer {
     rebalance_now: Rc<Cell<bool>>,
     /// Quick rebalances spent waiting for the retry topic's route.
     retry_route_waits: Cell<u32>,
+    /// Brokers this client heartbeated (unregistered from on stop).
+    registered_on: RefCell<BTreeSet<SocketAddr>>,
     /// Sends a failed message to the retry topic itself when the broker's send-back
     /// fails (RocketMQ's fallback); made on first use.
     fallback: RefCell<Option<Rc<super::producer::Producer>>>,
@@ -215,6 +217,7 @@ impl Consumer {
             stop: Cell::new(false),
             rebalance_now,
             retry_route_waits: Cell::new(0),
+            registered_on: RefCell::default(),
             fallback: RefCell::default(),
         }))
     }
@@ -302,7 +305,10 @@ impl Consumer {
             let hb = RemotingCommand::request(RequestCode::HEART_BEAT.code(), ExtFields::new())
                 .with_body(self.heartbeat_body());
             match self.links().call(*addr, hb).await {
-                Ok(_) => reached = reached.or(Some(*addr)),
+                Ok(_) => {
+                    self.registered_on.borrow_mut().insert(*addr);
+                    reached = reached.or(Some(*addr));
+                }
                 Err(e) => tracing::warn!("heartbeat to {addr} failed: {e}"),
             }
         }
@@ -775,7 +781,9 @@ impl Consumer {
         }
         self.stop.set(true);
         let all: Vec<QueueAt> = self.owned.borrow().keys().cloned().collect();
-        let brokers: BTreeSet<SocketAddr> = all.iter().map(|q| q.addr).collect();
+        // Every broker that knows this client, not just those of its queues, so the group's
+        // other members rebalance at once.
+        let brokers: BTreeSet<SocketAddr> = self.registered_on.borrow().clone();
         self.release(all).await;
         for addr in brokers {
             let req = request(
