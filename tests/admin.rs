@@ -138,6 +138,39 @@ fn admin_commands_print_mqadmins_tables() {
     let out = ok(ns, &["topicRoute", "-t", "AdminT"]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["queueDatas"][0]["writeQueueNums"], 4);
+    let out = ok(ns, &["topicRoute", "-t", "AdminT", "-l"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        cols(lines[0]),
+        [
+            "#ClusterName",
+            "#BrokerName",
+            "#BrokerAddrs",
+            "#ReadQueue",
+            "#WriteQueue",
+            "#Perm"
+        ],
+        "{out}"
+    );
+    assert_eq!(cols(lines[1])[..2], ["DefaultCluster", "broker-a"], "{out}");
+    assert!(out.contains("Total:"), "{out}");
+    let out = ok(ns, &["clusterList", "-m"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        cols(lines[0]),
+        [
+            "#Cluster",
+            "Name",
+            "#Broker",
+            "Name",
+            "#InTotalYest",
+            "#OutTotalYest",
+            "#InTotalToday",
+            "#OutTotalToday"
+        ],
+        "{out}"
+    );
+    assert_eq!(cols(lines[1])[..2], ["DefaultCluster", "broker-a"], "{out}");
 
     let out = ok(ns, &["brokerConsumeStats", "-b", &s.broker]);
     let lines: Vec<&str> = out.lines().collect();

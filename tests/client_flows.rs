@@ -216,7 +216,7 @@ fn orderly_consumers_keep_each_keys_order() {
         for seq in 0..100u32 {
             for k in 0..8usize {
                 let m = message(topic, "TagA", format!("k{k}:{seq}"));
-                producer.send_ordered(&m, |qs| k % qs.len()).await.unwrap();
+                producer.send_by_key(&m, &format!("k{k}")).await.unwrap();
             }
         }
         until(60, "800 deliveries", || log.borrow().len() >= 801).await;

@@ -412,6 +412,14 @@ impl Producer {
         self.send_to(msg, mq, addr).await
     }
 
+    /// Ordered send by key (RocketMQ's SelectMessageQueueByHash): messages with the same
+    /// key go to the same queue while the topic's queue count stays the same.
+    pub async fn send_by_key(&self, msg: &Message, key: &str) -> Result<SendResult, ClientError> {
+        let hash = java_string_hash(key);
+        self.send_ordered(msg, |qs| (hash.unsigned_abs() as usize) % qs.len().max(1))
+            .await
+    }
+
     /// RocketMQ's properties of a message: tag, keys, unique id, wait-for-store, user's.
     fn properties(&self, msg: &Message, uniq: &str) -> Properties {
         let mut props = Properties::default();
@@ -536,6 +544,13 @@ impl Producer {
     }
 }
 
+/// Java's `String.hashCode()` (UTF-16 code units), so a key picks the queue a Java
+/// producer would pick.
+pub fn java_string_hash(s: &str) -> i32 {
+    s.encode_utf16()
+        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
+}
+
 fn retryable(e: &ClientError) -> bool {
     match e {
         ClientError::Unreachable { .. } => true,
@@ -588,6 +603,13 @@ impl UniqueIds {
 mod tests {
     use super::*;
     use crate::protocol::body::{BrokerData, QueueData};
+
+    #[test]
+    fn keys_hash_like_java() {
+        assert_eq!(java_string_hash(""), 0);
+        assert_eq!(java_string_hash("hello"), 99_162_322);
+        assert_eq!(java_string_hash("polygenelubricants"), i32::MIN);
+    }
 
     #[test]
     fn ids_and_publish_queues() {
