@@ -515,3 +515,16 @@ fn standalone_serves_on_its_own_nameserver() {
     });
     assert!(terminate(&mut g.child).success());
 }
+
+#[test]
+fn broker_logs_go_to_the_configured_directory() {
+    let b = start_broker(None, "logRetentionDays=3");
+    let log = b.dir.path().join("logs/broker.log");
+    wait_until(
+        Duration::from_secs(10),
+        "the boot line in broker.log",
+        || std::fs::read_to_string(&log).is_ok_and(|t| t.contains("boot success")),
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains('\u{1b}'), "no terminal colours in the file");
+}

@@ -96,7 +96,12 @@ pub fn run(args: BrokerArgs) -> Result<(), String> {
         print!("{}", config::render(&entries));
         return Ok(());
     }
-    let _guard = crate::logging::init(&cfg.log_dir, "broker.log", &cfg.log_level)?;
+    let _guard = crate::logging::init(
+        &cfg.log_dir,
+        "broker.log",
+        &cfg.log_level,
+        cfg.log_retention_days,
+    )?;
     for w in warnings {
         tracing::warn!("{w}");
     }
@@ -119,7 +124,12 @@ pub fn run_standalone(args: StandaloneArgs) -> Result<(), String> {
         cfg.broker_ip1 = "127.0.0.1".into();
     }
     let namesrv = namesrv_list(&cfg)?;
-    let _guard = crate::logging::init(&cfg.log_dir, "broker.log", &cfg.log_level)?;
+    let _guard = crate::logging::init(
+        &cfg.log_dir,
+        "broker.log",
+        &cfg.log_level,
+        cfg.log_retention_days,
+    )?;
     for w in warnings {
         tracing::warn!("{w}");
     }

@@ -34,7 +34,12 @@ pub fn run(args: NamesrvArgs) -> Result<(), String> {
         print!("{}", config::render(&config.entries()));
         return Ok(());
     }
-    let _guard = crate::logging::init(&config.log_dir, "namesrv.log", &config.log_level)?;
+    let _guard = crate::logging::init(
+        &config.log_dir,
+        "namesrv.log",
+        &config.log_level,
+        config.log_retention_days,
+    )?;
     for w in warnings {
         tracing::warn!("{w}");
     }
