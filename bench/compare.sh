@@ -26,6 +26,7 @@ WORKLOAD=("$@")
 
 cargo build --release --manifest-path "$repo/Cargo.toml" >&2
 bin="$repo/target/release/coremq"
+# shellcheck source=bench/lib.sh
 . "$here/lib.sh"
 
 peer="$here/peer"
@@ -75,7 +76,7 @@ stop_peer() {
 # Runs the workload against the broker of the current target until its route answers.
 run_workload() {
     local json="$1" log="$2"
-    for attempt in 1 2 3 4 5; do
+    for _ in 1 2 3 4 5; do
         if "$bin" bench producer -n "127.0.0.1:$NS_PORT" "${WORKLOAD[@]}" \
             --duration "$DURATION" --warmup "$WARMUP" --json "$json" > "$log" 2>&1; then
             return 0

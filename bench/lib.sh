@@ -1,5 +1,7 @@
+# shellcheck shell=bash
 # Helpers shared by bench/run.sh and bench/compare.sh (sourced, not run).
 # Expects $bin (the coremq binary).
+# shellcheck disable=SC2154  # $bin is set by the sourcing script
 
 # A free loopback port.
 free_port() {

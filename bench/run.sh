@@ -23,6 +23,7 @@ IO_MEMORY="${IO_MEMORY:-1048576}"
 
 cargo build --release --manifest-path "$repo/Cargo.toml" >&2
 bin="$repo/target/release/coremq"
+# shellcheck source=bench/lib.sh
 . "$here/lib.sh"
 
 stamp="$(date +%Y-%m-%d)-$(hostname -s)"
