@@ -57,6 +57,7 @@ logDir=$dir/logs
 flushDiskType=$2
 shardCount=$3
 ioMemoryBytesPerShard=$4
+metricsPort=0
 EOF
     HOME="$dir" "$bin" standalone --namesrv-port "$NS_PORT" -c "$dir/broker.properties" \
         > "$dir/standalone.log" 2>&1 &

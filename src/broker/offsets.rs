@@ -83,6 +83,18 @@ impl ConsumerOffsets {
             .collect()
     }
 
+    /// Every (group, topic, queue, offset) here, committed ones only.
+    pub fn entries(&self) -> Vec<(String, String, i32, i64)> {
+        self.table
+            .iter()
+            .flat_map(|((t, g), q)| {
+                q.iter()
+                    .filter(|(_, o)| **o >= 0)
+                    .map(move |(qid, o)| (g.clone(), t.clone(), *qid, *o))
+            })
+            .collect()
+    }
+
     /// Every group with any offset here.
     pub fn groups(&self) -> Vec<String> {
         let mut g: Vec<String> = self.table.keys().map(|(_, g)| g.clone()).collect();

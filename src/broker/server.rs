@@ -251,6 +251,11 @@ async fn shard_main(
     let links = Rc::new(registration::namesrv_links());
     if i == 0 {
         glommio::spawn_local(registration::run(shard.clone(), links.clone())).detach();
+        let port = shard.cfg().metrics_port;
+        if port > 0 {
+            let listener = super::metrics_http::bind(port)?;
+            glommio::spawn_local(super::metrics_http::serve(listener, shard.clone())).detach();
+        }
     }
     let listeners: Vec<_> = sockets
         .into_iter()

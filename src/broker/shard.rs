@@ -133,6 +133,8 @@ pub struct Shard {
     /// The config as changed at run time by UPDATE_BROKER_CONFIG (the boot config in
     /// `ident` keeps the identity keys).
     live_cfg: RefCell<Rc<BrokerConfig>>,
+    /// Send latency (metrics).
+    pub send_latency: super::send_latency::SendLatency,
     /// Run-time config changes so far (folded into the registered data version, so
     /// nameservers take a permission change).
     pub cfg_changes: Cell<i64>,
@@ -171,6 +173,7 @@ impl Shard {
             register_now: Default::default(),
             live_cfg: RefCell::new(Rc::new(ident.cfg.clone())),
             cfg_changes: Cell::new(0),
+            send_latency: Default::default(),
         });
         let _ = jobs.shard.set(Rc::downgrade(&shard));
         Ok(shard)

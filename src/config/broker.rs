@@ -115,6 +115,7 @@ config_struct! {
         /// coremq: io_uring registered memory per shard, bytes (counts against memlock).
         io_memory_bytes_per_shard: u64 = "ioMemoryBytesPerShard", 1 << 20;
         spin_before_park_micros: u64 = "spinBeforeParkMicros", 0;
+        metrics_port: u16 = "metricsPort", 5557;
         /// coremq: directory of broker.log.
         log_dir: PathBuf = "logDir", expand_home("~/logs/coremqlogs");
         /// coremq: log level; RUST_LOG overrides it.

@@ -7,6 +7,7 @@ mod broker_config;
 mod clients;
 mod locks;
 mod offsets;
+pub use offsets::store_time_at;
 mod pull;
 mod runtime_info;
 mod send;
@@ -77,7 +78,10 @@ pub async fn dispatch(
     }
     let reply = match code {
         C::SEND_MESSAGE | C::SEND_MESSAGE_V2 | C::SEND_BATCH_MESSAGE => {
-            send::send(shard, conn, req).await
+            let started = std::time::Instant::now();
+            let r = send::send(shard, conn, req).await;
+            shard.send_latency.record(started.elapsed());
+            r
         }
         C::PULL_MESSAGE => pull::pull(shard, conn, req).await,
         C::QUERY_CONSUMER_OFFSET => offsets::query(shard, req).await,

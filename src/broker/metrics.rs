@@ -1,0 +1,295 @@
+//! Prometheus metrics, gathered at scrape time. Shard 0 asks every shard over the router
+//! for its local counters and its queues' offsets — nothing is added to the hot path but
+//! the counters a shard already keeps — and renders the text exposition format.
+//!
+//! Names and labels follow the rocketmq-exporter where it has a series (so its Grafana
+//! dashboards and alert rules carry over): `rocketmq_broker_tps`, `rocketmq_broker_qps`,
+//! `rocketmq_producer_offset`, `rocketmq_consumer_offset`, `rocketmq_group_diff` (lag,
+//! here per queue too), `rocketmq_message_accumulation`,
+//! `rocketmq_group_get_latency_by_storetime` (age of the oldest unconsumed message: the
+//! store-to-consume lag). coremq's own per-shard series are `coremq_shard_*`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::rc::Rc;
+
+use super::handlers::store_time_at;
+use super::shard::Shard;
+use super::throughput::Totals;
+use crate::store::StoreStats;
+
+/// What one shard reports.
+struct ShardReport {
+    shard: usize,
+    totals: Totals,
+    put_tps: f64,
+    get_tps: f64,
+    store: StoreStats,
+    /// (group, topic, queue) → (broker offset, consumer offset, store time of the first
+    /// unconsumed message, 0 when caught up).
+    lag: Vec<((String, String, i32), (i64, i64, i64))>,
+    /// (topic, queue) → next offset, for every queue with messages.
+    queues: Vec<((String, i32), i64)>,
+    /// Send latency histogram: (upper bound ms, cumulative count), then count and sum ms.
+    send_latency: (Vec<(f64, u64)>, u64, f64),
+}
+
+async fn report(s: Rc<Shard>) -> ShardReport {
+    let entries = s.offsets.borrow().entries();
+    let mut lag = Vec::with_capacity(entries.len());
+    for (group, topic, q, consumer) in entries {
+        let (_, max) = s.store.queue_offsets(&topic, q);
+        let max = max as i64;
+        let oldest = if consumer < max {
+            store_time_at(&s, &topic, q, consumer.max(0) as u64).await
+        } else {
+            0
+        };
+        lag.push(((group, topic, q), (max, consumer, oldest)));
+    }
+    let rates = s.throughput.rates();
+    ShardReport {
+        shard: s.id,
+        totals: s.throughput.totals(),
+        put_tps: rates.put[0],
+        get_tps: rates.get[0],
+        store: s.store.stats(),
+        lag,
+        queues: s
+            .store
+            .queues()
+            .into_iter()
+            .map(|(t, q)| {
+                let (_, max) = s.store.queue_offsets(&t, q);
+                ((t, q), max as i64)
+            })
+            .filter(|(_, max)| *max > 0)
+            .collect(),
+        send_latency: s.send_latency.snapshot(),
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Escapes a label value.
+fn esc(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Gathers from every shard and renders the exposition text.
+pub async fn scrape(shard: &Rc<Shard>) -> Result<String, String> {
+    let reports = shard
+        .run_on_all(|s| async move { report(s).await })
+        .await
+        .map_err(|e| e.to_string())?;
+    let cfg = shard.cfg();
+    let base = format!(
+        "cluster=\"{}\",broker=\"{}\"",
+        esc(&cfg.broker_cluster_name),
+        esc(&cfg.broker_name)
+    );
+    let mut out = String::with_capacity(4096);
+    let family = |out: &mut String, name: &str, kind: &str, help: &str| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    };
+
+    family(
+        &mut out,
+        "rocketmq_broker_tps",
+        "gauge",
+        "Messages stored per second (10 s).",
+    );
+    let put: f64 = reports.iter().map(|r| r.put_tps).sum();
+    let _ = writeln!(out, "rocketmq_broker_tps{{{base}}} {put}");
+    family(
+        &mut out,
+        "rocketmq_broker_qps",
+        "gauge",
+        "Messages delivered per second (10 s).",
+    );
+    let get: f64 = reports.iter().map(|r| r.get_tps).sum();
+    let _ = writeln!(out, "rocketmq_broker_qps{{{base}}} {get}");
+
+    family(
+        &mut out,
+        "rocketmq_producer_offset",
+        "gauge",
+        "Next offset of each queue.",
+    );
+    for r in &reports {
+        for ((t, q), max) in &r.queues {
+            let _ = writeln!(
+                out,
+                "rocketmq_producer_offset{{{base},topic=\"{}\",queueid=\"{q}\"}} {max}",
+                esc(t)
+            );
+        }
+    }
+    family(
+        &mut out,
+        "rocketmq_consumer_offset",
+        "gauge",
+        "Committed offset per group and queue.",
+    );
+    for r in &reports {
+        for ((g, t, q), (_, consumer, _)) in &r.lag {
+            let _ = writeln!(
+                out,
+                "rocketmq_consumer_offset{{{base},group=\"{}\",topic=\"{}\",queueid=\"{q}\"}} {consumer}",
+                esc(g),
+                esc(t)
+            );
+        }
+    }
+    family(
+        &mut out,
+        "rocketmq_group_diff",
+        "gauge",
+        "Consumer lag: messages stored but not yet consumed, per queue.",
+    );
+    let mut accumulation: BTreeMap<(String, String), i64> = BTreeMap::new();
+    let mut oldest: BTreeMap<(String, String), i64> = BTreeMap::new();
+    for r in &reports {
+        for ((g, t, q), (max, consumer, first_unconsumed)) in &r.lag {
+            let diff = (max - consumer).max(0);
+            *accumulation.entry((g.clone(), t.clone())).or_default() += diff;
+            let o = oldest.entry((g.clone(), t.clone())).or_insert(0);
+            if *first_unconsumed > 0 && (*o == 0 || first_unconsumed < o) {
+                *o = *first_unconsumed;
+            }
+            let _ = writeln!(
+                out,
+                "rocketmq_group_diff{{{base},group=\"{}\",topic=\"{}\",queueid=\"{q}\"}} {diff}",
+                esc(g),
+                esc(t)
+            );
+        }
+    }
+    family(
+        &mut out,
+        "rocketmq_message_accumulation",
+        "gauge",
+        "Consumer lag summed over a topic's queues.",
+    );
+    for ((g, t), n) in &accumulation {
+        let _ = writeln!(
+            out,
+            "rocketmq_message_accumulation{{{base},group=\"{}\",topic=\"{}\"}} {n}",
+            esc(g),
+            esc(t)
+        );
+    }
+    family(
+        &mut out,
+        "rocketmq_group_get_latency_by_storetime",
+        "gauge",
+        "Age in ms of the oldest message a group has not consumed (0: caught up).",
+    );
+    let now = now_ms();
+    for ((g, t), first) in &oldest {
+        let age = if *first > 0 { (now - first).max(0) } else { 0 };
+        let _ = writeln!(
+            out,
+            "rocketmq_group_get_latency_by_storetime{{{base},group=\"{}\",topic=\"{}\"}} {age}",
+            esc(g),
+            esc(t)
+        );
+    }
+
+    let counters: [(&str, &str, fn(&ShardReport) -> u64); 8] = [
+        ("coremq_shard_put_messages_total", "Messages stored.", |r| {
+            r.totals.put_msgs
+        }),
+        (
+            "coremq_shard_put_bytes_total",
+            "Message bytes stored.",
+            |r| r.totals.put_bytes,
+        ),
+        (
+            "coremq_shard_get_messages_total",
+            "Messages delivered.",
+            |r| r.totals.get_msgs,
+        ),
+        ("coremq_shard_appends_total", "Store appends.", |r| {
+            r.store.appends
+        }),
+        (
+            "coremq_shard_flushes_total",
+            "Commit-log write rounds.",
+            |r| r.store.flushes,
+        ),
+        (
+            "coremq_shard_log_syncs_total",
+            "Commit-log fdatasyncs.",
+            |r| r.store.log_syncs,
+        ),
+        (
+            "coremq_shard_reads_from_memory_total",
+            "Reads served from the shard's cache.",
+            |r| r.store.reads_from_memory,
+        ),
+        (
+            "coremq_shard_reads_from_disk_total",
+            "Reads that went to the device.",
+            |r| r.store.reads_from_disk,
+        ),
+    ];
+    for (name, help, get) in counters {
+        family(&mut out, name, "counter", help);
+        for r in &reports {
+            let _ = writeln!(out, "{name}{{{base},shard=\"{}\"}} {}", r.shard, get(r));
+        }
+    }
+    family(
+        &mut out,
+        "coremq_shard_unflushed_bytes",
+        "gauge",
+        "Commit-log bytes appended but not yet durable.",
+    );
+    for r in &reports {
+        let _ = writeln!(
+            out,
+            "coremq_shard_unflushed_bytes{{{base},shard=\"{}\"}} {}",
+            r.shard,
+            r.store.log_end.saturating_sub(r.store.log_durable)
+        );
+    }
+    family(
+        &mut out,
+        "coremq_send_latency_ms",
+        "histogram",
+        "Time from a send request's arrival to its answer, per broker.",
+    );
+    let mut buckets: Vec<(f64, u64)> = Vec::new();
+    let (mut count, mut sum) = (0u64, 0f64);
+    for r in &reports {
+        let (b, c, s) = &r.send_latency;
+        if buckets.is_empty() {
+            buckets = b.clone();
+        } else {
+            for (acc, (_, n)) in buckets.iter_mut().zip(b) {
+                acc.1 += n;
+            }
+        }
+        count += c;
+        sum += s;
+    }
+    for (le, n) in &buckets {
+        let _ = writeln!(
+            out,
+            "coremq_send_latency_ms_bucket{{{base},le=\"{le}\"}} {n}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "coremq_send_latency_ms_bucket{{{base},le=\"+Inf\"}} {count}"
+    );
+    let _ = writeln!(out, "coremq_send_latency_ms_count{{{base}}} {count}\ncoremq_send_latency_ms_sum{{{base}}} {sum}");
+    Ok(out)
+}

@@ -1,0 +1,114 @@
+//! The broker's Prometheus endpoint scraped with a real HTTP client while messages flow:
+//! the lag series grows while a group's consumer is away and returns to zero when it
+//! catches up; per-shard and latency series are present.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+
+fn scrape(port: u16) -> String {
+    ureq::get(&format!("http://127.0.0.1:{port}/metrics"))
+        .timeout(Duration::from_secs(10))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap()
+}
+
+/// Sum of a family's samples whose labels contain every `want`.
+fn sum(text: &str, family: &str, want: &[&str]) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{family}{{")))
+        .filter(|l| want.iter().all(|w| l.contains(w)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+fn run(args: &[&str]) {
+    let out = Command::new(coremq_bin()).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn lag_grows_while_a_consumer_is_away_and_returns_to_zero() {
+    let port = free_port();
+    let s = standalone_with(&format!("metricsPort={port}"));
+    let ns = s.ns.as_str();
+    let group = "group=\"metrics_cg\"";
+    run(&["produce", "-n", ns, "-t", "MetricsT", "--count", "40"]);
+    run(&[
+        "consume",
+        "-n",
+        ns,
+        "-t",
+        "MetricsT",
+        "-g",
+        "metrics_cg",
+        "--count",
+        "40",
+        "--timeout",
+        "60",
+    ]);
+    let text = scrape(port);
+    assert!(text.contains("# TYPE rocketmq_group_diff gauge"), "{text}");
+    assert_eq!(
+        sum(&text, "rocketmq_group_diff", &[group, "topic=\"MetricsT\""]),
+        0.0,
+        "{text}"
+    );
+    assert_eq!(
+        sum(&text, "rocketmq_producer_offset", &["topic=\"MetricsT\""]),
+        40.0,
+        "{text}"
+    );
+
+    // The consumer is gone; 25 more arrive: that is the lag.
+    run(&["produce", "-n", ns, "-t", "MetricsT", "--count", "25"]);
+    let text = scrape(port);
+    assert_eq!(sum(&text, "rocketmq_group_diff", &[group]), 25.0, "{text}");
+    assert_eq!(
+        sum(&text, "rocketmq_message_accumulation", &[group]),
+        25.0,
+        "{text}"
+    );
+    assert!(
+        sum(&text, "rocketmq_group_get_latency_by_storetime", &[group]) >= 0.0,
+        "{text}"
+    );
+    assert!(
+        sum(&text, "coremq_shard_put_messages_total", &[]) >= 65.0,
+        "{text}"
+    );
+    assert!(
+        sum(&text, "coremq_send_latency_ms_count", &[]) >= 65.0,
+        "{text}"
+    );
+    assert!(text.contains("coremq_shard_appends_total{cluster=\"DefaultCluster\",broker=\"broker-a\",shard=\"1\"}"), "{text}");
+
+    // It comes back and catches up (its offsets are committed on stop).
+    run(&[
+        "consume",
+        "-n",
+        ns,
+        "-t",
+        "MetricsT",
+        "-g",
+        "metrics_cg",
+        "--count",
+        "25",
+        "--timeout",
+        "60",
+    ]);
+    let text = scrape(port);
+    assert_eq!(sum(&text, "rocketmq_group_diff", &[group]), 0.0, "{text}");
+
+    let missing = ureq::get(&format!("http://127.0.0.1:{port}/nope")).call();
+    assert!(matches!(missing, Err(ureq::Error::Status(404, _))));
+}
