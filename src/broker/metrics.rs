@@ -18,6 +18,13 @@ use super::shard::Shard;
 use super::throughput::Totals;
 use crate::store::StoreStats;
 
+/// (group, topic, queue).
+type QueueOfGroup = (String, String, i32);
+/// (broker offset, consumer offset, store time of the first unconsumed message or 0).
+type Progress = (i64, i64, i64);
+/// A counter family: name, help, and how to read it from a shard's report.
+type CounterFamily = (&'static str, &'static str, fn(&ShardReport) -> u64);
+
 /// What one shard reports.
 struct ShardReport {
     shard: usize,
@@ -27,7 +34,7 @@ struct ShardReport {
     store: StoreStats,
     /// (group, topic, queue) → (broker offset, consumer offset, store time of the first
     /// unconsumed message, 0 when caught up).
-    lag: Vec<((String, String, i32), (i64, i64, i64))>,
+    lag: Vec<(QueueOfGroup, Progress)>,
     /// (topic, queue) → next offset, for every queue with messages.
     queues: Vec<((String, i32), i64)>,
     /// Send latency histogram: (upper bound ms, cumulative count), then count and sum ms.
@@ -202,7 +209,7 @@ pub async fn scrape(shard: &Rc<Shard>) -> Result<String, String> {
         );
     }
 
-    let counters: [(&str, &str, fn(&ShardReport) -> u64); 8] = [
+    let counters: [CounterFamily; 8] = [
         ("coremq_shard_put_messages_total", "Messages stored.", |r| {
             r.totals.put_msgs
         }),
