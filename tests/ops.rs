@@ -79,7 +79,7 @@ fn scripts(dir: &Path, out: &mut Vec<PathBuf>) {
             if !["target", ".git", "peer"].contains(&name.as_str()) {
                 scripts(&p, out);
             }
-        } else if name.ends_with(".sh") || name == "run" && p.parent().unwrap().ends_with(".ci") {
+        } else if name.ends_with(".sh") || p.ends_with(Path::new(".ci").join("run")) {
             out.push(p);
         }
     }
