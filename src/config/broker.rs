@@ -114,12 +114,15 @@ config_struct! {
         read_cache_bytes_per_shard: u64 = "readCacheBytesPerShard", 64 << 20;
         /// coremq: io_uring registered memory per shard, bytes (counts against memlock).
         io_memory_bytes_per_shard: u64 = "ioMemoryBytesPerShard", 1 << 20;
+        /// coremq: microseconds a shard spins before sleeping (dedicated cores only).
         spin_before_park_micros: u64 = "spinBeforeParkMicros", 0;
+        /// coremq: Prometheus endpoint port (`/metrics`); 0 turns it off.
         metrics_port: u16 = "metricsPort", 5557;
         /// coremq: directory of broker.log.
         log_dir: PathBuf = "logDir", expand_home("~/logs/coremqlogs");
         /// coremq: log level; RUST_LOG overrides it.
         log_level: String = "logLevel", "info".to_string();
+        /// coremq: rolled daily log files kept.
         log_retention_days: u32 = "logRetentionDays", crate::logging::DEFAULT_LOG_RETENTION_DAYS;
     }
 }

@@ -28,6 +28,7 @@ config_struct! {
         log_dir: PathBuf = "logDir", expand_home("~/logs/coremqlogs");
         /// coremq: log level (error, warn, info, debug, trace); RUST_LOG overrides it.
         log_level: String = "logLevel", "info".to_string();
+        /// coremq: rolled daily log files kept.
         log_retention_days: u32 = "logRetentionDays", crate::logging::DEFAULT_LOG_RETENTION_DAYS;
     }
 }
