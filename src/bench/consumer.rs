@@ -10,16 +10,13 @@
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use glommio::{LocalExecutorBuilder, Placement};
 use serde::Serialize;
 
 use super::stats::{self, CpuUse, Percentiles, Tick, TickSender, Window};
 use crate::client::consumer::{ConsumeStatus, Consumer, ConsumerConfig, Listener, StartFrom};
 use crate::client::message::Received;
-use crate::runtime::NETWORK_ONLY_IO_MEMORY_BYTES;
 
 /// What `coremq bench consumer` was asked to do.
 #[derive(Debug, Clone, Serialize)]
@@ -77,26 +74,16 @@ pub fn run(args: ConsumerBenchArgs, stop: fn() -> bool) -> Result<ConsumerReport
     }
     let cpu0 = stats::cpu_seconds();
     let wall0 = Instant::now();
-    let (tx, rx) = mpsc::channel();
-    let mut handles = Vec::new();
-    for e in 0..args.cores {
-        let (a, tx) = (args.clone(), tx.clone());
-        let h = LocalExecutorBuilder::new(Placement::Unbound)
-            .name(&format!("bench-consumer-{e}"))
-            .io_memory(NETWORK_ONLY_IO_MEMORY_BYTES)
-            .spawn(move || async move { consume(a, e, tx, stop).await })
-            .map_err(|e| format!("starting a consumer executor: {e}"))?;
-        handles.push(h);
-    }
-    drop(tx);
     println!("Consumer Started.");
-    let total = stats::collect(rx, args.cores, |w| println!("{}", line(w)));
-    for h in handles {
-        match h.join() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(e),
-            Err(e) => return Err(format!("consumer failed: {e}")),
-        }
+    let a = args.clone();
+    let (total, first_error) = stats::run_executors(
+        "bench-consumer",
+        args.cores,
+        move |e, tx| consume(a.clone(), e, tx, stop),
+        |w| println!("{}", line(w)),
+    )?;
+    if let Some(e) = first_error {
+        return Err(e);
     }
     let measured = wall0.elapsed().saturating_sub(args.warmup).as_secs_f64();
     let seconds = args

@@ -11,16 +11,13 @@
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use glommio::{LocalExecutorBuilder, Placement};
 use serde::Serialize;
 
 use super::stats::{self, CpuUse, Percentiles, Tick, TickSender, Window};
 use crate::client::producer::{Message, Producer};
 use crate::client::ClientError;
-use crate::runtime::NETWORK_ONLY_IO_MEMORY_BYTES;
 
 /// A send not answered within this counts as failed (RocketMQ's sendMsgTimeout).
 pub const SEND_TIMEOUT_MS: u64 = 3_000;
@@ -105,27 +102,13 @@ pub fn run(args: ProducerBenchArgs, stop: fn() -> bool) -> Result<ProducerReport
     println!("asyncEnable: {}", args.async_inflight.is_some());
     let cpu0 = stats::cpu_seconds();
     let wall0 = Instant::now();
-    let (tx, rx) = mpsc::channel();
-    let mut handles = Vec::new();
-    for e in 0..args.cores {
-        let (a, tx) = (args.clone(), tx.clone());
-        let h = LocalExecutorBuilder::new(Placement::Unbound)
-            .name(&format!("bench-producer-{e}"))
-            .io_memory(NETWORK_ONLY_IO_MEMORY_BYTES)
-            .spawn(move || async move { generate(a, e, tx, stop).await })
-            .map_err(|e| format!("starting a generator executor: {e}"))?;
-        handles.push(h);
-    }
-    drop(tx);
-    let total = stats::collect(rx, args.cores, |w| println!("{}", line(w)));
-    let mut first_error = None;
-    for h in handles {
-        match h.join() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => first_error = first_error.or(Some(e)),
-            Err(e) => first_error = first_error.or(Some(format!("generator failed: {e}"))),
-        }
-    }
+    let a = args.clone();
+    let (total, first_error) = stats::run_executors(
+        "bench-producer",
+        args.cores,
+        move |e, tx| generate(a.clone(), e, tx, stop),
+        |w| println!("{}", line(w)),
+    )?;
     if let Some(e) = first_error.filter(|_| total.ok == 0) {
         return Err(e);
     }

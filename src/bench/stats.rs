@@ -218,6 +218,45 @@ pub fn collect(
     total
 }
 
+/// Runs `executors` glommio executors (`name-N`, network-only I/O memory), each running
+/// `work(N, ticks)`; prints a line per interval with `line` while they run, and returns
+/// the measured total and the first error any of them returned.
+pub fn run_executors<F, Fut>(
+    name: &str,
+    executors: usize,
+    work: F,
+    line: impl FnMut(&Window),
+) -> Result<(Window, Option<String>), String>
+where
+    F: Fn(usize, TickSender) -> Fut + Send + Clone + 'static,
+    Fut: std::future::Future<Output = Result<(), String>> + 'static,
+{
+    let (tx, rx) = mpsc::channel();
+    let mut handles = Vec::new();
+    for e in 0..executors {
+        let (work, tx) = (work.clone(), tx.clone());
+        let h = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+            .name(&format!("{name}-{e}"))
+            .io_memory(crate::runtime::NETWORK_ONLY_IO_MEMORY_BYTES)
+            .spawn(move || async move { work(e, tx).await })
+            .map_err(|e| format!("starting a {name} executor: {e}"))?;
+        handles.push(h);
+    }
+    drop(tx);
+    let total = collect(rx, executors, line);
+    let mut first_error = None;
+    for h in handles {
+        let r = match h.join() {
+            Ok(r) => r,
+            Err(e) => Err(format!("{name} failed: {e}")),
+        };
+        if let Err(e) = r {
+            first_error = first_error.or(Some(e));
+        }
+    }
+    Ok((total, first_error))
+}
+
 /// Whether an interval that began at `interval_start` counts in the summary: warm-up
 /// ends on a tick boundary, give or take timer slack.
 pub fn after_warmup(interval_start: Instant, measure_from: Instant) -> bool {

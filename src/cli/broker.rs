@@ -96,7 +96,20 @@ pub fn run(args: BrokerArgs) -> Result<(), String> {
         print!("{}", config::render(&entries));
         return Ok(());
     }
-    let _guard = crate::logging::init(
+    let _guard = start_logging(&cfg, warnings)?;
+    if namesrv.is_empty() {
+        tracing::warn!("no nameserver configured (-n, namesrvAddr or NAMESRV_ADDR): clients cannot find this broker");
+    }
+    crate::broker::server::install_signal_handlers();
+    crate::broker::server::run(cfg, namesrv, args.config_file.clone())
+}
+
+/// Starts broker.log and reports the config warnings there.
+fn start_logging(
+    cfg: &BrokerConfig,
+    warnings: Vec<String>,
+) -> Result<crate::logging::LogGuard, String> {
+    let guard = crate::logging::init(
         &cfg.log_dir,
         "broker.log",
         &cfg.log_level,
@@ -105,11 +118,7 @@ pub fn run(args: BrokerArgs) -> Result<(), String> {
     for w in warnings {
         tracing::warn!("{w}");
     }
-    if namesrv.is_empty() {
-        tracing::warn!("no nameserver configured (-n, namesrvAddr or NAMESRV_ADDR): clients cannot find this broker");
-    }
-    crate::broker::server::install_signal_handlers();
-    crate::broker::server::run(cfg, namesrv, args.config_file.clone())
+    Ok(guard)
 }
 
 /// How long standalone waits for its nameserver to listen.
@@ -124,15 +133,7 @@ pub fn run_standalone(args: StandaloneArgs) -> Result<(), String> {
         cfg.broker_ip1 = "127.0.0.1".into();
     }
     let namesrv = namesrv_list(&cfg)?;
-    let _guard = crate::logging::init(
-        &cfg.log_dir,
-        "broker.log",
-        &cfg.log_level,
-        cfg.log_retention_days,
-    )?;
-    for w in warnings {
-        tracing::warn!("{w}");
-    }
+    let _guard = start_logging(&cfg, warnings)?;
     let ns_cfg = NamesrvConfig {
         listen_port: args.namesrv_port,
         log_dir: cfg.log_dir.clone(),

@@ -334,18 +334,22 @@ impl Consumer {
         }
     }
 
+    /// LOCK_BATCH_MQ / UNLOCK_BATCH_MQ for `mqs` of one broker.
+    fn lock_request(&self, code: RequestCode, mqs: Vec<MessageQueue>) -> RemotingCommand {
+        let body = LockBatchRequestBody {
+            consumer_group: self.cfg.group.clone(),
+            client_id: self.cfg.client_id.clone(),
+            mq_set: mqs.into_iter().collect(),
+            only_this_broker: false,
+        };
+        RemotingCommand::request(code.code(), ExtFields::new()).with_body(to_json(&body))
+    }
+
     /// Locks `queues` on their brokers for this client; returns those locked.
     async fn lock(&self, queues: &[QueueAt]) -> BTreeSet<QueueAt> {
         let mut locked = BTreeSet::new();
         for (addr, mqs) in by_broker(queues) {
-            let body = LockBatchRequestBody {
-                consumer_group: self.cfg.group.clone(),
-                client_id: self.cfg.client_id.clone(),
-                mq_set: mqs.into_iter().collect(),
-                only_this_broker: false,
-            };
-            let req = RemotingCommand::request(RequestCode::LOCK_BATCH_MQ.code(), ExtFields::new())
-                .with_body(to_json(&body));
+            let req = self.lock_request(RequestCode::LOCK_BATCH_MQ, mqs);
             let r = match self.links().call(addr, req).await {
                 Ok(r) => r,
                 Err(e) => {
@@ -362,15 +366,7 @@ impl Consumer {
 
     async fn unlock(&self, queues: &[QueueAt]) {
         for (addr, mqs) in by_broker(queues) {
-            let body = LockBatchRequestBody {
-                consumer_group: self.cfg.group.clone(),
-                client_id: self.cfg.client_id.clone(),
-                mq_set: mqs.into_iter().collect(),
-                only_this_broker: false,
-            };
-            let req =
-                RemotingCommand::request(RequestCode::UNLOCK_BATCH_MQ.code(), ExtFields::new())
-                    .with_body(to_json(&body));
+            let req = self.lock_request(RequestCode::UNLOCK_BATCH_MQ, mqs);
             if let Err(e) = self.links().call(addr, req).await {
                 tracing::warn!("unlock on {addr} failed: {e}");
             }

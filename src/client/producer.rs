@@ -231,31 +231,10 @@ impl Producer {
 
     /// Writable queues of a route, with their master's address, in route order.
     pub fn publish_queues(topic: &str, route: &TopicRouteData) -> Vec<(MessageQueue, String)> {
-        let mut out = Vec::new();
-        for q in &route.queue_datas {
-            if q.perm & perm::WRITE == 0 {
-                continue;
-            }
-            let Some(addr) = route
-                .broker_datas
-                .iter()
-                .find(|b| b.broker_name == q.broker_name)
-                .and_then(|b| b.master_addr())
-            else {
-                continue;
-            };
-            for qid in 0..q.write_queue_nums {
-                out.push((
-                    MessageQueue {
-                        broker_name: q.broker_name.clone(),
-                        queue_id: qid,
-                        topic: topic.to_owned(),
-                    },
-                    addr.to_owned(),
-                ));
-            }
-        }
-        out
+        super::rpc::master_queues(topic, route, perm::WRITE)
+            .into_iter()
+            .map(|(mq, addr)| (mq, addr.to_owned()))
+            .collect()
     }
 
     /// The next queue round-robin, skipping the broker that failed last when another

@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::message::{decode_pull_body, Received};
-use super::rpc::{expect_success, fetch_route, request, resolve, Links, DEFAULT_TIMEOUT_MS};
+use super::rpc::{
+    expect_success, fetch_route, master_queues, request, resolve, Links, DEFAULT_TIMEOUT_MS,
+};
 use super::ClientError;
 use crate::protocol::body::client::{MessageQueue, SubscriptionData};
 use crate::protocol::codes::perm;
@@ -132,29 +134,11 @@ impl PullConsumer {
             return Ok(Vec::new());
         };
         let mut out = Vec::new();
-        for q in &route.queue_datas {
-            if q.perm & perm::READ == 0 {
-                continue;
-            }
-            let Some(addr) = route
-                .broker_datas
-                .iter()
-                .find(|b| b.broker_name == q.broker_name)
-                .and_then(|b| b.master_addr())
-            else {
-                continue;
-            };
-            let addr = resolve(addr)?;
-            for queue_id in 0..q.read_queue_nums {
-                out.push(QueueAt {
-                    mq: MessageQueue {
-                        broker_name: q.broker_name.clone(),
-                        queue_id,
-                        topic: topic.to_owned(),
-                    },
-                    addr,
-                });
-            }
+        for (mq, addr) in master_queues(topic, &route, perm::READ) {
+            out.push(QueueAt {
+                mq,
+                addr: resolve(addr)?,
+            });
         }
         out.sort();
         Ok(out)

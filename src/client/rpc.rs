@@ -176,6 +176,46 @@ pub async fn fetch_route(
         })
 }
 
+/// The queues of a route whose permission has `perm_bit` (read: read queues, write:
+/// write queues), each with its broker's master address, in route order; brokers without
+/// a master are left out.
+pub fn master_queues<'a>(
+    topic: &str,
+    route: &'a TopicRouteData,
+    perm_bit: i32,
+) -> Vec<(crate::protocol::body::client::MessageQueue, &'a str)> {
+    let mut out = Vec::new();
+    for q in &route.queue_datas {
+        if q.perm & perm_bit == 0 {
+            continue;
+        }
+        let Some(addr) = route
+            .broker_datas
+            .iter()
+            .find(|b| b.broker_name == q.broker_name)
+            .and_then(|b| b.master_addr())
+        else {
+            continue;
+        };
+        let count = if perm_bit == crate::protocol::codes::perm::READ {
+            q.read_queue_nums
+        } else {
+            q.write_queue_nums
+        };
+        for queue_id in 0..count {
+            out.push((
+                crate::protocol::body::client::MessageQueue {
+                    broker_name: q.broker_name.clone(),
+                    queue_id,
+                    topic: topic.to_owned(),
+                },
+                addr,
+            ));
+        }
+    }
+    out
+}
+
 fn unreachable(addr: SocketAddr, e: impl std::fmt::Display) -> ClientError {
     ClientError::Unreachable {
         addr: addr.to_string(),
