@@ -90,7 +90,30 @@ fn lag_grows_while_a_consumer_is_away_and_returns_to_zero() {
         sum(&text, "coremq_send_latency_ms_count", &[]) >= 65.0,
         "{text}"
     );
+    // Commit-log write rounds happen every flushIntervalCommitLog under ASYNC_FLUSH.
+    wait_until(Duration::from_secs(10), "a counted flush round", || {
+        sum(&scrape(port), "coremq_shard_flush_seconds_count", &[]) > 0.0
+    });
+    assert!(
+        text.contains("# TYPE coremq_shard_inflight_appends gauge"),
+        "{text}"
+    );
     assert!(text.contains("coremq_shard_appends_total{cluster=\"DefaultCluster\",broker=\"broker-a\",shard=\"1\"}"), "{text}");
+
+    // The same lag in mqadmin's consumerProgress, with its age.
+    let progress = |want: &str| {
+        let out = Command::new(coremq_bin())
+            .args(["admin", "consumerProgress", "-g", "metrics_cg", "-n", ns])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(text.contains(want), "{want}: {text}");
+        text.lines()
+            .find_map(|l| l.strip_prefix("Store-to-Consume Lag(ms): "))
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or_else(|| panic!("no lag line: {text}"))
+    };
+    assert!(progress("Diff Total: 25") >= 0);
 
     // It comes back and catches up (its offsets are committed on stop).
     run(&[
@@ -108,6 +131,27 @@ fn lag_grows_while_a_consumer_is_away_and_returns_to_zero() {
     ]);
     let text = scrape(port);
     assert_eq!(sum(&text, "rocketmq_group_diff", &[group]), 0.0, "{text}");
+    assert_eq!(progress("Diff Total: 0"), 0);
+    // Per-topic and per-group counts, and their rates since the previous scrape.
+    let topic = "topic=\"MetricsT\"";
+    assert_eq!(
+        sum(&text, "coremq_topic_put_messages_total", &[topic]),
+        65.0,
+        "{text}"
+    );
+    // Pulled, not consumed: a consumer that stops after --count may have pulled a few more.
+    assert!(
+        sum(&text, "coremq_group_get_messages_total", &[group, topic]) >= 65.0,
+        "{text}"
+    );
+    assert!(
+        sum(&text, "rocketmq_consumer_tps", &[group, topic]) > 0.0,
+        "25 pulled since the last scrape: {text}"
+    );
+    assert!(
+        text.contains("# TYPE rocketmq_producer_tps gauge"),
+        "{text}"
+    );
 
     let missing = ureq::get(&format!("http://127.0.0.1:{port}/nope")).call();
     assert!(matches!(missing, Err(ureq::Error::Status(404, _))));

@@ -4,6 +4,9 @@ use super::table::{local_time, Table};
 use super::AdminError;
 use crate::broker::metadata::{retry_topic, RETRY_PREFIX};
 use crate::client::admin::AdminClient;
+use crate::client::pull_consumer::{PullConsumer, PullOptions, QueueAt};
+use crate::client::rpc::resolve;
+use crate::protocol::body::client::SubscriptionData;
 use crate::protocol::body::TopicRouteData;
 
 /// brokerConsumeStats -b [-l MIN_DIFF] [-o].
@@ -88,6 +91,7 @@ pub async fn consumer_progress(
         ],
     );
     let (mut total, mut tps) = (0i64, 0.0f64);
+    let mut lagging = Vec::new();
     for b in &route.broker_datas {
         let Some(addr) = b.master_addr() else {
             continue;
@@ -97,6 +101,9 @@ pub async fn consumer_progress(
         for (mq, w) in rows {
             let diff = (w.broker_offset - w.consumer_offset).max(0);
             total += diff;
+            if diff > 0 {
+                lagging.push((mq.clone(), addr.to_owned(), w.consumer_offset));
+            }
             t.row(vec![
                 mq.topic,
                 mq.broker_name,
@@ -114,7 +121,42 @@ pub async fn consumer_progress(
     }
     t.footer("Consume TPS", format!("{tps:.2}"));
     t.footer("Diff Total", total.to_string());
+    let lag = store_to_consume_lag_ms(admin, &lagging).await?;
+    t.footer("Store-to-Consume Lag(ms)", lag.to_string());
     Ok(if json { t.to_json() } else { t.render() })
+}
+
+/// Age of the oldest message the group has not consumed: now minus the store time of the
+/// message at each lagging queue's committed offset (0 when caught up).
+async fn store_to_consume_lag_ms(
+    admin: &AdminClient,
+    lagging: &[(crate::protocol::body::client::MessageQueue, String, i64)],
+) -> Result<i64, AdminError> {
+    if lagging.is_empty() {
+        return Ok(0);
+    }
+    let pull = PullConsumer::new(
+        super::messages::TOOLS_CONSUMER_GROUP,
+        admin.namesrv().to_vec(),
+    )?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let mut oldest = 0i64;
+    for (mq, addr, offset) in lagging {
+        let q = QueueAt {
+            mq: mq.clone(),
+            addr: resolve(addr)?,
+        };
+        let sub = SubscriptionData::from_expression(&mq.topic, "*", 0);
+        let r = pull
+            .pull(&q, &sub, *offset, 1, PullOptions::default())
+            .await?;
+        if let Some(m) = r.messages.first() {
+            oldest = oldest.max(now - m.store_timestamp);
+        }
+    }
+    Ok(oldest.max(0))
 }
 
 /// consumerConnection -g.

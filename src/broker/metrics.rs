@@ -15,7 +15,7 @@ use std::rc::Rc;
 
 use super::handlers::store_time_at;
 use super::shard::Shard;
-use super::throughput::Totals;
+use super::throughput::{Breakdown, Totals};
 use crate::store::StoreStats;
 
 /// (group, topic, queue).
@@ -39,6 +39,24 @@ struct ShardReport {
     queues: Vec<((String, i32), i64)>,
     /// Send latency histogram: (upper bound ms, cumulative count), then count and sum ms.
     send_latency: (Vec<(f64, u64)>, u64, f64),
+    /// Per-topic and per-group counters.
+    breakdown: Breakdown,
+    /// Appends in flight on the store.
+    inflight_appends: usize,
+}
+
+/// Topic and (group, topic) counters as a scrape saw them.
+type Seen = (
+    std::time::Instant,
+    BTreeMap<String, u64>,
+    BTreeMap<(String, String), u64>,
+);
+
+/// What the previous scrape saw, for per-topic and per-group rates (the exporter's
+/// `rocketmq_producer_tps` / `rocketmq_consumer_tps`: messages per second since then).
+#[derive(Default)]
+pub struct ScrapeMemory {
+    last: Option<Seen>,
 }
 
 async fn report(s: Rc<Shard>) -> ShardReport {
@@ -73,6 +91,8 @@ async fn report(s: Rc<Shard>) -> ShardReport {
             .filter(|(_, max)| *max > 0)
             .collect(),
         send_latency: s.send_latency.snapshot(),
+        breakdown: s.throughput.breakdown(),
+        inflight_appends: s.inflight_appends(),
     }
 }
 
@@ -90,7 +110,10 @@ fn esc(v: &str) -> String {
 }
 
 /// Gathers from every shard and renders the exposition text.
-pub async fn scrape(shard: &Rc<Shard>) -> Result<String, String> {
+pub async fn scrape(
+    shard: &Rc<Shard>,
+    memory: &std::cell::RefCell<ScrapeMemory>,
+) -> Result<String, String> {
     let reports = shard
         .run_on_all(|s| async move { report(s).await })
         .await
@@ -122,6 +145,106 @@ pub async fn scrape(shard: &Rc<Shard>) -> Result<String, String> {
     );
     let get: f64 = reports.iter().map(|r| r.get_tps).sum();
     let _ = writeln!(out, "rocketmq_broker_qps{{{base}}} {get}");
+
+    let (mut put, mut put_bytes) = (
+        BTreeMap::<String, u64>::new(),
+        BTreeMap::<String, u64>::new(),
+    );
+    let mut got = BTreeMap::<(String, String), u64>::new();
+    for r in &reports {
+        for (t, m, b) in &r.breakdown.put {
+            *put.entry(t.clone()).or_default() += m;
+            *put_bytes.entry(t.clone()).or_default() += b;
+        }
+        for (g, t, m) in &r.breakdown.got {
+            *got.entry((g.clone(), t.clone())).or_default() += m;
+        }
+    }
+    let now = std::time::Instant::now();
+    let previous = memory
+        .borrow_mut()
+        .last
+        .replace((now, put.clone(), got.clone()));
+    let since = previous.as_ref().map(|p| p.0);
+    let rate = |now_count: u64, before: Option<u64>| match (before, since) {
+        (Some(b), Some(t)) if now > t => {
+            now_count.saturating_sub(b) as f64 / (now - t).as_secs_f64()
+        }
+        _ => 0.0,
+    };
+    family(
+        &mut out,
+        "rocketmq_producer_tps",
+        "gauge",
+        "Messages stored per second on a topic, since the previous scrape.",
+    );
+    for (t, n) in &put {
+        let before = previous.as_ref().map(|p| p.1.get(t).copied().unwrap_or(0));
+        let _ = writeln!(
+            out,
+            "rocketmq_producer_tps{{{base},topic=\"{}\"}} {}",
+            esc(t),
+            rate(*n, before)
+        );
+    }
+    family(
+        &mut out,
+        "rocketmq_consumer_tps",
+        "gauge",
+        "Messages a group pulled per second from a topic, since the previous scrape.",
+    );
+    for ((g, t), n) in &got {
+        let before = previous
+            .as_ref()
+            .map(|p| p.2.get(&(g.clone(), t.clone())).copied().unwrap_or(0));
+        let _ = writeln!(
+            out,
+            "rocketmq_consumer_tps{{{base},group=\"{}\",topic=\"{}\"}} {}",
+            esc(g),
+            esc(t),
+            rate(*n, before)
+        );
+    }
+    family(
+        &mut out,
+        "coremq_topic_put_messages_total",
+        "counter",
+        "Messages stored per topic.",
+    );
+    for (t, n) in &put {
+        let _ = writeln!(
+            out,
+            "coremq_topic_put_messages_total{{{base},topic=\"{}\"}} {n}",
+            esc(t)
+        );
+    }
+    family(
+        &mut out,
+        "coremq_topic_put_bytes_total",
+        "counter",
+        "Body bytes stored per topic.",
+    );
+    for (t, n) in &put_bytes {
+        let _ = writeln!(
+            out,
+            "coremq_topic_put_bytes_total{{{base},topic=\"{}\"}} {n}",
+            esc(t)
+        );
+    }
+    family(
+        &mut out,
+        "coremq_group_get_messages_total",
+        "counter",
+        "Messages pulled per group and topic.",
+    );
+    for ((g, t), n) in &got {
+        let _ = writeln!(
+            out,
+            "coremq_group_get_messages_total{{{base},group=\"{}\",topic=\"{}\"}} {n}",
+            esc(g),
+            esc(t)
+        );
+    }
 
     family(
         &mut out,
@@ -252,6 +375,35 @@ pub async fn scrape(shard: &Rc<Shard>) -> Result<String, String> {
         for r in &reports {
             let _ = writeln!(out, "{name}{{{base},shard=\"{}\"}} {}", r.shard, get(r));
         }
+    }
+    family(
+        &mut out,
+        "coremq_shard_flush_seconds",
+        "summary",
+        "Commit-log write rounds (write and, when due, fdatasync): time and count.",
+    );
+    for r in &reports {
+        let _ = writeln!(
+            out,
+            "coremq_shard_flush_seconds_sum{{{base},shard=\"{}\"}} {}\ncoremq_shard_flush_seconds_count{{{base},shard=\"{}\"}} {}",
+            r.shard,
+            r.store.flush_us as f64 / 1e6,
+            r.shard,
+            r.store.flushes
+        );
+    }
+    family(
+        &mut out,
+        "coremq_shard_inflight_appends",
+        "gauge",
+        "Appends waiting on the store (bounded: past the bound sends get SYSTEM_BUSY).",
+    );
+    for r in &reports {
+        let _ = writeln!(
+            out,
+            "coremq_shard_inflight_appends{{{base},shard=\"{}\"}} {}",
+            r.shard, r.inflight_appends
+        );
     }
     family(
         &mut out,

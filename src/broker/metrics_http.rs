@@ -24,12 +24,15 @@ pub fn bind(port: u16) -> Result<TcpListener, String> {
 
 /// Serves scrapes until the process ends.
 pub async fn serve(listener: TcpListener, shard: Rc<Shard>) {
+    let memory = Rc::new(std::cell::RefCell::new(
+        super::metrics::ScrapeMemory::default(),
+    ));
     loop {
         match listener.accept().await {
             Ok(stream) => {
-                let shard = shard.clone();
+                let (shard, memory) = (shard.clone(), memory.clone());
                 glommio::spawn_local(async move {
-                    if let Err(e) = answer(stream, &shard).await {
+                    if let Err(e) = answer(stream, &shard, &memory).await {
                         tracing::debug!("metrics request failed: {e}");
                     }
                 })
@@ -43,7 +46,11 @@ pub async fn serve(listener: TcpListener, shard: Rc<Shard>) {
     }
 }
 
-async fn answer(mut stream: TcpStream, shard: &Rc<Shard>) -> std::io::Result<()> {
+async fn answer(
+    mut stream: TcpStream,
+    shard: &Rc<Shard>,
+    memory: &std::cell::RefCell<super::metrics::ScrapeMemory>,
+) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_millis(REQUEST_TIMEOUT_MS)))?;
     let mut head = Vec::with_capacity(512);
     let mut buf = [0u8; 1024];
@@ -67,7 +74,7 @@ async fn answer(mut stream: TcpStream, shard: &Rc<Shard>) -> std::io::Result<()>
     let mut parts = line.split_whitespace();
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     match (method, path.split('?').next().unwrap_or("")) {
-        ("GET", "/metrics") => match super::metrics::scrape(shard).await {
+        ("GET", "/metrics") => match super::metrics::scrape(shard, memory).await {
             Ok(body) => {
                 respond(
                     &mut stream,

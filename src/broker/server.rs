@@ -250,7 +250,6 @@ async fn shard_main(
     delay::start(&shard)?;
     let links = Rc::new(registration::namesrv_links());
     if i == 0 {
-        glommio::spawn_local(registration::run(shard.clone(), links.clone())).detach();
         let port = shard.cfg().metrics_port;
         if port > 0 {
             let listener = super::metrics_http::bind(port)?;
@@ -270,6 +269,12 @@ async fn shard_main(
             .detach()
         })
         .collect();
+    if i == 0 {
+        // Registered before the boot line, as RocketMQ's broker: a client that starts
+        // when it sees "boot success" finds the routes (TBW102 included).
+        registration::register_all(&shard, &links).await;
+        glommio::spawn_local(registration::run(shard.clone(), links.clone())).detach();
+    }
     let _ = ready.send(Ok(()));
     while !stop_requested() {
         glommio::timer::sleep(Duration::from_millis(STOP_POLL_MS)).await;

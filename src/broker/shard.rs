@@ -192,6 +192,11 @@ impl Shard {
             .map_err(|e| e.to_string())
     }
 
+    /// Appends waiting on the store now.
+    pub fn inflight_appends(&self) -> usize {
+        self.inflight_appends.get()
+    }
+
     /// Swaps in a changed config (UPDATE_BROKER_CONFIG, on every shard).
     pub fn replace_cfg(&self, cfg: BrokerConfig) {
         *self.live_cfg.borrow_mut() = Rc::new(cfg);
@@ -299,6 +304,8 @@ impl Shard {
         let bytes: usize = msgs.iter().map(|m| m.body.len()).sum();
         self.throughput.put(results.len() as u64, bytes as u64);
         if let Some(m) = msgs.first() {
+            self.throughput
+                .put_topic(&m.topic, results.len() as u64, bytes as u64);
             self.waiters.notify(&m.topic, m.queue_id);
         }
         let status = match durable {

@@ -2,7 +2,7 @@
 //! getTransferedTps over 10 s, 1 min and 10 min), sampled once a second into a ring.
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 /// Samples kept: ten minutes at one a second.
@@ -35,6 +35,19 @@ pub struct Rates {
 pub struct Throughput {
     totals: Cell<Totals>,
     ring: RefCell<VecDeque<Totals>>,
+    /// Topic → (messages, bytes) stored.
+    by_topic: RefCell<HashMap<String, (u64, u64)>>,
+    /// Group → topic → messages delivered.
+    by_group: RefCell<HashMap<String, HashMap<String, u64>>>,
+}
+
+/// Per-topic and per-group counters since start, for the metrics scrape.
+#[derive(Debug, Clone, Default)]
+pub struct Breakdown {
+    /// (topic, messages, bytes) stored.
+    pub put: Vec<(String, u64, u64)>,
+    /// (group, topic, messages) delivered.
+    pub got: Vec<(String, String, u64)>,
 }
 
 impl Throughput {
@@ -51,6 +64,50 @@ impl Throughput {
         let mut t = self.totals.get();
         t.get_msgs += msgs;
         self.totals.set(t);
+    }
+
+    /// Counts messages stored on `topic` (after [`Self::put`]).
+    pub fn put_topic(&self, topic: &str, msgs: u64, bytes: u64) {
+        let mut t = self.by_topic.borrow_mut();
+        match t.get_mut(topic) {
+            Some(c) => *c = (c.0 + msgs, c.1 + bytes),
+            None => {
+                t.insert(topic.to_owned(), (msgs, bytes));
+            }
+        }
+    }
+
+    /// Counts messages of `topic` delivered to `group`.
+    pub fn got_group(&self, group: &str, topic: &str, msgs: u64) {
+        let mut g = self.by_group.borrow_mut();
+        let topics = match g.get_mut(group) {
+            Some(t) => t,
+            None => g.entry(group.to_owned()).or_default(),
+        };
+        match topics.get_mut(topic) {
+            Some(c) => *c += msgs,
+            None => {
+                topics.insert(topic.to_owned(), msgs);
+            }
+        }
+    }
+
+    /// The per-topic and per-group counters.
+    pub fn breakdown(&self) -> Breakdown {
+        Breakdown {
+            put: self
+                .by_topic
+                .borrow()
+                .iter()
+                .map(|(t, (m, b))| (t.clone(), *m, *b))
+                .collect(),
+            got: self
+                .by_group
+                .borrow()
+                .iter()
+                .flat_map(|(g, ts)| ts.iter().map(move |(t, m)| (g.clone(), t.clone(), *m)))
+                .collect(),
+        }
     }
 
     /// Totals now.

@@ -83,8 +83,10 @@ pub(super) async fn run_log(inner: Rc<Inner>) {
         if sync {
             last_sync = now;
         }
+        let took_us = now.elapsed().as_micros() as u64;
         inner.bump(|s| {
             s.flushes += 1;
+            s.flush_us += took_us;
             s.log_syncs += u64::from(sync && !batch.is_empty());
         });
         Inner::wake_all(&inner.durable_waiters);

@@ -96,6 +96,8 @@ pub struct StoreStats {
     pub flushes: u64,
     /// fdatasync calls on the commit log.
     pub log_syncs: u64,
+    /// Time spent in commit-log write rounds (write and sync), µs.
+    pub flush_us: u64,
     /// Checkpoints written.
     pub checkpoints: u64,
     /// Record reads served from memory (unwritten data or the read cache).

@@ -215,6 +215,8 @@ async fn read_as_owner(s: &Shard, q: PullQuery) -> Result<PullOutcome, StoreErro
         }
         if r.status == GetStatus::Found {
             s.throughput.got(r.records.len() as u64);
+            s.throughput
+                .got_group(&q.group, &q.topic, r.records.len() as u64);
         }
         return Ok(PullOutcome {
             status: r.status,
