@@ -94,6 +94,12 @@ fn lag_grows_while_a_consumer_is_away_and_returns_to_zero() {
     wait_until(Duration::from_secs(10), "a counted flush round", || {
         sum(&scrape(port), "coremq_shard_flush_seconds_count", &[]) > 0.0
     });
+    // Two shards: the scrape itself crosses cores, as do sends that land on a shard
+    // not owning their queue.
+    assert!(
+        sum(&text, "coremq_shard_router_messages_total", &[]) > 0.0,
+        "{text}"
+    );
     assert!(
         text.contains("# TYPE coremq_shard_inflight_appends gauge"),
         "{text}"

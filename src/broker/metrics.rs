@@ -43,6 +43,8 @@ struct ShardReport {
     breakdown: Breakdown,
     /// Appends in flight on the store.
     inflight_appends: usize,
+    /// Cross-shard requests sent, and waiting now.
+    router: (u64, usize),
 }
 
 /// Topic and (group, topic) counters as a scrape saw them.
@@ -93,6 +95,7 @@ async fn report(s: Rc<Shard>) -> ShardReport {
         send_latency: s.send_latency.snapshot(),
         breakdown: s.throughput.breakdown(),
         inflight_appends: s.inflight_appends(),
+        router: s.router_stats(),
     }
 }
 
@@ -390,6 +393,32 @@ pub async fn scrape(
             r.store.flush_us as f64 / 1e6,
             r.shard,
             r.store.flushes
+        );
+    }
+    family(
+        &mut out,
+        "coremq_shard_router_messages_total",
+        "counter",
+        "Requests this shard sent to other shards (cross-core hops).",
+    );
+    for r in &reports {
+        let _ = writeln!(
+            out,
+            "coremq_shard_router_messages_total{{{base},shard=\"{}\"}} {}",
+            r.shard, r.router.0
+        );
+    }
+    family(
+        &mut out,
+        "coremq_shard_router_pending",
+        "gauge",
+        "Cross-shard requests awaiting an answer.",
+    );
+    for r in &reports {
+        let _ = writeln!(
+            out,
+            "coremq_shard_router_pending{{{base},shard=\"{}\"}} {}",
+            r.shard, r.router.1
         );
     }
     family(

@@ -126,6 +126,11 @@ impl<S: ShardService> Router<S> {
         self.shards
     }
 
+    /// Requests this shard has sent to other shards, and how many await an answer now.
+    pub fn stats(&self) -> (u64, usize) {
+        (self.next_id.get(), self.pending.borrow().len())
+    }
+
     /// Runs `req` on shard `shard` and returns its response.
     pub async fn call(&self, shard: usize, req: S::Request) -> Result<S::Response, RouterError> {
         if shard >= self.shards {

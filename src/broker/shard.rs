@@ -192,6 +192,11 @@ impl Shard {
             .map_err(|e| e.to_string())
     }
 
+    /// Cross-shard requests sent so far and awaiting an answer now.
+    pub fn router_stats(&self) -> (u64, usize) {
+        self.router.stats()
+    }
+
     /// Appends waiting on the store now.
     pub fn inflight_appends(&self) -> usize {
         self.inflight_appends.get()
