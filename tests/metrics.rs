@@ -94,6 +94,10 @@ fn lag_grows_while_a_consumer_is_away_and_returns_to_zero() {
     wait_until(Duration::from_secs(10), "a counted flush round", || {
         sum(&scrape(port), "coremq_shard_flush_seconds_count", &[]) > 0.0
     });
+    assert!(
+        sum(&text, "rocketmq_brokeruntime_msg_put_total_today_now", &[]) >= 65.0,
+        "{text}"
+    );
     // Two shards: the scrape itself crosses cores, as do sends that land on a shard
     // not owning their queue.
     assert!(

@@ -7,7 +7,9 @@
 //! `rocketmq_producer_offset`, `rocketmq_consumer_offset`, `rocketmq_group_diff` (lag,
 //! here per queue too), `rocketmq_message_accumulation`,
 //! `rocketmq_group_get_latency_by_storetime` (age of the oldest unconsumed message: the
-//! store-to-consume lag). coremq's own per-shard series are `coremq_shard_*`.
+//! store-to-consume lag), `rocketmq_producer_tps` / `rocketmq_consumer_tps` per topic and
+//! group, and the runtime table as `rocketmq_brokeruntime_*`. coremq's own series are
+//! `coremq_shard_*`, `coremq_topic_*`, `coremq_group_*` and `coremq_send_latency_ms`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -105,6 +107,24 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// `msgPutTotalTodayNow` → `msg_put_total_today_now`.
+fn snake(key: &str) -> String {
+    let mut out = String::with_capacity(key.len() + 8);
+    for c in key.chars() {
+        if c.is_ascii_uppercase() {
+            if !out.is_empty() {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else if c.is_ascii_alphanumeric() {
+            out.push(c);
+        } else {
+            out.push('_');
+        }
+    }
+    out
+}
+
 /// Escapes a label value.
 fn esc(v: &str) -> String {
     v.replace('\\', "\\\\")
@@ -175,6 +195,21 @@ pub async fn scrape(
         }
         _ => 0.0,
     };
+    // The runtime table clusterList reads, as the exporter's brokeruntime gauges.
+    let runtime = super::handlers::runtime_table(shard)
+        .await
+        .map_err(|e| e.to_string())?;
+    for (k, v) in &runtime.table {
+        let Ok(n) = v.parse::<f64>() else { continue };
+        let name = format!("rocketmq_brokeruntime_{}", snake(k));
+        family(
+            &mut out,
+            &name,
+            "gauge",
+            &format!("The broker runtime table's {k}."),
+        );
+        let _ = writeln!(out, "{name}{{{base}}} {n}");
+    }
     family(
         &mut out,
         "rocketmq_producer_tps",

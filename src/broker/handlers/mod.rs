@@ -10,6 +10,7 @@ mod offsets;
 pub use offsets::store_time_at;
 mod pull;
 mod runtime_info;
+pub use runtime_info::runtime_table;
 mod send;
 mod send_back;
 mod stats;

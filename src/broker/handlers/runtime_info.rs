@@ -19,6 +19,12 @@ fn tps(v: [f64; 3]) -> String {
 
 /// 28.
 pub async fn runtime_info(shard: &Rc<Shard>, req: &RemotingCommand) -> Reply {
+    let t = runtime_table(shard).await?;
+    Ok(req.success().with_body(to_json(&t)))
+}
+
+/// The runtime table (also exported as `rocketmq_brokeruntime_*` metrics).
+pub async fn runtime_table(shard: &Rc<Shard>) -> Result<KvTable, super::HandlerError> {
     let per_shard = shard
         .run_on_all(|s| async move {
             let stats = s.store.stats();
@@ -98,5 +104,5 @@ pub async fn runtime_info(shard: &Rc<Shard>, req: &RemotingCommand) -> Reply {
     put("pullParked", parked.to_string());
     put("brokerActive", "true".into());
     put("shardCount", shard.shards.to_string());
-    Ok(req.success().with_body(to_json(&t)))
+    Ok(t)
 }
