@@ -32,10 +32,14 @@ bin="$repo/target/release/coremq"
 peer="$here/peer"
 if [ ! -x "$peer/bin/rocketmq-broker-rust" ] || [ ! -x "$peer/bin/rocketmq-namesrv-rust" ]; then
     echo "building the peer (rocketmq-namesrv/rocketmq-broker $PEER_VERSION) into $peer once" >&2
-    CARGO_TARGET_DIR="$peer/target" cargo install --locked --root "$peer" \
+    # Build outside the repository (the target dir is large and full of this host's
+    # paths) and keep only the installed binaries.
+    build="$(mktemp -d)"
+    CARGO_TARGET_DIR="$build" cargo install --locked --root "$peer" \
         rocketmq-namesrv rocketmq-broker --version "$PEER_VERSION" >&2 ||
-    CARGO_TARGET_DIR="$peer/target" cargo install --root "$peer" \
+    CARGO_TARGET_DIR="$build" cargo install --root "$peer" \
         rocketmq-namesrv rocketmq-broker --version "$PEER_VERSION" >&2
+    rm -rf "$build"
 fi
 
 # Starts the peer's nameserver and broker in $1 (flush $2); sets NS_PORT, BROKER_PORT,

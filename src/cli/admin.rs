@@ -23,13 +23,8 @@ pub struct AdminArgs {
 /// Runs one admin command; errors are one line naming the command.
 pub fn run(args: AdminArgs) -> Result<(), String> {
     let name = args.command.name();
-    let list = args
-        .namesrv_addr
-        .or_else(|| std::env::var("NAMESRV_ADDR").ok())
-        .ok_or_else(|| {
-            format!("{name}: no nameserver address: give -n ADDRS or set NAMESRV_ADDR")
-        })?;
-    let namesrv = namesrv_addr::parse(&list).map_err(|e| format!("{name}: {e}"))?;
+    let namesrv = namesrv_addr::from_flag_or_env(args.namesrv_addr.as_deref())
+        .map_err(|e| format!("{name}: {e}"))?;
     let (command, json) = (args.command, args.json);
     let out = run_unpinned("admin", NETWORK_ONLY_IO_MEMORY_BYTES, move || async move {
         let client = AdminClient::new(namesrv).map_err(|e| e.to_string())?;

@@ -143,13 +143,6 @@ struct ConsumerArgs {
     json: Option<PathBuf>,
 }
 
-fn namesrv(list: Option<String>) -> Result<Vec<std::net::SocketAddr>, String> {
-    let list = list
-        .or_else(|| std::env::var("NAMESRV_ADDR").ok())
-        .ok_or("no nameserver address: give -n ADDRS or set NAMESRV_ADDR")?;
-    namesrv_addr::parse(&list).map_err(|e| e.to_string())
-}
-
 fn write_json(path: Option<PathBuf>, report: &impl serde::Serialize) -> Result<(), String> {
     if let Some(path) = path {
         let text = serde_json::to_string_pretty(report).map_err(|e| e.to_string())?;
@@ -246,7 +239,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
                 (false, None) => None,
             };
             let args = ProducerBenchArgs {
-                namesrv: namesrv(a.namesrv_addr)?,
+                namesrv: namesrv_addr::from_flag_or_env(a.namesrv_addr.as_deref())?,
                 topic: a.topic,
                 threads: a.threads,
                 size: a.size,
@@ -284,7 +277,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
                 a.group
             };
             let args = ConsumerBenchArgs {
-                namesrv: namesrv(a.namesrv_addr)?,
+                namesrv: namesrv_addr::from_flag_or_env(a.namesrv_addr.as_deref())?,
                 topic: a.topic,
                 group,
                 expression: a.expression,

@@ -73,12 +73,8 @@ fn line(m: &Received) -> String {
 
 /// Runs the command.
 pub fn run(args: ConsumeArgs) -> Result<(), String> {
-    let list = args
-        .namesrv_addr
-        .clone()
-        .or_else(|| std::env::var("NAMESRV_ADDR").ok())
-        .ok_or("consume: no nameserver address: give -n ADDRS or set NAMESRV_ADDR")?;
-    let namesrv = namesrv_addr::parse(&list).map_err(|e| format!("consume: {e}"))?;
+    let namesrv = namesrv_addr::from_flag_or_env(args.namesrv_addr.as_deref())
+        .map_err(|e| format!("consume: {e}"))?;
     let client_id = format!(
         "{}@{}",
         crate::broker::placement::local_ipv4(),

@@ -43,12 +43,8 @@ pub struct ProduceArgs {
 
 /// Runs the command.
 pub fn run(args: ProduceArgs) -> Result<(), String> {
-    let list = args
-        .namesrv_addr
-        .clone()
-        .or_else(|| std::env::var("NAMESRV_ADDR").ok())
-        .ok_or("produce: no nameserver address: give -n ADDRS or set NAMESRV_ADDR")?;
-    let namesrv = namesrv_addr::parse(&list).map_err(|e| format!("produce: {e}"))?;
+    let namesrv = namesrv_addr::from_flag_or_env(args.namesrv_addr.as_deref())
+        .map_err(|e| format!("produce: {e}"))?;
     run_unpinned(
         "produce",
         NETWORK_ONLY_IO_MEMORY_BYTES,

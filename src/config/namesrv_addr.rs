@@ -4,6 +4,16 @@ use std::net::{SocketAddr, ToSocketAddrs};
 
 use super::ConfigError;
 
+/// The list from `-n` when given, else NAMESRV_ADDR, parsed (what every client command
+/// takes); the error names both ways of giving it.
+pub fn from_flag_or_env(flag: Option<&str>) -> Result<Vec<SocketAddr>, String> {
+    let list = flag
+        .map(str::to_owned)
+        .or_else(|| std::env::var("NAMESRV_ADDR").ok())
+        .ok_or("no nameserver address: give -n ADDRS or set NAMESRV_ADDR")?;
+    parse(&list).map_err(|e| e.to_string())
+}
+
 /// Parses a `;`-separated `host:port` list, refusing it whole with RocketMQ's message when
 /// any entry is malformed.
 pub fn parse(list: &str) -> Result<Vec<SocketAddr>, ConfigError> {
