@@ -10,6 +10,7 @@ pub mod broker;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod latency_histogram;
 pub mod logging;
 pub mod namesrv;
 pub mod protocol;

@@ -27,6 +27,28 @@ fn sum(text: &str, family: &str, want: &[&str]) -> f64 {
         .sum()
 }
 
+/// A histogram's buckets under `label` never decrease, and `+Inf` equals `_count`.
+fn check_histogram(text: &str, family: &str, label: &str) {
+    let bucket = format!("{family}_bucket{{");
+    let counts: Vec<f64> = text
+        .lines()
+        .filter(|l| l.starts_with(&bucket) && l.contains(label))
+        .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+        .collect();
+    assert!(counts.len() > 2, "{family} {label}: no buckets in {text}");
+    assert!(
+        counts.windows(2).all(|w| w[0] <= w[1]),
+        "{family} {label}: buckets decrease: {counts:?}"
+    );
+    let count = sum(text, &format!("{family}_count"), &[label]);
+    assert_eq!(
+        counts.last().copied(),
+        Some(count),
+        "{family} {label}: +Inf"
+    );
+    assert!(count > 0.0, "{family} {label}: nothing recorded");
+}
+
 fn run(args: &[&str]) {
     let out = Command::new(coremq_bin()).args(args).output().unwrap();
     assert!(
@@ -91,9 +113,35 @@ fn lag_grows_while_a_consumer_is_away_and_returns_to_zero() {
         "{text}"
     );
     // Commit-log write rounds happen every flushIntervalCommitLog under ASYNC_FLUSH.
-    wait_until(Duration::from_secs(10), "a counted flush round", || {
-        sum(&scrape(port), "coremq_shard_flush_seconds_count", &[]) > 0.0
-    });
+    wait_until(
+        Duration::from_secs(10),
+        "a flush round on each shard",
+        || {
+            let text = scrape(port);
+            ["shard=\"0\"", "shard=\"1\""]
+                .iter()
+                .all(|s| sum(&text, "coremq_shard_flush_latency_ms_count", &[s]) > 0.0)
+        },
+    );
+    let flushed = scrape(port);
+    for shard in ["shard=\"0\"", "shard=\"1\""] {
+        check_histogram(&flushed, "coremq_shard_flush_latency_ms", shard);
+    }
+    check_histogram(&flushed, "coremq_send_latency_ms", "broker=\"broker-a\"");
+    // Those rounds were device writes, counted by the shards' I/O gauges.
+    assert!(
+        sum(
+            &flushed,
+            "coremq_shard_io_operations_total",
+            &["kind=\"write\""]
+        ) > 0.0,
+        "{flushed}"
+    );
+    assert!(
+        sum(&flushed, "coremq_shard_io_inflight_peak", &[]) >= 0.0
+            && flushed.contains("# TYPE coremq_shard_io_inflight gauge"),
+        "{flushed}"
+    );
     assert!(
         sum(&text, "rocketmq_brokeruntime_msg_put_total_today_now", &[]) >= 65.0,
         "{text}"

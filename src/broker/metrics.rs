@@ -9,15 +9,20 @@
 //! `rocketmq_group_get_latency_by_storetime` (age of the oldest unconsumed message: the
 //! store-to-consume lag), `rocketmq_producer_tps` / `rocketmq_consumer_tps` per topic and
 //! group, and the runtime table as `rocketmq_brokeruntime_*`. coremq's own series are
-//! `coremq_shard_*`, `coremq_topic_*`, `coremq_group_*` and `coremq_send_latency_ms`.
+//! `coremq_shard_*` (among them the `coremq_shard_flush_latency_ms` histogram and the
+//! device I/O gauges), `coremq_topic_*`, `coremq_group_*` and `coremq_send_latency_ms`.
+//! One scrape is one round over the shards: the runtime table is built from the same
+//! reports.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::rc::Rc;
 
-use super::handlers::store_time_at;
+use super::handlers::{runtime_table_of, store_time_at, RuntimePart};
 use super::shard::Shard;
-use super::throughput::{Breakdown, Totals};
+use super::throughput::Breakdown;
+use crate::latency_histogram::HistogramSnapshot;
+use crate::store::io_inflight::IoInFlight;
 use crate::store::StoreStats;
 
 /// (group, topic, queue).
@@ -26,21 +31,26 @@ type QueueOfGroup = (String, String, i32);
 type Progress = (i64, i64, i64);
 /// A counter family: name, help, and how to read it from a shard's report.
 type CounterFamily = (&'static str, &'static str, fn(&ShardReport) -> u64);
+/// An I/O gauge family: name, help, and how to read it.
+type IoGauge = (&'static str, &'static str, fn(&IoInFlight) -> u64);
 
 /// What one shard reports.
 struct ShardReport {
     shard: usize,
-    totals: Totals,
-    put_tps: f64,
-    get_tps: f64,
+    /// The shard's part of the runtime table (totals and rates among it).
+    runtime: RuntimePart,
     store: StoreStats,
     /// (group, topic, queue) → (broker offset, consumer offset, store time of the first
     /// unconsumed message, 0 when caught up).
     lag: Vec<(QueueOfGroup, Progress)>,
     /// (topic, queue) → next offset, for every queue with messages.
     queues: Vec<((String, i32), i64)>,
-    /// Send latency histogram: (upper bound ms, cumulative count), then count and sum ms.
-    send_latency: (Vec<(f64, u64)>, u64, f64),
+    /// Send latency.
+    send_latency: HistogramSnapshot,
+    /// Commit-log write round durations.
+    flush_latency: HistogramSnapshot,
+    /// Device I/O in flight on the shard's ring.
+    io: IoInFlight,
     /// Per-topic and per-group counters.
     breakdown: Breakdown,
     /// Appends in flight on the store.
@@ -76,12 +86,9 @@ async fn report(s: Rc<Shard>) -> ShardReport {
         };
         lag.push(((group, topic, q), (max, consumer, oldest)));
     }
-    let rates = s.throughput.rates();
     ShardReport {
         shard: s.id,
-        totals: s.throughput.totals(),
-        put_tps: rates.put[0],
-        get_tps: rates.get[0],
+        runtime: RuntimePart::of(&s).await,
         store: s.store.stats(),
         lag,
         queues: s
@@ -95,6 +102,8 @@ async fn report(s: Rc<Shard>) -> ShardReport {
             .filter(|(_, max)| *max > 0)
             .collect(),
         send_latency: s.send_latency.snapshot(),
+        flush_latency: s.store.flush_latency(),
+        io: crate::store::io_inflight::take(),
         breakdown: s.throughput.breakdown(),
         inflight_appends: s.inflight_appends(),
         router: s.router_stats(),
@@ -158,7 +167,7 @@ pub async fn scrape(
         "gauge",
         "Messages stored per second (10 s).",
     );
-    let put: f64 = reports.iter().map(|r| r.put_tps).sum();
+    let put: f64 = reports.iter().map(|r| r.runtime.rates.put[0]).sum();
     let _ = writeln!(out, "rocketmq_broker_tps{{{base}}} {put}");
     family(
         &mut out,
@@ -166,7 +175,7 @@ pub async fn scrape(
         "gauge",
         "Messages delivered per second (10 s).",
     );
-    let get: f64 = reports.iter().map(|r| r.get_tps).sum();
+    let get: f64 = reports.iter().map(|r| r.runtime.rates.get[0]).sum();
     let _ = writeln!(out, "rocketmq_broker_qps{{{base}}} {get}");
 
     let (mut put, mut put_bytes) = (
@@ -195,10 +204,10 @@ pub async fn scrape(
         }
         _ => 0.0,
     };
-    // The runtime table clusterList reads, as the exporter's brokeruntime gauges.
-    let runtime = super::handlers::runtime_table(shard)
-        .await
-        .map_err(|e| e.to_string())?;
+    // The runtime table clusterList reads, as the exporter's brokeruntime gauges, from the
+    // parts gathered in the same round as everything else.
+    let parts: Vec<RuntimePart> = reports.iter().map(|r| r.runtime).collect();
+    let runtime = runtime_table_of(shard, &parts);
     for (k, v) in &runtime.table {
         let Ok(n) = v.parse::<f64>() else { continue };
         let name = format!("rocketmq_brokeruntime_{}", snake(k));
@@ -372,17 +381,17 @@ pub async fn scrape(
 
     let counters: [CounterFamily; 8] = [
         ("coremq_shard_put_messages_total", "Messages stored.", |r| {
-            r.totals.put_msgs
+            r.runtime.totals.put_msgs
         }),
         (
             "coremq_shard_put_bytes_total",
             "Message bytes stored.",
-            |r| r.totals.put_bytes,
+            |r| r.runtime.totals.put_bytes,
         ),
         (
             "coremq_shard_get_messages_total",
             "Messages delivered.",
-            |r| r.totals.get_msgs,
+            |r| r.runtime.totals.get_msgs,
         ),
         ("coremq_shard_appends_total", "Store appends.", |r| {
             r.store.appends
@@ -416,19 +425,55 @@ pub async fn scrape(
     }
     family(
         &mut out,
-        "coremq_shard_flush_seconds",
-        "summary",
-        "Commit-log write rounds (write and, when due, fdatasync): time and count.",
+        "coremq_shard_flush_latency_ms",
+        "histogram",
+        "Duration of commit-log write rounds (write and, when due, fdatasync).",
     );
     for r in &reports {
-        let _ = writeln!(
-            out,
-            "coremq_shard_flush_seconds_sum{{{base},shard=\"{}\"}} {}\ncoremq_shard_flush_seconds_count{{{base},shard=\"{}\"}} {}",
-            r.shard,
-            r.store.flush_us as f64 / 1e6,
-            r.shard,
-            r.store.flushes
+        let labels = format!("{base},shard=\"{}\"", r.shard);
+        histogram(
+            &mut out,
+            "coremq_shard_flush_latency_ms",
+            &labels,
+            &r.flush_latency,
         );
+    }
+    let io_gauges: [IoGauge; 2] = [
+        (
+            "coremq_shard_io_inflight",
+            "Device reads, writes and syncs submitted to the shard's ring and not completed.",
+            |io| io.now,
+        ),
+        (
+            "coremq_shard_io_inflight_peak",
+            "Most device operations in flight at once since the previous scrape.",
+            |io| io.peak,
+        ),
+    ];
+    for (name, help, get) in io_gauges {
+        family(&mut out, name, "gauge", help);
+        for r in &reports {
+            let _ = writeln!(out, "{name}{{{base},shard=\"{}\"}} {}", r.shard, get(&r.io));
+        }
+    }
+    family(
+        &mut out,
+        "coremq_shard_io_operations_total",
+        "counter",
+        "Device operations issued by the store, by kind.",
+    );
+    for r in &reports {
+        for (kind, n) in [
+            ("read", r.io.reads),
+            ("write", r.io.writes),
+            ("sync", r.io.syncs),
+        ] {
+            let _ = writeln!(
+                out,
+                "coremq_shard_io_operations_total{{{base},shard=\"{}\",kind=\"{kind}\"}} {n}",
+                r.shard
+            );
+        }
     }
     family(
         &mut out,
@@ -489,30 +534,22 @@ pub async fn scrape(
         "histogram",
         "Time from a send request's arrival to its answer, per broker.",
     );
-    let mut buckets: Vec<(f64, u64)> = Vec::new();
-    let (mut count, mut sum) = (0u64, 0f64);
+    let mut send = HistogramSnapshot::default();
     for r in &reports {
-        let (b, c, s) = &r.send_latency;
-        if buckets.is_empty() {
-            buckets = b.clone();
-        } else {
-            for (acc, (_, n)) in buckets.iter_mut().zip(b) {
-                acc.1 += n;
-            }
-        }
-        count += c;
-        sum += s;
+        send.merge(&r.send_latency);
     }
-    for (le, n) in &buckets {
-        let _ = writeln!(
-            out,
-            "coremq_send_latency_ms_bucket{{{base},le=\"{le}\"}} {n}"
-        );
+    histogram(&mut out, "coremq_send_latency_ms", &base, &send);
+    Ok(out)
+}
+
+/// Writes one histogram's `_bucket`, `_count` and `_sum` lines under `labels`.
+fn histogram(out: &mut String, name: &str, labels: &str, h: &HistogramSnapshot) {
+    for (le, n) in &h.buckets {
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {n}");
     }
     let _ = writeln!(
         out,
-        "coremq_send_latency_ms_bucket{{{base},le=\"+Inf\"}} {count}"
+        "{name}_bucket{{{labels},le=\"+Inf\"}} {}\n{name}_count{{{labels}}} {}\n{name}_sum{{{labels}}} {}",
+        h.count, h.count, h.sum_ms
     );
-    let _ = writeln!(out, "coremq_send_latency_ms_count{{{base}}} {count}\ncoremq_send_latency_ms_sum{{{base}}} {sum}");
-    Ok(out)
 }

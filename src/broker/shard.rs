@@ -134,7 +134,7 @@ pub struct Shard {
     /// `ident` keeps the identity keys).
     live_cfg: RefCell<Rc<BrokerConfig>>,
     /// Send latency (metrics).
-    pub send_latency: super::send_latency::SendLatency,
+    pub send_latency: crate::latency_histogram::LatencyHistogram,
     /// Run-time config changes so far (folded into the registered data version, so
     /// nameservers take a permission change).
     pub cfg_changes: Cell<i64>,
@@ -173,7 +173,7 @@ impl Shard {
             register_now: Default::default(),
             live_cfg: RefCell::new(Rc::new(ident.cfg.clone())),
             cfg_changes: Cell::new(0),
-            send_latency: Default::default(),
+            send_latency: super::send_latency::histogram(),
         });
         let _ = jobs.shard.set(Rc::downgrade(&shard));
         Ok(shard)

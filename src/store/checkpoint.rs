@@ -10,6 +10,7 @@ use std::path::Path;
 
 use glommio::io::DmaFile;
 
+use super::io_inflight::{tracked, IoKind};
 use super::segmented_file::{FileError, BLOCK_BYTES};
 
 const MAGIC: u32 = 0x434D_5143; // "CMQC"
@@ -88,11 +89,12 @@ impl CheckpointFile {
         let io = |op, e: glommio::GlommioError<()>| FileError::io(op, &self.path, e);
         let mut buf = self.file.alloc_dma_buffer(BLOCK_BYTES as usize);
         encode(cp, buf.as_bytes_mut());
-        self.file
-            .write_at(buf, 0)
+        tracked(IoKind::Write, self.file.write_at(buf, 0))
             .await
             .map_err(|e| io("write", e))?;
-        self.file.fdatasync().await.map_err(|e| io("fdatasync", e))
+        tracked(IoKind::Sync, self.file.fdatasync())
+            .await
+            .map_err(|e| io("fdatasync", e))
     }
 }
 

@@ -34,6 +34,7 @@ pub mod consume_index;
 pub mod dma;
 pub mod error;
 mod flusher;
+pub mod io_inflight;
 pub mod record;
 pub mod recovery;
 pub mod retention;

@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
+use super::io_inflight::{tracked, IoKind};
 use glommio::io::{DmaBuffer, DmaFile};
 
 /// Direct-I/O block size: every write starts and ends on this boundary.
@@ -145,9 +146,7 @@ impl FlushBatch {
                 .map(|c| {
                     glommio::spawn_local(async move {
                         let pos = c.start - c.seg.start;
-                        c.seg
-                            .file
-                            .write_rc_at(c.buf.clone(), pos)
+                        tracked(IoKind::Write, c.seg.file.write_rc_at(c.buf.clone(), pos))
                             .await
                             .map_err(|e| FileError::io("write", &c.seg.path, e))
                     })
@@ -165,8 +164,7 @@ impl FlushBatch {
         }
         if sync {
             for seg in self.segments() {
-                seg.file
-                    .fdatasync()
+                tracked(IoKind::Sync, seg.file.fdatasync())
                     .await
                     .map_err(|e| FileError::io("fdatasync", &seg.path, e))?;
             }
@@ -699,9 +697,7 @@ pub fn list_segments(dir: &Path) -> Result<Vec<u64>, FileError> {
 
 /// Reads `len` bytes at `pos` of a segment (any alignment).
 pub async fn read_segment(seg: &Segment, pos: u64, len: usize) -> Result<Vec<u8>, FileError> {
-    let r = seg
-        .file
-        .read_at(pos, len)
+    let r = tracked(IoKind::Read, seg.file.read_at(pos, len))
         .await
         .map_err(|e| FileError::io("read", &seg.path, format!("{len} bytes at {pos}: {e}")))?;
     if r.len() < len {

@@ -96,8 +96,6 @@ pub struct StoreStats {
     pub flushes: u64,
     /// fdatasync calls on the commit log.
     pub log_syncs: u64,
-    /// Time spent in commit-log write rounds (write and sync), µs.
-    pub flush_us: u64,
     /// Checkpoints written.
     pub checkpoints: u64,
     /// Record reads served from memory (unwritten data or the read cache).
@@ -128,6 +126,8 @@ pub(super) struct Inner {
     pub(super) write_error: RefCell<Option<FileError>>,
     pub(super) closing: Cell<bool>,
     pub(super) stats: Cell<StoreStats>,
+    /// Duration of commit-log write rounds (write and, when due, sync).
+    pub(super) flush_latency: crate::latency_histogram::LatencyHistogram,
 }
 
 /// A wake-up flag with one parked waiter (a flusher task).
@@ -237,6 +237,9 @@ impl ShardStore {
             write_error: RefCell::new(None),
             closing: Cell::new(false),
             stats: Cell::new(StoreStats::default()),
+            flush_latency: crate::latency_histogram::LatencyHistogram::new(
+                &super::flusher::FLUSH_LATENCY_BUCKETS_MS,
+            ),
         });
         // The replayed index entries are in memory: flush them with everything else.
         {
@@ -899,6 +902,11 @@ impl ShardStore {
             log_durable: log.durable(),
             ..self.inner.stats.get()
         }
+    }
+
+    /// Commit-log write rounds by duration (metrics).
+    pub fn flush_latency(&self) -> crate::latency_histogram::HistogramSnapshot {
+        self.inner.flush_latency.snapshot()
     }
 
     /// Flushes everything, writes a clean checkpoint and stops the flusher.

@@ -10,7 +10,7 @@ mod offsets;
 pub use offsets::store_time_at;
 mod pull;
 mod runtime_info;
-pub use runtime_info::runtime_table;
+pub use runtime_info::{runtime_table, runtime_table_of, RuntimePart};
 mod send;
 mod send_back;
 mod stats;

@@ -23,39 +23,65 @@ pub async fn runtime_info(shard: &Rc<Shard>, req: &RemotingCommand) -> Reply {
     Ok(req.success().with_body(to_json(&t)))
 }
 
+/// One shard's contribution to the runtime table.
+#[derive(Debug, Clone, Copy)]
+pub struct RuntimePart {
+    /// Store time of the shard's oldest message, 0 when it has none.
+    pub earliest: i64,
+    /// Messages put and delivered since start.
+    pub totals: Totals,
+    /// Put and delivery rates.
+    pub rates: Rates,
+    /// Local end of the shard's commit log.
+    pub log_end: u64,
+    /// Commit-log bytes not yet durable.
+    pub unflushed: u64,
+    /// Parked long-polling pulls.
+    pub parked: usize,
+}
+
+impl RuntimePart {
+    /// Reads this shard's part (run on the shard itself).
+    pub async fn of(s: &Shard) -> RuntimePart {
+        let stats = s.store.stats();
+        RuntimePart {
+            earliest: s.store.earliest_store_time().await,
+            totals: s.throughput.totals(),
+            rates: s.throughput.rates(),
+            log_end: stats.log_end,
+            unflushed: stats.log_end - stats.log_durable,
+            parked: s.waiters.parked(),
+        }
+    }
+}
+
 /// The runtime table (also exported as `rocketmq_brokeruntime_*` metrics).
 pub async fn runtime_table(shard: &Rc<Shard>) -> Result<KvTable, super::HandlerError> {
-    let per_shard = shard
-        .run_on_all(|s| async move {
-            let stats = s.store.stats();
-            let earliest = s.store.earliest_store_time().await;
-            (
-                earliest,
-                s.throughput.totals(),
-                s.throughput.rates(),
-                stats.log_end,
-                stats.log_end - stats.log_durable,
-                s.waiters.parked(),
-            )
-        })
+    let parts = shard
+        .run_on_all(|s| async move { RuntimePart::of(&s).await })
         .await?;
+    Ok(runtime_table_of(shard, &parts))
+}
+
+/// The runtime table from every shard's part, gathered by the caller.
+pub fn runtime_table_of(shard: &Shard, parts: &[RuntimePart]) -> KvTable {
     let mut totals = Totals::default();
     let mut rates = Rates::default();
     let (mut log_end, mut unflushed, mut parked) = (0u64, 0u64, 0usize);
     let mut earliest = 0i64;
-    for (e, t, r, end, unfl, p) in per_shard {
-        if e > 0 && (earliest == 0 || e < earliest) {
-            earliest = e;
+    for p in parts {
+        if p.earliest > 0 && (earliest == 0 || p.earliest < earliest) {
+            earliest = p.earliest;
         }
-        totals.put_msgs += t.put_msgs;
-        totals.get_msgs += t.get_msgs;
+        totals.put_msgs += p.totals.put_msgs;
+        totals.get_msgs += p.totals.get_msgs;
         for i in 0..3 {
-            rates.put[i] += r.put[i];
-            rates.get[i] += r.get[i];
+            rates.put[i] += p.rates.put[i];
+            rates.get[i] += p.rates.get[i];
         }
-        log_end += end;
-        unflushed += unfl;
-        parked += p;
+        log_end += p.log_end;
+        unflushed += p.unflushed;
+        parked += p.parked;
     }
     let cfg = shard.cfg();
     let disk = DiskUsage::of(&cfg.store_path_root_dir)
@@ -104,5 +130,5 @@ pub async fn runtime_table(shard: &Rc<Shard>) -> Result<KvTable, super::HandlerE
     put("pullParked", parked.to_string());
     put("brokerActive", "true".into());
     put("shardCount", shard.shards.to_string());
-    Ok(t)
+    t
 }
