@@ -547,3 +547,97 @@ fn group_config_and_message_commands() {
         "{out}"
     );
 }
+
+#[test]
+fn consumer_progress_shows_the_client_holding_each_queue() {
+    let s = standalone();
+    let ns = s.ns.as_str();
+    ok(
+        ns,
+        &[
+            "updateTopic",
+            "-c",
+            "DefaultCluster",
+            "-t",
+            "IpT",
+            "-r",
+            "4",
+            "-w",
+            "4",
+        ],
+    );
+    let consumer = Command::new(coremq_bin())
+        .args(["consume", "-n", ns, "-t", "IpT", "-g", "ip_cg"])
+        .args(["--count", "1000000", "--timeout", "120"])
+        .env("HOME", s.dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed when the test ends, whatever happens.
+    let mut consumer = ChildGuard {
+        child: consumer,
+        first_line: String::new(),
+    };
+    let client_ip = |out: &str| -> Option<String> {
+        let row = out.lines().nth(1)?;
+        Some(cols(row).first()?.split('@').next()?.to_owned())
+    };
+    let mut ip = None;
+    wait_until(
+        std::time::Duration::from_secs(30),
+        "the consumer online",
+        || {
+            let (code, out, _) = admin(ns, &["consumerConnection", "-g", "ip_cg"]);
+            ip = (code == 0).then(|| client_ip(&out)).flatten();
+            ip.is_some()
+        },
+    );
+    let ip = ip.unwrap();
+    // It owns every queue (it is alone) once it has rebalanced and committed an offset.
+    let mut out = String::new();
+    wait_until(
+        std::time::Duration::from_secs(30),
+        "every queue held by the consumer",
+        || {
+            out = ok(ns, &["consumerProgress", "-g", "ip_cg", "-s", "true"]);
+            let rows: Vec<&str> = out.lines().filter(|l| l.starts_with("IpT ")).collect();
+            rows.len() == 4 && rows.iter().all(|l| cols(l)[5] == ip)
+        },
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0],
+        format!(
+            "{:<64}  {:<32}  {:<4}  {:<20}  {:<20}  {:<20} {:<20}  #LastTime",
+            "#Topic",
+            "#Broker Name",
+            "#QID",
+            "#Broker Offset",
+            "#Consumer Offset",
+            "#Client IP",
+            "#Diff"
+        )
+    );
+    let json = ok(
+        ns,
+        &["consumerProgress", "-g", "ip_cg", "-s", "true", "--json"],
+    );
+    assert!(json.contains(&format!("\"Client IP\": \"{ip}\"")), "{json}");
+    // Without -s true the column is absent.
+    let plain = ok(ns, &["consumerProgress", "-g", "ip_cg", "-s", "false"]);
+    assert!(!plain.contains("#Client IP"), "{plain}");
+
+    // Gone: nobody holds the queues.
+    let _ = consumer.child.kill();
+    let _ = consumer.child.wait();
+    wait_until(
+        std::time::Duration::from_secs(30),
+        "queues released",
+        || {
+            let out = ok(ns, &["consumerProgress", "-g", "ip_cg", "-s", "true"]);
+            let rows: Vec<&str> = out.lines().filter(|l| l.starts_with("IpT ")).collect();
+            rows.len() == 4 && rows.iter().all(|l| cols(l)[5] == "N/A")
+        },
+    );
+}

@@ -1,12 +1,14 @@
 //! brokerConsumeStats, consumerProgress, consumerConnection: consumer lag per queue.
 
+use std::collections::BTreeMap;
+
 use super::table::{local_time, Table};
 use super::AdminError;
 use crate::broker::metadata::{retry_topic, RETRY_PREFIX};
 use crate::client::admin::AdminClient;
 use crate::client::pull_consumer::{PullConsumer, PullOptions, QueueAt};
 use crate::client::rpc::resolve;
-use crate::protocol::body::client::SubscriptionData;
+use crate::protocol::body::client::{MessageQueue, SubscriptionData};
 use crate::protocol::body::TopicRouteData;
 
 /// brokerConsumeStats -b [-l MIN_DIFF] [-o].
@@ -70,26 +72,50 @@ async fn group_route(admin: &AdminClient, group: &str) -> Result<TopicRouteData,
         })
 }
 
-/// consumerProgress -g: every broker of the group's retry topic.
+/// consumerProgress -g: every broker of the group's retry topic; with `show_ip`, the IP of
+/// the client holding each queue (`N/A` when none does).
 pub async fn consumer_progress(
     admin: &AdminClient,
     group: &str,
+    show_ip: bool,
     json: bool,
 ) -> Result<String, AdminError> {
     let route = group_route(admin, group).await?;
-    let mut t = Table::new(
-        "%-64s  %-32s  %-4s  %-20s  %-20s  %-20s  %s",
-        "%-64s  %-32s  %-4s  %-20s  %-20s  %-20s  %s",
-        &[
-            "#Topic",
-            "#Broker Name",
-            "#QID",
-            "#Broker Offset",
-            "#Consumer Offset",
-            "#Diff",
-            "#LastTime",
-        ],
-    );
+    let mut t = if show_ip {
+        Table::new(
+            "%-64s  %-32s  %-4s  %-20s  %-20s  %-20s %-20s  %s",
+            "%-64s  %-32s  %-4s  %-20s  %-20s  %-20s %-20s  %s",
+            &[
+                "#Topic",
+                "#Broker Name",
+                "#QID",
+                "#Broker Offset",
+                "#Consumer Offset",
+                "#Client IP",
+                "#Diff",
+                "#LastTime",
+            ],
+        )
+    } else {
+        Table::new(
+            "%-64s  %-32s  %-4s  %-20s  %-20s  %-20s  %s",
+            "%-64s  %-32s  %-4s  %-20s  %-20s  %-20s  %s",
+            &[
+                "#Topic",
+                "#Broker Name",
+                "#QID",
+                "#Broker Offset",
+                "#Consumer Offset",
+                "#Diff",
+                "#LastTime",
+            ],
+        )
+    };
+    let holders = if show_ip {
+        queue_holders(admin, &route, group).await
+    } else {
+        BTreeMap::new()
+    };
     let (mut total, mut tps) = (0i64, 0.0f64);
     let mut lagging = Vec::new();
     for b in &route.broker_datas {
@@ -104,19 +130,23 @@ pub async fn consumer_progress(
             if diff > 0 {
                 lagging.push((mq.clone(), addr.to_owned(), w.consumer_offset));
             }
-            t.row(vec![
-                mq.topic,
-                mq.broker_name,
+            let mut row = vec![
+                mq.topic.clone(),
+                mq.broker_name.clone(),
                 mq.queue_id.to_string(),
                 w.broker_offset.to_string(),
                 w.consumer_offset.to_string(),
-                diff.to_string(),
-                if w.last_timestamp > 0 {
-                    local_time(w.last_timestamp, false)
-                } else {
-                    "N/A".into()
-                },
-            ]);
+            ];
+            if show_ip {
+                row.push(holders.get(&mq).cloned().unwrap_or_else(|| "N/A".into()));
+            }
+            row.push(diff.to_string());
+            row.push(if w.last_timestamp > 0 {
+                local_time(w.last_timestamp, false)
+            } else {
+                "N/A".into()
+            });
+            t.row(row);
         }
     }
     t.footer("Consume TPS", format!("{tps:.2}"));
@@ -124,6 +154,38 @@ pub async fn consumer_progress(
     let lag = store_to_consume_lag_ms(admin, &lagging).await?;
     t.footer("Store-to-Consume Lag(ms)", lag.to_string());
     Ok(if json { t.to_json() } else { t.render() })
+}
+
+/// Which client holds each queue: every live consumer of the group, asked through a broker
+/// (307), by the IP part of its client id. Like mqadmin, a consumer that cannot be asked
+/// leaves its queues at `N/A` rather than failing the command.
+async fn queue_holders(
+    admin: &AdminClient,
+    route: &TopicRouteData,
+    group: &str,
+) -> BTreeMap<MessageQueue, String> {
+    let mut holders = BTreeMap::new();
+    for b in &route.broker_datas {
+        let Some(addr) = b.master_addr() else {
+            continue;
+        };
+        let Ok(Some(cc)) = admin.consumer_connection(addr, group).await else {
+            continue;
+        };
+        for c in &cc.connection_set {
+            match admin.consumer_running_info(addr, group, &c.client_id).await {
+                Ok(queues) => {
+                    let ip = c.client_id.split('@').next().unwrap_or_default();
+                    for (mq, _) in queues {
+                        holders.insert(mq, ip.to_owned());
+                    }
+                }
+                Err(e) => tracing::debug!("running info of {}: {e}", c.client_id),
+            }
+        }
+        break;
+    }
+    holders
 }
 
 /// Age of the oldest message the group has not consumed: now minus the store time of the
@@ -205,20 +267,6 @@ pub async fn consumer_connection(
     Ok(out)
 }
 
-/// `MQVersion.Version`'s name of a client version ordinal. From V4_0_0_SNAPSHOT (212) on,
-/// every release has a snapshot entry before it: ordinal `212 + 2 * (100 * (major - 4) +
-/// 10 * minor + patch)` is the snapshot, the next one the release (V4_9_8 is 409).
-pub fn version_name(ordinal: i32) -> String {
-    const V4_0_0_SNAPSHOT: i32 = 212;
-    if ordinal < V4_0_0_SNAPSHOT {
-        return ordinal.to_string();
-    }
-    let k = ordinal - V4_0_0_SNAPSHOT;
-    let n = k / 2;
-    let snapshot = if k % 2 == 0 { "_SNAPSHOT" } else { "" };
-    format!("V{}_{}_{}{snapshot}", 4 + n / 100, (n / 10) % 10, n % 10)
-}
-
 /// consumerProgress without -g: one row per group with a retry topic.
 pub async fn all_groups_progress(admin: &AdminClient, json: bool) -> Result<String, AdminError> {
     let mut t = Table::new(
@@ -271,7 +319,7 @@ pub async fn all_groups_progress(admin: &AdminClient, json: bool) -> Result<Stri
                     .unwrap_or(0);
                 let push = c.consume_type != "CONSUME_ACTIVELY";
                 (
-                    version_name(min),
+                    crate::protocol::version_name(min),
                     if push { "PUSH" } else { "PULL" }.to_owned(),
                     if push {
                         c.message_model.clone()
@@ -293,18 +341,4 @@ pub async fn all_groups_progress(admin: &AdminClient, json: bool) -> Result<Stri
         ]);
     }
     Ok(if json { t.to_json() } else { t.render() })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::version_name;
-
-    #[test]
-    fn version_names_like_mqversion() {
-        assert_eq!(version_name(409), "V4_9_8");
-        assert_eq!(version_name(401), "V4_9_4");
-        assert_eq!(version_name(213), "V4_0_0");
-        assert_eq!(version_name(212), "V4_0_0_SNAPSHOT");
-        assert_eq!(version_name(100), "100");
-    }
 }

@@ -114,6 +114,10 @@ pub enum Command {
         /// Consumer group.
         #[arg(short = 'g', long = "groupName")]
         group: Option<String>,
+        /// `true`: a column with the IP of the client holding each queue (asks every live
+        /// consumer through a broker).
+        #[arg(short = 's', long = "showClientIP")]
+        show_client_ip: Option<String>,
     },
     /// A group's connected consumers.
     #[command(name = "consumerConnection")]
@@ -284,10 +288,14 @@ pub async fn run(admin: &AdminClient, cmd: Command, json: bool) -> Result<String
             min_diff,
             order,
         } => consumers::broker_consume_stats(admin, &broker, min_diff, order, json).await,
-        Command::ConsumerProgress { group: Some(group) } => {
-            consumers::consumer_progress(admin, &group, json).await
+        Command::ConsumerProgress {
+            group: Some(group),
+            show_client_ip,
+        } => {
+            let show_ip = show_client_ip.is_some_and(|v| v.eq_ignore_ascii_case("true"));
+            consumers::consumer_progress(admin, &group, show_ip, json).await
         }
-        Command::ConsumerProgress { group: None } => {
+        Command::ConsumerProgress { group: None, .. } => {
             consumers::all_groups_progress(admin, json).await
         }
         Command::UpdateSubGroup {

@@ -10,6 +10,7 @@ use super::message::{decode_pull_body, Received};
 use super::rpc::{expect_success, fetch_route, request, resolve, Links};
 use super::ClientError;
 use crate::protocol::body::client::{ConsumerConnection, MessageQueue, SubscriptionGroupConfig};
+use crate::protocol::body::running_info::ProcessQueueInfo;
 use crate::protocol::body::stats::{OffsetWrapper, TopicOffset};
 use crate::protocol::body::{
     from_json_lenient, to_json, ClusterInfo, KvTable, TopicConfig, TopicList, TopicRouteData,
@@ -247,6 +248,27 @@ impl AdminClient {
         }
         let r = expect_success(resolve(addr)?, r)?;
         decode(addr, &r.body).map(Some)
+    }
+
+    /// What one live consumer reports through a broker (307): the queues it owns now and
+    /// their state.
+    pub async fn consumer_running_info(
+        &self,
+        addr: &str,
+        group: &str,
+        client_id: &str,
+    ) -> Result<Vec<(MessageQueue, ProcessQueueInfo)>, ClientError> {
+        let req = request(
+            RequestCode::GET_CONSUMER_RUNNING_INFO,
+            &[
+                ("consumerGroup", group),
+                ("clientId", client_id),
+                ("jstackEnable", "false"),
+            ],
+        );
+        let r = self.broker_call(addr, req).await?;
+        let v: Value = decode(addr, &r.body)?;
+        queue_map(addr, &v["mqTable"])
     }
 
     /// Groups consuming a topic on one broker (300).

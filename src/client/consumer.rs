@@ -20,7 +20,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
 
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
@@ -34,9 +34,10 @@ use crate::broker::metadata::retry_topic;
 use crate::protocol::body::client::{
     ConsumerListBody, LockBatchRequestBody, LockBatchResponseBody, MessageQueue, SubscriptionData,
 };
+use crate::protocol::body::running_info::{ConsumerRunningInfo, ProcessQueueInfo};
 use crate::protocol::body::{from_json_lenient, to_json};
 use crate::protocol::properties::keys;
-use crate::protocol::{ExtFields, RemotingCommand, RequestCode};
+use crate::protocol::{ExtFields, RemotingCommand, RequestCode, ResponseCode};
 
 /// Allocation is recomputed this often (RocketMQ's rebalance interval).
 pub const REBALANCE_INTERVAL_MS: u64 = 20_000;
@@ -161,6 +162,14 @@ struct QueueRun {
     consumed: Cell<i64>,
     /// Orderly: the broker lock is trusted until then.
     locked_until: Cell<Instant>,
+    /// Messages handed to the consumer task and not yet dealt with.
+    cached: Cell<i32>,
+    /// Offset of the last message handed over.
+    cached_max: Cell<i64>,
+    /// Last successful pull, ms since the epoch.
+    last_pull_ms: Cell<i64>,
+    /// Last message dealt with, ms since the epoch.
+    last_consume_ms: Cell<i64>,
 }
 
 /// A queue this consumer owns now.
@@ -187,19 +196,32 @@ pub struct Consumer {
     /// Sends a failed message to the retry topic itself when the broker's send-back
     /// fails (RocketMQ's fallback); made on first use.
     fallback: RefCell<Option<Rc<super::producer::Producer>>>,
+    /// When this consumer was made, ms since the epoch.
+    started_ms: i64,
 }
 
 impl Consumer {
     /// A consumer; nothing is sent until [`Consumer::run`].
     pub fn new(cfg: ConsumerConfig, namesrv: Vec<SocketAddr>) -> Result<Rc<Self>, ClientError> {
         let rebalance_now = Rc::new(Cell::new(false));
+        // Set once the consumer exists: brokers' requests that read its state.
+        let this: Rc<RefCell<Weak<Consumer>>> = Rc::default();
         let on_request: OnRequest = {
             let flag = rebalance_now.clone();
+            let this = this.clone();
             Rc::new(move |req: &RemotingCommand| {
-                (req.code == RequestCode::NOTIFY_CONSUMER_IDS_CHANGED.code()).then(|| {
+                if req.code == RequestCode::NOTIFY_CONSUMER_IDS_CHANGED.code() {
                     flag.set(true);
-                    req.success()
-                })
+                    return Some(req.success());
+                }
+                if req.code == RequestCode::GET_CONSUMER_RUNNING_INFO.code() {
+                    let me = this.borrow().upgrade();
+                    return Some(match me {
+                        Some(c) => c.running_info(req),
+                        None => req.error(ResponseCode::SYSTEM_ERROR, "the consumer has stopped"),
+                    });
+                }
+                None
             })
         };
         let links = Links::serving(Duration::from_millis(CONTROL_TIMEOUT_MS), on_request);
@@ -209,7 +231,7 @@ impl Consumer {
             SubscriptionData::from_expression(&cfg.topic, &cfg.expr, version),
             SubscriptionData::from_expression(&retry_topic(&cfg.group), "*", version),
         ];
-        Ok(Rc::new(Consumer {
+        let consumer = Rc::new(Consumer {
             cfg,
             pull,
             subs,
@@ -219,7 +241,10 @@ impl Consumer {
             retry_route_waits: Cell::new(0),
             registered_on: RefCell::default(),
             fallback: RefCell::default(),
-        }))
+            started_ms: version,
+        });
+        *this.borrow_mut() = Rc::downgrade(&consumer);
+        Ok(consumer)
     }
 
     /// Queues owned now.
@@ -231,12 +256,79 @@ impl Consumer {
         self.pull.links()
     }
 
-    fn heartbeat_body(&self) -> Vec<u8> {
-        let from = match self.cfg.from {
+    fn consume_from_where(&self) -> &'static str {
+        match self.cfg.from {
             StartFrom::First => "CONSUME_FROM_FIRST_OFFSET",
             StartFrom::Last => "CONSUME_FROM_LAST_OFFSET",
             StartFrom::Timestamp(_) => "CONSUME_FROM_TIMESTAMP",
-        };
+        }
+    }
+
+    /// GET_CONSUMER_RUNNING_INFO (307), relayed by a broker for mqadmin: this consumer's
+    /// settings, subscriptions and the state of every queue it owns.
+    fn running_info(&self, req: &RemotingCommand) -> RemotingCommand {
+        let group = req.ext.get("consumerGroup").unwrap_or_default();
+        if group != self.cfg.group {
+            return req.error(
+                ResponseCode::SYSTEM_ERROR,
+                format!("The Consumer Group <{group}> not exist in this consumer"),
+            );
+        }
+        let mut info = ConsumerRunningInfo::default();
+        let namesrv: Vec<String> = self.pull.namesrv().iter().map(|a| a.to_string()).collect();
+        for (k, v) in [
+            ("PROP_NAMESERVER_ADDR", namesrv.join(";")),
+            ("PROP_CONSUME_TYPE", "CONSUME_PASSIVELY".to_owned()),
+            ("PROP_CONSUME_ORDERLY", self.cfg.orderly.to_string()),
+            ("PROP_THREADPOOL_CORE_SIZE", "1".to_owned()),
+            ("PROP_CONSUMER_START_TIMESTAMP", self.started_ms.to_string()),
+            (
+                "PROP_CLIENT_VERSION",
+                crate::protocol::version_name(crate::protocol::SERVER_VERSION),
+            ),
+            ("consumerGroup", self.cfg.group.clone()),
+            ("messageModel", "CLUSTERING".to_owned()),
+            ("consumeFromWhere", self.consume_from_where().to_owned()),
+            (
+                "pullThresholdForQueue",
+                self.cfg.pull_threshold_for_queue.to_string(),
+            ),
+            ("pullBatchSize", self.cfg.pull_batch_size.to_string()),
+            ("maxReconsumeTimes", self.cfg.max_reconsume().to_string()),
+        ] {
+            info.properties.insert(k.to_owned(), v);
+        }
+        info.subscription_set = self.subs.to_vec();
+        let (now, now_wall) = (Instant::now(), now_ms());
+        for (q, owned) in self.owned.borrow().iter() {
+            let run = &owned.run;
+            let locked = self.cfg.orderly && now < run.locked_until.get();
+            let lock_taken = run.locked_until.get() - Duration::from_millis(LOCK_VALID_MS);
+            info.mq_table.insert(
+                q.mq.clone(),
+                ProcessQueueInfo {
+                    commit_offset: run.consumed.get(),
+                    cached_msg_min_offset: run.consumed.get(),
+                    cached_msg_max_offset: run.cached_max.get().max(run.consumed.get()),
+                    cached_msg_count: run.cached.get().max(0),
+                    locked,
+                    last_lock_timestamp: if self.cfg.orderly {
+                        now_wall - now.saturating_duration_since(lock_taken).as_millis() as i64
+                    } else {
+                        0
+                    },
+                    droped: !run.alive.get(),
+                    last_pull_timestamp: run.last_pull_ms.get(),
+                    last_consume_timestamp: run.last_consume_ms.get(),
+                    ..Default::default()
+                },
+            );
+        }
+        req.success().with_body(info.to_json())
+    }
+
+    fn heartbeat_body(&self) -> Vec<u8> {
+        let from = self.consume_from_where();
         let v = serde_json::json!({
             "clientID": self.cfg.client_id,
             "consumerDataSet": [{
@@ -481,6 +573,10 @@ impl Consumer {
                 alive: Cell::new(true),
                 consumed: Cell::new(start),
                 locked_until: Cell::new(locked_at + Duration::from_millis(LOCK_VALID_MS)),
+                cached: Cell::new(0),
+                cached_max: Cell::new(start - 1),
+                last_pull_ms: Cell::new(0),
+                last_consume_ms: Cell::new(0),
             });
             let (tx, rx) = local_channel::new_bounded(self.cfg.pull_threshold_for_queue.max(1));
             glommio::spawn_local(
@@ -524,7 +620,10 @@ impl Consumer {
                 .pull(&q, &self.subs[sub], offset, self.cfg.pull_batch_size, opts)
                 .await;
             let r = match r {
-                Ok(r) => r,
+                Ok(r) => {
+                    run.last_pull_ms.set(now_ms());
+                    r
+                }
                 Err(e) => {
                     tracing::warn!("pull of {} failed: {e}", q.mq.topic);
                     glommio::timer::sleep(Duration::from_millis(PULL_RETRY_DELAY_MS)).await;
@@ -545,9 +644,12 @@ impl Consumer {
             let stuck = r.status == PullStatus::Found && r.next_begin_offset == offset;
             for mut m in r.messages {
                 m.restore_retry_topic();
+                let at = m.queue_offset;
                 if !self.hand_over(&tx, Item::Message(Box::new(m)), &run).await {
                     return;
                 }
+                run.cached.set(run.cached.get() + 1);
+                run.cached_max.set(at);
             }
             if !self.hand_over(&tx, last, &run).await {
                 return;
@@ -593,6 +695,8 @@ impl Consumer {
                         return;
                     }
                     run.consumed.set(run.consumed.get().max(m.queue_offset + 1));
+                    run.cached.set(run.cached.get() - 1);
+                    run.last_consume_ms.set(now_ms());
                 }
             }
         }

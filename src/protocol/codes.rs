@@ -182,6 +182,20 @@ impl LanguageCode {
 /// `MQVersion.Version` ordinal coremq puts in every response and server request (V4_9_8).
 pub const SERVER_VERSION: i32 = 409;
 
+/// `MQVersion.Version`'s name of a client version ordinal. From V4_0_0_SNAPSHOT (212) on,
+/// every release has a snapshot entry before it: ordinal `212 + 2 * (100 * (major - 4) +
+/// 10 * minor + patch)` is the snapshot, the next one the release (V4_9_8 is 409).
+pub fn version_name(ordinal: i32) -> String {
+    const V4_0_0_SNAPSHOT: i32 = 212;
+    if ordinal < V4_0_0_SNAPSHOT {
+        return ordinal.to_string();
+    }
+    let k = ordinal - V4_0_0_SNAPSHOT;
+    let n = k / 2;
+    let snapshot = if k % 2 == 0 { "_SNAPSHOT" } else { "" };
+    format!("V{}_{}_{}{snapshot}", 4 + n / 100, (n / 10) % 10, n % 10)
+}
+
 /// Topic/broker permission bits (RocketMQ `PermName`).
 pub mod perm {
     /// Queue data may be inherited by auto-created topics.
@@ -206,6 +220,15 @@ pub mod perm {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn version_names_like_mqversion() {
+        assert_eq!(version_name(409), "V4_9_8");
+        assert_eq!(version_name(401), "V4_9_4");
+        assert_eq!(version_name(213), "V4_0_0");
+        assert_eq!(version_name(212), "V4_0_0_SNAPSHOT");
+        assert_eq!(version_name(100), "100");
+    }
 
     #[test]
     fn codes_round_trip_by_number_and_name() {

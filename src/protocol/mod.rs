@@ -24,7 +24,7 @@ pub mod properties;
 #[cfg(test)]
 mod tests;
 
-pub use codes::{LanguageCode, RequestCode, ResponseCode, SERVER_VERSION};
+pub use codes::{version_name, LanguageCode, RequestCode, ResponseCode, SERVER_VERSION};
 pub use command::{RemotingCommand, SerializeType};
 pub use ext_fields::{CommandHeader, ExtFields, HeaderError};
 pub use frame::{FrameError, MAX_FRAME_BYTES};

@@ -4,6 +4,7 @@
 
 mod admin_topics;
 mod broker_config;
+mod call_consumer;
 mod clients;
 mod locks;
 mod offsets;
@@ -114,6 +115,7 @@ pub async fn dispatch(
         C::GET_CONSUMER_CONNECTION_LIST => clients::consumer_connections(shard, req).await,
         C::GET_PRODUCER_CONNECTION_LIST => clients::producer_connections(shard, req).await,
         C::QUERY_TOPIC_CONSUME_BY_WHO => stats::consumed_by(shard, req).await,
+        C::GET_CONSUMER_RUNNING_INFO => call_consumer::running_info(shard, req).await,
         _ => return not_supported(req),
     };
     reply.unwrap_or_else(|e| {

@@ -7,6 +7,7 @@ pub mod client;
 pub mod cluster_info;
 pub mod fastjson;
 pub mod route;
+pub mod running_info;
 pub mod small;
 pub mod stats;
 pub mod topic_config;

@@ -185,6 +185,15 @@ command_header! {
 }
 
 command_header! {
+    /// GET_CONSUMER_RUNNING_INFO (307): admin → broker, relayed broker → the client.
+    pub struct ConsumerRunningInfoRequestHeader {
+        pub consumer_group: String = "consumerGroup",
+        pub client_id: String = "clientId",
+        pub jstack_enable: Option<bool> = "jstackEnable",
+    }
+}
+
+command_header! {
     /// GET_PRODUCER_CONNECTION_LIST (204) request.
     pub struct ProducerGroupHeader {
         pub producer_group: String = "producerGroup",
