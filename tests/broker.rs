@@ -528,3 +528,29 @@ fn broker_logs_go_to_the_configured_directory() {
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(!text.contains('\u{1b}'), "no terminal colours in the file");
 }
+
+/// CPUs reserved with `isolcpus=` are outside every process's default mask; a broker told
+/// to put its shards there must still start. `taskset -c 0` gives the same mask.
+#[test]
+fn shards_can_be_pinned_outside_the_process_cpu_mask() {
+    let online = std::fs::read_to_string("/sys/devices/system/cpu/online").unwrap_or_default();
+    let taskset = Command::new("taskset").arg("--version").output();
+    if online.trim() == "0" || taskset.is_err() {
+        eprintln!("skipped: needs two CPUs and taskset (util-linux)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_broker_port();
+    let conf = broker_conf(dir.path(), port, "shardCpus=1");
+    let conf_text = std::fs::read_to_string(&conf)
+        .unwrap()
+        .replace("shardCount=2", "shardCount=1");
+    std::fs::write(&conf, conf_text).unwrap();
+    let mut cmd = Command::new("taskset");
+    cmd.args(["-c", "0"])
+        .arg(coremq_bin())
+        .args(["broker", "-c"])
+        .arg(&conf)
+        .env_remove("NAMESRV_ADDR");
+    let _broker = spawn_until_line(&mut cmd, dir.path(), "boot success");
+}

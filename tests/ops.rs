@@ -114,3 +114,79 @@ fn shellcheck_is_clean() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// Every tuning profile, appended to each conf/ set's broker file as tuning/README.md
+/// says, is accepted by the broker without an unknown-key warning, and the keys it sets
+/// are the effective values `-p` prints.
+#[test]
+fn tuning_profiles_use_real_keys() {
+    let coremq = PathBuf::from(env!("CARGO_BIN_EXE_coremq"));
+    let dir = tempfile::tempdir().unwrap();
+    let mut profiles: Vec<PathBuf> = std::fs::read_dir(repo().join("tuning/profiles"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    profiles.sort();
+    assert!(profiles.len() >= 4, "{profiles:?}");
+    for profile in &profiles {
+        let base =
+            std::fs::read_to_string(repo().join("conf/2m-noslave/broker-a.properties")).unwrap();
+        let extra = std::fs::read_to_string(profile).unwrap();
+        let conf = dir.path().join("broker-a.properties");
+        std::fs::write(&conf, format!("{base}\n{extra}")).unwrap();
+        let out = Command::new(&coremq)
+            .args(["broker", "-p", "-c"])
+            .arg(&conf)
+            .output()
+            .unwrap();
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert!(out.status.success(), "{profile:?}: {stderr}");
+        assert!(!stderr.contains("unknown key"), "{profile:?}: {stderr}");
+        for line in extra.lines().map(str::trim) {
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            assert!(
+                stdout.lines().any(|l| l == line),
+                "{profile:?}: {line} is not in the effective config:\n{stdout}"
+            );
+        }
+    }
+}
+
+/// The systemd units carry what tuning/README.md promises and start real subcommands.
+#[test]
+fn systemd_units_set_limits_and_run_real_commands() {
+    let units = repo().join("tuning/systemd");
+    for (unit, subcommand) in [
+        ("coremq-namesrv.service", "namesrv"),
+        ("coremq-broker@.service", "broker"),
+    ] {
+        let text = std::fs::read_to_string(units.join(unit)).unwrap();
+        for want in [
+            "LimitMEMLOCK=infinity",
+            "LimitNOFILE=655350",
+            "Restart=on-failure",
+        ] {
+            assert!(text.lines().any(|l| l == want), "{unit}: no {want}");
+        }
+        let exec = text
+            .lines()
+            .find_map(|l| l.strip_prefix("ExecStart=/usr/local/bin/coremq "))
+            .unwrap_or_else(|| panic!("{unit}: no ExecStart of /usr/local/bin/coremq"));
+        assert!(
+            exec.starts_with(&format!("{subcommand} -c ")),
+            "{unit}: {exec}"
+        );
+    }
+    let os = std::fs::read_to_string(units.join("coremq-os.service")).unwrap();
+    assert!(
+        os.contains("ExecStart=/usr/local/sbin/coremq-os.sh"),
+        "{os}"
+    );
+    let broker = std::fs::read_to_string(units.join("coremq-broker@.service")).unwrap();
+    assert!(broker.contains("After=network-online.target coremq-os.service"));
+}

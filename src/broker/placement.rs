@@ -29,6 +29,10 @@ pub fn parse_cpu_list(text: &str) -> Result<Vec<usize>, String> {
 /// Shard count and the CPU of each shard (`None`: not pinned, when the host's CPUs are
 /// unknown).
 pub fn plan(shard_count: u32, shard_cpus: &str) -> Result<Vec<Option<usize>>, String> {
+    // The CPUs this process may run on now: the default placement. An explicit
+    // `shardCpus` is checked against the host's online CPUs instead, because CPUs
+    // reserved with `isolcpus=` are outside the default mask yet exactly where an operator
+    // wants the shards (pinning to them is allowed).
     let online: Vec<usize> = core_affinity::get_core_ids()
         .unwrap_or_default()
         .into_iter()
@@ -50,7 +54,8 @@ pub fn plan(shard_count: u32, shard_cpus: &str) -> Result<Vec<Option<usize>>, St
                 listed.len()
             ));
         }
-        if let Some(c) = listed.iter().find(|c| !online.contains(c)) {
+        let host = host_online_cpus().unwrap_or_else(|| online.clone());
+        if let Some(c) = listed.iter().find(|c| !host.contains(c)) {
             return Err(format!("shardCpus: CPU {c} is not online on this host"));
         }
         return Ok(listed.into_iter().take(n).map(Some).collect());
@@ -60,6 +65,12 @@ pub fn plan(shard_count: u32, shard_cpus: &str) -> Result<Vec<Option<usize>>, St
     }
     // More shards than CPUs (small hosts, tests): wrap around.
     Ok((0..n).map(|i| Some(online[i % online.len()])).collect())
+}
+
+/// The host's online CPUs (`/sys/devices/system/cpu/online`), isolated ones included.
+fn host_online_cpus() -> Option<Vec<usize>> {
+    let text = std::fs::read_to_string("/sys/devices/system/cpu/online").ok()?;
+    parse_cpu_list(text.trim()).ok()
 }
 
 /// The first non-loopback IPv4 address that is up (RocketMQ's default brokerIP1), else
