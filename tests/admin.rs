@@ -641,3 +641,133 @@ fn consumer_progress_shows_the_client_holding_each_queue() {
         },
     );
 }
+
+/// queryMsgById -g -d: a live client consumes one stored message through the broker;
+/// -s true: the message is stored again, as it was, with its unique id.
+#[test]
+fn query_msg_by_id_consumes_directly_and_resends() {
+    use std::io::BufRead;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    let s = standalone();
+    let ns = s.ns.as_str();
+    let sent = Command::new(coremq_bin())
+        .args(["produce", "-n", ns, "-t", "DirT", "--count", "1"])
+        .env("HOME", s.dir.path())
+        .output()
+        .unwrap();
+    let sent = String::from_utf8_lossy(&sent.stdout).into_owned();
+    let field = |text: &str, key: &str| -> String {
+        let at = text.find(key).unwrap_or_else(|| panic!("{key} in {text}")) + key.len();
+        text[at..]
+            .split([',', ']'])
+            .next()
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    let (uniq, offset_id) = (field(&sent, "msgId="), field(&sent, "offsetMsgId="));
+
+    let mut child = Command::new(coremq_bin())
+        .args([
+            "consume", "-n", ns, "-t", "DirT", "-g", "dir_cg", "--from", "first",
+        ])
+        .args(["--count", "1000000", "--timeout", "120"])
+        .env("HOME", s.dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    {
+        let (lines, out) = (lines.clone(), child.stdout.take().unwrap());
+        std::thread::spawn(move || {
+            for l in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                lines.lock().unwrap().push(l);
+            }
+        });
+    }
+    let _consumer = ChildGuard {
+        child,
+        first_line: String::new(),
+    };
+    let received = |offset: &str| {
+        lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(&format!("queueOffset={offset},")) && l.contains(&uniq))
+            .count()
+    };
+    let mut client = String::new();
+    wait_until(Duration::from_secs(30), "the consumer online", || {
+        let (code, out, _) = admin(ns, &["consumerConnection", "-g", "dir_cg"]);
+        client = out
+            .lines()
+            .nth(1)
+            .and_then(|l| cols(l).first().map(|c| c.to_string()))
+            .unwrap_or_default();
+        code == 0 && client.contains('@')
+    });
+    // From the first offset: the queue's own delivery of the message comes first.
+    wait_until(Duration::from_secs(30), "the message consumed", || {
+        received("0") == 1
+    });
+    let out = ok(
+        ns,
+        &[
+            "queryMsgById",
+            "-i",
+            &offset_id,
+            "-g",
+            "dir_cg",
+            "-d",
+            &client,
+        ],
+    );
+    assert!(
+        out.starts_with("ConsumeMessageDirectlyResult [order=false, autoCommit=true, consumeResult=CR_SUCCESS, remark=null, spentTimeMills="),
+        "{out}"
+    );
+    // The listener ran once more on that message.
+    wait_until(
+        Duration::from_secs(10),
+        "the message consumed again",
+        || received("0") == 2,
+    );
+
+    let (code, _, err) = admin(
+        ns,
+        &[
+            "queryMsgById",
+            "-i",
+            &offset_id,
+            "-g",
+            "dir_cg",
+            "-d",
+            "nobody@1",
+        ],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("nobody@1") && err.contains("not online"),
+        "{err}"
+    );
+
+    let out = ok(ns, &["queryMsgById", "-i", &offset_id, "-s", "true"]);
+    assert!(
+        out.starts_with(&format!("prepare resend msg. originalMsgId={offset_id}\n")),
+        "{out}"
+    );
+    assert_eq!(field(&out, "sendStatus="), "SEND_OK", "{out}");
+    assert_eq!(
+        field(&out, "msgId="),
+        uniq,
+        "the resent copy keeps its id: {out}"
+    );
+    assert_eq!(field(&out, "queueOffset="), "1", "{out}");
+    wait_until(Duration::from_secs(30), "the resent copy consumed", || {
+        received("1") == 1
+    });
+}

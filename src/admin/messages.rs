@@ -2,15 +2,21 @@
 //! fields, its body saved to a file, and whether each consuming group has consumed it.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use super::table::local_time;
 use super::AdminError;
 use crate::broker::message_id;
 use crate::client::admin::AdminClient;
 use crate::client::message::Received;
+use crate::client::producer::{Message, Producer};
 use crate::client::pull_consumer::{PullConsumer, PullOptions, PullStatus, QueueAt};
+use crate::client::rpc::DEFAULT_TIMEOUT_MS;
 use crate::protocol::body::client::SubscriptionData;
+use crate::protocol::properties::keys;
 
+/// The producer group mqadmin resends with.
+pub const RESEND_PRODUCER_GROUP: &str = "ReSendMsgById";
 /// The group mqadmin's tools pull with.
 pub const TOOLS_CONSUMER_GROUP: &str = "TOOLS_CONSUMER";
 /// Bodies are saved under the temp dir here (RocketMQ's /tmp/rocketmq/msgbodys).
@@ -20,14 +26,104 @@ const BODY_DIR: &str = "rocketmq/msgbodys";
 pub async fn query_by_id(admin: &AdminClient, ids: &str, json: bool) -> Result<String, AdminError> {
     let mut out = String::new();
     let mut all = Vec::new();
-    for id in ids.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let (addr, offset) = message_id::decode(id).ok_or_else(|| {
-            AdminError::NotFound(format!(
-                "{id} is not an offset message id: query message by id finished, but no message."
-            ))
-        })?;
+    for (_, addr, offset) in parse_ids(ids)? {
         let m = admin.view_message(addr, offset).await?;
         out.push_str(&print_msg(admin, &m, &mut all).await?);
+    }
+    Ok(if json {
+        serde_json::to_string_pretty(&all).unwrap_or_default() + "\n"
+    } else {
+        out
+    })
+}
+
+/// The offset message ids in `ids`, each with the broker address and commit-log offset it
+/// names.
+fn parse_ids(ids: &str) -> Result<Vec<(&str, std::net::SocketAddr, i64)>, AdminError> {
+    ids.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|id| {
+            let (addr, offset) = message_id::decode(id).ok_or_else(|| {
+                AdminError::NotFound(format!(
+                    "{id} is not an offset message id: query message by id finished, but no message."
+                ))
+            })?;
+            Ok((id, addr, offset))
+        })
+        .collect()
+}
+
+/// queryMsgById -g GROUP -d CLIENT_ID -i ID[,ID...]: the client consumes each message once,
+/// through the broker storing it; prints mqadmin's ConsumeMessageDirectlyResult line.
+pub async fn consume_directly(
+    admin: &AdminClient,
+    ids: &str,
+    group: &str,
+    client_id: &str,
+    json: bool,
+) -> Result<String, AdminError> {
+    let (mut out, mut all) = (String::new(), Vec::new());
+    for (id, addr, _) in parse_ids(ids)? {
+        let r = admin
+            .consume_message_directly(addr, group, client_id, id)
+            .await?;
+        out.push_str(&format!("{r}\n"));
+        all.push(serde_json::json!({
+            "msgId": id,
+            "order": r.order,
+            "autoCommit": r.auto_commit,
+            "consumeResult": r.consume_result.name(),
+            "remark": r.remark,
+            "spentTimeMills": r.spent_time_mills,
+        }));
+    }
+    Ok(if json {
+        serde_json::to_string_pretty(&all).unwrap_or_default() + "\n"
+    } else {
+        out
+    })
+}
+
+/// queryMsgById -s true -i ID[,ID...]: reads each message and sends it again, as stored
+/// (topic, tags, keys, properties, its unique id), with the producer group mqadmin uses.
+pub async fn resend(admin: &AdminClient, ids: &str, json: bool) -> Result<String, AdminError> {
+    let ids = parse_ids(ids)?;
+    let producer = Producer::new(
+        RESEND_PRODUCER_GROUP,
+        admin.namesrv().to_vec(),
+        Duration::from_millis(DEFAULT_TIMEOUT_MS),
+    )?;
+    let (mut out, mut all) = (String::new(), Vec::new());
+    for (id, addr, offset) in ids {
+        let m = admin.view_message(addr, offset).await?;
+        let copy = Message {
+            topic: m.topic.clone(),
+            tags: (!m.tags.is_empty()).then(|| m.tags.clone()),
+            keys: m
+                .keys
+                .split(' ')
+                .filter(|k| !k.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            body: m.body.clone(),
+            properties: m
+                .properties
+                .iter()
+                .filter(|(k, _)| ![keys::TAGS, keys::KEYS, keys::WAIT].contains(k))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+            flag: m.flag,
+        };
+        let r = producer.send(&copy).await?;
+        out.push_str(&format!("prepare resend msg. originalMsgId={id}\n{r}\n"));
+        all.push(serde_json::json!({
+            "originalMsgId": id,
+            "sendStatus": r.status.name(),
+            "msgId": r.msg_id,
+            "offsetMsgId": r.offset_msg_id,
+            "queueOffset": r.queue_offset,
+        }));
     }
     Ok(if json {
         serde_json::to_string_pretty(&all).unwrap_or_default() + "\n"

@@ -202,6 +202,15 @@ pub enum Command {
         /// Offset message id(s).
         #[arg(short = 'i', long = "msgId")]
         ids: String,
+        /// With -d: the consumer group whose client consumes the message(s) directly.
+        #[arg(short = 'g', long = "consumerGroup", requires = "client_id")]
+        group: Option<String>,
+        /// With -g: the client id (`consumerConnection`'s #ClientId) to consume them.
+        #[arg(short = 'd', long = "clientId", requires = "group")]
+        client_id: Option<String>,
+        /// `true`: send the message(s) again, as stored, to their topic.
+        #[arg(short = 's', long = "sendMessage")]
+        resend: Option<String>,
     },
     /// A message by topic, broker name, queue and offset.
     #[command(name = "queryMsgByOffset")]
@@ -335,7 +344,24 @@ pub async fn run(admin: &AdminClient, cmd: Command, json: bool) -> Result<String
             key,
             value,
         } => cluster::update_broker_config(admin, broker, cluster, &key, &value, json).await,
-        Command::QueryMsgById { ids } => messages::query_by_id(admin, &ids, json).await,
+        Command::QueryMsgById {
+            ids,
+            group: Some(group),
+            client_id: Some(client),
+            ..
+        } => messages::consume_directly(admin, &ids, &group, &client, json).await,
+        Command::QueryMsgById {
+            ids,
+            resend: Some(resend),
+            ..
+        } => {
+            if resend.trim().eq_ignore_ascii_case("true") {
+                messages::resend(admin, &ids, json).await
+            } else {
+                Ok(String::new())
+            }
+        }
+        Command::QueryMsgById { ids, .. } => messages::query_by_id(admin, &ids, json).await,
         Command::QueryMsgByOffset {
             topic,
             broker_name,

@@ -10,7 +10,7 @@ use super::message::{decode_pull_body, Received};
 use super::rpc::{expect_success, fetch_route, request, resolve, Links};
 use super::ClientError;
 use crate::protocol::body::client::{ConsumerConnection, MessageQueue, SubscriptionGroupConfig};
-use crate::protocol::body::running_info::ProcessQueueInfo;
+use crate::protocol::body::consumer_calls::{ConsumeMessageDirectlyResult, ProcessQueueInfo};
 use crate::protocol::body::stats::{OffsetWrapper, TopicOffset};
 use crate::protocol::body::{
     from_json_lenient, to_json, ClusterInfo, KvTable, TopicConfig, TopicList, TopicRouteData,
@@ -269,6 +269,27 @@ impl AdminClient {
         let r = self.broker_call(addr, req).await?;
         let v: Value = decode(addr, &r.body)?;
         queue_map(addr, &v["mqTable"])
+    }
+
+    /// Has the consumer `client_id` of `group` consume the message `msg_id` stored on
+    /// `addr` (309, relayed by that broker).
+    pub async fn consume_message_directly(
+        &self,
+        addr: SocketAddr,
+        group: &str,
+        client_id: &str,
+        msg_id: &str,
+    ) -> Result<ConsumeMessageDirectlyResult, ClientError> {
+        let req = request(
+            RequestCode::CONSUME_MESSAGE_DIRECTLY,
+            &[
+                ("consumerGroup", group),
+                ("clientId", client_id),
+                ("msgId", msg_id),
+            ],
+        );
+        let r = self.links.call(addr, req).await?;
+        decode(&addr.to_string(), &r.body)
     }
 
     /// Groups consuming a topic on one broker (300).

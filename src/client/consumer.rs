@@ -34,7 +34,9 @@ use crate::broker::metadata::retry_topic;
 use crate::protocol::body::client::{
     ConsumerListBody, LockBatchRequestBody, LockBatchResponseBody, MessageQueue, SubscriptionData,
 };
-use crate::protocol::body::running_info::{ConsumerRunningInfo, ProcessQueueInfo};
+use crate::protocol::body::consumer_calls::{
+    ConsumeDirectlyOutcome, ConsumeMessageDirectlyResult, ConsumerRunningInfo, ProcessQueueInfo,
+};
 use crate::protocol::body::{from_json_lenient, to_json};
 use crate::protocol::properties::keys;
 use crate::protocol::{ExtFields, RemotingCommand, RequestCode, ResponseCode};
@@ -198,6 +200,8 @@ pub struct Consumer {
     fallback: RefCell<Option<Rc<super::producer::Producer>>>,
     /// When this consumer was made, ms since the epoch.
     started_ms: i64,
+    /// The running listener (for CONSUME_MESSAGE_DIRECTLY).
+    listener: RefCell<Option<Listener>>,
 }
 
 impl Consumer {
@@ -214,10 +218,16 @@ impl Consumer {
                     flag.set(true);
                     return Some(req.success());
                 }
-                if req.code == RequestCode::GET_CONSUMER_RUNNING_INFO.code() {
+                let code = req.code;
+                if code == RequestCode::GET_CONSUMER_RUNNING_INFO.code()
+                    || code == RequestCode::CONSUME_MESSAGE_DIRECTLY.code()
+                {
                     let me = this.borrow().upgrade();
                     return Some(match me {
-                        Some(c) => c.running_info(req),
+                        Some(c) if code == RequestCode::GET_CONSUMER_RUNNING_INFO.code() => {
+                            c.running_info(req)
+                        }
+                        Some(c) => c.consume_directly(req),
                         None => req.error(ResponseCode::SYSTEM_ERROR, "the consumer has stopped"),
                     });
                 }
@@ -242,6 +252,7 @@ impl Consumer {
             registered_on: RefCell::default(),
             fallback: RefCell::default(),
             started_ms: version,
+            listener: RefCell::default(),
         });
         *this.borrow_mut() = Rc::downgrade(&consumer);
         Ok(consumer)
@@ -325,6 +336,48 @@ impl Consumer {
             );
         }
         req.success().with_body(info.to_json())
+    }
+
+    /// CONSUME_MESSAGE_DIRECTLY (309), relayed by a broker for `queryMsgById -g -d`: hands
+    /// the stored message in the body to the listener once, outside any queue (no offset
+    /// moves, a failure is not sent back) and reports how it went.
+    fn consume_directly(&self, req: &RemotingCommand) -> RemotingCommand {
+        let group = req.ext.get("consumerGroup").unwrap_or_default();
+        if group != self.cfg.group {
+            return req.error(
+                ResponseCode::SYSTEM_ERROR,
+                format!("The Consumer Group <{group}> not exist in this consumer"),
+            );
+        }
+        let Some(listener) = self.listener.borrow().clone() else {
+            return req.error(ResponseCode::SYSTEM_ERROR, "the consumer is not running");
+        };
+        let (mut msgs, _) = super::message::decode_pull_body(&req.body);
+        let Some(mut m) = msgs.pop().filter(|_| msgs.is_empty()) else {
+            return req.error(
+                ResponseCode::SYSTEM_ERROR,
+                "the body is not exactly one stored message",
+            );
+        };
+        m.restore_retry_topic();
+        let started = Instant::now();
+        let status = listener(&m);
+        let result = ConsumeMessageDirectlyResult {
+            order: self.cfg.orderly,
+            auto_commit: true,
+            consume_result: match status {
+                ConsumeStatus::Success => ConsumeDirectlyOutcome::Success,
+                ConsumeStatus::Later => ConsumeDirectlyOutcome::Later,
+                ConsumeStatus::Stop => {
+                    // Consumed, and the listener wants no more: as from a queue.
+                    self.stop.set(true);
+                    ConsumeDirectlyOutcome::Success
+                }
+            },
+            remark: None,
+            spent_time_mills: started.elapsed().as_millis() as i64,
+        };
+        req.success().with_body(to_json(&result))
     }
 
     fn heartbeat_body(&self) -> Vec<u8> {
@@ -855,6 +908,7 @@ impl Consumer {
         listener: Listener,
         limit: Option<Duration>,
     ) -> Result<(), ClientError> {
+        *self.listener.borrow_mut() = Some(listener.clone());
         let deadline = limit.map(|l| Instant::now() + l);
         let soon = |pending: bool| {
             let ms = if pending {

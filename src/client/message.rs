@@ -62,6 +62,8 @@ pub struct Received {
     pub born_host: SocketAddr,
     /// Stored sysFlag (compression, transaction bits).
     pub sys_flag: i32,
+    /// The producer's flag (user data).
+    pub flag: i32,
 }
 
 /// Splits a pull body into messages; false with them when a record does not parse (the
@@ -118,5 +120,6 @@ fn received(r: &Record<'_>) -> Received {
         store_host,
         born_host: r.born_host(),
         sys_flag: r.sys_flag(),
+        flag: r.flag(),
     }
 }

@@ -289,7 +289,7 @@ impl Producer {
     pub async fn send(&self, msg: &Message) -> Result<SendResult, ClientError> {
         // One id for every attempt: a duplicate left by a timed-out attempt is
         // recognisable by it.
-        let uniq = self.ids.next();
+        let uniq = self.uniq_of(msg);
         self.with_retries(&msg.topic, |mq, addr| {
             let uniq = uniq.clone();
             async move {
@@ -303,7 +303,7 @@ impl Producer {
     /// Sends without waiting for the broker (oneway): no result, no retry.
     pub async fn send_oneway(&self, msg: &Message) -> Result<(), ClientError> {
         let (mq, addr) = self.pick(&msg.topic).await?;
-        let req = self.single_request(msg, &mq, &self.ids.next());
+        let req = self.single_request(msg, &mq, &self.uniq_of(msg));
         self.links.oneway(resolve(&addr)?, req).await
     }
 
@@ -347,7 +347,7 @@ impl Producer {
         let mut body = Vec::new();
         let mut ids = Vec::with_capacity(msgs.len());
         for m in msgs {
-            let uniq = self.ids.next();
+            let uniq = self.uniq_of(m);
             let props = self.properties(m, &uniq).encode();
             if props.len() > i16::MAX as usize {
                 return Err(ClientError::Invalid(format!(
@@ -397,6 +397,16 @@ impl Producer {
         let hash = java_string_hash(key);
         self.send_ordered(msg, |qs| (hash.unsigned_abs() as usize) % qs.len().max(1))
             .await
+    }
+
+    /// The message's unique id: its own UNIQ_KEY when it carries one (a message resent as it
+    /// was stored keeps its id, as RocketMQ's producer does), else a fresh one.
+    fn uniq_of(&self, msg: &Message) -> String {
+        msg.properties
+            .iter()
+            .find(|(k, _)| k == keys::UNIQ_KEY)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| self.ids.next())
     }
 
     /// RocketMQ's properties of a message: tag, keys, unique id, wait-for-store, user's.
@@ -482,7 +492,7 @@ impl Producer {
         mq: &MessageQueue,
         addr: &str,
     ) -> Result<SendResult, ClientError> {
-        let uniq = self.ids.next();
+        let uniq = self.uniq_of(msg);
         let req = self.single_request(msg, mq, &uniq);
         self.exchange(req, mq, addr, uniq).await
     }

@@ -116,6 +116,7 @@ pub async fn dispatch(
         C::GET_PRODUCER_CONNECTION_LIST => clients::producer_connections(shard, req).await,
         C::QUERY_TOPIC_CONSUME_BY_WHO => stats::consumed_by(shard, req).await,
         C::GET_CONSUMER_RUNNING_INFO => call_consumer::running_info(shard, req).await,
+        C::CONSUME_MESSAGE_DIRECTLY => call_consumer::consume_directly(shard, req).await,
         _ => return not_supported(req),
     };
     reply.unwrap_or_else(|e| {

@@ -5,9 +5,9 @@
 pub mod batch;
 pub mod client;
 pub mod cluster_info;
+pub mod consumer_calls;
 pub mod fastjson;
 pub mod route;
-pub mod running_info;
 pub mod small;
 pub mod stats;
 pub mod topic_config;

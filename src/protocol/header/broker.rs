@@ -194,6 +194,17 @@ command_header! {
 }
 
 command_header! {
+    /// CONSUME_MESSAGE_DIRECTLY (309): admin → broker (which adds the record and its name),
+    /// relayed to the client.
+    pub struct ConsumeMessageDirectlyHeader {
+        pub consumer_group: String = "consumerGroup",
+        pub client_id: String = "clientId",
+        pub msg_id: String = "msgId",
+        pub broker_name: Option<String> = "brokerName",
+    }
+}
+
+command_header! {
     /// GET_PRODUCER_CONNECTION_LIST (204) request.
     pub struct ProducerGroupHeader {
         pub producer_group: String = "producerGroup",

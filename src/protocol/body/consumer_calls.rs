@@ -1,6 +1,8 @@
-//! ConsumerRunningInfo, a consumer's answer to GET_CONSUMER_RUNNING_INFO (307): its
-//! properties, subscriptions, and per owned queue a ProcessQueueInfo. `mqTable` is keyed by
-//! MessageQueue objects (fastjson's form, which Java's mqadmin reads) and read back leniently.
+//! Bodies of the admin calls a broker relays to one consumer: ConsumerRunningInfo, the
+//! answer to GET_CONSUMER_RUNNING_INFO (307) — properties, subscriptions, and per owned
+//! queue a ProcessQueueInfo, `mqTable` keyed by MessageQueue objects (fastjson's form, which
+//! Java's mqadmin reads) and read back leniently — and ConsumeMessageDirectlyResult, the
+//! answer to CONSUME_MESSAGE_DIRECTLY (309).
 
 use std::collections::BTreeMap;
 
@@ -96,6 +98,75 @@ impl ConsumerRunningInfo {
     }
 }
 
+/// How a directly consumed message fared (RocketMQ's CMResult).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum ConsumeDirectlyOutcome {
+    /// Consumed.
+    #[default]
+    #[serde(rename = "CR_SUCCESS")]
+    Success,
+    /// The listener asked for a later retry.
+    #[serde(rename = "CR_LATER")]
+    Later,
+    /// Transactional listeners only.
+    #[serde(rename = "CR_ROLLBACK")]
+    Rollback,
+    /// Transactional listeners only.
+    #[serde(rename = "CR_COMMIT")]
+    Commit,
+    /// The listener failed.
+    #[serde(rename = "CR_THROW_EXCEPTION")]
+    ThrowException,
+    /// The listener returned nothing.
+    #[serde(rename = "CR_RETURN_NULL")]
+    ReturnNull,
+}
+
+impl ConsumeDirectlyOutcome {
+    /// The Java name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Success => "CR_SUCCESS",
+            Self::Later => "CR_LATER",
+            Self::Rollback => "CR_ROLLBACK",
+            Self::Commit => "CR_COMMIT",
+            Self::ThrowException => "CR_THROW_EXCEPTION",
+            Self::ReturnNull => "CR_RETURN_NULL",
+        }
+    }
+}
+
+/// CONSUME_MESSAGE_DIRECTLY response body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ConsumeMessageDirectlyResult {
+    /// The consumer is orderly.
+    pub order: bool,
+    /// Offsets are committed automatically (always, for push consumers).
+    pub auto_commit: bool,
+    /// Outcome.
+    pub consume_result: ConsumeDirectlyOutcome,
+    /// Why, when not consumed.
+    pub remark: Option<String>,
+    /// Time in the listener, ms.
+    pub spent_time_mills: i64,
+}
+
+impl std::fmt::Display for ConsumeMessageDirectlyResult {
+    /// Java's `toString()`, what mqadmin prints.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "ConsumeMessageDirectlyResult [order={}, autoCommit={}, consumeResult={}, remark={}, spentTimeMills={}]",
+            self.order,
+            self.auto_commit,
+            self.consume_result.name(),
+            self.remark.as_deref().unwrap_or("null"),
+            self.spent_time_mills
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,5 +209,20 @@ mod tests {
         let pq: ProcessQueueInfo = serde_json::from_value(pq.clone()).unwrap();
         assert_eq!((pq.commit_offset, pq.cached_msg_count), (42, 2));
         assert!(text.contains("\"cachedMsgSizeInMiB\":0"), "{text}");
+    }
+
+    #[test]
+    fn consume_directly_result_reads_javas_json_and_prints_its_tostring() {
+        let java =
+            r#"{"autoCommit":true,"consumeResult":"CR_LATER","order":false,"spentTimeMills":3}"#;
+        let r: ConsumeMessageDirectlyResult = serde_json::from_str(java).unwrap();
+        assert_eq!(r.consume_result, ConsumeDirectlyOutcome::Later);
+        assert_eq!(
+            r.to_string(),
+            "ConsumeMessageDirectlyResult [order=false, autoCommit=true, consumeResult=CR_LATER, remark=null, spentTimeMills=3]"
+        );
+        let back: ConsumeMessageDirectlyResult =
+            serde_json::from_slice(&super::super::to_json(&r)).unwrap();
+        assert_eq!(back, r);
     }
 }
