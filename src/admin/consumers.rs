@@ -81,36 +81,21 @@ pub async fn consumer_progress(
     json: bool,
 ) -> Result<String, AdminError> {
     let route = group_route(admin, group).await?;
-    let mut t = if show_ip {
-        Table::new(
-            "%-64s  %-32s  %-4s  %-20s  %-20s  %-20s %-20s  %s",
-            "%-64s  %-32s  %-4s  %-20s  %-20s  %-20s %-20s  %s",
-            &[
-                "#Topic",
-                "#Broker Name",
-                "#QID",
-                "#Broker Offset",
-                "#Consumer Offset",
-                "#Client IP",
-                "#Diff",
-                "#LastTime",
-            ],
-        )
+    let mut columns = vec![
+        "#Topic",
+        "#Broker Name",
+        "#QID",
+        "#Broker Offset",
+        "#Consumer Offset",
+    ];
+    let pattern = if show_ip {
+        columns.push("#Client IP");
+        "%-64s  %-32s  %-4s  %-20s  %-20s  %-20s %-20s  %s"
     } else {
-        Table::new(
-            "%-64s  %-32s  %-4s  %-20s  %-20s  %-20s  %s",
-            "%-64s  %-32s  %-4s  %-20s  %-20s  %-20s  %s",
-            &[
-                "#Topic",
-                "#Broker Name",
-                "#QID",
-                "#Broker Offset",
-                "#Consumer Offset",
-                "#Diff",
-                "#LastTime",
-            ],
-        )
+        "%-64s  %-32s  %-4s  %-20s  %-20s  %-20s  %s"
     };
+    columns.extend(["#Diff", "#LastTime"]);
+    let mut t = Table::new(pattern, pattern, &columns);
     let holders = if show_ip {
         queue_holders(admin, &route, group).await
     } else {

@@ -13,7 +13,6 @@ use crate::client::producer::{Message, Producer};
 use crate::client::pull_consumer::{PullConsumer, PullOptions, PullStatus, QueueAt};
 use crate::client::rpc::DEFAULT_TIMEOUT_MS;
 use crate::protocol::body::client::SubscriptionData;
-use crate::protocol::properties::keys;
 
 /// The producer group mqadmin resends with.
 pub const RESEND_PRODUCER_GROUP: &str = "ReSendMsgById";
@@ -97,25 +96,7 @@ pub async fn resend(admin: &AdminClient, ids: &str, json: bool) -> Result<String
     let (mut out, mut all) = (String::new(), Vec::new());
     for (id, addr, offset) in ids {
         let m = admin.view_message(addr, offset).await?;
-        let copy = Message {
-            topic: m.topic.clone(),
-            tags: (!m.tags.is_empty()).then(|| m.tags.clone()),
-            keys: m
-                .keys
-                .split(' ')
-                .filter(|k| !k.is_empty())
-                .map(str::to_owned)
-                .collect(),
-            body: m.body.clone(),
-            properties: m
-                .properties
-                .iter()
-                .filter(|(k, _)| ![keys::TAGS, keys::KEYS, keys::WAIT].contains(k))
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect(),
-            flag: m.flag,
-        };
-        let r = producer.send(&copy).await?;
+        let r = producer.send(&Message::copy_of(&m)).await?;
         out.push_str(&format!("prepare resend msg. originalMsgId={id}\n{r}\n"));
         all.push(serde_json::json!({
             "originalMsgId": id,

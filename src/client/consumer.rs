@@ -875,16 +875,9 @@ impl Consumer {
         set(keys::DELAY, (3 + times).to_string());
         let copy = super::producer::Message {
             topic: retry_topic(&self.cfg.group),
-            tags: (!m.tags.is_empty()).then(|| m.tags.clone()),
-            keys: m
-                .keys
-                .split(' ')
-                .filter(|k| !k.is_empty())
-                .map(str::to_owned)
-                .collect(),
-            body: m.body.clone(),
             properties,
             flag: 0,
+            ..super::producer::Message::copy_of(m)
         };
         match producer.send(&copy).await {
             Ok(_) => true,

@@ -56,6 +56,32 @@ pub struct Message {
     pub flag: i32,
 }
 
+impl Message {
+    /// A message with a received one's topic, tags, keys, body, flag and properties (the
+    /// unique id among them), to send again.
+    pub fn copy_of(m: &super::message::Received) -> Message {
+        Message {
+            topic: m.topic.clone(),
+            tags: (!m.tags.is_empty()).then(|| m.tags.clone()),
+            keys: m
+                .keys
+                .split(' ')
+                .filter(|k| !k.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            body: m.body.clone(),
+            // Tags, keys and wait-for-store are set from the fields at send time.
+            properties: m
+                .properties
+                .iter()
+                .filter(|(k, _)| ![keys::TAGS, keys::KEYS, keys::WAIT].contains(k))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+            flag: m.flag,
+        }
+    }
+}
+
 /// Send outcome (RocketMQ's SendStatus).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendStatus {

@@ -1,8 +1,9 @@
 //! rocketmq-client-rust 1.0.0 (an unmodified third-party client) against the real
 //! `coremq namesrv` + `coremq broker` processes: produce and consume 10,000 messages with
 //! two consumers splitting the queues, tag filtering, ordered messages consumed orderly,
-//! resuming from the committed offset, and no acknowledged message lost when a SYNC_FLUSH
-//! broker is killed with SIGKILL.
+//! resuming from the committed offset, no acknowledged message lost when a SYNC_FLUSH
+//! broker is killed with SIGKILL, and mqadmin's calls the broker relays to a consumer
+//! (GET_CONSUMER_RUNNING_INFO, CONSUME_MESSAGE_DIRECTLY) answered by that client.
 //!
 //! The client starts pulling ~10 s after a consumer starts (its rebalance period), so the
 //! waits here are generous; every wait is bounded and fails with what was missing.
@@ -421,6 +422,95 @@ async fn sync_flush_broker_killed_with_sigkill_loses_no_acknowledged_message() {
             want.iter().all(|w| got.contains(w))
         },
     )
+    .await;
+    c.shutdown().await;
+    p.shutdown().await;
+}
+
+/// mqadmin's calls relayed to a third-party consumer: `consumerProgress -s true` shows the
+/// client holding each queue (307), and `queryMsgById -g -d` has it consume one stored
+/// message again (309).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn admin_calls_relayed_to_a_third_party_consumer() {
+    let _serial = SERIAL.lock().await;
+    let cluster = Cluster::start("shardCount=2\n");
+    let ns = cluster.namesrv_addr.clone();
+    let broker = format!("127.0.0.1:{}", cluster.broker_port);
+    let topic = "RelayTest";
+    let mut p = producer(&ns, "pg-relay").await;
+    create_topic(&p, topic).await;
+    let sent = p
+        .send(message(topic, "TagA", "k", "relay-0"))
+        .await
+        .expect("send")
+        .expect("a send result");
+    let offset_id = sent.offset_msg_id.clone().expect("an offsetMsgId");
+    let (mut c, seen) = consumer(&ns, "g-relay", "relay1", topic, "*", false).await;
+    wait_for(&seen, Duration::from_secs(90), "the message", |s| {
+        s.iter().any(|d| d.0 == "relay-0")
+    })
+    .await;
+
+    let r = coremq_compat::raw_call(&broker, 203, &[("consumerGroup", "g-relay")], Vec::new());
+    assert_eq!(r.code, 0, "{:?}", r.remark);
+    let cc: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    let client_id = cc["connectionSet"][0]["clientId"]
+        .as_str()
+        .expect("a client id")
+        .to_owned();
+    let ip = client_id.split('@').next().unwrap().to_owned();
+
+    let admin = |args: &[&str]| {
+        let out = std::process::Command::new(coremq_compat::coremq_bin())
+            .arg("admin")
+            .args(args)
+            .args(["-n", &ns])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // Rows appear once the client has committed offsets (every 5 s); then every queue
+    // of the topic shows this client.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let progress = admin(&["consumerProgress", "-g", "g-relay", "-s", "true"]);
+        let holders: Vec<String> = progress
+            .lines()
+            .filter(|l| l.starts_with(&format!("{topic} ")))
+            .map(|l| l.split_whitespace().nth(5).unwrap_or_default().to_owned())
+            .collect();
+        if !holders.is_empty() && holders.iter().all(|h| *h == ip) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the client's IP on every queue: {progress}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    let out = admin(&[
+        "queryMsgById",
+        "-i",
+        &offset_id,
+        "-g",
+        "g-relay",
+        "-d",
+        &client_id,
+    ]);
+    assert!(
+        out.starts_with("ConsumeMessageDirectlyResult [")
+            && out.contains("consumeResult=CR_SUCCESS"),
+        "{out}"
+    );
+    wait_for(&seen, Duration::from_secs(30), "the direct delivery", |s| {
+        s.iter().filter(|d| d.0 == "relay-0").count() == 2
+    })
     .await;
     c.shutdown().await;
     p.shutdown().await;
