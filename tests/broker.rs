@@ -533,10 +533,16 @@ fn broker_logs_go_to_the_configured_directory() {
 /// to put its shards there must still start. `taskset -c 0` gives the same mask.
 #[test]
 fn shards_can_be_pinned_outside_the_process_cpu_mask() {
-    let online = std::fs::read_to_string("/sys/devices/system/cpu/online").unwrap_or_default();
+    // CPU 1 must be one this process may use (online, and in its cgroup's cpuset).
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let allowed = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .and_then(|l| coremq::broker::placement::parse_cpu_list(l.trim()).ok())
+        .unwrap_or_default();
     let taskset = Command::new("taskset").arg("--version").output();
-    if online.trim() == "0" || taskset.is_err() {
-        eprintln!("skipped: needs two CPUs and taskset (util-linux)");
+    if !allowed.contains(&1) || taskset.is_err() {
+        eprintln!("skipped: needs CPU 1 in this process's CPU set and taskset (util-linux)");
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -553,4 +559,57 @@ fn shards_can_be_pinned_outside_the_process_cpu_mask() {
         .arg(&conf)
         .env_remove("NAMESRV_ADDR");
     let _broker = spawn_until_line(&mut cmd, dir.path(), "boot success");
+}
+
+/// GET_CONSUMER_RUNNING_INFO relayed to a client that never answers: CONSUME_MSG_TIMEOUT
+/// (207) after the broker's wait, as RocketMQ; the client did get the request with the
+/// admin's header. A client whose connection closes mid-call, or an unknown client:
+/// SYSTEM_ERROR naming it.
+#[test]
+fn relayed_consumer_calls_fail_with_rocketmqs_codes() {
+    let b = start_broker(None, "");
+    let mut silent = RawClient::connect(b.addr);
+    assert_eq!(
+        heartbeat(&mut silent, "cid-silent", "g-relay", "RT", "*").code,
+        0
+    );
+    let addr = b.addr;
+    let ask = move |client: &str| {
+        let mut admin = RawClient::connect(addr);
+        admin.set_read_timeout(Duration::from_secs(30));
+        admin.call_with(
+            307,
+            &[
+                ("consumerGroup", "g-relay"),
+                ("clientId", client),
+                ("jstackEnable", "false"),
+            ],
+            Vec::new(),
+        )
+    };
+    let r = ask("nobody");
+    assert_eq!(r.code, R::SYSTEM_ERROR.code());
+    assert!(r
+        .remark
+        .as_deref()
+        .unwrap_or("")
+        .contains("<nobody> not online"));
+
+    let r = ask("cid-silent");
+    assert_eq!(r.code, R::CONSUME_MSG_TIMEOUT.code(), "{:?}", r.remark);
+    assert!(r.remark.as_deref().unwrap_or("").contains("Timeout"));
+    let relayed = silent.read_frame().expect("the relayed request");
+    assert_eq!(relayed.code, 307);
+    assert!(!relayed.is_response());
+    assert_eq!(relayed.ext.get("clientId"), Some("cid-silent"));
+    assert_eq!(relayed.ext.get("consumerGroup"), Some("g-relay"));
+
+    let asking = std::thread::spawn(move || ask("cid-silent"));
+    // The request reaches the client, which hangs up instead of answering.
+    let relayed = silent.read_frame().expect("the second relayed request");
+    assert_eq!(relayed.code, 307);
+    silent.shutdown();
+    let r = asking.join().unwrap();
+    assert_eq!(r.code, R::SYSTEM_ERROR.code(), "{:?}", r.remark);
+    assert!(r.remark.as_deref().unwrap_or("").contains("cid-silent"));
 }

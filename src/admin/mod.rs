@@ -202,11 +202,12 @@ pub enum Command {
         /// Offset message id(s).
         #[arg(short = 'i', long = "msgId")]
         ids: String,
-        /// With -d: the consumer group whose client consumes the message(s) directly.
-        #[arg(short = 'g', long = "consumerGroup", requires = "client_id")]
+        /// With -d: the consumer group whose client consumes the message(s) directly
+        /// (alone, as in mqadmin, it changes nothing).
+        #[arg(short = 'g', long = "consumerGroup")]
         group: Option<String>,
         /// With -g: the client id (`consumerConnection`'s #ClientId) to consume them.
-        #[arg(short = 'd', long = "clientId", requires = "group")]
+        #[arg(short = 'd', long = "clientId")]
         client_id: Option<String>,
         /// `true`: send the message(s) again, as stored, to their topic.
         #[arg(short = 's', long = "sendMessage")]

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -29,6 +30,18 @@ fn decode<T: serde::de::DeserializeOwned>(addr: &str, body: &[u8]) -> Result<T, 
         reason,
     })
 }
+
+/// How long the admin waits for a call the broker relays to a consumer: longer than the
+/// broker waits for the client, so the broker's own answer (a timeout code) arrives.
+fn relayed_call_timeout() -> Duration {
+    Duration::from_millis(
+        crate::broker::handlers::CALL_CONSUMER_TIMEOUT_MS + RELAYED_CALL_MARGIN_MS,
+    )
+}
+
+/// What the admin adds to the broker's wait for a relayed call (RocketMQ's admin waits
+/// 3 × its 5 s timeout for the broker's 10 s).
+const RELAYED_CALL_MARGIN_MS: u64 = 5_000;
 
 /// Reads a fastjson map keyed by MessageQueue objects.
 fn queue_map<T: serde::de::DeserializeOwned>(
@@ -266,7 +279,13 @@ impl AdminClient {
                 ("jstackEnable", "false"),
             ],
         );
-        let r = self.broker_call(addr, req).await?;
+        let a = resolve(addr)?;
+        let r = expect_success(
+            a,
+            self.links
+                .request_within(a, req, relayed_call_timeout())
+                .await?,
+        )?;
         let v: Value = decode(addr, &r.body)?;
         queue_map(addr, &v["mqTable"])
     }
@@ -288,7 +307,11 @@ impl AdminClient {
                 ("msgId", msg_id),
             ],
         );
-        let r = self.links.call(addr, req).await?;
+        let r = self
+            .links
+            .request_within(addr, req, relayed_call_timeout())
+            .await?;
+        let r = expect_success(addr, r)?;
         decode(&addr.to_string(), &r.body)
     }
 

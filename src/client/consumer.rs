@@ -290,7 +290,7 @@ impl Consumer {
         for (k, v) in [
             ("PROP_NAMESERVER_ADDR", namesrv.join(";")),
             ("PROP_CONSUME_TYPE", "CONSUME_PASSIVELY".to_owned()),
-            ("PROP_CONSUME_ORDERLY", self.cfg.orderly.to_string()),
+            ("PROP_CONSUMEORDERLY", self.cfg.orderly.to_string()),
             ("PROP_THREADPOOL_CORE_SIZE", "1".to_owned()),
             ("PROP_CONSUMER_START_TIMESTAMP", self.started_ms.to_string()),
             (
@@ -313,15 +313,17 @@ impl Consumer {
         let (now, now_wall) = (Instant::now(), now_ms());
         for (q, owned) in self.owned.borrow().iter() {
             let run = &owned.run;
+            let cached = run.cached.get().max(0);
             let locked = self.cfg.orderly && now < run.locked_until.get();
             let lock_taken = run.locked_until.get() - Duration::from_millis(LOCK_VALID_MS);
             info.mq_table.insert(
                 q.mq.clone(),
                 ProcessQueueInfo {
                     commit_offset: run.consumed.get(),
-                    cached_msg_min_offset: run.consumed.get(),
-                    cached_msg_max_offset: run.cached_max.get().max(run.consumed.get()),
-                    cached_msg_count: run.cached.get().max(0),
+                    // As Java's ProcessQueue: 0 and 0 when nothing is cached.
+                    cached_msg_min_offset: if cached > 0 { run.consumed.get() } else { 0 },
+                    cached_msg_max_offset: if cached > 0 { run.cached_max.get() } else { 0 },
+                    cached_msg_count: cached,
                     locked,
                     last_lock_timestamp: if self.cfg.orderly {
                         now_wall - now.saturating_duration_since(lock_taken).as_millis() as i64
@@ -366,13 +368,9 @@ impl Consumer {
             order: self.cfg.orderly,
             auto_commit: true,
             consume_result: match status {
-                ConsumeStatus::Success => ConsumeDirectlyOutcome::Success,
+                // A diagnostic call does not stop the consumer, whatever the listener says.
+                ConsumeStatus::Success | ConsumeStatus::Stop => ConsumeDirectlyOutcome::Success,
                 ConsumeStatus::Later => ConsumeDirectlyOutcome::Later,
-                ConsumeStatus::Stop => {
-                    // Consumed, and the listener wants no more: as from a queue.
-                    self.stop.set(true);
-                    ConsumeDirectlyOutcome::Success
-                }
             },
             remark: None,
             spent_time_mills: started.elapsed().as_millis() as i64,
@@ -911,7 +909,12 @@ impl Consumer {
             };
             Instant::now() + Duration::from_millis(ms)
         };
-        let mut next_rebalance = soon(self.rebalance(&listener).await?);
+        let first = self.rebalance(&listener).await;
+        let Ok(pending) = first else {
+            *self.listener.borrow_mut() = None;
+            return first.map(|_| ());
+        };
+        let mut next_rebalance = soon(pending);
         let mut next_commit = Instant::now() + Duration::from_millis(COMMIT_INTERVAL_MS);
         while !self.stop.get() && deadline.is_none_or(|d| Instant::now() < d) {
             if Instant::now() >= next_rebalance || self.rebalance_now.take() {
@@ -927,6 +930,8 @@ impl Consumer {
             glommio::timer::sleep(Duration::from_millis(CONTROL_TICK_MS)).await;
         }
         self.stop.set(true);
+        // Not running any more: CONSUME_MESSAGE_DIRECTLY is refused from here on.
+        *self.listener.borrow_mut() = None;
         let all: Vec<QueueAt> = self.owned.borrow().keys().cloned().collect();
         // Every broker that knows this client, not just those of its queues, so the group's
         // other members rebalance at once.

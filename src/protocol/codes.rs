@@ -125,6 +125,7 @@ code_enum! {
         SUBSCRIPTION_NOT_LATEST = 25,
         SUBSCRIPTION_GROUP_NOT_EXIST = 26,
         CONSUMER_NOT_ONLINE = 206,
+        CONSUME_MSG_TIMEOUT = 207,
         FLOW_CONTROL = 215,
     }
 }

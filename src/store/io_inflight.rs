@@ -54,7 +54,8 @@ struct InFlightGuard;
 
 impl Drop for InFlightGuard {
     fn drop(&mut self) {
-        GAUGE.with(|g| {
+        // try_with: a future dropped while the thread's locals are torn down must not panic.
+        let _ = GAUGE.try_with(|g| {
             debug_assert!(g.now.get() > 0, "I/O gauge underflow");
             g.now.set(g.now.get().saturating_sub(1));
         });

@@ -130,6 +130,16 @@ impl RawClient {
         }
     }
 
+    /// How long a read waits before failing the test (10 s unless changed).
+    pub fn set_read_timeout(&self, limit: Duration) {
+        self.stream.set_read_timeout(Some(limit)).unwrap();
+    }
+
+    /// Closes both directions now.
+    pub fn shutdown(&self) {
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+    }
+
     /// Sends raw bytes.
     pub fn send_raw(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).unwrap();

@@ -17,6 +17,7 @@ use crate::protocol::header::broker::{
     ConsumeMessageDirectlyHeader, ConsumerRunningInfoRequestHeader,
 };
 use crate::protocol::{ExtFields, RemotingCommand, ResponseCode};
+use crate::remoting::RemotingError;
 
 /// How long the client gets to answer (RocketMQ's broker-to-client call timeout).
 pub const CALL_CONSUMER_TIMEOUT_MS: u64 = 10_000;
@@ -89,8 +90,11 @@ async fn relay(
                 Some(c) => c
                     .request(forward, Duration::from_millis(CALL_CONSUMER_TIMEOUT_MS))
                     .await
-                    .map_err(|e| e.to_string()),
-                None => Err("its connection closed".to_owned()),
+                    .map_err(|e| match e {
+                        RemotingError::Timeout { .. } => (true, e.to_string()),
+                        _ => (false, e.to_string()),
+                    }),
+                None => Err((false, "its connection closed".to_owned())),
             }
         })
         .await?;
@@ -103,9 +107,14 @@ async fn relay(
             out.body = a.body;
             out
         }
-        Err(e) => req.error(
+        // As RocketMQ: a client that does not answer in time is CONSUME_MSG_TIMEOUT.
+        Err((true, e)) => req.error(
+            ResponseCode::CONSUME_MSG_TIMEOUT,
+            format!("consumer <{group}> <{client}> Timeout: {e}"),
+        ),
+        Err((false, e)) => req.error(
             ResponseCode::SYSTEM_ERROR,
-            format!("invoke consumer <{group}> <{client}> failed: {e}"),
+            format!("invoke consumer <{group}> <{client}> Exception: {e}"),
         ),
     })
 }

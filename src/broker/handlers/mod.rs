@@ -5,6 +5,7 @@
 mod admin_topics;
 mod broker_config;
 mod call_consumer;
+pub use call_consumer::CALL_CONSUMER_TIMEOUT_MS;
 mod clients;
 mod locks;
 mod offsets;
