@@ -137,6 +137,17 @@ fn lag_grows_while_a_consumer_is_away_and_returns_to_zero() {
         ) > 0.0,
         "{flushed}"
     );
+    // Each shard preallocated its first commit-log segment.
+    for shard in ["shard=\"0\"", "shard=\"1\""] {
+        assert!(
+            sum(
+                &flushed,
+                "coremq_shard_io_operations_total",
+                &["kind=\"allocate\"", shard]
+            ) >= 1.0,
+            "{flushed}"
+        );
+    }
     // A write is in flight for a while: the peak since the previous scrape sees it (the
     // scrapes above may have taken the earlier peaks, so write again, to another topic).
     run(&["produce", "-n", ns, "-t", "MetricsIo", "--count", "5"]);

@@ -467,6 +467,7 @@ pub async fn scrape(
             ("read", r.io.reads),
             ("write", r.io.writes),
             ("sync", r.io.syncs),
+            ("allocate", r.io.allocations),
         ] {
             let _ = writeln!(
                 out,

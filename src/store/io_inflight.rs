@@ -1,7 +1,7 @@
-//! Device I/O in flight on this core: a gauge of reads, writes and syncs submitted to the
-//! ring and not yet completed, its peak since the last look, and counts by kind — what an
-//! operator reads to tell a saturated device (in flight high, flush latency high) from a
-//! saturated core (in flight low).
+//! Device I/O in flight on this core: a gauge of reads, writes, syncs and segment
+//! preallocations submitted to the ring and not yet completed, its peak since the last
+//! look, and counts by kind — what an operator reads to tell a saturated device (in flight
+//! high, flush latency high) from a saturated core (in flight low).
 //!
 //! Thread-local on purpose: each shard is one executor thread with its own io_uring, so the
 //! thread's gauge is the shard's, and the hot path pays two cell updates per I/O instead of
@@ -19,6 +19,8 @@ pub enum IoKind {
     Write,
     /// An fdatasync.
     Sync,
+    /// A new segment's preallocation (fallocate).
+    Allocate,
 }
 
 /// The gauge as read at one moment.
@@ -34,6 +36,8 @@ pub struct IoInFlight {
     pub writes: u64,
     /// Syncs issued.
     pub syncs: u64,
+    /// Segment preallocations issued.
+    pub allocations: u64,
 }
 
 #[derive(Default)]
@@ -43,6 +47,7 @@ struct Gauge {
     reads: Cell<u64>,
     writes: Cell<u64>,
     syncs: Cell<u64>,
+    allocations: Cell<u64>,
 }
 
 thread_local! {
@@ -72,6 +77,7 @@ pub async fn tracked<T>(kind: IoKind, io: impl Future<Output = T>) -> T {
             IoKind::Read => &g.reads,
             IoKind::Write => &g.writes,
             IoKind::Sync => &g.syncs,
+            IoKind::Allocate => &g.allocations,
         };
         by_kind.set(by_kind.get() + 1);
         InFlightGuard
@@ -88,6 +94,7 @@ pub fn take() -> IoInFlight {
             reads: g.reads.get(),
             writes: g.writes.get(),
             syncs: g.syncs.get(),
+            allocations: g.allocations.get(),
         };
         g.peak.set(g.now.get());
         out

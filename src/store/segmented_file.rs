@@ -343,7 +343,7 @@ impl SegmentedFile {
         let file = super::dma::open(&path, super::dma::Mode::Create).await?;
         // Preallocating keeps fdatasync from also flushing size changes, and makes a full
         // disk fail here, at a segment boundary, instead of in the middle of a write.
-        if let Err(e) = file.pre_allocate(segment_bytes, false).await {
+        if let Err(e) = tracked(IoKind::Allocate, file.pre_allocate(segment_bytes, false)).await {
             let err = FileError::io("preallocate", &path, e);
             let _ = file.close().await;
             let _ = std::fs::remove_file(&path);
