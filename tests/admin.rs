@@ -771,3 +771,92 @@ fn query_msg_by_id_consumes_directly_and_resends() {
         received("1") == 1
     });
 }
+
+/// producerConnection lists a live producer (producers heartbeat the brokers they send
+/// to); topicClusterList names the topic's cluster; wipeWritePerm / addWritePerm flip the
+/// route's permission on every nameserver, reporting each one.
+#[test]
+fn producer_connection_topic_cluster_and_write_perm() {
+    use std::time::Duration;
+
+    let s = standalone();
+    let ns = s.ns.as_str();
+    let producer = Command::new(coremq_bin())
+        .args([
+            "bench", "producer", "-n", ns, "-t", "PcT", "-s", "64", "-w", "1",
+        ])
+        .args(["--duration", "60"])
+        .env("HOME", s.dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let _producer = ChildGuard {
+        child: producer,
+        first_line: String::new(),
+    };
+    let mut out = String::new();
+    wait_until(Duration::from_secs(30), "the producer online", || {
+        let (code, o, _) = admin(
+            ns,
+            &[
+                "producerConnection",
+                "-g",
+                "benchmark_producer",
+                "-t",
+                "PcT",
+            ],
+        );
+        out = o;
+        code == 0
+    });
+    let row = cols(out.lines().next().unwrap());
+    assert_eq!(row[0], "0001", "{out}");
+    assert!(
+        row[1].contains('@') && row[2].starts_with("127.0.0.1:"),
+        "{out}"
+    );
+    assert_eq!(row[4], "V4_9_8", "{out}");
+    let (code, _, err) = admin(ns, &["producerConnection", "-g", "nobody", "-t", "PcT"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("Not found the producer group connection"),
+        "{err}"
+    );
+
+    assert_eq!(
+        ok(ns, &["topicClusterList", "-t", "PcT"]),
+        "DefaultCluster\n"
+    );
+
+    let perm = || {
+        let route = ok(ns, &["topicRoute", "-t", "PcT"]);
+        let v: serde_json::Value = serde_json::from_str(&route).unwrap();
+        v["queueDatas"][0]["perm"].as_i64().unwrap()
+    };
+    assert_eq!(perm(), 6);
+    let out = ok(ns, &["wipeWritePerm", "-b", "broker-a"]);
+    assert!(
+        out.starts_with(&format!(
+            "wipe write perm of broker[broker-a] in name server[{ns}] OK, "
+        )),
+        "{out}"
+    );
+    assert_eq!(perm(), 4, "read only");
+    let out = ok(ns, &["addWritePerm", "-b", "broker-a"]);
+    assert!(out.contains("OK, "), "{out}");
+    assert_eq!(perm(), 6);
+    // One nameserver down: its line says Failed, the others still change; all down: exit 1.
+    let dead = format!("127.0.0.1:{}", free_port());
+    let both = format!("{ns};{dead}");
+    let (code, out, _) = admin(&both, &["wipeWritePerm", "-b", "broker-a"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!("in name server[{dead}] Failed")),
+        "{out}"
+    );
+    assert_eq!(perm(), 4);
+    let (code, _, err) = admin(&dead, &["addWritePerm", "-b", "broker-a"]);
+    assert_eq!(code, 1);
+    assert!(err.contains(&dead), "{err}");
+}

@@ -1,4 +1,5 @@
-//! clusterList, brokerStatus, getBrokerConfig.
+//! clusterList, brokerStatus, getBrokerConfig, and a broker group's write permission on
+//! the nameservers (wipeWritePerm, addWritePerm).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -17,6 +18,45 @@ fn first_number(v: Option<&String>) -> f64 {
     v.and_then(|s| s.split_whitespace().next())
         .and_then(|n| n.parse().ok())
         .unwrap_or(0.0)
+}
+
+/// wipeWritePerm / addWritePerm -b BROKER_NAME: on every nameserver, mqadmin's line per
+/// nameserver. Fails (exit 1) only when no nameserver took the change.
+pub async fn write_perm(
+    admin: &AdminClient,
+    broker_name: &str,
+    add: bool,
+    json: bool,
+) -> Result<String, AdminError> {
+    let verb = if add { "add" } else { "wipe" };
+    let (mut out, mut rows, mut last_error) = (String::new(), Vec::new(), None);
+    for ns in admin.namesrv().to_vec() {
+        match admin.write_perm(ns, broker_name, add).await {
+            Ok(n) => {
+                out.push_str(&format!(
+                    "{verb} write perm of broker[{broker_name}] in name server[{ns}] OK, {n}\n"
+                ));
+                rows.push(
+                    serde_json::json!({"nameServer": ns.to_string(), "ok": true, "topics": n}),
+                );
+            }
+            Err(e) => {
+                out.push_str(&format!(
+                    "{verb} write perm of broker[{broker_name}] in name server[{ns}] Failed\n  {e}\n"
+                ));
+                rows.push(serde_json::json!({"nameServer": ns.to_string(), "ok": false, "error": e.to_string()}));
+                last_error = Some(e);
+            }
+        }
+    }
+    if let Some(e) = last_error.filter(|_| rows.iter().all(|r| r["ok"] == false)) {
+        return Err(e.into());
+    }
+    Ok(if json {
+        serde_json::to_string_pretty(&rows).unwrap_or_default() + "\n"
+    } else {
+        out
+    })
 }
 
 /// clusterList [-m].

@@ -6,6 +6,7 @@ mod cluster;
 mod consumers;
 pub mod groups;
 mod messages;
+mod producers;
 pub mod table;
 mod topics;
 
@@ -213,6 +214,38 @@ pub enum Command {
         #[arg(short = 's', long = "sendMessage")]
         resend: Option<String>,
     },
+    /// A producer group's live connections (from one broker of the topic).
+    #[command(name = "producerConnection")]
+    ProducerConnection {
+        /// Producer group.
+        #[arg(short = 'g', long = "producerGroup")]
+        group: String,
+        /// A topic the group sends to.
+        #[arg(short = 't', long = "topic")]
+        topic: String,
+    },
+    /// The clusters a topic lives in.
+    #[command(name = "topicClusterList")]
+    TopicClusterList {
+        /// Topic.
+        #[arg(short = 't', long = "topic")]
+        topic: String,
+    },
+    /// Takes a broker group's write permission away on every nameserver (producers stop
+    /// sending to it; consumers drain it): the first step of taking a broker out.
+    #[command(name = "wipeWritePerm")]
+    WipeWritePerm {
+        /// Broker group name.
+        #[arg(short = 'b', long = "brokerName")]
+        broker_name: String,
+    },
+    /// Gives a broker group's write permission back on every nameserver.
+    #[command(name = "addWritePerm")]
+    AddWritePerm {
+        /// Broker group name.
+        #[arg(short = 'b', long = "brokerName")]
+        broker_name: String,
+    },
     /// A message by topic, broker name, queue and offset.
     #[command(name = "queryMsgByOffset")]
     QueryMsgByOffset {
@@ -261,6 +294,10 @@ impl Command {
             Command::UpdateBrokerConfig { .. } => "updateBrokerConfig",
             Command::QueryMsgById { .. } => "queryMsgById",
             Command::QueryMsgByOffset { .. } => "queryMsgByOffset",
+            Command::ProducerConnection { .. } => "producerConnection",
+            Command::TopicClusterList { .. } => "topicClusterList",
+            Command::WipeWritePerm { .. } => "wipeWritePerm",
+            Command::AddWritePerm { .. } => "addWritePerm",
         }
     }
 }
@@ -289,6 +326,18 @@ pub async fn run(admin: &AdminClient, cmd: Command, json: bool) -> Result<String
         Command::TopicList { detail } => topics::topic_list(admin, detail, json).await,
         Command::TopicRoute { topic, list } => topics::topic_route(admin, &topic, list, json).await,
         Command::TopicStatus { topic } => topics::topic_status(admin, &topic, json).await,
+        Command::TopicClusterList { topic } => {
+            topics::topic_cluster_list(admin, &topic, json).await
+        }
+        Command::ProducerConnection { group, topic } => {
+            producers::producer_connection(admin, &group, &topic, json).await
+        }
+        Command::WipeWritePerm { broker_name } => {
+            cluster::write_perm(admin, &broker_name, false, json).await
+        }
+        Command::AddWritePerm { broker_name } => {
+            cluster::write_perm(admin, &broker_name, true, json).await
+        }
         c @ Command::UpdateTopic { .. } => topics::update_topic(admin, c, json).await,
         Command::DeleteTopic { topic, cluster } => {
             topics::delete_topic(admin, &topic, &cluster, json).await

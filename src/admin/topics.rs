@@ -1,4 +1,4 @@
-//! topicList, topicRoute, topicStatus, updateTopic, deleteTopic.
+//! topicList, topicRoute, topicStatus, topicClusterList, updateTopic, deleteTopic.
 
 use super::table::{local_time, Table};
 use super::{cluster_masters, targets, AdminError, Command};
@@ -114,6 +114,37 @@ pub async fn topic_route(
     let mut out = t.render();
     out.push_str(&format!("\nTotal: {} {r} {w}\n", route.queue_datas.len()));
     Ok(out)
+}
+
+/// topicClusterList -t: the clusters the topic lives in, one per line.
+pub async fn topic_cluster_list(
+    admin: &AdminClient,
+    topic: &str,
+    json: bool,
+) -> Result<String, AdminError> {
+    let route = admin
+        .topic_route(topic)
+        .await?
+        .ok_or_else(|| AdminError::NotFound(format!("no route for topic [{topic}]")))?;
+    let info = admin.cluster_info().await?;
+    // Every cluster holding one of the topic's broker groups (mqadmin looks only at the
+    // first group; a topic spread over clusters shows them all here).
+    let clusters: std::collections::BTreeSet<&String> = info
+        .cluster_addr_table
+        .iter()
+        .filter(|(_, names)| {
+            route
+                .broker_datas
+                .iter()
+                .any(|b| names.contains(&b.broker_name))
+        })
+        .map(|(cluster, _)| cluster)
+        .collect();
+    Ok(if json {
+        serde_json::to_string_pretty(&clusters).unwrap_or_default() + "\n"
+    } else {
+        clusters.iter().map(|c| format!("{c}\n")).collect()
+    })
 }
 
 /// topicStatus -t.

@@ -155,11 +155,7 @@ async fn consume(
     tx: TickSender,
     stop: fn() -> bool,
 ) -> Result<(), String> {
-    let client_id = format!(
-        "{}@bench-{}-{executor}",
-        crate::broker::placement::local_ipv4(),
-        std::process::id()
-    );
+    let client_id = crate::client::client_id(&format!("-bench-{executor}"));
     let mut cfg = ConsumerConfig::new(&args.group, &args.topic, &args.expression, &client_id);
     if args.from_first {
         cfg.from = StartFrom::First;

@@ -75,11 +75,7 @@ fn line(m: &Received) -> String {
 pub fn run(args: ConsumeArgs) -> Result<(), String> {
     let namesrv = namesrv_addr::from_flag_or_env(args.namesrv_addr.as_deref())
         .map_err(|e| format!("consume: {e}"))?;
-    let client_id = format!(
-        "{}@{}",
-        crate::broker::placement::local_ipv4(),
-        std::process::id()
-    );
+    let client_id = crate::client::client_id("");
     let mut cfg = ConsumerConfig::new(&args.group, &args.topic, &args.tag, &client_id);
     cfg.from = match (args.from, args.timestamp) {
         (From::First, _) => StartFrom::First,

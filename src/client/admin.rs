@@ -10,7 +10,9 @@ use serde_json::Value;
 use super::message::{decode_pull_body, Received};
 use super::rpc::{expect_success, fetch_route, request, resolve, Links};
 use super::ClientError;
-use crate::protocol::body::client::{ConsumerConnection, MessageQueue, SubscriptionGroupConfig};
+use crate::protocol::body::client::{
+    ConsumerConnection, MessageQueue, ProducerConnection, SubscriptionGroupConfig,
+};
 use crate::protocol::body::consumer_calls::{ConsumeMessageDirectlyResult, ProcessQueueInfo};
 use crate::protocol::body::stats::{OffsetWrapper, TopicOffset};
 use crate::protocol::body::{
@@ -313,6 +315,51 @@ impl AdminClient {
             .await?;
         let r = expect_success(addr, r)?;
         decode(&addr.to_string(), &r.body)
+    }
+
+    /// A producer group's connections on one broker (204); `None` when it has none.
+    pub async fn producer_connection(
+        &self,
+        addr: &str,
+        group: &str,
+    ) -> Result<Option<ProducerConnection>, ClientError> {
+        let req = request(
+            RequestCode::GET_PRODUCER_CONNECTION_LIST,
+            &[("producerGroup", group)],
+        );
+        let r = self.links.request(resolve(addr)?, req).await?;
+        if r.code == ResponseCode::SYSTEM_ERROR.code() {
+            // The broker's answer for a group with no live producer.
+            return Ok(None);
+        }
+        let r = expect_success(resolve(addr)?, r)?;
+        decode(addr, &r.body).map(Some)
+    }
+
+    /// Takes (`add` false) or gives back (`add` true) the write permission of a broker
+    /// group's topics on one nameserver (205 / 327); the number of topics changed.
+    pub async fn write_perm(
+        &self,
+        namesrv: SocketAddr,
+        broker_name: &str,
+        add: bool,
+    ) -> Result<i64, ClientError> {
+        let (code, count_key) = if add {
+            (RequestCode::ADD_WRITE_PERM_OF_BROKER, "addTopicCount")
+        } else {
+            (RequestCode::WIPE_WRITE_PERM_OF_BROKER, "wipeTopicCount")
+        };
+        let r = self
+            .links
+            .call(namesrv, request(code, &[("brokerName", broker_name)]))
+            .await?;
+        r.ext
+            .get(count_key)
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| ClientError::BadResponse {
+                addr: namesrv.to_string(),
+                reason: format!("no {count_key} in the answer"),
+            })
     }
 
     /// Groups consuming a topic on one broker (300).

@@ -18,3 +18,13 @@ pub mod pull_consumer;
 pub mod rpc;
 
 pub use error::ClientError;
+
+/// A client id as RocketMQ's clients form it, `ip@instance`, with this process's id as the
+/// instance (RocketMQ's default) and an optional suffix for several clients in a process.
+pub fn client_id(suffix: &str) -> String {
+    format!(
+        "{}@{}{suffix}",
+        crate::broker::placement::local_ipv4(),
+        std::process::id()
+    )
+}

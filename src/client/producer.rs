@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::rpc::{resolve, Links};
+use super::rpc::{request, resolve, Links};
 use super::ClientError;
 use crate::protocol::body::client::MessageQueue;
 use crate::protocol::body::TopicRouteData;
@@ -27,6 +27,8 @@ pub const COMPRESS_OVER_BYTES: usize = 4096;
 const SYSFLAG_COMPRESSED_ZLIB: i32 = 0x1 | 0x300;
 /// Async sends in flight before `send_async` waits for a slot.
 pub const MAX_ASYNC_IN_FLIGHT: usize = 10_000;
+/// Producer heartbeats to each broker it sends to (RocketMQ's heartbeatBrokerInterval).
+pub const PRODUCER_HEARTBEAT_INTERVAL_MS: u64 = 30_000;
 /// Queues asked for when a topic is auto-created from TBW102.
 pub const DEFAULT_TOPIC_QUEUE_NUMS: i32 = 4;
 /// Codes after which a send is tried again, elsewhere (RocketMQ 5's list; 204 and 205
@@ -166,6 +168,10 @@ pub struct Producer {
     /// Async sends in flight, at most `max_async_in_flight`.
     async_slots: Rc<glommio::sync::Semaphore>,
     max_async_in_flight: usize,
+    /// `ip@pid`, as brokers list it in producerConnection.
+    client_id: String,
+    /// Last heartbeat sent to each broker.
+    heartbeats: RefCell<HashMap<SocketAddr, Instant>>,
 }
 
 impl Producer {
@@ -189,7 +195,36 @@ impl Producer {
             ids: UniqueIds::new(),
             async_slots: Rc::new(glommio::sync::Semaphore::new(MAX_ASYNC_IN_FLIGHT as u64)),
             max_async_in_flight: MAX_ASYNC_IN_FLIGHT,
+            client_id: super::client_id(""),
+            heartbeats: RefCell::default(),
         })
+    }
+
+    /// Registers this producer with `broker` (HEART_BEAT with its group), once and then
+    /// every [`PRODUCER_HEARTBEAT_INTERVAL_MS`], as RocketMQ's clients do: brokers list
+    /// live producers in `producerConnection` from it. Oneway, so a send never waits on it.
+    async fn heartbeat_if_due(&self, broker: SocketAddr) {
+        let now = Instant::now();
+        let due = self.heartbeats.borrow().get(&broker).is_none_or(|at| {
+            now.duration_since(*at) >= Duration::from_millis(PRODUCER_HEARTBEAT_INTERVAL_MS)
+        });
+        if !due {
+            return;
+        }
+        self.heartbeats.borrow_mut().insert(broker, now);
+        let body = serde_json::json!({
+            "clientID": self.client_id,
+            "consumerDataSet": [],
+            "producerDataSet": [{"groupName": self.group}],
+        });
+        let req = request(RequestCode::HEART_BEAT, &[])
+            .with_body(crate::protocol::body::to_json(&body))
+            .oneway();
+        if let Err(e) = self.links.oneway(broker, req).await {
+            tracing::debug!("producer heartbeat to {broker} failed: {e}");
+            // Try again with the next send.
+            self.heartbeats.borrow_mut().remove(&broker);
+        }
     }
 
     /// Allows `n` async sends in flight (before any is sent).
@@ -330,7 +365,9 @@ impl Producer {
     pub async fn send_oneway(&self, msg: &Message) -> Result<(), ClientError> {
         let (mq, addr) = self.pick(&msg.topic).await?;
         let req = self.single_request(msg, &mq, &self.uniq_of(msg));
-        self.links.oneway(resolve(&addr)?, req).await
+        let sa = resolve(&addr)?;
+        self.heartbeat_if_due(sa).await;
+        self.links.oneway(sa, req).await
     }
 
     /// Sends in the background and calls `done` with the outcome (async send). At most
@@ -532,6 +569,7 @@ impl Producer {
         msg_id: String,
     ) -> Result<SendResult, ClientError> {
         let sa = resolve(addr)?;
+        self.heartbeat_if_due(sa).await;
         let r = self.links.request(sa, req).await?;
         let Some(status) = SendStatus::of(r.code) else {
             return Err(super::rpc::expect_success(sa, r).err().unwrap_or(
