@@ -860,3 +860,158 @@ fn producer_connection_topic_cluster_and_write_perm() {
     assert_eq!(code, 1);
     assert!(err.contains(&dead), "{err}");
 }
+
+/// resetOffsetByTime: with the consumer online, the broker tells it and it consumes again
+/// from the time given; with it gone, the offsets are written directly ("old" method).
+#[test]
+fn reset_offset_by_time_rewinds_live_and_offline_groups() {
+    use std::io::BufRead;
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    let s = standalone();
+    let ns = s.ns.as_str();
+    let before = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        .to_string();
+    std::thread::sleep(Duration::from_millis(20));
+    let sent = Command::new(coremq_bin())
+        .args(["produce", "-n", ns, "-t", "RsT", "--count", "20"])
+        .env("HOME", s.dir.path())
+        .output()
+        .unwrap();
+    assert!(sent.status.success());
+
+    let mut child = Command::new(coremq_bin())
+        .args([
+            "consume", "-n", ns, "-t", "RsT", "-g", "rs_cg", "--from", "first",
+        ])
+        .args(["--count", "1000000", "--timeout", "120"])
+        .env("HOME", s.dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let received = Arc::new(Mutex::new(0usize));
+    {
+        let (received, out) = (received.clone(), child.stdout.take().unwrap());
+        std::thread::spawn(move || {
+            for l in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                if l.starts_with("Receive New Messages:") {
+                    *received.lock().unwrap() += 1;
+                }
+            }
+        });
+    }
+    let mut consumer = ChildGuard {
+        child,
+        first_line: String::new(),
+    };
+    let count = || *received.lock().unwrap();
+    // Every queue consumed and its offset committed (the consumer commits every 5 s).
+    wait_until(Duration::from_secs(30), "20 consumed and committed", || {
+        let (code, out, _) = admin(ns, &["consumerProgress", "-g", "rs_cg"]);
+        code == 0
+            && count() == 20
+            && out.lines().filter(|l| l.starts_with("RsT ")).count() == 4
+            && out.contains("Diff Total: 0")
+    });
+
+    let out = ok(
+        ns,
+        &[
+            "resetOffsetByTime",
+            "-g",
+            "rs_cg",
+            "-t",
+            "RsT",
+            "-s",
+            &before,
+        ],
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0],
+        format!("rollback consumer offset by specified group[rs_cg], topic[RsT], force[true], timestamp(string)[{before}], timestamp(long)[{before}]")
+    );
+    assert_eq!(cols(lines[1]), ["#brokerName", "#queueId", "#offset"]);
+    assert_eq!(lines.len(), 6, "{out}");
+    for row in &lines[2..] {
+        assert_eq!(cols(row)[2], "0", "{out}");
+    }
+    wait_until(Duration::from_secs(30), "the 20 consumed again", || {
+        count() == 40
+    });
+
+    // Offline: the offsets are written directly.
+    let _ = consumer.child.kill();
+    let _ = consumer.child.wait();
+    wait_until(Duration::from_secs(10), "the consumer gone", || {
+        admin(ns, &["consumerConnection", "-g", "rs_cg"]).0 == 1
+    });
+    let out = ok(
+        ns,
+        &[
+            "resetOffsetByTime",
+            "-g",
+            "rs_cg",
+            "-t",
+            "RsT",
+            "-s",
+            &before,
+        ],
+    );
+    assert!(
+        out.starts_with("rollback consumer offset by specified consumerGroup[rs_cg]"),
+        "{out}"
+    );
+    assert_eq!(
+        cols(out.lines().nth(1).unwrap()),
+        [
+            "#brokerName",
+            "#queueId",
+            "#brokerOffset",
+            "#consumerOffset",
+            "#timestampOffset",
+            "#rollbackOffset"
+        ]
+    );
+    assert!(ok(ns, &["consumerProgress", "-g", "rs_cg"]).contains("Diff Total: 20"));
+    // Never forward without force; to the end with it.
+    ok(
+        ns,
+        &[
+            "resetOffsetByTime",
+            "-g",
+            "rs_cg",
+            "-t",
+            "RsT",
+            "-s",
+            "now",
+            "-f",
+            "false",
+        ],
+    );
+    assert!(ok(ns, &["consumerProgress", "-g", "rs_cg"]).contains("Diff Total: 20"));
+    ok(
+        ns,
+        &["resetOffsetByTime", "-g", "rs_cg", "-t", "RsT", "-s", "now"],
+    );
+    assert!(ok(ns, &["consumerProgress", "-g", "rs_cg"]).contains("Diff Total: 0"));
+    let (code, _, err) = admin(
+        ns,
+        &[
+            "resetOffsetByTime",
+            "-g",
+            "rs_cg",
+            "-t",
+            "RsT",
+            "-s",
+            "yesterday",
+        ],
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("yesterday"), "{err}");
+}

@@ -6,6 +6,7 @@ mod cluster;
 mod consumers;
 pub mod groups;
 mod messages;
+mod offsets;
 mod producers;
 pub mod table;
 mod topics;
@@ -224,6 +225,23 @@ pub enum Command {
         #[arg(short = 't', long = "topic")]
         topic: String,
     },
+    /// Moves a group's offsets on a topic to a point in time (its live consumers restart
+    /// from there; with none online the offsets are written directly).
+    #[command(name = "resetOffsetByTime")]
+    ResetOffsetByTime {
+        /// Consumer group.
+        #[arg(short = 'g', long = "group")]
+        group: String,
+        /// Topic.
+        #[arg(short = 't', long = "topic")]
+        topic: String,
+        /// `now`, milliseconds since the epoch, or `yyyy-MM-dd#HH:mm:ss:SSS` (local time).
+        #[arg(short = 's', long = "timestamp")]
+        timestamp: String,
+        /// `false`: only move offsets back, never forward (default true).
+        #[arg(short = 'f', long = "force")]
+        force: Option<String>,
+    },
     /// The clusters a topic lives in.
     #[command(name = "topicClusterList")]
     TopicClusterList {
@@ -298,6 +316,7 @@ impl Command {
             Command::TopicClusterList { .. } => "topicClusterList",
             Command::WipeWritePerm { .. } => "wipeWritePerm",
             Command::AddWritePerm { .. } => "addWritePerm",
+            Command::ResetOffsetByTime { .. } => "resetOffsetByTime",
         }
     }
 }
@@ -331,6 +350,15 @@ pub async fn run(admin: &AdminClient, cmd: Command, json: bool) -> Result<String
         }
         Command::ProducerConnection { group, topic } => {
             producers::producer_connection(admin, &group, &topic, json).await
+        }
+        Command::ResetOffsetByTime {
+            group,
+            topic,
+            timestamp,
+            force,
+        } => {
+            let force = force.is_none_or(|f| f.trim().eq_ignore_ascii_case("true"));
+            offsets::reset_offset_by_time(admin, &group, &topic, &timestamp, force, json).await
         }
         Command::WipeWritePerm { broker_name } => {
             cluster::write_perm(admin, &broker_name, false, json).await

@@ -45,6 +45,17 @@ fn relayed_call_timeout() -> Duration {
 /// 3 × its 5 s timeout for the broker's 10 s).
 const RELAYED_CALL_MARGIN_MS: u64 = 5_000;
 
+/// The `offset` field of an offset answer.
+fn offset_of(addr: &str, r: &RemotingCommand) -> Result<i64, ClientError> {
+    r.ext
+        .get("offset")
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| ClientError::BadResponse {
+            addr: addr.to_owned(),
+            reason: "no offset in the answer".into(),
+        })
+}
+
 /// Reads a fastjson map keyed by MessageQueue objects.
 fn queue_map<T: serde::de::DeserializeOwned>(
     addr: &str,
@@ -360,6 +371,78 @@ impl AdminClient {
                 addr: namesrv.to_string(),
                 reason: format!("no {count_key} in the answer"),
             })
+    }
+
+    /// Asks a broker to reset a group's offsets on a topic to `timestamp` (-1: the end)
+    /// through its live consumers (222): the offsets per queue, or `None` when no consumer
+    /// of the group is online there.
+    pub async fn reset_offset_by_time(
+        &self,
+        addr: &str,
+        topic: &str,
+        group: &str,
+        timestamp: i64,
+        force: bool,
+    ) -> Result<Option<Vec<(MessageQueue, i64)>>, ClientError> {
+        let (ts, force) = (timestamp.to_string(), force.to_string());
+        let req = request(
+            RequestCode::INVOKE_BROKER_TO_RESET_OFFSET,
+            &[
+                ("topic", topic),
+                ("group", group),
+                ("timestamp", &ts),
+                ("isForce", &force),
+            ],
+        );
+        let r = self.links.request(resolve(addr)?, req).await?;
+        if r.code == ResponseCode::CONSUMER_NOT_ONLINE.code() {
+            return Ok(None);
+        }
+        let r = expect_success(resolve(addr)?, r)?;
+        let v: Value = decode(addr, &r.body)?;
+        queue_map(addr, &v["offsetTable"]).map(Some)
+    }
+
+    /// The first offset of a queue stored at or after `timestamp` (29).
+    pub async fn search_offset(
+        &self,
+        addr: &str,
+        topic: &str,
+        queue_id: i32,
+        timestamp: i64,
+    ) -> Result<i64, ClientError> {
+        let (q, ts) = (queue_id.to_string(), timestamp.to_string());
+        let r = self
+            .broker_call(
+                addr,
+                request(
+                    RequestCode::SEARCH_OFFSET_BY_TIMESTAMP,
+                    &[("topic", topic), ("queueId", &q), ("timestamp", &ts)],
+                ),
+            )
+            .await?;
+        offset_of(addr, &r)
+    }
+
+    /// Writes a group's offset for one queue (15).
+    pub async fn update_consumer_offset(
+        &self,
+        addr: &str,
+        group: &str,
+        mq: &MessageQueue,
+        offset: i64,
+    ) -> Result<(), ClientError> {
+        let (q, o) = (mq.queue_id.to_string(), offset.to_string());
+        let req = request(
+            RequestCode::UPDATE_CONSUMER_OFFSET,
+            &[
+                ("consumerGroup", group),
+                ("topic", &mq.topic),
+                ("queueId", &q),
+                ("commitOffset", &o),
+            ],
+        );
+        self.broker_call(addr, req).await.map(|_| ())
     }
 
     /// Groups consuming a topic on one broker (300).

@@ -202,6 +202,9 @@ pub struct Consumer {
     started_ms: i64,
     /// The running listener (for CONSUME_MESSAGE_DIRECTLY).
     listener: RefCell<Option<Listener>>,
+    /// Offset resets being committed: no rebalance until they are (it would take the
+    /// dropped queues again from the old offsets).
+    resets_in_flight: Cell<usize>,
 }
 
 impl Consumer {
@@ -219,6 +222,13 @@ impl Consumer {
                     return Some(req.success());
                 }
                 let code = req.code;
+                if code == RequestCode::RESET_CONSUMER_CLIENT_OFFSET.code() {
+                    let me = this.borrow().upgrade();
+                    return Some(match me {
+                        Some(c) => c.reset_offsets(req),
+                        None => req.error(ResponseCode::SYSTEM_ERROR, "the consumer has stopped"),
+                    });
+                }
                 if code == RequestCode::GET_CONSUMER_RUNNING_INFO.code()
                     || code == RequestCode::CONSUME_MESSAGE_DIRECTLY.code()
                 {
@@ -253,6 +263,7 @@ impl Consumer {
             fallback: RefCell::default(),
             started_ms: version,
             listener: RefCell::default(),
+            resets_in_flight: Cell::new(0),
         });
         *this.borrow_mut() = Rc::downgrade(&consumer);
         Ok(consumer)
@@ -338,6 +349,64 @@ impl Consumer {
             );
         }
         req.success().with_body(info.to_json())
+    }
+
+    /// RESET_CONSUMER_CLIENT_OFFSET (220), from a broker running `resetOffsetByTime`: the
+    /// queues of the table this consumer holds are dropped at once (their tasks stop and
+    /// nothing more is committed from them), the new offsets are committed, and the next
+    /// rebalance, run now, takes the queues again from there.
+    fn reset_offsets(self: &Rc<Self>, req: &RemotingCommand) -> RemotingCommand {
+        let group = req.ext.get("group").unwrap_or_default();
+        if group != self.cfg.group {
+            return req.error(
+                ResponseCode::SYSTEM_ERROR,
+                format!("The Consumer Group <{group}> not exist in this consumer"),
+            );
+        }
+        let table: Vec<(MessageQueue, i64)> =
+            match from_json_lenient::<serde_json::Value>(&req.body) {
+                Ok(v) => v["offsetTable"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|(k, v)| Some((serde_json::from_str(k).ok()?, v.as_i64()?)))
+                    .collect(),
+                Err(e) => {
+                    tracing::warn!("reset-offset notice with a bad body: {e}");
+                    return req.error(ResponseCode::SYSTEM_ERROR, format!("bad body: {e}"));
+                }
+            };
+        let mut dropped = Vec::new();
+        {
+            let mut owned = self.owned.borrow_mut();
+            for (mq, offset) in table {
+                let held = owned.keys().find(|q| q.mq == mq).cloned();
+                if let Some(q) = held {
+                    if let Some(o) = owned.remove(&q) {
+                        o.run.alive.set(false);
+                        dropped.push((q, offset));
+                    }
+                }
+            }
+        }
+        tracing::info!(
+            group = %self.cfg.group,
+            queues = dropped.len(),
+            "offsets reset by the broker"
+        );
+        let me = self.clone();
+        self.resets_in_flight.set(self.resets_in_flight.get() + 1);
+        glommio::spawn_local(async move {
+            for (q, offset) in dropped {
+                if let Err(e) = me.pull.commit(&q, offset).await {
+                    tracing::warn!("committing the reset offset failed: {e}");
+                }
+            }
+            me.resets_in_flight.set(me.resets_in_flight.get() - 1);
+            me.rebalance_now.set(true);
+        })
+        .detach();
+        req.success()
     }
 
     /// CONSUME_MESSAGE_DIRECTLY (309), relayed by a broker for `queryMsgById -g -d`: hands
@@ -917,7 +986,9 @@ impl Consumer {
         let mut next_rebalance = soon(pending);
         let mut next_commit = Instant::now() + Duration::from_millis(COMMIT_INTERVAL_MS);
         while !self.stop.get() && deadline.is_none_or(|d| Instant::now() < d) {
-            if Instant::now() >= next_rebalance || self.rebalance_now.take() {
+            let due = Instant::now() >= next_rebalance || self.rebalance_now.get();
+            if due && self.resets_in_flight.get() == 0 {
+                self.rebalance_now.set(false);
                 next_rebalance = soon(self.rebalance(&listener).await.unwrap_or_else(|e| {
                     tracing::warn!("rebalance failed: {e}");
                     true

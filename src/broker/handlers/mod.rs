@@ -11,6 +11,7 @@ mod locks;
 mod offsets;
 pub use offsets::store_time_at;
 mod pull;
+mod reset_offset;
 mod runtime_info;
 pub use runtime_info::{runtime_table, runtime_table_of, RuntimePart};
 mod send;
@@ -118,6 +119,7 @@ pub async fn dispatch(
         C::QUERY_TOPIC_CONSUME_BY_WHO => stats::consumed_by(shard, req).await,
         C::GET_CONSUMER_RUNNING_INFO => call_consumer::running_info(shard, req).await,
         C::CONSUME_MESSAGE_DIRECTLY => call_consumer::consume_directly(shard, req).await,
+        C::INVOKE_BROKER_TO_RESET_OFFSET => reset_offset::reset(shard, req).await,
         _ => return not_supported(req),
     };
     reply.unwrap_or_else(|e| {

@@ -98,6 +98,16 @@ impl ConsumerRunningInfo {
     }
 }
 
+/// ResetOffsetBody: the offsets a group's queues are reset to (INVOKE_BROKER_TO_RESET_OFFSET
+/// response, RESET_CONSUMER_CLIENT_OFFSET body), fastjson-keyed.
+pub fn reset_offset_body(offsets: &BTreeMap<MessageQueue, i64>) -> Vec<u8> {
+    format!(
+        "{{\"offsetTable\":{}}}",
+        write_object_keyed_map(offsets.iter())
+    )
+    .into_bytes()
+}
+
 /// How a directly consumed message fared (RocketMQ's CMResult).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub enum ConsumeDirectlyOutcome {

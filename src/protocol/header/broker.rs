@@ -205,6 +205,17 @@ command_header! {
 }
 
 command_header! {
+    /// INVOKE_BROKER_TO_RESET_OFFSET (222): admin → broker; the broker's
+    /// RESET_CONSUMER_CLIENT_OFFSET (220) to each consumer carries the same fields.
+    pub struct ResetOffsetRequestHeader {
+        pub topic: String = "topic",
+        pub group: String = "group",
+        pub timestamp: i64 = "timestamp",
+        pub is_force: Option<bool> = "isForce",
+    }
+}
+
+command_header! {
     /// GET_PRODUCER_CONNECTION_LIST (204) request.
     pub struct ProducerGroupHeader {
         pub producer_group: String = "producerGroup",
