@@ -88,6 +88,8 @@ pub async fn reset(shard: &Rc<Shard>, req: &RemotingCommand) -> Reply {
     ext.insert("topic", h.topic.clone());
     ext.insert("group", h.group.clone());
     ext.insert("timestamp", h.timestamp.to_string());
+    // Required by clients' header decoders (Java's primitive boolean is always sent).
+    ext.insert("isForce", force.to_string());
     for m in members {
         let tell = RemotingCommand::request(
             RequestCode::RESET_CONSUMER_CLIENT_OFFSET.code(),

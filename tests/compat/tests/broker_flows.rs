@@ -3,7 +3,8 @@
 //! two consumers splitting the queues, tag filtering, ordered messages consumed orderly,
 //! resuming from the committed offset, no acknowledged message lost when a SYNC_FLUSH
 //! broker is killed with SIGKILL, and mqadmin's calls the broker relays to a consumer
-//! (GET_CONSUMER_RUNNING_INFO, CONSUME_MESSAGE_DIRECTLY) answered by that client.
+//! (GET_CONSUMER_RUNNING_INFO, CONSUME_MESSAGE_DIRECTLY, RESET_CONSUMER_CLIENT_OFFSET)
+//! answered by that client.
 //!
 //! The client starts pulling ~10 s after a consumer starts (its rebalance period), so the
 //! waits here are generous; every wait is bounded and fails with what was missing.
@@ -510,6 +511,83 @@ async fn admin_calls_relayed_to_a_third_party_consumer() {
     );
     wait_for(&seen, Duration::from_secs(30), "the direct delivery", |s| {
         s.iter().filter(|d| d.0 == "relay-0").count() == 2
+    })
+    .await;
+    c.shutdown().await;
+    p.shutdown().await;
+}
+
+/// resetOffsetByTime with a third-party consumer online: the broker's
+/// RESET_CONSUMER_CLIENT_OFFSET (220) makes rocketmq-client-rust consume the topic again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reset_offset_by_time_rewinds_a_third_party_consumer() {
+    let _serial = SERIAL.lock().await;
+    const N: usize = 40;
+    let cluster = Cluster::start("shardCount=2\n");
+    let ns = cluster.namesrv_addr.clone();
+    let topic = "ResetTest";
+    let mut p = producer(&ns, "pg-reset").await;
+    create_topic(&p, topic).await;
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        .to_string();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    for i in 0..N {
+        p.send(message(topic, "TagA", "k", &format!("r-{i}")))
+            .await
+            .expect("send");
+    }
+    let (mut c, seen) = consumer(&ns, "g-reset", "reset1", topic, "*", false).await;
+    wait_for(&seen, Duration::from_secs(90), "the first pass", |s| {
+        unique_bodies(s, "r-").len() == N
+    })
+    .await;
+    // The broker needs the group's offset on every queue: wait for the commits.
+    let admin = |args: &[&str]| {
+        std::process::Command::new(coremq_compat::coremq_bin())
+            .arg("admin")
+            .args(args)
+            .args(["-n", &ns])
+            .output()
+            .unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = admin(&["consumerProgress", "-g", "g-reset"]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        let rows = text
+            .lines()
+            .filter(|l| l.starts_with(&format!("{topic} ")))
+            .count();
+        if out.status.success() && rows == 4 && text.contains("Diff Total: 0") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "offsets never committed: {text}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let out = admin(&[
+        "resetOffsetByTime",
+        "-g",
+        "g-reset",
+        "-t",
+        topic,
+        "-s",
+        &before,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.starts_with("rollback consumer offset by specified group[g-reset]"),
+        "{text}"
+    );
+    wait_for(&seen, Duration::from_secs(60), "the second pass", |s| {
+        s.iter().filter(|d| d.0.starts_with("r-")).count() >= 2 * N
     })
     .await;
     c.shutdown().await;
