@@ -34,6 +34,38 @@ fn cols(line: &str) -> Vec<&str> {
     line.split_whitespace().collect()
 }
 
+/// `coremq consume` of `topic` in `group` from the first offset, running in the
+/// background (killed when the guard drops), and every line it prints so far.
+fn background_consumer(
+    s: &Standalone,
+    topic: &str,
+    group: &str,
+) -> (ChildGuard, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::BufRead;
+    let mut child = Command::new(coremq_bin())
+        .args([
+            "consume", "-n", &s.ns, "-t", topic, "-g", group, "--from", "first",
+        ])
+        .args(["--count", "1000000", "--timeout", "120"])
+        .env("HOME", s.dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (sink, out) = (lines.clone(), child.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        for l in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(l);
+        }
+    });
+    let guard = ChildGuard {
+        child,
+        first_line: String::new(),
+    };
+    (guard, lines)
+}
+
 #[test]
 fn admin_commands_print_mqadmins_tables() {
     let s = standalone();
@@ -646,8 +678,6 @@ fn consumer_progress_shows_the_client_holding_each_queue() {
 /// -s true: the message is stored again, as it was, with its unique id.
 #[test]
 fn query_msg_by_id_consumes_directly_and_resends() {
-    use std::io::BufRead;
-    use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
     let s = standalone();
@@ -669,29 +699,7 @@ fn query_msg_by_id_consumes_directly_and_resends() {
     };
     let (uniq, offset_id) = (field(&sent, "msgId="), field(&sent, "offsetMsgId="));
 
-    let mut child = Command::new(coremq_bin())
-        .args([
-            "consume", "-n", ns, "-t", "DirT", "-g", "dir_cg", "--from", "first",
-        ])
-        .args(["--count", "1000000", "--timeout", "120"])
-        .env("HOME", s.dir.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
-    {
-        let (lines, out) = (lines.clone(), child.stdout.take().unwrap());
-        std::thread::spawn(move || {
-            for l in std::io::BufReader::new(out).lines().map_while(Result::ok) {
-                lines.lock().unwrap().push(l);
-            }
-        });
-    }
-    let _consumer = ChildGuard {
-        child,
-        first_line: String::new(),
-    };
+    let (_consumer, lines) = background_consumer(&s, "DirT", "dir_cg");
     let received = |offset: &str| {
         lines
             .lock()
@@ -865,8 +873,6 @@ fn producer_connection_topic_cluster_and_write_perm() {
 /// from the time given; with it gone, the offsets are written directly ("old" method).
 #[test]
 fn reset_offset_by_time_rewinds_live_and_offline_groups() {
-    use std::io::BufRead;
-    use std::sync::{Arc, Mutex};
     use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
     let s = standalone();
@@ -884,32 +890,21 @@ fn reset_offset_by_time_rewinds_live_and_offline_groups() {
         .unwrap();
     assert!(sent.status.success());
 
-    let mut child = Command::new(coremq_bin())
-        .args([
-            "consume", "-n", ns, "-t", "RsT", "-g", "rs_cg", "--from", "first",
-        ])
-        .args(["--count", "1000000", "--timeout", "120"])
-        .env("HOME", s.dir.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let received = Arc::new(Mutex::new(0usize));
-    {
-        let (received, out) = (received.clone(), child.stdout.take().unwrap());
-        std::thread::spawn(move || {
-            for l in std::io::BufReader::new(out).lines().map_while(Result::ok) {
-                if l.starts_with("Receive New Messages:") {
-                    *received.lock().unwrap() += 1;
-                }
-            }
-        });
-    }
-    let mut consumer = ChildGuard {
-        child,
-        first_line: String::new(),
+    let (mut consumer, lines) = background_consumer(&s, "RsT", "rs_cg");
+    let reset_to = |at: &str| {
+        ok(
+            ns,
+            &["resetOffsetByTime", "-g", "rs_cg", "-t", "RsT", "-s", at],
+        )
     };
-    let count = || *received.lock().unwrap();
+    let count = || {
+        lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.starts_with("Receive New Messages:"))
+            .count()
+    };
     // Every queue consumed and its offset committed (the consumer commits every 5 s).
     wait_until(Duration::from_secs(30), "20 consumed and committed", || {
         let (code, out, _) = admin(ns, &["consumerProgress", "-g", "rs_cg"]);
@@ -919,18 +914,7 @@ fn reset_offset_by_time_rewinds_live_and_offline_groups() {
             && out.contains("Diff Total: 0")
     });
 
-    let out = ok(
-        ns,
-        &[
-            "resetOffsetByTime",
-            "-g",
-            "rs_cg",
-            "-t",
-            "RsT",
-            "-s",
-            &before,
-        ],
-    );
+    let out = reset_to(&before);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(
         lines[0],
@@ -951,18 +935,7 @@ fn reset_offset_by_time_rewinds_live_and_offline_groups() {
     wait_until(Duration::from_secs(10), "the consumer gone", || {
         admin(ns, &["consumerConnection", "-g", "rs_cg"]).0 == 1
     });
-    let out = ok(
-        ns,
-        &[
-            "resetOffsetByTime",
-            "-g",
-            "rs_cg",
-            "-t",
-            "RsT",
-            "-s",
-            &before,
-        ],
-    );
+    let out = reset_to(&before);
     assert!(
         out.starts_with("rollback consumer offset by specified consumerGroup[rs_cg]"),
         "{out}"

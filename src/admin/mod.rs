@@ -452,6 +452,18 @@ pub async fn run(admin: &AdminClient, cmd: Command, json: bool) -> Result<String
     }
 }
 
+/// A topic's route, or mqadmin's "No topic route info" error.
+pub async fn route_of(
+    admin: &AdminClient,
+    topic: &str,
+) -> Result<crate::protocol::body::TopicRouteData, AdminError> {
+    admin.topic_route(topic).await?.ok_or_else(|| {
+        AdminError::NotFound(format!(
+            "No topic route info in name server for the topic: {topic}"
+        ))
+    })
+}
+
 /// Master addresses of a cluster's broker groups, as (broker name, address).
 pub fn cluster_masters(
     info: &ClusterInfo,

@@ -6,6 +6,7 @@
 use super::table::Table;
 use super::AdminError;
 use crate::client::admin::AdminClient;
+use crate::protocol::body::TopicRouteData;
 
 /// `now` (-1: the end of every queue), milliseconds since the epoch, or local time as
 /// `yyyy-MM-dd#HH:mm:ss:SSS`.
@@ -60,10 +61,7 @@ pub async fn reset_offset_by_time(
     json: bool,
 ) -> Result<String, AdminError> {
     let timestamp = parse_timestamp(timestamp_text).map_err(AdminError::NotFound)?;
-    let route = admin
-        .topic_route(topic)
-        .await?
-        .ok_or_else(|| AdminError::NotFound(format!("no route for topic [{topic}]")))?;
+    let route = super::route_of(admin, topic).await?;
     let masters: Vec<&str> = route
         .broker_datas
         .iter()
@@ -77,8 +75,8 @@ pub async fn reset_offset_by_time(
         {
             Some(rows) => table.extend(rows),
             None => {
-                return reset_offline(admin, group, topic, timestamp, timestamp_text, force, json)
-                    .await
+                let at = (timestamp, timestamp_text);
+                return reset_offline(admin, &route, group, topic, at, force, json).await;
             }
         }
     }
@@ -106,17 +104,13 @@ pub async fn reset_offset_by_time(
 /// No consumer online: computes each queue's offset and writes it to the broker.
 async fn reset_offline(
     admin: &AdminClient,
+    route: &TopicRouteData,
     group: &str,
     topic: &str,
-    timestamp: i64,
-    timestamp_text: &str,
+    (timestamp, timestamp_text): (i64, &str),
     force: bool,
     json: bool,
 ) -> Result<String, AdminError> {
-    let route = admin
-        .topic_route(topic)
-        .await?
-        .ok_or_else(|| AdminError::NotFound(format!("no route for topic [{topic}]")))?;
     let mut t = Table::new(
         "%-20s  %-20s  %-20s  %-20s  %-20s  %-20s",
         "%-20s  %-20s  %-20s  %-20s  %-20s  %-20s",

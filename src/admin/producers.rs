@@ -11,10 +11,7 @@ pub async fn producer_connection(
     topic: &str,
     json: bool,
 ) -> Result<String, AdminError> {
-    let route = admin
-        .topic_route(topic)
-        .await?
-        .ok_or_else(|| AdminError::NotFound(format!("no route for topic [{topic}]")))?;
+    let route = super::route_of(admin, topic).await?;
     // Producers heartbeat every broker of their topics: the first that knows the group
     // answers for all.
     let mut found = None;

@@ -1,10 +1,10 @@
 //! topicList, topicRoute, topicStatus, topicClusterList, updateTopic, deleteTopic.
 
 use super::table::{local_time, Table};
-use super::{cluster_masters, targets, AdminError, Command};
+use super::{cluster_masters, route_of, targets, AdminError, Command};
 use crate::broker::metadata::{DLQ_PREFIX, RETRY_PREFIX};
 use crate::client::admin::AdminClient;
-use crate::protocol::body::{TopicConfig, TopicRouteData};
+use crate::protocol::body::TopicConfig;
 use crate::protocol::codes::perm;
 
 /// topicList [-c].
@@ -57,15 +57,6 @@ pub async fn topic_list(
         }
     }
     Ok(if json { t.to_json() } else { t.render() })
-}
-
-/// A topic's route, or mqadmin's "No topic route info" error.
-async fn route_of(admin: &AdminClient, topic: &str) -> Result<TopicRouteData, AdminError> {
-    admin.topic_route(topic).await?.ok_or_else(|| {
-        AdminError::NotFound(format!(
-            "No topic route info in name server for the topic: {topic}"
-        ))
-    })
 }
 
 /// topicRoute -t [-l].
@@ -122,10 +113,7 @@ pub async fn topic_cluster_list(
     topic: &str,
     json: bool,
 ) -> Result<String, AdminError> {
-    let route = admin
-        .topic_route(topic)
-        .await?
-        .ok_or_else(|| AdminError::NotFound(format!("no route for topic [{topic}]")))?;
+    let route = route_of(admin, topic).await?;
     let info = admin.cluster_info().await?;
     // Every cluster holding one of the topic's broker groups (mqadmin looks only at the
     // first group; a topic spread over clusters shows them all here).
