@@ -9,6 +9,7 @@ pub mod bench;
 pub mod broker;
 pub mod cli;
 pub mod client;
+pub mod clock;
 pub mod config;
 pub mod latency_histogram;
 pub mod logging;

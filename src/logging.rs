@@ -50,12 +50,6 @@ fn local_day(ms: i64) -> String {
         .collect()
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 /// A log file rolled at local midnight.
 pub struct DailyFile {
     dir: PathBuf,
@@ -70,7 +64,7 @@ impl DailyFile {
     /// earlier day.
     pub fn open(dir: &Path, name: &str, keep: u32) -> std::io::Result<Self> {
         let path = dir.join(name);
-        let today = local_day(now_ms());
+        let today = local_day(crate::clock::now_ms());
         if let Ok(modified) = std::fs::metadata(&path).and_then(|m| m.modified()) {
             let ms = modified
                 .duration_since(std::time::UNIX_EPOCH)
@@ -91,7 +85,7 @@ impl DailyFile {
     }
 
     fn roll_if_new_day(&mut self) -> std::io::Result<()> {
-        let today = local_day(now_ms());
+        let today = local_day(crate::clock::now_ms());
         if today == self.day {
             return Ok(());
         }

@@ -1,17 +1,9 @@
 //! clusterList, brokerStatus, getBrokerConfig, and a broker group's write permission on
 //! the nameservers (wipeWritePerm, addWritePerm).
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use super::table::Table;
 use super::{targets, AdminError};
 use crate::client::admin::AdminClient;
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
 
 /// The first number of a `putTps`-style "10s 1m 10m" value.
 fn first_number(v: Option<&String>) -> f64 {
@@ -121,7 +113,7 @@ pub async fn cluster_list(
                 }
                 let earliest = num("earliestMessageTimeStamp");
                 let hours = if earliest > 0 {
-                    (now_ms() - earliest) as f64 / 3_600_000.0
+                    (crate::clock::now_ms() - earliest) as f64 / 3_600_000.0
                 } else {
                     0.0
                 };

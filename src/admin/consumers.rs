@@ -186,9 +186,7 @@ async fn store_to_consume_lag_ms(
         super::messages::TOOLS_CONSUMER_GROUP,
         admin.namesrv().to_vec(),
     )?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
+    let now = crate::clock::now_ms();
     let mut oldest = 0i64;
     for (mq, addr, offset) in lagging {
         let q = QueueAt {

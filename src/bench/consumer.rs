@@ -143,12 +143,6 @@ impl std::fmt::Display for ConsumerReport {
     }
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 async fn consume(
     args: ConsumerBenchArgs,
     executor: usize,
@@ -166,7 +160,7 @@ async fn consume(
     let listener: Listener = {
         let (window, rng, fail_rate) = (window.clone(), rng.clone(), args.fail_rate);
         Rc::new(move |m: &Received| {
-            let now = now_ms();
+            let now = crate::clock::now_ms();
             let mut w = window.borrow_mut();
             let ms = |t: i64| Duration::from_millis((now - t).max(0) as u64);
             if fail_rate > 0.0 {

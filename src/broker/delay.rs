@@ -107,12 +107,6 @@ pub fn start(shard: &Rc<Shard>) -> Result<(), String> {
     Ok(())
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 async fn run_level(shard: Rc<Shard>, qid: i32, delay: Duration) {
     let delay_ms = delay.as_millis() as i64;
     loop {
@@ -179,7 +173,7 @@ async fn run_level(shard: Rc<Shard>, qid: i32, delay: Duration) {
                 continue;
             };
             let due = r.store_timestamp() + delay_ms;
-            let wait = due - now_ms();
+            let wait = due - crate::clock::now_ms();
             if wait > 0 {
                 glommio::timer::sleep(Duration::from_millis(wait.min(DELAY_POLL_MS as i64) as u64))
                     .await;

@@ -135,15 +135,9 @@ impl MetadataFiles {
     }
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 fn bump(v: &mut DataVersion) {
     v.counter += 1;
-    v.timestamp = now_ms();
+    v.timestamp = crate::clock::now_ms();
 }
 
 impl Metadata {

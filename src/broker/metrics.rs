@@ -29,10 +29,13 @@ use crate::store::StoreStats;
 type QueueOfGroup = (String, String, i32);
 /// (broker offset, consumer offset, store time of the first unconsumed message or 0).
 type Progress = (i64, i64, i64);
-/// A counter family: name, help, and how to read it from a shard's report.
-type CounterFamily = (&'static str, &'static str, fn(&ShardReport) -> u64);
-/// An I/O gauge family: name, help, and how to read it.
-type IoGauge = (&'static str, &'static str, fn(&IoInFlight) -> u64);
+/// A per-shard family: name, type, help, and how to read it from a shard's report.
+type ShardSeries = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&ShardReport) -> u64,
+);
 
 /// What one shard reports.
 struct ShardReport {
@@ -110,12 +113,6 @@ async fn report(s: Rc<Shard>) -> ShardReport {
     }
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 /// `msgPutTotalTodayNow` → `msg_put_total_today_now`.
 fn snake(key: &str) -> String {
     let mut out = String::with_capacity(key.len() + 8);
@@ -157,9 +154,6 @@ pub async fn scrape(
         esc(&cfg.broker_name)
     );
     let mut out = String::with_capacity(4096);
-    let family = |out: &mut String, name: &str, kind: &str, help: &str| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-    };
 
     family(
         &mut out,
@@ -368,7 +362,7 @@ pub async fn scrape(
         "gauge",
         "Age in ms of the oldest message a group has not consumed (0: caught up).",
     );
-    let now = now_ms();
+    let now = crate::clock::now_ms();
     for ((g, t), first) in &oldest {
         let age = if *first > 0 { (now - first).max(0) } else { 0 };
         let _ = writeln!(
@@ -379,50 +373,55 @@ pub async fn scrape(
         );
     }
 
-    let counters: [CounterFamily; 8] = [
-        ("coremq_shard_put_messages_total", "Messages stored.", |r| {
-            r.runtime.totals.put_msgs
-        }),
+    const C: &str = "counter";
+    let counters: [ShardSeries; 8] = [
+        (
+            "coremq_shard_put_messages_total",
+            C,
+            "Messages stored.",
+            |r| r.runtime.totals.put_msgs,
+        ),
         (
             "coremq_shard_put_bytes_total",
+            C,
             "Message bytes stored.",
             |r| r.runtime.totals.put_bytes,
         ),
         (
             "coremq_shard_get_messages_total",
+            C,
             "Messages delivered.",
             |r| r.runtime.totals.get_msgs,
         ),
-        ("coremq_shard_appends_total", "Store appends.", |r| {
+        ("coremq_shard_appends_total", C, "Store appends.", |r| {
             r.store.appends
         }),
         (
             "coremq_shard_flushes_total",
+            C,
             "Commit-log write rounds.",
             |r| r.store.flushes,
         ),
         (
             "coremq_shard_log_syncs_total",
+            C,
             "Commit-log fdatasyncs.",
             |r| r.store.log_syncs,
         ),
         (
             "coremq_shard_reads_from_memory_total",
+            C,
             "Reads served from the shard's cache.",
             |r| r.store.reads_from_memory,
         ),
         (
             "coremq_shard_reads_from_disk_total",
+            C,
             "Reads that went to the device.",
             |r| r.store.reads_from_disk,
         ),
     ];
-    for (name, help, get) in counters {
-        family(&mut out, name, "counter", help);
-        for r in &reports {
-            let _ = writeln!(out, "{name}{{{base},shard=\"{}\"}} {}", r.shard, get(r));
-        }
-    }
+    per_shard(&mut out, &base, &reports, &counters);
     family(
         &mut out,
         "coremq_shard_flush_latency_ms",
@@ -438,24 +437,21 @@ pub async fn scrape(
             &r.flush_latency,
         );
     }
-    let io_gauges: [IoGauge; 2] = [
+    let io_gauges: [ShardSeries; 2] = [
         (
             "coremq_shard_io_inflight",
+            "gauge",
             "Device reads, writes and syncs submitted to the shard's ring and not completed.",
-            |io| io.now,
+            |r| r.io.now,
         ),
         (
             "coremq_shard_io_inflight_peak",
+            "gauge",
             "Most device operations in flight at once since the previous scrape.",
-            |io| io.peak,
+            |r| r.io.peak,
         ),
     ];
-    for (name, help, get) in io_gauges {
-        family(&mut out, name, "gauge", help);
-        for r in &reports {
-            let _ = writeln!(out, "{name}{{{base},shard=\"{}\"}} {}", r.shard, get(&r.io));
-        }
-    }
+    per_shard(&mut out, &base, &reports, &io_gauges);
     family(
         &mut out,
         "coremq_shard_io_operations_total",
@@ -476,59 +472,33 @@ pub async fn scrape(
             );
         }
     }
-    family(
-        &mut out,
-        "coremq_shard_router_messages_total",
-        "counter",
-        "Requests this shard sent to other shards (cross-core hops).",
-    );
-    for r in &reports {
-        let _ = writeln!(
-            out,
-            "coremq_shard_router_messages_total{{{base},shard=\"{}\"}} {}",
-            r.shard, r.router.0
-        );
-    }
-    family(
-        &mut out,
-        "coremq_shard_router_pending",
-        "gauge",
-        "Cross-shard requests awaiting an answer.",
-    );
-    for r in &reports {
-        let _ = writeln!(
-            out,
-            "coremq_shard_router_pending{{{base},shard=\"{}\"}} {}",
-            r.shard, r.router.1
-        );
-    }
-    family(
-        &mut out,
-        "coremq_shard_inflight_appends",
-        "gauge",
-        "Appends waiting on the store (bounded: past the bound sends get SYSTEM_BUSY).",
-    );
-    for r in &reports {
-        let _ = writeln!(
-            out,
-            "coremq_shard_inflight_appends{{{base},shard=\"{}\"}} {}",
-            r.shard, r.inflight_appends
-        );
-    }
-    family(
-        &mut out,
-        "coremq_shard_unflushed_bytes",
-        "gauge",
-        "Commit-log bytes appended but not yet durable.",
-    );
-    for r in &reports {
-        let _ = writeln!(
-            out,
-            "coremq_shard_unflushed_bytes{{{base},shard=\"{}\"}} {}",
-            r.shard,
-            r.store.log_end.saturating_sub(r.store.log_durable)
-        );
-    }
+    let load: [ShardSeries; 4] = [
+        (
+            "coremq_shard_router_messages_total",
+            C,
+            "Requests this shard sent to other shards (cross-core hops).",
+            |r| r.router.0,
+        ),
+        (
+            "coremq_shard_router_pending",
+            "gauge",
+            "Cross-shard requests awaiting an answer.",
+            |r| r.router.1 as u64,
+        ),
+        (
+            "coremq_shard_inflight_appends",
+            "gauge",
+            "Appends waiting on the store (bounded: past the bound sends get SYSTEM_BUSY).",
+            |r| r.inflight_appends as u64,
+        ),
+        (
+            "coremq_shard_unflushed_bytes",
+            "gauge",
+            "Commit-log bytes appended but not yet durable.",
+            |r| r.store.log_end.saturating_sub(r.store.log_durable),
+        ),
+    ];
+    per_shard(&mut out, &base, &reports, &load);
     family(
         &mut out,
         "coremq_send_latency_ms",
@@ -541,6 +511,21 @@ pub async fn scrape(
     }
     histogram(&mut out, "coremq_send_latency_ms", &base, &send);
     Ok(out)
+}
+
+/// Writes a family's HELP and TYPE lines.
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// Writes each family with one sample per shard.
+fn per_shard(out: &mut String, base: &str, reports: &[ShardReport], series: &[ShardSeries]) {
+    for (name, kind, help, get) in series {
+        family(out, name, kind, help);
+        for r in reports {
+            let _ = writeln!(out, "{name}{{{base},shard=\"{}\"}} {}", r.shard, get(r));
+        }
+    }
 }
 
 /// Writes one histogram's `_bucket`, `_count` and `_sum` lines under `labels`.

@@ -107,7 +107,8 @@ pub async fn register_all(shard: &Shard, links: &NamesrvLinks) {
     }
 }
 
-/// Shard 0's registration loop (runs until the process ends).
+/// Shard 0's registration loop (runs until the process ends), after the first
+/// registration, which start-up awaits before the boot line.
 pub async fn run(shard: Rc<Shard>, links: Rc<NamesrvLinks>) {
     let period = Duration::from_millis(
         shard
@@ -116,8 +117,8 @@ pub async fn run(shard: Rc<Shard>, links: Rc<NamesrvLinks>) {
             .clamp(REGISTER_PERIOD_MIN_MS, REGISTER_PERIOD_MAX_MS),
     );
     loop {
-        register_all(&shard, &links).await;
         shard.register_now.wait(period).await;
+        register_all(&shard, &links).await;
     }
 }
 

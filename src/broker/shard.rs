@@ -77,6 +77,17 @@ pub enum CallError {
     NoAnswer(usize),
 }
 
+/// Why a command for a client connection was not delivered or answered.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ConnSendError {
+    /// The connection has closed.
+    #[error("its connection closed")]
+    Gone,
+    /// Sending or waiting failed.
+    #[error(transparent)]
+    Remoting(#[from] crate::remoting::RemotingError),
+}
+
 /// Fixed facts every shard knows.
 #[derive(Debug, Clone)]
 pub struct BrokerIdentity {
@@ -352,34 +363,55 @@ impl Shard {
         if !notify_enabled {
             return;
         }
+        let header = ConsumerGroupHeader {
+            consumer_group: group,
+        };
+        let notice =
+            RemotingCommand::request_with(RequestCode::NOTIFY_CONSUMER_IDS_CHANGED.code(), &header)
+                .oneway();
         for m in members {
             let me = self.clone();
-            let group = group.clone();
+            let notice = notice.clone();
             glommio::spawn_local(async move {
-                let _ = me
-                    .run_on(m.shard, move |s| async move {
-                        s.notify_connection(m.conn_id, &group)
-                    })
-                    .await;
+                let sent = me.oneway_on_conn(m.shard, m.conn_id, notice).await;
+                if let Ok(Err(e @ ConnSendError::Remoting(_))) = sent {
+                    tracing::debug!(client = %m.client_id, "notify failed: {e}");
+                }
             })
             .detach();
         }
     }
 
-    /// Sends a oneway NOTIFY_CONSUMER_IDS_CHANGED on a connection of this core.
-    fn notify_connection(&self, conn_id: u64, group: &str) {
-        let Some(conn) = self.local.borrow().get(conn_id) else {
-            return;
-        };
-        let header = ConsumerGroupHeader {
-            consumer_group: group.to_owned(),
-        };
-        let req =
-            RemotingCommand::request_with(RequestCode::NOTIFY_CONSUMER_IDS_CHANGED.code(), &header)
-                .oneway();
-        if let Err(e) = conn.oneway(req) {
-            tracing::debug!(peer = %conn.peer(), "notify failed: {e}");
-        }
+    /// Sends a oneway command on connection `conn_id` of shard `target`.
+    pub async fn oneway_on_conn(
+        &self,
+        target: usize,
+        conn_id: u64,
+        cmd: RemotingCommand,
+    ) -> Result<Result<(), ConnSendError>, CallError> {
+        self.run_on(target, move |s| async move {
+            let conn = s.local.borrow().get(conn_id);
+            let conn = conn.ok_or(ConnSendError::Gone)?;
+            Ok(conn.oneway(cmd)?)
+        })
+        .await
+    }
+
+    /// Sends a request on connection `conn_id` of shard `target` and waits (≤ `timeout`)
+    /// for the client's answer.
+    pub async fn request_on_conn(
+        &self,
+        target: usize,
+        conn_id: u64,
+        cmd: RemotingCommand,
+        timeout: Duration,
+    ) -> Result<Result<RemotingCommand, ConnSendError>, CallError> {
+        self.run_on(target, move |s| async move {
+            let conn = s.local.borrow().get(conn_id);
+            let conn = conn.ok_or(ConnSendError::Gone)?;
+            Ok(conn.request(cmd, timeout).await?)
+        })
+        .await
     }
 
     /// A connection of this core closed: leave its groups.

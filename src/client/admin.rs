@@ -14,6 +14,7 @@ use crate::protocol::body::client::{
     ConsumerConnection, MessageQueue, ProducerConnection, SubscriptionGroupConfig,
 };
 use crate::protocol::body::consumer_calls::{ConsumeMessageDirectlyResult, ProcessQueueInfo};
+use crate::protocol::body::fastjson::object_keyed_entries;
 use crate::protocol::body::stats::{OffsetWrapper, TopicOffset};
 use crate::protocol::body::{
     from_json_lenient, to_json, ClusterInfo, KvTable, TopicConfig, TopicList, TopicRouteData,
@@ -61,20 +62,12 @@ fn queue_map<T: serde::de::DeserializeOwned>(
     addr: &str,
     v: &Value,
 ) -> Result<Vec<(MessageQueue, T)>, ClientError> {
-    let bad = |reason: String| ClientError::BadResponse {
-        addr: addr.to_owned(),
-        reason,
-    };
-    let Some(obj) = v.as_object() else {
-        return Ok(Vec::new());
-    };
-    let mut out = Vec::with_capacity(obj.len());
-    for (k, val) in obj {
-        let mq: MessageQueue =
-            serde_json::from_str(k).map_err(|e| bad(format!("queue key {k}: {e}")))?;
-        let t: T = serde_json::from_value(val.clone()).map_err(|e| bad(e.to_string()))?;
-        out.push((mq, t));
-    }
+    let mut out = object_keyed_entries::<MessageQueue, T>(v)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|reason| ClientError::BadResponse {
+            addr: addr.to_owned(),
+            reason: format!("queue {reason}"),
+        })?;
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
 }

@@ -37,6 +37,7 @@ use crate::protocol::body::client::{
 use crate::protocol::body::consumer_calls::{
     ConsumeDirectlyOutcome, ConsumeMessageDirectlyResult, ConsumerRunningInfo, ProcessQueueInfo,
 };
+use crate::protocol::body::fastjson::object_keyed_entries;
 use crate::protocol::body::{from_json_lenient, to_json};
 use crate::protocol::properties::keys;
 use crate::protocol::{ExtFields, RemotingCommand, RequestCode, ResponseCode};
@@ -221,32 +222,34 @@ impl Consumer {
                     flag.set(true);
                     return Some(req.success());
                 }
-                let code = req.code;
-                if code == RequestCode::RESET_CONSUMER_CLIENT_OFFSET.code() {
-                    let me = this.borrow().upgrade();
-                    return Some(match me {
-                        Some(c) => c.reset_offsets(req),
-                        None => req.error(ResponseCode::SYSTEM_ERROR, "the consumer has stopped"),
-                    });
+                let code = RequestCode::from_code(req.code)?;
+                // Requests that read or change this consumer's state (mqadmin's, relayed).
+                let group_key = match code {
+                    RequestCode::RESET_CONSUMER_CLIENT_OFFSET => "group",
+                    RequestCode::GET_CONSUMER_RUNNING_INFO
+                    | RequestCode::CONSUME_MESSAGE_DIRECTLY => "consumerGroup",
+                    _ => return None,
+                };
+                let Some(c) = this.borrow().upgrade() else {
+                    return Some(req.error(ResponseCode::SYSTEM_ERROR, "the consumer has stopped"));
+                };
+                let group = req.ext.get(group_key).unwrap_or_default();
+                if group != c.cfg.group {
+                    return Some(req.error(
+                        ResponseCode::SYSTEM_ERROR,
+                        format!("The Consumer Group <{group}> not exist in this consumer"),
+                    ));
                 }
-                if code == RequestCode::GET_CONSUMER_RUNNING_INFO.code()
-                    || code == RequestCode::CONSUME_MESSAGE_DIRECTLY.code()
-                {
-                    let me = this.borrow().upgrade();
-                    return Some(match me {
-                        Some(c) if code == RequestCode::GET_CONSUMER_RUNNING_INFO.code() => {
-                            c.running_info(req)
-                        }
-                        Some(c) => c.consume_directly(req),
-                        None => req.error(ResponseCode::SYSTEM_ERROR, "the consumer has stopped"),
-                    });
-                }
-                None
+                Some(match code {
+                    RequestCode::RESET_CONSUMER_CLIENT_OFFSET => c.reset_offsets(req),
+                    RequestCode::GET_CONSUMER_RUNNING_INFO => c.running_info(req),
+                    _ => c.consume_directly(req),
+                })
             })
         };
         let links = Links::serving(Duration::from_millis(CONTROL_TIMEOUT_MS), on_request);
         let pull = PullConsumer::with_links(&cfg.group, namesrv, links)?;
-        let version = now_ms();
+        let version = crate::clock::now_ms();
         let subs = [
             SubscriptionData::from_expression(&cfg.topic, &cfg.expr, version),
             SubscriptionData::from_expression(&retry_topic(&cfg.group), "*", version),
@@ -289,13 +292,6 @@ impl Consumer {
     /// GET_CONSUMER_RUNNING_INFO (307), relayed by a broker for mqadmin: this consumer's
     /// settings, subscriptions and the state of every queue it owns.
     fn running_info(&self, req: &RemotingCommand) -> RemotingCommand {
-        let group = req.ext.get("consumerGroup").unwrap_or_default();
-        if group != self.cfg.group {
-            return req.error(
-                ResponseCode::SYSTEM_ERROR,
-                format!("The Consumer Group <{group}> not exist in this consumer"),
-            );
-        }
         let mut info = ConsumerRunningInfo::default();
         let namesrv: Vec<String> = self.pull.namesrv().iter().map(|a| a.to_string()).collect();
         for (k, v) in [
@@ -321,7 +317,7 @@ impl Consumer {
             info.properties.insert(k.to_owned(), v);
         }
         info.subscription_set = self.subs.to_vec();
-        let (now, now_wall) = (Instant::now(), now_ms());
+        let (now, now_wall) = (Instant::now(), crate::clock::now_ms());
         for (q, owned) in self.owned.borrow().iter() {
             let run = &owned.run;
             let cached = run.cached.get().max(0);
@@ -356,20 +352,10 @@ impl Consumer {
     /// nothing more is committed from them), the new offsets are committed, and the next
     /// rebalance, run now, takes the queues again from there.
     fn reset_offsets(self: &Rc<Self>, req: &RemotingCommand) -> RemotingCommand {
-        let group = req.ext.get("group").unwrap_or_default();
-        if group != self.cfg.group {
-            return req.error(
-                ResponseCode::SYSTEM_ERROR,
-                format!("The Consumer Group <{group}> not exist in this consumer"),
-            );
-        }
         let table: Vec<(MessageQueue, i64)> =
             match from_json_lenient::<serde_json::Value>(&req.body) {
-                Ok(v) => v["offsetTable"]
-                    .as_object()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|(k, v)| Some((serde_json::from_str(k).ok()?, v.as_i64()?)))
+                Ok(v) => object_keyed_entries::<MessageQueue, i64>(&v["offsetTable"])
+                    .filter_map(Result::ok)
                     .collect(),
                 Err(e) => {
                     tracing::warn!("reset-offset notice with a bad body: {e}");
@@ -413,13 +399,6 @@ impl Consumer {
     /// the stored message in the body to the listener once, outside any queue (no offset
     /// moves, a failure is not sent back) and reports how it went.
     fn consume_directly(&self, req: &RemotingCommand) -> RemotingCommand {
-        let group = req.ext.get("consumerGroup").unwrap_or_default();
-        if group != self.cfg.group {
-            return req.error(
-                ResponseCode::SYSTEM_ERROR,
-                format!("The Consumer Group <{group}> not exist in this consumer"),
-            );
-        }
         let Some(listener) = self.listener.borrow().clone() else {
             return req.error(ResponseCode::SYSTEM_ERROR, "the consumer is not running");
         };
@@ -741,7 +720,7 @@ impl Consumer {
                 .await;
             let r = match r {
                 Ok(r) => {
-                    run.last_pull_ms.set(now_ms());
+                    run.last_pull_ms.set(crate::clock::now_ms());
                     r
                 }
                 Err(e) => {
@@ -816,7 +795,7 @@ impl Consumer {
                     }
                     run.consumed.set(run.consumed.get().max(m.queue_offset + 1));
                     run.cached.set(run.cached.get() - 1);
-                    run.last_consume_ms.set(now_ms());
+                    run.last_consume_ms.set(crate::clock::now_ms());
                 }
             }
         }
@@ -1028,10 +1007,4 @@ fn by_broker(queues: &[QueueAt]) -> BTreeMap<SocketAddr, Vec<MessageQueue>> {
         out.entry(q.addr).or_default().push(q.mq.clone());
     }
     out
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }

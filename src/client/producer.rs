@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use super::rpc::{request, resolve, Links};
 use super::ClientError;
@@ -505,7 +505,7 @@ impl Producer {
             d: DEFAULT_TOPIC_QUEUE_NUMS,
             e: mq.queue_id,
             f: sys_flag,
-            g: now_ms(),
+            g: crate::clock::now_ms(),
             h: flag,
             i: Some(props),
             j: Some(0),
@@ -612,12 +612,6 @@ fn retryable(e: &ClientError) -> bool {
     }
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 /// The counter part of client-side message ids, shared by every producer of the process.
 static NEXT_UNIQ_COUNTER: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
 
@@ -630,7 +624,7 @@ struct UniqueIds {
 
 impl UniqueIds {
     fn new() -> Self {
-        let start_ms = now_ms();
+        let start_ms = crate::clock::now_ms();
         let ip: [u8; 4] = match crate::broker::placement::local_ipv4() {
             std::net::IpAddr::V4(v4) => v4.octets(),
             std::net::IpAddr::V6(_) => [127, 0, 0, 1],
@@ -647,7 +641,7 @@ impl UniqueIds {
     fn next(&self) -> String {
         // Process-wide: two producers made in the same millisecond share a prefix.
         let n = NEXT_UNIQ_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let t = (now_ms() - self.start_ms) as u32;
+        let t = (crate::clock::now_ms() - self.start_ms) as u32;
         format!("{}{t:08X}{n:04X}", self.prefix)
     }
 }

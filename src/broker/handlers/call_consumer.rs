@@ -12,7 +12,7 @@ use bytes::Bytes;
 use super::view::record_at;
 use super::Reply;
 use crate::broker::message_id;
-use crate::broker::shard::Shard;
+use crate::broker::shard::{ConnSendError, Shard};
 use crate::protocol::header::broker::{
     ConsumeMessageDirectlyHeader, ConsumerRunningInfoRequestHeader,
 };
@@ -82,21 +82,9 @@ async fn relay(
         ));
     };
     let forward = RemotingCommand::request(req.code, ext).with_body(body);
-    let conn_id = member.conn_id;
+    let timeout = Duration::from_millis(CALL_CONSUMER_TIMEOUT_MS);
     let answer = shard
-        .run_on(member.shard, move |s| async move {
-            let conn = s.local.borrow().get(conn_id);
-            match conn {
-                Some(c) => c
-                    .request(forward, Duration::from_millis(CALL_CONSUMER_TIMEOUT_MS))
-                    .await
-                    .map_err(|e| match e {
-                        RemotingError::Timeout { .. } => (true, e.to_string()),
-                        _ => (false, e.to_string()),
-                    }),
-                None => Err((false, "its connection closed".to_owned())),
-            }
-        })
+        .request_on_conn(member.shard, member.conn_id, forward, timeout)
         .await?;
     Ok(match answer {
         Ok(a) => {
@@ -108,11 +96,11 @@ async fn relay(
             out
         }
         // As RocketMQ: a client that does not answer in time is CONSUME_MSG_TIMEOUT.
-        Err((true, e)) => req.error(
+        Err(e @ ConnSendError::Remoting(RemotingError::Timeout { .. })) => req.error(
             ResponseCode::CONSUME_MSG_TIMEOUT,
             format!("consumer <{group}> <{client}> Timeout: {e}"),
         ),
-        Err((false, e)) => req.error(
+        Err(e) => req.error(
             ResponseCode::SYSTEM_ERROR,
             format!("invoke consumer <{group}> <{client}> Exception: {e}"),
         ),

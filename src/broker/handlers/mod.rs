@@ -13,7 +13,7 @@ pub use offsets::store_time_at;
 mod pull;
 mod reset_offset;
 mod runtime_info;
-pub use runtime_info::{runtime_table, runtime_table_of, RuntimePart};
+pub use runtime_info::{runtime_table_of, RuntimePart};
 mod send;
 mod send_back;
 mod stats;

@@ -9,9 +9,9 @@
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
+use super::stats::{by_owner, mq};
 use super::Reply;
-use crate::broker::shard::Shard;
-use crate::protocol::body::client::MessageQueue;
+use crate::broker::shard::{futures_join_all, ConnSendError, Shard};
 use crate::protocol::body::consumer_calls::reset_offset_body;
 use crate::protocol::header::broker::ResetOffsetRequestHeader;
 use crate::protocol::{ExtFields, RemotingCommand, RequestCode, ResponseCode};
@@ -29,21 +29,33 @@ pub async fn reset(shard: &Rc<Shard>, req: &RemotingCommand) -> Reply {
         ));
     };
     let force = h.is_force.unwrap_or(true);
-    let mut table = BTreeMap::new();
-    for q in 0..tc.write_queue_nums {
-        let owner = shard.queue_owner(&h.topic, q);
-        let (g, t, at) = (h.group.clone(), h.topic.clone(), h.timestamp);
-        let (current, target) = shard
-            .run_on(owner, move |s| async move {
-                let current = s.offsets.borrow().get(&g, &t, q);
-                let target = if at < 0 {
-                    Ok(s.store.queue_offsets(&t, q).1)
-                } else {
-                    s.store.offset_by_time(&t, q, at).await
-                };
-                (current, target)
+    // One call per owning shard; answers taken in queue order, so the first queue without
+    // an offset (or whose search failed) decides the error.
+    let calls = by_owner(shard, &h.topic, tc.write_queue_nums)
+        .into_iter()
+        .map(|(owner, qids)| {
+            let (g, t, at) = (h.group.clone(), h.topic.clone(), h.timestamp);
+            shard.run_on(owner, move |s| async move {
+                let mut out = Vec::with_capacity(qids.len());
+                for q in qids {
+                    let current = s.offsets.borrow().get(&g, &t, q);
+                    let target = if at < 0 {
+                        Ok(s.store.queue_offsets(&t, q).1)
+                    } else {
+                        s.store.offset_by_time(&t, q, at).await
+                    };
+                    out.push((q, current, target));
+                }
+                out
             })
-            .await?;
+        });
+    let mut found = Vec::new();
+    for r in futures_join_all(calls).await {
+        found.extend(r?);
+    }
+    found.sort_by_key(|(q, _, _)| *q);
+    let mut table = BTreeMap::new();
+    for (q, current, target) in found {
         let Some(current) = current else {
             return Ok(req.error(
                 ResponseCode::SYSTEM_ERROR,
@@ -51,19 +63,12 @@ pub async fn reset(shard: &Rc<Shard>, req: &RemotingCommand) -> Reply {
             ));
         };
         let target = target? as i64;
-        let mq = MessageQueue {
-            topic: h.topic.clone(),
-            broker_name: shard.ident.cfg.broker_name.clone(),
-            queue_id: q,
+        let offset = if force || target < current {
+            target
+        } else {
+            current
         };
-        table.insert(
-            mq,
-            if force || target < current {
-                target
-            } else {
-                current
-            },
-        );
+        table.insert(mq(shard, &h.topic, q), offset);
     }
     let members = {
         let owner = shard.group_owner(&h.group);
@@ -97,17 +102,10 @@ pub async fn reset(shard: &Rc<Shard>, req: &RemotingCommand) -> Reply {
         )
         .with_body(body.clone())
         .oneway();
-        let conn_id = m.conn_id;
-        shard
-            .run_on(m.shard, move |s| async move {
-                let conn = s.local.borrow().get(conn_id);
-                if let Some(c) = conn {
-                    if let Err(e) = c.oneway(tell) {
-                        tracing::warn!(peer = %c.peer(), "reset-offset notice failed: {e}");
-                    }
-                }
-            })
-            .await?;
+        match shard.oneway_on_conn(m.shard, m.conn_id, tell).await? {
+            Ok(()) | Err(ConnSendError::Gone) => {}
+            Err(e) => tracing::warn!(client = %m.client_id, "reset-offset notice failed: {e}"),
+        }
     }
     Ok(req.success().with_body(body))
 }

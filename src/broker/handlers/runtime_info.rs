@@ -56,7 +56,7 @@ impl RuntimePart {
 }
 
 /// The runtime table (also exported as `rocketmq_brokeruntime_*` metrics).
-pub async fn runtime_table(shard: &Rc<Shard>) -> Result<KvTable, super::HandlerError> {
+async fn runtime_table(shard: &Rc<Shard>) -> Result<KvTable, super::HandlerError> {
     let parts = shard
         .run_on_all(|s| async move { RuntimePart::of(&s).await })
         .await?;

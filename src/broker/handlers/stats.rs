@@ -18,7 +18,8 @@ use crate::protocol::header::broker::{
 };
 use crate::protocol::{RemotingCommand, ResponseCode};
 
-fn mq(shard: &Shard, topic: &str, qid: i32) -> MessageQueue {
+/// A queue of this broker, as clients name it.
+pub(super) fn mq(shard: &Shard, topic: &str, qid: i32) -> MessageQueue {
     MessageQueue {
         broker_name: shard.cfg().broker_name.clone(),
         queue_id: qid,
@@ -27,7 +28,7 @@ fn mq(shard: &Shard, topic: &str, qid: i32) -> MessageQueue {
 }
 
 /// Queue ids grouped by owning shard.
-fn by_owner(shard: &Shard, topic: &str, queues: i32) -> BTreeMap<usize, Vec<i32>> {
+pub(super) fn by_owner(shard: &Shard, topic: &str, queues: i32) -> BTreeMap<usize, Vec<i32>> {
     let mut m: BTreeMap<usize, Vec<i32>> = BTreeMap::new();
     for q in 0..queues.max(0) {
         m.entry(shard.queue_owner(topic, q)).or_default().push(q);

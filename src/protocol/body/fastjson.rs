@@ -33,6 +33,23 @@ where
     out
 }
 
+/// The entries of a map written with object keys (as [`write_object_keyed_map`] writes
+/// them), from a value [`parse_lenient`] read: each key and value decoded, or why not.
+/// Anything but an object has no entries.
+pub fn object_keyed_entries<'a, K, V>(
+    map: &'a Value,
+) -> impl Iterator<Item = Result<(K, V), String>> + 'a
+where
+    K: serde::de::DeserializeOwned,
+    V: serde::de::DeserializeOwned,
+{
+    map.as_object().into_iter().flatten().map(|(k, v)| {
+        let key = serde_json::from_str(k).map_err(|e| format!("key {k}: {e}"))?;
+        let value = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?;
+        Ok((key, value))
+    })
+}
+
 /// Parses JSON that may use object or unquoted-number keys.
 pub fn parse_lenient(text: &str) -> Result<Value, String> {
     let mut p = Parser {
