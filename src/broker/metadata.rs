@@ -90,6 +90,10 @@ pub enum MetaChange {
     UpsertGroup(SubscriptionGroupConfig),
     /// Remove a subscription group.
     DeleteGroup(String),
+    /// A slave takes its master's topic table whole (with its version).
+    ReplaceTopics(TopicConfigSerializeWrapper),
+    /// A slave takes its master's group table whole (with its version).
+    ReplaceGroups(SubscriptionGroupWrapper),
 }
 
 impl MetaChange {
@@ -97,7 +101,10 @@ impl MetaChange {
     pub fn changes_topics(&self) -> bool {
         matches!(
             self,
-            MetaChange::UpsertTopic(_) | MetaChange::CreateTopic(_) | MetaChange::DeleteTopic(_)
+            MetaChange::UpsertTopic(_)
+                | MetaChange::CreateTopic(_)
+                | MetaChange::DeleteTopic(_)
+                | MetaChange::ReplaceTopics(_)
         )
     }
 }
@@ -222,6 +229,14 @@ impl Metadata {
                 self.groups.remove(g);
                 bump(&mut self.groups_version);
             }
+            MetaChange::ReplaceTopics(w) => {
+                self.topics = w.topic_config_table.clone();
+                self.topics_version = w.data_version;
+            }
+            MetaChange::ReplaceGroups(w) => {
+                self.groups = w.subscription_group_table.clone();
+                self.groups_version = w.data_version;
+            }
         }
     }
 
@@ -252,13 +267,15 @@ impl Metadata {
         match change {
             MetaChange::UpsertTopic(_)
             | MetaChange::CreateTopic(_)
-            | MetaChange::DeleteTopic(_) => (
+            | MetaChange::DeleteTopic(_)
+            | MetaChange::ReplaceTopics(_) => (
                 files.topics.clone(),
                 serde_json::to_vec_pretty(&self.topic_wrapper()).unwrap_or_default(),
             ),
             MetaChange::UpsertGroup(_)
             | MetaChange::CreateGroup(_)
-            | MetaChange::DeleteGroup(_) => (
+            | MetaChange::DeleteGroup(_)
+            | MetaChange::ReplaceGroups(_) => (
                 files.groups.clone(),
                 serde_json::to_vec_pretty(&self.group_wrapper()).unwrap_or_default(),
             ),

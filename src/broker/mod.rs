@@ -26,6 +26,7 @@ pub mod offsets;
 pub mod persist;
 pub mod placement;
 pub mod registration;
+pub mod replication;
 pub mod router;
 pub mod send_latency;
 pub mod server;

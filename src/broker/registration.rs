@@ -21,6 +21,8 @@ use crate::protocol::{RemotingCommand, RequestCode, ResponseCode};
 pub const REGISTER_PERIOD_MIN_MS: u64 = 10_000;
 /// See [`REGISTER_PERIOD_MIN_MS`].
 pub const REGISTER_PERIOD_MAX_MS: u64 = 60_000;
+/// Registration period of a slave that does not know its master yet, ms.
+pub const SLAVE_ASK_FOR_MASTER_MS: u64 = 3_000;
 /// Connect and request timeout towards a nameserver.
 pub const NAMESRV_TIMEOUT_MS: u64 = 3_000;
 
@@ -63,7 +65,7 @@ pub fn namesrv_links() -> Links {
 
 fn register_request(shard: &Shard) -> RemotingCommand {
     let ident = &shard.ident;
-    let (ip, port) = (ident.store_host.ip(), ident.store_host.port());
+    let ip = ident.store_host.ip();
     let meta = shard.meta.borrow();
     // A broker without read or write permission registers its topics with only what it
     // grants (how wipeWritePerm and updateBrokerConfig brokerPermission take effect).
@@ -82,7 +84,7 @@ fn register_request(shard: &Shard) -> RemotingCommand {
         broker_name: ident.cfg.broker_name.clone(),
         broker_addr: ident.addr.clone(),
         cluster_name: ident.cfg.broker_cluster_name.clone(),
-        ha_server_addr: format!("{ip}:{}", port.saturating_add(1)),
+        ha_server_addr: format!("{ip}:{}", shard.cfg().ha_port()),
         broker_id: ident.cfg.broker_id,
         compressed: Some(false),
         body_crc32: Some((crc32fast::hash(&bytes) & 0x7FFF_FFFF) as i32),
@@ -91,19 +93,58 @@ fn register_request(shard: &Shard) -> RemotingCommand {
     RemotingCommand::request_with(RequestCode::REGISTER_BROKER.code(), &header).with_body(bytes)
 }
 
-/// Registers with every nameserver once; logs failures.
+/// Registers with every nameserver once; logs failures. A slave learns its master's
+/// broker and HA addresses from the answers (RocketMQ's RegisterBrokerResult).
 pub async fn register_all(shard: &Shard, links: &NamesrvLinks) {
+    let mut master: Option<(Option<String>, Option<String>)> = None;
     for addr in shard.ident.namesrv.clone() {
         let req = register_request(shard);
         match links.request(addr, req).await {
             Ok(r) if r.code == ResponseCode::SUCCESS.code() => {
                 tracing::debug!(namesrv = %addr, "registered");
+                let non_empty = |k: &str| r.ext.get(k).filter(|v| !v.is_empty()).map(str::to_owned);
+                let found = (non_empty("masterAddr"), non_empty("haServerAddr"));
+                // The first nameserver that knows a master wins (RocketMQ takes the first).
+                if master.as_ref().is_none_or(|m| m.0.is_none()) {
+                    master = Some(found);
+                }
             }
             Ok(r) => {
                 tracing::warn!(namesrv = %addr, code = r.code, remark = ?r.remark, "registration refused")
             }
             Err(e) => tracing::warn!(namesrv = %addr, "registration failed: {e}"),
         }
+    }
+    if shard.cfg().broker_role == crate::config::broker::BrokerRole::Slave {
+        if let Some((master_addr, ha)) = master {
+            learn_master(shard, master_addr, ha).await;
+        }
+    }
+}
+
+/// Tells every shard of a slave where its master is (a nameserver answered).
+async fn learn_master(shard: &Shard, master_addr: Option<String>, ha: Option<String>) {
+    let fixed = !shard.cfg().ha_master_address.is_empty();
+    let before = shard.replication.follow();
+    if before.master_addr == master_addr && (fixed || before.master_ha == ha) {
+        return;
+    }
+    tracing::info!(master = ?master_addr, ha = ?ha, "master of this slave");
+    let r = shard
+        .run_on_all(move |s| {
+            let (m, h) = (master_addr.clone(), ha.clone());
+            async move {
+                s.replication.update_follow(|f| f.master_addr = m);
+                // A configured haMasterAddress is kept (RocketMQ's rule); a master that left
+                // the nameserver keeps its last address: the follower reconnects to it.
+                if !fixed && h.is_some() {
+                    s.replication.set_master_ha(h);
+                }
+            }
+        })
+        .await;
+    if let Err(e) = r {
+        tracing::warn!("cannot tell the shards where the master is: {e}");
     }
 }
 
@@ -117,7 +158,15 @@ pub async fn run(shard: Rc<Shard>, links: Rc<NamesrvLinks>) {
             .clamp(REGISTER_PERIOD_MIN_MS, REGISTER_PERIOD_MAX_MS),
     );
     loop {
-        shard.register_now.wait(period).await;
+        // A slave that has not heard of its master yet asks again soon.
+        let masterless = shard.cfg().broker_role == crate::config::broker::BrokerRole::Slave
+            && shard.replication.follow().master_addr.is_none();
+        let wait = if masterless {
+            period.min(Duration::from_millis(SLAVE_ASK_FOR_MASTER_MS))
+        } else {
+            period
+        };
+        shard.register_now.wait(wait).await;
         register_all(&shard, &links).await;
     }
 }

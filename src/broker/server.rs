@@ -18,7 +18,7 @@ use super::metadata::{Metadata, MetadataFiles};
 use super::offsets::ConsumerOffsets;
 use super::router::{Mesh, MESH_CHANNEL_CAPACITY};
 use super::shard::{BrokerIdentity, Jobs, Shard};
-use super::{delay, placement, registration};
+use super::{delay, placement, registration, replication};
 use crate::config::broker::{BrokerConfig, BrokerRole, FlushDiskType};
 use crate::remoting::{server, ConnectionLimits};
 use crate::store::root::StoreRoot;
@@ -131,18 +131,6 @@ pub fn run(
     namesrv: Vec<SocketAddr>,
     config_file: Option<PathBuf>,
 ) -> Result<(), String> {
-    if cfg.broker_role == BrokerRole::Slave {
-        return Err(format!(
-            "brokerRole=SLAVE (brokerName={}, brokerId={}): master/slave replication is not \
-             implemented in this coremq version; run this broker as ASYNC_MASTER or SYNC_MASTER",
-            cfg.broker_name, cfg.broker_id
-        ));
-    }
-    if cfg.broker_role == BrokerRole::SyncMaster {
-        tracing::warn!(
-            "brokerRole=SYNC_MASTER without slaves: sends are answered like ASYNC_MASTER"
-        );
-    }
     let cpus = placement::plan(cfg.shard_count, &cfg.shard_cpus)?;
     let shards = cpus.len();
     let ident = identity(cfg, namesrv, config_file)?;
@@ -156,12 +144,23 @@ pub fn run(
     delay::parse_levels(&cfg.message_delay_level).map_err(|e| format!("messageDelayLevel: {e}"))?;
     let mut main_sockets = bind_shared(cfg.listen_port, shards)?;
     let mut vip_sockets = bind_shared(cfg.listen_port - 2, shards)?;
+    // Masters accept slaves on the HA port (shard 0 accepts, the link moves to its shard).
+    let mut ha_socket = if cfg.broker_role == BrokerRole::Slave {
+        None
+    } else {
+        let addr = SocketAddr::from(([0, 0, 0, 0], cfg.ha_port()));
+        Some(
+            server::bind_socket(addr, false)
+                .map_err(|e| format!("cannot listen on {addr} (haListenPort): {e}"))?,
+        )
+    };
     let mesh: Mesh<Jobs> = MeshBuilder::full(shards, MESH_CHANNEL_CAPACITY);
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
     let mut handles = Vec::new();
     for (i, cpu) in cpus.iter().enumerate() {
         let placement = cpu.map_or(Placement::Unbound, Placement::Fixed);
         let sockets = vec![main_sockets.remove(0), vip_sockets.remove(0)];
+        let ha = ha_socket.take();
         let (mesh, ident, meta, ready, root_dir) = (
             mesh.clone(),
             ident.clone(),
@@ -175,7 +174,8 @@ pub fn run(
             .io_memory(io_memory)
             .spin_before_park(Duration::from_micros(cfg.spin_before_park_micros))
             .spawn(move || async move {
-                let r = shard_main(i, mesh, ident, meta, sockets, root_dir, ready.clone()).await;
+                let r =
+                    shard_main(i, mesh, ident, meta, (sockets, ha), root_dir, ready.clone()).await;
                 if let Err(e) = &r {
                     let _ = ready.send(Err(format!("shard {i}: {e}")));
                 }
@@ -224,7 +224,7 @@ async fn shard_main(
     mesh: Mesh<Jobs>,
     ident: BrokerIdentity,
     meta: Metadata,
-    sockets: Vec<Socket>,
+    (sockets, ha): (Vec<Socket>, Option<Socket>),
     root_dir: PathBuf,
     ready: mpsc::Sender<Result<(), String>>,
 ) -> Result<(), String> {
@@ -247,7 +247,23 @@ async fn shard_main(
     glommio::spawn_local(shard.throughput.clone().run_sampler()).detach();
     glommio::spawn_local(shard.clone().run_client_expiry()).detach();
     glommio::spawn_local(shard.clone().run_offset_flush()).detach();
-    delay::start(&shard)?;
+    let slave = shard.cfg().broker_role == BrokerRole::Slave;
+    if slave {
+        // A slave's log is its master's: delay levels are delivered there, not here.
+        glommio::spawn_local(replication::slave::run(shard.clone())).detach();
+        if i == 0 {
+            glommio::spawn_local(replication::meta_sync::run(shard.clone())).detach();
+        }
+    } else {
+        delay::start(&shard)?;
+    }
+    if let Some(ha) = ha {
+        glommio::spawn_local(replication::master::serve(
+            server::into_listener(ha),
+            shard.clone(),
+        ))
+        .detach();
+    }
     let links = Rc::new(registration::namesrv_links());
     if i == 0 {
         let port = shard.cfg().metrics_port;

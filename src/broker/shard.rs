@@ -149,6 +149,8 @@ pub struct Shard {
     /// Run-time config changes so far (folded into the registered data version, so
     /// nameservers take a permission change).
     pub cfg_changes: Cell<i64>,
+    /// Master/slave links of this shard's log.
+    pub replication: super::replication::Replication,
 }
 
 impl Shard {
@@ -185,6 +187,7 @@ impl Shard {
             live_cfg: RefCell::new(Rc::new(ident.cfg.clone())),
             cfg_changes: Cell::new(0),
             send_latency: super::send_latency::histogram(),
+            replication: Default::default(),
         });
         let _ = jobs.shard.set(Rc::downgrade(&shard));
         Ok(shard)
@@ -305,18 +308,28 @@ impl Shard {
     }
 
     /// Owner side of a send: stores the messages (one queue) and wakes parked pulls. The
-    /// status is SUCCESS, or FLUSH_DISK_TIMEOUT when stored but not yet synced in time.
+    /// status is SUCCESS, or (stored all the same) FLUSH_DISK_TIMEOUT when not synced in
+    /// time, SLAVE_NOT_AVAILABLE / FLUSH_SLAVE_TIMEOUT when a SYNC_MASTER's slave did not
+    /// confirm. The local sync and the slave's confirmation are awaited together.
     pub async fn append(
         &self,
         msgs: Vec<NewMessage>,
     ) -> Result<(Vec<AppendResult>, ResponseCode), AppendError> {
+        let cfg = self.cfg();
+        if cfg.broker_role == crate::config::broker::BrokerRole::Slave {
+            // Only replication writes a slave's log: anything else would fork it.
+            return Err(AppendError::Slave(super::replication::slave_write_refusal(
+                &cfg,
+                &self.ident.addr,
+            )));
+        }
         if self.inflight_appends.get() >= MAX_INFLIGHT_APPENDS_PER_SHARD {
             return Err(AppendError::Busy);
         }
         self.inflight_appends.set(self.inflight_appends.get() + 1);
-        let r = self.store.append_reporting(&msgs).await;
+        let r = self.wait_stored(&msgs, &cfg).await;
         self.inflight_appends.set(self.inflight_appends.get() - 1);
-        let (results, durable) = r.map_err(AppendError::Store)?;
+        let (results, durable, replicated) = r?;
         let bytes: usize = msgs.iter().map(|m| m.body.len()).sum();
         self.throughput.put(results.len() as u64, bytes as u64);
         if let Some(m) = msgs.first() {
@@ -324,14 +337,64 @@ impl Shard {
                 .put_topic(&m.topic, results.len() as u64, bytes as u64);
             self.waiters.notify(&m.topic, m.queue_id);
         }
-        let status = match durable {
-            Ok(()) => ResponseCode::SUCCESS,
-            Err(e) => {
+        use super::replication::master::ReplicaWaitError;
+        let status = match (durable, replicated) {
+            (_, Err(ReplicaWaitError::NotAvailable)) => ResponseCode::SLAVE_NOT_AVAILABLE,
+            (_, Err(ReplicaWaitError::Timeout)) => ResponseCode::FLUSH_SLAVE_TIMEOUT,
+            (Err(e), Ok(())) => {
                 tracing::warn!(shard = self.id, "{e}");
                 ResponseCode::FLUSH_DISK_TIMEOUT
             }
+            (Ok(()), Ok(())) => ResponseCode::SUCCESS,
         };
         Ok((results, status))
+    }
+
+    /// Appends, then waits (together) for the local sync under SYNC_FLUSH and for a slave
+    /// under SYNC_MASTER.
+    #[allow(clippy::type_complexity)]
+    async fn wait_stored(
+        &self,
+        msgs: &[NewMessage],
+        cfg: &BrokerConfig,
+    ) -> Result<
+        (
+            Vec<AppendResult>,
+            Result<(), StoreError>,
+            Result<(), super::replication::master::ReplicaWaitError>,
+        ),
+        AppendError,
+    > {
+        let results = self
+            .store
+            .append_unsynced(msgs)
+            .await
+            .map_err(AppendError::Store)?;
+        let Some(end) = results.last().map(|a| a.log_end) else {
+            return Ok((results, Ok(()), Ok(())));
+        };
+        let local = async {
+            if self.store.flush_mode() == crate::store::FlushMode::Sync {
+                self.store.wait_durable(end).await
+            } else {
+                Ok(())
+            }
+        };
+        let remote = async {
+            if cfg.broker_role == crate::config::broker::BrokerRole::SyncMaster {
+                super::replication::master::wait_for_slaves(self, end).await
+            } else {
+                Ok(())
+            }
+        };
+        let (durable, replicated) = futures_lite::future::zip(local, remote).await;
+        match durable {
+            Err(StoreError::FlushTimeout(ms)) => {
+                Ok((results, Err(StoreError::FlushTimeout(ms)), replicated))
+            }
+            Err(e) => Err(AppendError::Store(e)),
+            Ok(()) => Ok((results, Ok(()), replicated)),
+        }
     }
 
     /// Keeper side of a consumer heartbeat; tells the group when its members changed.
@@ -477,6 +540,7 @@ impl From<AppendError> for Refusal {
     fn from(e: AppendError) -> Self {
         let code = match &e {
             AppendError::Busy => ResponseCode::SYSTEM_BUSY,
+            AppendError::Slave(_) => ResponseCode::SERVICE_NOT_AVAILABLE,
             AppendError::Store(StoreError::Message(_)) => ResponseCode::MESSAGE_ILLEGAL,
             AppendError::Store(StoreError::FlushTimeout(_)) => ResponseCode::FLUSH_DISK_TIMEOUT,
             AppendError::Store(_) => ResponseCode::SERVICE_NOT_AVAILABLE,
@@ -546,6 +610,9 @@ pub enum AppendError {
     /// The store refused or failed.
     #[error(transparent)]
     Store(StoreError),
+    /// This broker is a slave: only replication writes its log.
+    #[error("{0}")]
+    Slave(String),
 }
 
 /// Awaits every future, concurrently, results in order.

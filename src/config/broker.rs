@@ -65,6 +65,22 @@ config_struct! {
         sync_flush_timeout: u64 = "syncFlushTimeout", 5000;
         /// SYNC_MASTER wait before FLUSH_SLAVE_TIMEOUT, ms.
         slave_timeout: u64 = "slaveTimeout", 3000;
+        /// Replication port; 0 = listenPort + 1 (RocketMQ's start script sets the same).
+        ha_listen_port: u16 = "haListenPort", 0;
+        /// Slave: the master's HA address (`ip:port`); empty = the one the nameserver gives.
+        ha_master_address: String = "haMasterAddress", String::new();
+        /// SYNC_MASTER: a slave further behind than this many bytes is not waited for
+        /// (SLAVE_NOT_AVAILABLE).
+        ha_slave_fallbehind_max: u64 = "haSlaveFallbehindMax", 256 << 20;
+        /// Idle replication links send a heartbeat this often, ms.
+        ha_send_heartbeat_interval: u64 = "haSendHeartbeatInterval", 5000;
+        /// A replication link silent this long is closed, ms.
+        ha_housekeeping_interval: u64 = "haHousekeepingInterval", 20_000;
+        /// Log bytes per replication frame at most (coremq: 1 MiB; RocketMQ's 32 KiB works).
+        ha_transfer_batch_size: u32 = "haTransferBatchSize", 1 << 20;
+        /// A pull more than this percent of RAM behind the log's end is suggested to the
+        /// slave (with slaveReadEnable).
+        access_message_in_memory_max_ratio: u8 = "accessMessageInMemoryMaxRatio", 40;
         /// Store root.
         store_path_root_dir: PathBuf = "storePathRootDir", expand_home("~/store");
         /// Commit-log directory (coremq keeps per-shard logs under storePathRootDir; a value
@@ -165,12 +181,50 @@ impl BrokerConfig {
                 "aclEnable=true: ACL is not supported by coremq".into(),
             ));
         }
+        if self.ha_transfer_batch_size < 4096
+            || self.ha_transfer_batch_size as usize
+                > crate::broker::replication::wire::MAX_HA_FRAME_BYTES / 2
+        {
+            return Err(ConfigError::Invalid(format!(
+                "haTransferBatchSize={} must be between 4096 and {}",
+                self.ha_transfer_batch_size,
+                crate::broker::replication::wire::MAX_HA_FRAME_BYTES / 2
+            )));
+        }
+        if self.access_message_in_memory_max_ratio > 100 {
+            return Err(ConfigError::Invalid(format!(
+                "accessMessageInMemoryMaxRatio={} must be 0..=100",
+                self.access_message_in_memory_max_ratio
+            )));
+        }
+        if !self.ha_master_address.is_empty()
+            && self
+                .ha_master_address
+                .parse::<std::net::SocketAddr>()
+                .is_err()
+        {
+            return Err(ConfigError::Invalid(format!(
+                "haMasterAddress={:?} is not ip:port",
+                self.ha_master_address
+            )));
+        }
         if self.listen_port < 3 {
             return Err(ConfigError::Invalid(
                 "listenPort must be at least 3 (the VIP port is listenPort-2)".into(),
             ));
         }
         Ok(())
+    }
+}
+
+impl BrokerConfig {
+    /// The replication port: haListenPort, or listenPort + 1.
+    pub fn ha_port(&self) -> u16 {
+        if self.ha_listen_port == 0 {
+            self.listen_port.saturating_add(1)
+        } else {
+            self.ha_listen_port
+        }
     }
 }
 
@@ -203,7 +257,6 @@ impl Config for BrokerConfig {
             "storePathIndex",
             "storeCheckpoint",
             "abortFile",
-            "haListenPort",
             "mapedFileSizeCommitLog",
             "mapedFileSizeConsumeQueue",
         ]

@@ -56,6 +56,8 @@ code_enum! {
         NOTIFY_CONSUMER_IDS_CHANGED = 40,
         LOCK_BATCH_MQ = 41,
         UNLOCK_BATCH_MQ = 42,
+        GET_ALL_CONSUMER_OFFSET = 43,
+        GET_ALL_DELAY_OFFSET = 45,
         QUERY_CONSUMER_OFFSET = 14,
         UPDATE_CONSUMER_OFFSET = 15,
         CHECK_CLIENT_CONFIG = 46,
@@ -97,6 +99,7 @@ code_enum! {
         QUERY_DATA_VERSION = 322,
         ADD_WRITE_PERM_OF_BROKER = 327,
         BROKER_HEARTBEAT = 904,
+        GET_BROKER_HA_STATUS = 907,
     }
 }
 

@@ -20,6 +20,9 @@ pub enum StoreError {
     /// Reading or opening failed.
     #[error(transparent)]
     Io(#[from] FileError),
+    /// Replicated bytes that cannot continue this log (a slave stops following).
+    #[error("replicated bytes rejected: {0}")]
+    Replica(String),
     /// The store is closing.
     #[error("store is shut down")]
     Closed,

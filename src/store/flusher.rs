@@ -54,6 +54,7 @@ pub(super) async fn run_log(inner: Rc<Inner>) {
         let now = Instant::now();
         let sync = closing
             || inner.cfg.flush_mode == FlushMode::Sync
+            || inner.force_sync.get()
             || now - last_sync >= inner.cfg.flush_interval;
         let batch = inner.log.borrow_mut().file_mut().take_flush();
         if batch.is_empty() && !sync {
@@ -99,6 +100,7 @@ pub(super) async fn run_log(inner: Rc<Inner>) {
             s.log_syncs += u64::from(sync && !batch.is_empty());
         });
         Inner::wake_all(&inner.durable_waiters);
+        inner.wake_progress();
         inner.wake_admission(false);
         if closing && inner.log.borrow().file().unflushed_bytes() == 0 {
             return;

@@ -11,27 +11,22 @@ use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
 use futures_lite::future::poll_fn;
 
 use super::checkpoint::{Checkpoint, CheckpointFile};
 use super::commitlog::{CommitLog, Placement};
 use super::config::{FlushMode, StoreConfig, CLEAN_RESOURCE_INTERVAL_MS};
-use super::consume_index::{segment_bytes_for, ConsumeIndex, IndexEntry, ENTRY_BYTES};
+use super::consume_index::{segment_bytes_for, ConsumeIndex, IndexEntry};
 use super::error::StoreError;
 use super::flusher;
-use super::record::{self, Entry, NewMessage, TRAILER_BYTES};
+pub use super::read::{GetResult, GetStatus, ReadLimits, MAX_RECORD_BYTES, MAX_SCAN_ENTRIES};
+use super::record::{self, NewMessage};
 use super::recovery::{self, Queues, RecoveryReport};
 use super::retention::{self, DiskUsage, RetentionPolicy, SegmentInfo};
-use super::segmented_file::{read_segment, FileError, SegmentedFile};
+use super::segmented_file::{FileError, SegmentedFile};
 
 /// Full chunks that make an ASYNC_FLUSH round start before the interval elapses.
 pub const ASYNC_WRITE_BATCH_CHUNKS: u64 = 4;
-
-/// Index entries examined per read at most (RocketMQ's 16,000-byte filter scan).
-pub const MAX_SCAN_ENTRIES: u64 = 800;
-/// Largest record a lookup by physical offset will read (one frame's worth).
-pub const MAX_RECORD_BYTES: usize = crate::protocol::MAX_FRAME_BYTES;
 
 /// Result of an append.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,47 +37,8 @@ pub struct AppendResult {
     pub queue_offset: u64,
     /// Store timestamp written.
     pub store_timestamp: i64,
-}
-
-/// What a read found (RocketMQ's GetMessageStatus).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GetStatus {
-    /// At least one record.
-    Found,
-    /// Entries were scanned but none matched the filter.
-    NoMatchedMessage,
-    /// The queue has no entries (or does not exist).
-    NoMessageInQueue,
-    /// offset == max: nothing new yet.
-    OffsetOverflowOne,
-    /// offset > max.
-    OffsetOverflowBadly,
-    /// offset < min.
-    OffsetTooSmall,
-}
-
-/// Limits of one read.
-#[derive(Debug, Clone, Copy)]
-pub struct ReadLimits {
-    /// Records at most.
-    pub max_msgs: usize,
-    /// Bytes at most (the first record is always returned).
-    pub max_bytes: usize,
-}
-
-/// Records read from a queue.
-#[derive(Debug, Clone)]
-pub struct GetResult {
-    /// Outcome.
-    pub status: GetStatus,
-    /// Whole records (what a PULL body concatenates), in queue order.
-    pub records: Vec<Bytes>,
-    /// Where the next read should start.
-    pub next_offset: u64,
-    /// Queue's min offset.
-    pub min_offset: u64,
-    /// Queue's max offset.
-    pub max_offset: u64,
+    /// Local log end just past this record: it is durable (or replicated) once the log is.
+    pub log_end: u64,
 }
 
 /// Counters of a shard store.
@@ -119,6 +75,11 @@ pub(super) struct Inner {
     pub(super) index_signal: Signal,
     pub(super) log_done: Cell<bool>,
     pub(super) durable_waiters: RefCell<Vec<Waker>>,
+    /// Woken by every append and every flush round (replication senders and reporters).
+    pub(super) progress_waiters: RefCell<Vec<Waker>>,
+    /// Sync every write round whatever the flush mode (a slave whose master needs durable
+    /// acknowledgements).
+    pub(super) force_sync: Cell<bool>,
     /// FIFO admission of appends while the write buffer is full (fairness under overload):
     /// tickets in arrival order, each with the waker of the append holding it.
     pub(super) admission: RefCell<std::collections::VecDeque<(u64, Option<Waker>)>>,
@@ -175,6 +136,13 @@ impl Inner {
         wakers.into_iter().for_each(Waker::wake);
     }
 
+    /// Wakes replication senders and reporters (cheap when none waits).
+    pub(super) fn wake_progress(&self) {
+        if !self.progress_waiters.borrow().is_empty() {
+            Self::wake_all(&self.progress_waiters);
+        }
+    }
+
     pub(super) fn wake_all(list: &RefCell<Vec<Waker>>) {
         let ws: Vec<Waker> = list.borrow_mut().drain(..).collect();
         ws.into_iter().for_each(Waker::wake);
@@ -189,7 +157,7 @@ impl Inner {
 
 /// One shard's store.
 pub struct ShardStore {
-    inner: Rc<Inner>,
+    pub(super) inner: Rc<Inner>,
     log_task: RefCell<Option<glommio::task::JoinHandle<()>>>,
     index_task: RefCell<Option<glommio::task::JoinHandle<()>>>,
     report: RecoveryReport,
@@ -232,6 +200,8 @@ impl ShardStore {
             index_signal: Signal::default(),
             log_done: Cell::new(false),
             durable_waiters: RefCell::new(Vec::new()),
+            progress_waiters: RefCell::new(Vec::new()),
+            force_sync: Cell::new(false),
             admission: RefCell::new(std::collections::VecDeque::new()),
             next_ticket: Cell::new(0),
             write_error: RefCell::new(None),
@@ -329,28 +299,41 @@ impl ShardStore {
         &self,
         ms: &[NewMessage],
     ) -> Result<(Vec<AppendResult>, Result<(), StoreError>), StoreError> {
+        let out = self.append_unsynced(ms).await?;
+        let durable = match out.last() {
+            Some(last) if self.inner.cfg.flush_mode == FlushMode::Sync => {
+                match self.wait_durable(last.log_end).await {
+                    Err(e @ StoreError::FlushTimeout(_)) => Err(e),
+                    other => {
+                        other?;
+                        Ok(())
+                    }
+                }
+            }
+            _ => Ok(()),
+        };
+        Ok((out, durable))
+    }
+
+    /// Appends messages in order without waiting for durability (the caller waits with
+    /// [`Self::wait_durable`], possibly beside a replication wait).
+    pub async fn append_unsynced(
+        &self,
+        ms: &[NewMessage],
+    ) -> Result<Vec<AppendResult>, StoreError> {
         for m in ms {
             record::validate(m)?;
         }
         let mut out = Vec::with_capacity(ms.len());
-        let mut end = 0;
         for m in ms {
-            let (a, e) = self.append_unacknowledged(m).await?;
-            out.push(a);
-            end = e;
+            out.push(self.append_unacknowledged(m).await?.0);
         }
-        let durable = if self.inner.cfg.flush_mode == FlushMode::Sync && !ms.is_empty() {
-            match self.wait_durable(end).await {
-                Err(e @ StoreError::FlushTimeout(_)) => Err(e),
-                other => {
-                    other?;
-                    Ok(())
-                }
-            }
-        } else {
-            Ok(())
-        };
-        Ok((out, durable))
+        Ok(out)
+    }
+
+    /// The flush mode this store was opened with.
+    pub fn flush_mode(&self) -> FlushMode {
+        self.inner.cfg.flush_mode
     }
 
     /// Appends without waiting for durability; returns the result and the log end to wait
@@ -408,11 +391,13 @@ impl ShardStore {
             {
                 inner.wake_flusher();
             }
+            inner.wake_progress();
             return Ok((
                 AppendResult {
                     physical_offset: a.physical_offset,
                     queue_offset: qo,
                     store_timestamp: a.store_timestamp,
+                    log_end: a.end,
                 },
                 a.end,
             ));
@@ -422,7 +407,7 @@ impl ShardStore {
     /// Waits until appends may proceed: no write error, pending bytes under the limit.
     /// Once anyone waits, later appends queue behind them (first come, first admitted), so
     /// under overload every append waits about as long instead of some waiting for ever.
-    async fn wait_writable(&self) -> Result<(), StoreError> {
+    pub(super) async fn wait_writable(&self) -> Result<(), StoreError> {
         let inner = &self.inner;
         let has_room =
             || inner.log.borrow().file().unflushed_bytes() <= inner.cfg.max_pending_write_bytes;
@@ -464,7 +449,7 @@ impl ShardStore {
     }
 
     /// Waits until the log is durable up to `end` (SYNC_FLUSH), at most syncFlushTimeout.
-    async fn wait_durable(&self, end: u64) -> Result<(), StoreError> {
+    pub async fn wait_durable(&self, end: u64) -> Result<(), StoreError> {
         let inner = &self.inner;
         let durable = poll_fn(|cx| {
             if inner.log.borrow().durable() >= end {
@@ -484,7 +469,7 @@ impl ShardStore {
         futures_lite::future::or(durable, expire).await
     }
 
-    async fn ensure_queue(&self, topic: &str, qid: i32) -> Result<(), StoreError> {
+    pub(super) async fn ensure_queue(&self, topic: &str, qid: i32) -> Result<(), StoreError> {
         if self
             .inner
             .queues
@@ -513,7 +498,7 @@ impl ShardStore {
         Ok(())
     }
 
-    fn queue_missing_segment(&self, topic: &str, qid: i32) -> Option<u64> {
+    pub(super) fn queue_missing_segment(&self, topic: &str, qid: i32) -> Option<u64> {
         self.inner
             .queues
             .borrow()
@@ -522,7 +507,7 @@ impl ShardStore {
             .and_then(ConsumeIndex::missing_segment)
     }
 
-    async fn create_queue_segment(
+    pub(super) async fn create_queue_segment(
         &self,
         topic: &str,
         qid: i32,
@@ -543,7 +528,7 @@ impl ShardStore {
         Ok(())
     }
 
-    async fn create_log_segment(&self, start: u64) -> Result<(), StoreError> {
+    pub(super) async fn create_log_segment(&self, start: u64) -> Result<(), StoreError> {
         let (dir, size) = {
             let log = self.inner.log.borrow();
             (log.file().dir().to_owned(), log.file().segment_bytes())
@@ -573,222 +558,6 @@ impl ShardStore {
             .iter()
             .flat_map(|(t, m)| m.keys().map(move |q| (t.clone(), *q)))
             .collect()
-    }
-
-    /// Reads records of a queue from `offset`, skipping entries whose tag hash `accept`
-    /// rejects.
-    pub async fn read(
-        &self,
-        topic: &str,
-        qid: i32,
-        offset: u64,
-        limits: ReadLimits,
-        accept: impl Fn(i64) -> bool,
-    ) -> Result<GetResult, StoreError> {
-        let (min, max) = self.queue_offsets(topic, qid);
-        let result = |status, next| GetResult {
-            status,
-            records: Vec::new(),
-            next_offset: next,
-            min_offset: min,
-            max_offset: max,
-        };
-        if max == 0 {
-            return Ok(result(GetStatus::NoMessageInQueue, 0));
-        }
-        if offset < min {
-            return Ok(result(GetStatus::OffsetTooSmall, min));
-        }
-        if offset == max {
-            return Ok(result(GetStatus::OffsetOverflowOne, offset));
-        }
-        if offset > max {
-            return Ok(result(GetStatus::OffsetOverflowBadly, max));
-        }
-        // One read never crosses an index segment (a disk read covers one segment).
-        let per_segment =
-            segment_bytes_for(self.inner.cfg.consume_index_segment_bytes) / ENTRY_BYTES as u64;
-        let n = (max - offset)
-            .min(MAX_SCAN_ENTRIES)
-            .min(per_segment - offset % per_segment);
-        let entries = self.read_entries(topic, qid, offset, n).await?;
-        let mut records = Vec::new();
-        let mut bytes = 0usize;
-        let mut scanned = 0u64;
-        for e in &entries {
-            if records.len() >= limits.max_msgs
-                || (!records.is_empty()
-                    && bytes + e.map_or(0, |e| e.size as usize) > limits.max_bytes)
-            {
-                break;
-            }
-            scanned += 1;
-            let Some(e) = e else { continue };
-            if !accept(e.tags_code) {
-                continue;
-            }
-            match self.read_record(e.physical_offset, e.size as usize).await? {
-                Some(r) => {
-                    bytes += r.len();
-                    records.push(r);
-                }
-                None => continue, // removed by retention meanwhile
-            }
-        }
-        let status = if records.is_empty() {
-            GetStatus::NoMatchedMessage
-        } else {
-            GetStatus::Found
-        };
-        Ok(GetResult {
-            status,
-            records,
-            next_offset: offset + scanned,
-            min_offset: min,
-            max_offset: max,
-        })
-    }
-
-    /// Index entries `[from, from + n)`; `None` for slots that are zero.
-    async fn read_entries(
-        &self,
-        topic: &str,
-        qid: i32,
-        from: u64,
-        n: u64,
-    ) -> Result<Vec<Option<IndexEntry>>, StoreError> {
-        let start = ConsumeIndex::byte_offset(from);
-        let mut buf = vec![0u8; n as usize * ENTRY_BYTES];
-        // Memory first (synchronously), then the part the device holds.
-        let disk = {
-            let queues = self.inner.queues.borrow();
-            let Some(cq) = queues.get(topic).and_then(|m| m.get(&qid)) else {
-                return Ok(Vec::new());
-            };
-            memory_then_disk_plan(cq.file(), start, &mut buf)?
-        };
-        if let Some((seg, pos, len)) = disk {
-            let d = read_segment(&seg, pos, len).await?;
-            buf[..len].copy_from_slice(&d);
-        }
-        Ok(buf.chunks(ENTRY_BYTES).map(IndexEntry::decode).collect())
-    }
-
-    /// The record at a physical offset with a known size; `None` when no longer stored.
-    async fn read_record(&self, phys: i64, size: usize) -> Result<Option<Bytes>, StoreError> {
-        let Some(local) = self.inner.log.borrow().local(phys) else {
-            return Ok(None);
-        };
-        let mut buf = vec![0u8; size + TRAILER_BYTES];
-        let disk = {
-            let log = self.inner.log.borrow();
-            if local < log.file().first_offset() {
-                return Ok(None);
-            }
-            memory_then_disk_plan(log.file(), local, &mut buf)?
-        };
-        match disk {
-            Some((seg, pos, len)) => {
-                let d = read_segment(&seg, pos, len).await?;
-                buf[..len].copy_from_slice(&d);
-                self.inner.bump(|s| s.reads_from_disk += 1);
-            }
-            None => self.inner.bump(|s| s.reads_from_memory += 1),
-        }
-        // Paired check: what was CRC-checked before the write is checked again after the read.
-        match record::read_entry(&buf) {
-            Ok(Entry::Message(r)) if r.physical_offset() == phys => {
-                buf.truncate(size);
-                Ok(Some(Bytes::from(buf)))
-            }
-            other => Err(StoreError::Io(FileError::io(
-                "verify",
-                format!("commit log of shard {} at {phys}", self.inner.cfg.shard),
-                format!("stored record does not verify: {other:?}"),
-            ))),
-        }
-    }
-
-    /// The record at a physical offset (VIEW_MESSAGE_BY_ID), size read from the log.
-    pub async fn read_by_physical(&self, phys: i64) -> Result<Option<Bytes>, StoreError> {
-        let Some(local) = self.inner.log.borrow().local(phys) else {
-            return Ok(None);
-        };
-        if local + 4 > self.inner.log.borrow().end() {
-            return Ok(None);
-        }
-        let mut head = [0u8; 4];
-        let disk = {
-            let log = self.inner.log.borrow();
-            if local < log.file().first_offset() {
-                return Ok(None);
-            }
-            memory_then_disk_plan(log.file(), local, &mut head)?
-        };
-        if let Some((seg, pos, len)) = disk {
-            head[..len].copy_from_slice(&read_segment(&seg, pos, len).await?);
-        }
-        let size = i32::from_be_bytes(head);
-        match usize::try_from(size) {
-            // A wrong offset reads an arbitrary size: never allocate more than a record
-            // can be (a record must fit in one frame).
-            Ok(s)
-                if s > 4
-                    && s <= MAX_RECORD_BYTES
-                    && local + (s + TRAILER_BYTES) as u64 <= self.inner.log.borrow().end() =>
-            {
-                self.read_record(phys, s).await.or(Ok(None))
-            }
-            _ => Ok(None),
-        }
-    }
-
-    /// Store time of the oldest record still in the commit log (0 when it is empty).
-    pub async fn earliest_store_time(&self) -> i64 {
-        let phys = {
-            let log = self.inner.log.borrow();
-            if log.end() == log.file().first_offset() {
-                return 0;
-            }
-            log.physical(log.file().first_offset())
-        };
-        match self.read_by_physical(phys).await {
-            Ok(Some(r)) => record::Record::parse(&r).map_or(0, |r| r.store_timestamp()),
-            _ => 0,
-        }
-    }
-
-    /// First queue offset whose store time is ≥ `timestamp_ms` (max offset when none).
-    pub async fn offset_by_time(
-        &self,
-        topic: &str,
-        qid: i32,
-        timestamp_ms: i64,
-    ) -> Result<u64, StoreError> {
-        let (min, max) = self.queue_offsets(topic, qid);
-        let (mut lo, mut hi) = (min, max);
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            let ts = match self
-                .read_entries(topic, qid, mid, 1)
-                .await?
-                .first()
-                .copied()
-                .flatten()
-            {
-                Some(e) => match self.read_record(e.physical_offset, e.size as usize).await? {
-                    Some(r) => record::Record::parse(&r).map_or(i64::MIN, |r| r.store_timestamp()),
-                    None => i64::MIN,
-                },
-                None => i64::MIN,
-            };
-            if ts >= timestamp_ms {
-                hi = mid;
-            } else {
-                lo = mid + 1;
-            }
-        }
-        Ok(lo)
     }
 
     /// Applies a retention policy once: removes expired (or, on a full disk, the oldest)
@@ -983,40 +752,4 @@ pub struct RetentionOutcome {
 
 fn remove_segments_sync(file: &mut SegmentedFile, before: u64) -> Result<u64, StoreError> {
     Ok(file.remove_segments_before(before)?)
-}
-
-/// Fills the in-memory part of `dst` (bytes at or past the written mark) and returns the
-/// device read that fills the rest, limited to one segment.
-fn memory_then_disk_plan(
-    file: &SegmentedFile,
-    start: u64,
-    dst: &mut [u8],
-) -> Result<Option<(super::segmented_file::Segment, u64, usize)>, StoreError> {
-    // Recent data (unwritten, or still in the read cache) never touches the device.
-    if file.copy_from_memory(start, dst) {
-        return Ok(None);
-    }
-    let written = file.written();
-    let end = start + dst.len() as u64;
-    let mem_from = start.max(written).min(end);
-    let split = (mem_from - start) as usize;
-    if mem_from < end && !file.copy_from_memory(mem_from, &mut dst[split..]) {
-        return Err(StoreError::Io(FileError::io(
-            "read",
-            file.dir(),
-            format!("bytes {mem_from}..{end} are neither written nor in memory"),
-        )));
-    }
-    if split == 0 {
-        return Ok(None);
-    }
-    let seg = file.segment_for(start).ok_or_else(|| {
-        StoreError::Io(FileError::io(
-            "read",
-            file.dir(),
-            format!("offset {start} is not stored"),
-        ))
-    })?;
-    let in_seg = (seg.start + file.segment_bytes() - start) as usize;
-    Ok(Some((seg.clone(), start - seg.start, split.min(in_seg))))
 }

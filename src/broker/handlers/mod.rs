@@ -11,6 +11,7 @@ mod locks;
 mod offsets;
 pub use offsets::store_time_at;
 mod pull;
+mod replication;
 mod reset_offset;
 mod runtime_info;
 pub use runtime_info::{runtime_table_of, RuntimePart};
@@ -80,6 +81,11 @@ pub async fn dispatch(
             "broker is shutting down",
         );
     }
+    if shard.ident.cfg.broker_role == crate::config::broker::BrokerRole::Slave {
+        if let Some(refused) = replication::refused_on_slave(shard, code, req) {
+            return refused;
+        }
+    }
     let reply = match code {
         C::SEND_MESSAGE | C::SEND_MESSAGE_V2 | C::SEND_BATCH_MESSAGE => {
             let started = std::time::Instant::now();
@@ -120,6 +126,9 @@ pub async fn dispatch(
         C::GET_CONSUMER_RUNNING_INFO => call_consumer::running_info(shard, req).await,
         C::CONSUME_MESSAGE_DIRECTLY => call_consumer::consume_directly(shard, req).await,
         C::INVOKE_BROKER_TO_RESET_OFFSET => reset_offset::reset(shard, req).await,
+        C::GET_ALL_CONSUMER_OFFSET => replication::all_consumer_offsets(shard, req).await,
+        C::GET_ALL_DELAY_OFFSET => replication::all_delay_offsets(shard, req).await,
+        C::GET_BROKER_HA_STATUS => replication::ha_status(shard, req).await,
         _ => return not_supported(req),
     };
     reply.unwrap_or_else(|e| {

@@ -8,7 +8,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::{topic_check, HandlerError, Reply};
 use crate::broker::shard::Shard;
-use crate::protocol::body::client::SubscriptionData;
+use crate::protocol::body::client::{SubscriptionData, SubscriptionGroupConfig};
 use crate::protocol::codes::perm;
 use crate::protocol::header::broker::{
     PullMessageRequestHeader, PullMessageResponseHeader, PULL_FLAG_COMMIT_OFFSET,
@@ -43,6 +43,41 @@ struct PullOutcome {
     next: u64,
     min: u64,
     max: u64,
+    /// The read was further behind the log's end than the memory rule allows (RocketMQ's
+    /// suggestPullingFromSlave).
+    far_behind: bool,
+}
+
+/// Physical memory of this host, bytes (RocketMQ's TOTAL_PHYSICAL_MEMORY_SIZE; its 24 GiB
+/// fallback when unknown).
+fn total_memory_bytes() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let (pages, size) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PHYS_PAGES),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    if pages > 0 && size > 0 {
+        pages as u64 * size as u64
+    } else {
+        24 << 30
+    }
+}
+
+/// Which broker the client should pull this queue from next (spec trap 5, RocketMQ's
+/// rule): the master unless slaveReadEnable, then the group's choice, or its
+/// whichBrokerWhenConsumeSlowly when the read was far behind.
+fn suggested_broker(
+    slave_read_enable: bool,
+    far_behind: bool,
+    group: &SubscriptionGroupConfig,
+) -> i64 {
+    match (slave_read_enable, far_behind) {
+        (false, _) => 0,
+        (true, true) => group.which_broker_when_consume_slowly,
+        (true, false) => group.broker_id,
+    }
 }
 
 /// Serves 11.
@@ -124,7 +159,8 @@ pub async fn pull(shard: &Rc<Shard>, conn: &Connection, req: &RemotingCommand) -
     let out = shard
         .run_on(owner, move |s| async move { read_as_owner(&s, q).await })
         .await??;
-    Ok(response(req, h.queue_offset, out))
+    let suggest = suggested_broker(cfg.slave_read_enable, out.far_behind, &group);
+    Ok(response(req, h.queue_offset, out, suggest))
 }
 
 /// The subscription the pull filters by: from the request when it carries one, else the
@@ -189,7 +225,10 @@ async fn subscription(
 
 /// Owner side: commit, read, park once when nothing is there yet, read again.
 async fn read_as_owner(s: &Shard, q: PullQuery) -> Result<PullOutcome, StoreError> {
-    if let Some(c) = q.commit {
+    // As RocketMQ: a slave keeps explicit commits (UPDATE_CONSUMER_OFFSET) but not those
+    // piggy-backed on pulls, which clients send to masters only.
+    let slave = s.cfg().broker_role == crate::config::broker::BrokerRole::Slave;
+    if let Some(c) = q.commit.filter(|_| !slave) {
         s.offsets.borrow_mut().set(&q.group, &q.topic, q.qid, c);
     }
     let limits = ReadLimits {
@@ -218,7 +257,17 @@ async fn read_as_owner(s: &Shard, q: PullQuery) -> Result<PullOutcome, StoreErro
             s.throughput
                 .got_group(&q.group, &q.topic, r.records.len() as u64);
         }
+        let far_behind = r.records.last().is_some_and(|last| {
+            let Ok(rec) = crate::store::record::Record::parse(last) else {
+                return false;
+            };
+            let end = s.store.physical_of(s.store.log_positions().end);
+            let memory =
+                total_memory_bytes() / 100 * u64::from(s.cfg().access_message_in_memory_max_ratio);
+            end.saturating_sub(rec.physical_offset()) as u64 > memory
+        });
         return Ok(PullOutcome {
+            far_behind,
             status: r.status,
             records: r.records,
             next: r.next_offset,
@@ -229,7 +278,12 @@ async fn read_as_owner(s: &Shard, q: PullQuery) -> Result<PullOutcome, StoreErro
 }
 
 /// The response, with the four offsets on every code (trap 5).
-fn response(req: &RemotingCommand, requested: i64, out: PullOutcome) -> RemotingCommand {
+fn response(
+    req: &RemotingCommand,
+    requested: i64,
+    out: PullOutcome,
+    suggest: i64,
+) -> RemotingCommand {
     let (code, next, name) = match out.status {
         GetStatus::Found => (ResponseCode::SUCCESS, out.next, "FOUND"),
         GetStatus::NoMatchedMessage => (
@@ -254,7 +308,7 @@ fn response(req: &RemotingCommand, requested: i64, out: PullOutcome) -> Remoting
         GetStatus::OffsetTooSmall => (ResponseCode::PULL_OFFSET_MOVED, out.min, "OFFSET_TOO_SMALL"),
     };
     let h = PullMessageResponseHeader {
-        suggest_which_broker_id: 0,
+        suggest_which_broker_id: suggest,
         next_begin_offset: next as i64,
         min_offset: out.min as i64,
         max_offset: out.max as i64,

@@ -7,6 +7,7 @@ pub mod client;
 pub mod cluster_info;
 pub mod consumer_calls;
 pub mod fastjson;
+pub mod ha;
 pub mod route;
 pub mod small;
 pub mod stats;
