@@ -15,25 +15,6 @@ use coremq::store::record::Record;
 
 const TBW102: &str = "TBW102";
 
-fn send(c: &mut RawClient, topic: &str, qid: i32, body: &[u8], tag: &str) -> RemotingCommand {
-    let props = format!("TAGS\u{1}{tag}\u{2}KEYS\u{1}k1\u{2}WAIT\u{1}true");
-    c.call_with(
-        10,
-        &[
-            ("producerGroup", "pg"),
-            ("topic", topic),
-            ("defaultTopic", TBW102),
-            ("defaultTopicQueueNums", "4"),
-            ("queueId", &qid.to_string()),
-            ("sysFlag", "0"),
-            ("bornTimestamp", "1700000000000"),
-            ("flag", "0"),
-            ("properties", &props),
-        ],
-        body.to_vec(),
-    )
-}
-
 fn create_topic(c: &mut RawClient, topic: &str, queues: i32) -> RemotingCommand {
     let q = queues.to_string();
     c.call_with(
@@ -122,7 +103,7 @@ fn sends_pulls_and_errors_that_name_the_culprit() {
     let mut c = RawClient::connect(b.addr);
     assert_eq!(create_topic(&mut c, "T1", 4).code, 0);
 
-    let r = send(&mut c, "T1", 2, b"hello", "TagA");
+    let r = raw_send(&mut c, "T1", 2, b"hello", "TagA");
     assert_eq!(r.code, 0, "{:?}", r.remark);
     let msg_id = r.ext.get("msgId").unwrap().to_owned();
     assert_eq!(msg_id.len(), 32, "IPv4 offset msgId");
@@ -151,15 +132,15 @@ fn sends_pulls_and_errors_that_name_the_culprit() {
     let none = pull(&mut c, "g1", "T1", 2, 1, 0, 0);
     assert_eq!(none.code, R::PULL_NOT_FOUND.code());
 
-    let bad = send(&mut c, "bad topic!", 0, b"x", "t");
+    let bad = raw_send(&mut c, "bad topic!", 0, b"x", "t");
     assert_eq!(bad.code, R::MESSAGE_ILLEGAL.code());
     assert!(bad.remark.unwrap().contains("illegal"));
-    let big = send(&mut c, "T1", 0, &[b'x'; 2000], "t");
+    let big = raw_send(&mut c, "T1", 0, &[b'x'; 2000], "t");
     assert_eq!(big.code, R::MESSAGE_ILLEGAL.code());
     assert!(big.remark.unwrap().contains("1024"));
-    let nope = send(&mut c, "Nope", 0, b"x", "t");
+    let nope = raw_send(&mut c, "Nope", 0, b"x", "t");
     assert_eq!(nope.code, R::TOPIC_NOT_EXIST.code());
-    let q = send(&mut c, "T1", 9, b"x", "t");
+    let q = raw_send(&mut c, "T1", 9, b"x", "t");
     assert_eq!(q.code, R::SYSTEM_ERROR.code());
     assert!(q.remark.unwrap().contains("queueId[9]"));
     let unknown = c.call_with(9999, &[], Vec::new());
@@ -213,13 +194,13 @@ fn long_polling_parks_until_a_message_arrives() {
         pull(&mut p, "glp", "LP", 0, 0, 0x2, 20_000)
     });
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(send(&mut c, "LP", 0, b"late", "TagA").code, 0);
+    assert_eq!(raw_send(&mut c, "LP", 0, b"late", "TagA").code, 0);
     let r = parked.join().unwrap();
     assert_eq!(r.code, 0, "{:?}", r.remark);
     assert_eq!(Record::parse(&r.body).unwrap().body(), b"late");
 
     // Tag filter on the broker: TagB entries are skipped and the offset still advances.
-    assert_eq!(send(&mut c, "LP", 0, b"other", "TagB").code, 0);
+    assert_eq!(raw_send(&mut c, "LP", 0, b"other", "TagB").code, 0);
     let f = pull(&mut c, "glp", "LP", 0, 1, 0, 0);
     assert_eq!(f.code, R::PULL_RETRY_IMMEDIATELY.code());
     assert_eq!(ext_i64(&f, "nextBeginOffset"), 2);
@@ -240,7 +221,7 @@ fn send_back_retries_with_delay_then_dead_letters() {
         0,
         "retry topic created on heartbeat"
     );
-    let sent = send(&mut c, "RT", 0, b"poison", "TagA");
+    let sent = raw_send(&mut c, "RT", 0, b"poison", "TagA");
     let (_, mut phys) = coremq::broker::message_id::decode(sent.ext.get("msgId").unwrap()).unwrap();
     // Two retries at delay level 1 (1 s), then the dead-letter queue (maxReconsumeTimes=2).
     for round in 1..=3 {
@@ -284,7 +265,7 @@ fn admin_requests_and_queue_locks() {
     assert_eq!(create_topic(&mut c, "AT", 4).code, 0);
     for q in 0..4 {
         for _ in 0..=q {
-            assert_eq!(send(&mut c, "AT", q, b"m", "TagA").code, 0);
+            assert_eq!(raw_send(&mut c, "AT", q, b"m", "TagA").code, 0);
         }
     }
     let all = c.call_with(21, &[], Vec::new());
@@ -433,7 +414,7 @@ fn sigterm_unregisters_persists_and_restart_resumes() {
     let mut b = start_broker(Some(ns.addr), "");
     let mut c = RawClient::connect(b.addr);
     assert_eq!(
-        send(&mut c, "AutoT", 0, b"one", "TagA").code,
+        raw_send(&mut c, "AutoT", 0, b"one", "TagA").code,
         0,
         "auto-created from TBW102"
     );
@@ -449,7 +430,7 @@ fn sigterm_unregisters_persists_and_restart_resumes() {
         v["queueDatas"][0]["writeQueueNums"], 4,
         "min(client's 4, TBW102's 8)"
     );
-    let sent = send(&mut c, "AutoT", 1, b"two", "TagA");
+    let sent = raw_send(&mut c, "AutoT", 1, b"two", "TagA");
     assert_eq!(sent.code, 0);
     let commit = c.call_with(
         15,
@@ -508,7 +489,7 @@ fn standalone_serves_on_its_own_nameserver() {
         "boot success. serializeType=JSON and name server is",
     );
     let mut c = RawClient::connect(format!("127.0.0.1:{port}").parse().unwrap());
-    assert_eq!(send(&mut c, "TopicTest", -1, b"hi", "TagA").code, 0);
+    assert_eq!(raw_send(&mut c, "TopicTest", -1, b"hi", "TagA").code, 0);
     let mut n = RawClient::connect(format!("127.0.0.1:{ns_port}").parse().unwrap());
     wait_until(Duration::from_secs(10), "the route", || {
         n.call_with(105, &[("topic", "TopicTest")], Vec::new()).code == 0

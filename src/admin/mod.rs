@@ -5,6 +5,7 @@
 mod cluster;
 mod consumers;
 pub mod groups;
+mod ha;
 mod messages;
 mod offsets;
 mod producers;
@@ -93,6 +94,17 @@ pub enum Command {
         #[arg(short = 'b', long = "brokerAddr", conflicts_with = "cluster")]
         broker: Option<String>,
         /// Cluster name.
+        #[arg(short = 'c', long = "clusterName")]
+        cluster: Option<String>,
+    },
+    /// Replication: a master's slaves (ack offset, lag, in sync) or a slave's master and
+    /// lag, per shard (RocketMQ 5's haStatus).
+    #[command(name = "haStatus")]
+    HaStatus {
+        /// Broker address.
+        #[arg(short = 'b', long = "brokerAddr", conflicts_with = "cluster")]
+        broker: Option<String>,
+        /// Cluster name (its masters).
         #[arg(short = 'c', long = "clusterName")]
         cluster: Option<String>,
     },
@@ -303,6 +315,7 @@ impl Command {
             Command::UpdateTopic { .. } => "updateTopic",
             Command::DeleteTopic { .. } => "deleteTopic",
             Command::BrokerStatus { .. } => "brokerStatus",
+            Command::HaStatus { .. } => "haStatus",
             Command::BrokerConsumeStats { .. } => "brokerConsumeStats",
             Command::ConsumerProgress { .. } => "consumerProgress",
             Command::ConsumerConnection { .. } => "consumerConnection",
@@ -339,6 +352,7 @@ pub async fn run(admin: &AdminClient, cmd: Command, json: bool) -> Result<String
         Command::BrokerStatus { broker, cluster } => {
             cluster::broker_status(admin, broker, cluster, json).await
         }
+        Command::HaStatus { broker, cluster } => ha::ha_status(admin, broker, cluster, json).await,
         Command::GetBrokerConfig { broker, cluster } => {
             cluster::broker_config(admin, broker, cluster, json).await
         }

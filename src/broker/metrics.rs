@@ -37,6 +37,44 @@ type ShardSeries = (
     fn(&ShardReport) -> u64,
 );
 
+/// Replication per shard: bytes behind (a slave behind its master; a master's best slave
+/// behind it, only while one is connected) and whether the slave stopped on divergence.
+fn replication_series(out: &mut String, base: &str, reports: &[ShardReport]) {
+    family(
+        out,
+        "coremq_replication_lag_bytes",
+        "gauge",
+        "Commit-log bytes a slave shard is behind its master (on a master: its best slave).",
+    );
+    for r in reports {
+        if let Some(lag) = r.runtime.ha.lag_bytes() {
+            let _ = writeln!(
+                out,
+                "coremq_replication_lag_bytes{{{base},shard=\"{}\"}} {lag}",
+                r.shard
+            );
+        }
+    }
+    family(
+        out,
+        "coremq_replication_diverged",
+        "gauge",
+        "1 when a slave shard stopped following because its log diverged from the master's.",
+    );
+    for r in reports.iter().filter(|r| r.runtime.ha.slave) {
+        let diverged = matches!(
+            r.runtime.ha.follow.state,
+            super::replication::FollowState::Diverged(_)
+        );
+        let _ = writeln!(
+            out,
+            "coremq_replication_diverged{{{base},shard=\"{}\"}} {}",
+            r.shard,
+            u8::from(diverged)
+        );
+    }
+}
+
 /// What one shard reports.
 struct ShardReport {
     shard: usize,
@@ -200,7 +238,7 @@ pub async fn scrape(
     };
     // The runtime table clusterList reads, as the exporter's brokeruntime gauges, from the
     // parts gathered in the same round as everything else.
-    let parts: Vec<RuntimePart> = reports.iter().map(|r| r.runtime).collect();
+    let parts: Vec<RuntimePart> = reports.iter().map(|r| r.runtime.clone()).collect();
     let runtime = runtime_table_of(shard, &parts);
     for (k, v) in &runtime.table {
         let Ok(n) = v.parse::<f64>() else { continue };
@@ -452,6 +490,7 @@ pub async fn scrape(
         ),
     ];
     per_shard(&mut out, &base, &reports, &io_gauges);
+    replication_series(&mut out, &base, &reports);
     family(
         &mut out,
         "coremq_shard_io_operations_total",

@@ -22,7 +22,7 @@ pub const REGISTER_PERIOD_MIN_MS: u64 = 10_000;
 /// See [`REGISTER_PERIOD_MIN_MS`].
 pub const REGISTER_PERIOD_MAX_MS: u64 = 60_000;
 /// Registration period of a slave that does not know its master yet, ms.
-pub const SLAVE_ASK_FOR_MASTER_MS: u64 = 3_000;
+pub const SLAVE_ASK_FOR_MASTER_MS: u64 = 1_000;
 /// Connect and request timeout towards a nameserver.
 pub const NAMESRV_TIMEOUT_MS: u64 = 3_000;
 

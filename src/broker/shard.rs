@@ -382,6 +382,8 @@ impl Shard {
         };
         let remote = async {
             if cfg.broker_role == crate::config::broker::BrokerRole::SyncMaster {
+                // Slaves are sent written bytes only: write now, not at the interval.
+                self.store.request_write();
                 super::replication::master::wait_for_slaves(self, end).await
             } else {
                 Ok(())

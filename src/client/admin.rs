@@ -145,6 +145,17 @@ impl AdminClient {
         Ok(())
     }
 
+    /// A broker's replication status (907).
+    pub async fn ha_status(
+        &self,
+        addr: &str,
+    ) -> Result<crate::protocol::body::ha::HaRuntimeInfo, ClientError> {
+        let r = self
+            .broker_call(addr, request(RequestCode::GET_BROKER_HA_STATUS, &[]))
+            .await?;
+        decode(addr, &r.body)
+    }
+
     /// A broker's runtime table (28).
     pub async fn runtime_info(&self, addr: &str) -> Result<BTreeMap<String, String>, ClientError> {
         let r = self

@@ -646,6 +646,16 @@ impl Consumer {
             .filter(|q| !wanted.contains_key(*q))
             .cloned()
             .collect();
+        // A queue that moved to another broker of its group (master down: a slave; back
+        // again) continues from where this consumer got to, not from that broker's commit,
+        // which may be older: nothing is replayed beyond what was never committed anywhere.
+        let moved: BTreeMap<MessageQueue, i64> = {
+            let owned = self.owned.borrow();
+            gone.iter()
+                .filter(|q| wanted.keys().any(|w| w.mq == q.mq))
+                .filter_map(|q| owned.get(q).map(|o| (q.mq.clone(), o.run.consumed.get())))
+                .collect()
+        };
         self.release(gone).await;
         let mut fresh: Vec<QueueAt> = wanted
             .keys()
@@ -660,7 +670,20 @@ impl Consumer {
         }
         for q in fresh {
             let sub = wanted[&q];
-            let start = match self.start_offset(&q, sub).await {
+            let carried = moved.get(&q.mq).copied();
+            if let Some(o) = carried {
+                tracing::info!(
+                    "{} queue {} now read from {} (from offset {o})",
+                    q.mq.topic,
+                    q.mq.queue_id,
+                    q.addr
+                );
+            }
+            let start = match carried {
+                Some(o) => Ok(o),
+                None => self.start_offset(&q, sub).await,
+            };
+            let start = match start {
                 Ok(o) => o,
                 Err(e) => {
                     tracing::warn!("cannot start {} queue {}: {e}", q.mq.topic, q.mq.queue_id);
@@ -692,7 +715,9 @@ impl Consumer {
             .detach();
             let owned = Owned {
                 run,
-                committed: Cell::new(start),
+                // A moved queue's offset is committed to its new broker at the next round,
+                // which may not know it yet.
+                committed: Cell::new(if carried.is_some() { -1 } else { start }),
             };
             self.owned.borrow_mut().insert(q, owned);
         }

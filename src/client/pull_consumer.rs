@@ -7,11 +7,10 @@ use std::time::Duration;
 
 use super::message::{decode_pull_body, Received};
 use super::rpc::{
-    expect_success, fetch_route, master_queues, request, resolve, Links, DEFAULT_TIMEOUT_MS,
+    expect_success, fetch_route, request, resolve, subscribe_queues, Links, DEFAULT_TIMEOUT_MS,
 };
 use super::ClientError;
 use crate::protocol::body::client::{MessageQueue, SubscriptionData};
-use crate::protocol::codes::perm;
 use crate::protocol::header::broker::{
     PullMessageResponseHeader, PULL_FLAG_COMMIT_OFFSET, PULL_FLAG_SUBSCRIPTION, PULL_FLAG_SUSPEND,
 };
@@ -127,14 +126,14 @@ impl PullConsumer {
         &self.namesrv
     }
 
-    /// A topic's readable queues on their masters, sorted (fetchSubscribeMessageQueues);
-    /// empty when no nameserver knows the topic.
+    /// A topic's readable queues, each on its master or, while the master is gone, a
+    /// slave; sorted (fetchSubscribeMessageQueues); empty when no nameserver knows the topic.
     pub async fn queues(&self, topic: &str) -> Result<Vec<QueueAt>, ClientError> {
         let Some(route) = fetch_route(&self.links, &self.namesrv, topic).await? else {
             return Ok(Vec::new());
         };
         let mut out = Vec::new();
-        for (mq, addr) in master_queues(topic, &route, perm::READ) {
+        for (mq, addr) in subscribe_queues(topic, &route) {
             out.push(QueueAt {
                 mq,
                 addr: resolve(addr)?,

@@ -9,7 +9,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use super::ClientError;
-use crate::protocol::body::{from_json_lenient, TopicRouteData};
+use crate::protocol::body::{from_json_lenient, BrokerData, TopicRouteData};
 use crate::protocol::{ExtFields, RemotingCommand, RequestCode, ResponseCode};
 use crate::remoting::{not_supported, Connection, RequestHandler};
 
@@ -184,6 +184,29 @@ pub fn master_queues<'a>(
     route: &'a TopicRouteData,
     perm_bit: i32,
 ) -> Vec<(crate::protocol::body::client::MessageQueue, &'a str)> {
+    queues_at(topic, route, perm_bit, BrokerData::master_addr)
+}
+
+/// The readable queues of a route, each with the address a consumer pulls it from: the
+/// master, or a slave while the master is gone from the route.
+pub fn subscribe_queues<'a>(
+    topic: &str,
+    route: &'a TopicRouteData,
+) -> Vec<(crate::protocol::body::client::MessageQueue, &'a str)> {
+    queues_at(
+        topic,
+        route,
+        crate::protocol::codes::perm::READ,
+        BrokerData::subscribe_addr,
+    )
+}
+
+fn queues_at<'a>(
+    topic: &str,
+    route: &'a TopicRouteData,
+    perm_bit: i32,
+    pick: fn(&BrokerData) -> Option<&str>,
+) -> Vec<(crate::protocol::body::client::MessageQueue, &'a str)> {
     let mut out = Vec::new();
     for q in &route.queue_datas {
         if q.perm & perm_bit == 0 {
@@ -193,7 +216,7 @@ pub fn master_queues<'a>(
             .broker_datas
             .iter()
             .find(|b| b.broker_name == q.broker_name)
-            .and_then(|b| b.master_addr())
+            .and_then(pick)
         else {
             continue;
         };

@@ -49,6 +49,22 @@ pub struct LogPositions {
     pub end: u64,
     /// Every byte below this is durable.
     pub durable: u64,
+    /// Every byte below this is on the device (maybe not yet synced): it survives a
+    /// process crash.
+    pub written: u64,
+}
+
+impl LogPositions {
+    /// How far a master sends its log: what a crash of this process cannot take back
+    /// (the durable end under SYNC_FLUSH, the written end otherwise). A master killed and
+    /// restarted therefore never has less than its slave, and the slave keeps following.
+    pub fn replicable(&self, sync_flush: bool) -> u64 {
+        if sync_flush {
+            self.durable
+        } else {
+            self.written
+        }
+    }
 }
 
 impl ShardStore {
@@ -59,12 +75,19 @@ impl ShardStore {
             first: log.file().first_offset(),
             end: log.end(),
             durable: log.durable(),
+            written: log.file().written(),
         }
     }
 
     /// Physical offset (shard bits included) of a local offset.
     pub fn physical_of(&self, local: u64) -> i64 {
         self.inner.log.borrow().physical(local)
+    }
+
+    /// Asks the flusher to write what is pending now (not waiting for the interval): a
+    /// SYNC_MASTER under ASYNC_FLUSH, whose slave is sent only written bytes.
+    pub fn request_write(&self) {
+        self.inner.wake_flusher();
     }
 
     /// Makes every write round sync, whatever the flush mode (a slave whose master waits
@@ -125,18 +148,23 @@ impl ShardStore {
         Ok(Some(crc))
     }
 
-    /// Waits until the log's end or durable offset differs from the given ones, or until
+    /// Waits until the log's end, written or durable offset differs from `seen`, or until
     /// `timeout`; returns the positions then, or `None` once the store is closing.
     pub async fn wait_progress(
         &self,
-        end: u64,
-        durable: u64,
+        seen: LogPositions,
         timeout: Duration,
     ) -> Option<LogPositions> {
         let inner = &self.inner;
+        let LogPositions {
+            end,
+            durable,
+            written,
+            ..
+        } = seen;
         let moved = poll_fn(|cx| {
             let p = self.log_positions();
-            if p.end != end || p.durable != durable || inner.closing.get() {
+            if p.end != end || p.durable != durable || p.written != written || inner.closing.get() {
                 return Poll::Ready(());
             }
             inner.progress_waiters.borrow_mut().push(cx.waker().clone());

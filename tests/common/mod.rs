@@ -329,3 +329,29 @@ pub fn standalone_with(extra: &str) -> Standalone {
 pub fn standalone() -> Standalone {
     standalone_with("")
 }
+
+/// SEND_MESSAGE (10) of one message with a tag and key, as producers send it.
+pub fn raw_send(
+    c: &mut RawClient,
+    topic: &str,
+    qid: i32,
+    body: &[u8],
+    tag: &str,
+) -> RemotingCommand {
+    let props = format!("TAGS\u{1}{tag}\u{2}KEYS\u{1}k1\u{2}WAIT\u{1}true");
+    c.call_with(
+        10,
+        &[
+            ("producerGroup", "pg"),
+            ("topic", topic),
+            ("defaultTopic", "TBW102"),
+            ("defaultTopicQueueNums", "4"),
+            ("queueId", &qid.to_string()),
+            ("sysFlag", "0"),
+            ("bornTimestamp", "1700000000000"),
+            ("flag", "0"),
+            ("properties", &props),
+        ],
+        body.to_vec(),
+    )
+}

@@ -4,6 +4,7 @@
 use std::rc::Rc;
 
 use super::Reply;
+use crate::broker::replication::{FollowState, ShardHa};
 use crate::broker::shard::Shard;
 use crate::broker::throughput::{Rates, Totals};
 use crate::protocol::body::{to_json, KvTable};
@@ -24,7 +25,7 @@ pub async fn runtime_info(shard: &Rc<Shard>, req: &RemotingCommand) -> Reply {
 }
 
 /// One shard's contribution to the runtime table.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RuntimePart {
     /// Store time of the shard's oldest message, 0 when it has none.
     pub earliest: i64,
@@ -38,6 +39,8 @@ pub struct RuntimePart {
     pub unflushed: u64,
     /// Parked long-polling pulls.
     pub parked: usize,
+    /// Replication state of the shard.
+    pub ha: ShardHa,
 }
 
 impl RuntimePart {
@@ -51,6 +54,7 @@ impl RuntimePart {
             log_end: stats.log_end,
             unflushed: stats.log_end - stats.log_durable,
             parked: s.waiters.parked(),
+            ha: ShardHa::of(s),
         }
     }
 }
@@ -130,5 +134,67 @@ pub fn runtime_table_of(shard: &Shard, parts: &[RuntimePart]) -> KvTable {
     put("pullParked", parked.to_string());
     put("brokerActive", "true".into());
     put("shardCount", shard.shards.to_string());
+    put(
+        "brokerRole",
+        crate::config::ConfigValue::render(&cfg.broker_role),
+    );
+    let has: Vec<&ShardHa> = parts.iter().map(|p| &p.ha).collect();
+    replication_keys(&has, cfg.ha_slave_fallbehind_max, &mut put);
     t
+}
+
+/// coremq's replication keys (RocketMQ 4.9's table has none): a slave's master, state
+/// and lag; a master's slaves with their acknowledged bytes and lag, summed over shards.
+fn replication_keys(parts: &[&ShardHa], fallbehind_max: u64, put: &mut impl FnMut(&str, String)) {
+    let lag: u64 = parts.iter().filter_map(|p| p.lag_bytes()).sum();
+    if parts.first().is_some_and(|p| p.slave) {
+        // The shard in the worst state speaks for the broker.
+        let rank = |s: &FollowState| match s {
+            FollowState::Diverged(_) => 5,
+            FollowState::Refused(_) => 4,
+            FollowState::Disconnected(_) => 3,
+            FollowState::Connecting => 2,
+            FollowState::WaitingForMaster => 1,
+            FollowState::Following => 0,
+        };
+        let worst = parts.iter().max_by_key(|p| rank(&p.follow.state));
+        if let Some(w) = worst {
+            put("haState", w.follow.state.name().to_owned());
+            if let Some(d) = w.follow.state.detail() {
+                put("haStateDetail", d.to_owned());
+            }
+            put(
+                "haMasterAddress",
+                w.follow.master_ha.clone().unwrap_or_default(),
+            );
+            put(
+                "haMasterBrokerAddr",
+                w.follow.master_addr.clone().unwrap_or_default(),
+            );
+        }
+        put("haLagBytes", lag.to_string());
+        return;
+    }
+    let mut slaves: std::collections::BTreeMap<&str, (u64, u64, usize)> = Default::default();
+    for p in parts {
+        for l in &p.links {
+            let e = slaves.entry(l.addr.as_str()).or_default();
+            e.0 += l.received;
+            e.1 += p.log.end.saturating_sub(l.received);
+            e.2 += 1;
+        }
+    }
+    let in_sync = slaves
+        .values()
+        .filter(|(_, lag, shards)| *shards == parts.len() && *lag < fallbehind_max)
+        .count();
+    put("haSlaveNum", slaves.len().to_string());
+    put("haInSyncSlaveNum", in_sync.to_string());
+    put("haLagBytes", lag.to_string());
+    for (addr, (acked, lag, shards)) in slaves {
+        put(
+            &format!("haSlave_{addr}"),
+            format!("ackOffset={acked},lagBytes={lag},shards={shards}"),
+        );
+    }
 }

@@ -245,11 +245,13 @@ async fn send_log(shard: &Shard, mut w: TcpStream, id: u64, mut next: u64) -> St
     let heartbeat = Duration::from_millis(cfg.ha_send_heartbeat_interval.max(100));
     let write_limit = Duration::from_millis(cfg.ha_housekeeping_interval.max(1000));
     let store = &shard.store;
+    let sync_flush = store.flush_mode() == FlushMode::Sync;
     let mut last_write = Instant::now();
     loop {
         let pos = store.log_positions();
-        let frame = if next < pos.end {
-            let bytes = match store.read_log_bytes(next, batch).await {
+        let frame = if next < pos.replicable(sync_flush) {
+            let limit = batch.min((pos.replicable(sync_flush) - next) as usize);
+            let bytes = match store.read_log_bytes(next, limit).await {
                 Ok(b) if !b.is_empty() => b,
                 Ok(_) => return format!("nothing readable at local offset {next}"),
                 Err(e) => return e.to_string(),
@@ -270,11 +272,7 @@ async fn send_log(shard: &Shard, mut w: TcpStream, id: u64, mut next: u64) -> St
             })
         } else {
             let left = heartbeat.saturating_sub(last_write.elapsed());
-            if store
-                .wait_progress(pos.end, pos.durable, left)
-                .await
-                .is_none()
-            {
+            if store.wait_progress(pos, left).await.is_none() {
                 return "the broker is stopping".into();
             }
             None

@@ -2,7 +2,8 @@
 //! topics and subscription groups (replaced whole when the master's data version differs),
 //! consumer offsets and delay-level offsets (merged: the master's entries win, entries only
 //! the slave has are kept, so commits made while the master was down survive). First 3 s
-//! after start, then every [`META_SYNC_INTERVAL_MS`]; runs on shard 0, which keeps the
+//! after start, then every [`META_SYNC_INTERVAL_MS`], and at once when replication brings a
+//! record of a topic the slave does not know yet; runs on shard 0, which keeps the
 //! metadata; offsets go to the shards that own their queues.
 
 use std::collections::BTreeMap;
@@ -29,7 +30,11 @@ pub const META_SYNC_TIMEOUT_MS: u64 = 3_000;
 /// Shard 0 of a slave: copies the master's metadata for as long as the broker runs.
 pub async fn run(shard: Rc<Shard>) {
     let links = Links::with_timeout(Duration::from_millis(META_SYNC_TIMEOUT_MS));
-    glommio::timer::sleep(Duration::from_millis(META_SYNC_FIRST_MS)).await;
+    shard
+        .replication
+        .meta_sync_now
+        .wait(Duration::from_millis(META_SYNC_FIRST_MS))
+        .await;
     let mut failing = false;
     loop {
         if shard.closing.get() {
@@ -57,7 +62,11 @@ pub async fn run(shard: Rc<Shard>) {
                 }
             }
         }
-        glommio::timer::sleep(Duration::from_millis(META_SYNC_INTERVAL_MS)).await;
+        shard
+            .replication
+            .meta_sync_now
+            .wait(Duration::from_millis(META_SYNC_INTERVAL_MS))
+            .await;
     }
 }
 

@@ -26,6 +26,9 @@ use glommio::net::TcpStream;
 
 use crate::broker::registration::Trigger;
 
+/// Least time between two early metadata copies asked by one slave shard, ms.
+pub const META_ASK_INTERVAL_MS: u64 = 500;
+
 /// One slave connected to this (master) shard.
 #[derive(Debug, Clone)]
 pub struct SlaveLink {
@@ -115,6 +118,11 @@ pub struct Replication {
     follow: RefCell<Follow>,
     /// Fired when the master's HA address changes (registration learnt it).
     pub master_changed: Trigger,
+    /// Shard 0 of a slave: copy the master's metadata now (a record of a topic this
+    /// slave does not know arrived).
+    pub meta_sync_now: Trigger,
+    /// When this shard last asked for such a copy.
+    last_meta_ask: Cell<Option<std::time::Instant>>,
 }
 
 impl Default for Replication {
@@ -133,6 +141,8 @@ impl Default for Replication {
                 last_write_ms: 0,
             }),
             master_changed: Trigger::default(),
+            meta_sync_now: Trigger::default(),
+            last_meta_ask: Cell::new(None),
         }
     }
 }
@@ -164,6 +174,18 @@ impl Replication {
         if changed {
             self.master_changed.fire();
         }
+    }
+
+    /// Whether to ask for a metadata copy now (at most every [`META_ASK_INTERVAL_MS`]).
+    pub fn should_ask_for_meta(&self) -> bool {
+        let now = std::time::Instant::now();
+        let due = self.last_meta_ask.get().is_none_or(|t| {
+            now.duration_since(t) >= std::time::Duration::from_millis(META_ASK_INTERVAL_MS)
+        });
+        if due {
+            self.last_meta_ask.set(Some(now));
+        }
+        due
     }
 
     fn add_link(&self, addr: String, from: u64) -> u64 {

@@ -219,6 +219,21 @@ async fn receive(shard: &Rc<Shard>, mut rd: TcpStream, from: u64, idle: Duration
                 for (topic, qid) in &r.touched {
                     shard.waiters.notify(topic, *qid);
                 }
+                let unknown = r
+                    .touched
+                    .iter()
+                    .any(|(t, _)| !shard.meta.borrow().topics.contains_key(t));
+                if unknown && shard.replication.should_ask_for_meta() {
+                    // A topic created on the master since the last copy: copy now, so
+                    // consumers that move here find it.
+                    let s = shard.clone();
+                    glommio::spawn_local(async move {
+                        let _ = s
+                            .run_on(0, |s0| async move { s0.replication.meta_sync_now.fire() })
+                            .await;
+                    })
+                    .detach();
+                }
                 shard.replication.update_follow(|f| {
                     f.master_end = master_end;
                     f.received_bytes += bytes.len() as u64;
@@ -253,7 +268,7 @@ async fn report(shard: &Rc<Shard>, mut w: TcpStream) -> Ended {
                 .update_follow(|f| f.last_write_ms = crate::clock::now_ms());
         }
         let left = heartbeat.saturating_sub(last.elapsed());
-        if store.wait_progress(p.end, p.durable, left).await.is_none() {
+        if store.wait_progress(p, left).await.is_none() {
             return Ended::Failed("the broker is stopping".into());
         }
     }

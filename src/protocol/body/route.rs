@@ -33,6 +33,13 @@ impl BrokerData {
     pub fn master_addr(&self) -> Option<&str> {
         self.broker_addrs.get(&MASTER_ID).map(String::as_str)
     }
+
+    /// Where a consumer reads the group's queues: the master, else (master down) its
+    /// lowest-numbered slave, as RocketMQ's findBrokerAddressInSubscribe falls back.
+    pub fn subscribe_addr(&self) -> Option<&str> {
+        self.master_addr()
+            .or_else(|| self.broker_addrs.values().next().map(String::as_str))
+    }
 }
 
 /// The queues one broker group serves for a topic.
