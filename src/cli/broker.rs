@@ -53,6 +53,10 @@ pub struct StandaloneArgs {
     /// Nameserver port.
     #[arg(long = "namesrv-port", default_value_t = 9876)]
     namesrv_port: u16,
+    /// Run the broker group as a master (SYNC_MASTER unless the file says otherwise) and a slave
+    /// (listenPort + 10), each its own process, to watch replication and kill the master.
+    #[arg(long = "with-slave")]
+    with_slave: bool,
 }
 
 /// Loads the broker config: file, then `-n`, then NAMESRV_ADDR when still empty.
@@ -159,6 +163,9 @@ pub fn run_standalone(args: StandaloneArgs) -> Result<(), String> {
             return Err(format!("nameserver did not start listening on {ns_addr}"));
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+    if args.with_slave {
+        return super::with_slave::run_pair(args.config_file.as_deref(), &cfg, &ns_addr);
     }
     crate::broker::server::install_signal_handlers();
     crate::broker::server::run(cfg, namesrv, args.config_file.clone())

@@ -6,6 +6,7 @@ mod broker;
 mod consume;
 mod namesrv;
 mod produce;
+mod with_slave;
 
 use clap::{Parser, Subcommand};
 
