@@ -53,32 +53,6 @@ fn heartbeat(
     c.call_with(34, &[], serde_json::to_vec(&body).unwrap())
 }
 
-fn pull(
-    c: &mut RawClient,
-    group: &str,
-    topic: &str,
-    qid: i32,
-    offset: i64,
-    sys_flag: i32,
-    suspend_ms: u64,
-) -> RemotingCommand {
-    c.call_with(
-        11,
-        &[
-            ("consumerGroup", group),
-            ("topic", topic),
-            ("queueId", &qid.to_string()),
-            ("queueOffset", &offset.to_string()),
-            ("maxMsgNums", "32"),
-            ("sysFlag", &sys_flag.to_string()),
-            ("commitOffset", "0"),
-            ("suspendTimeoutMillis", &suspend_ms.to_string()),
-            ("subVersion", "0"),
-        ],
-        Vec::new(),
-    )
-}
-
 fn ext_i64(r: &RemotingCommand, k: &str) -> i64 {
     r.ext
         .get(k)
@@ -119,17 +93,17 @@ fn sends_pulls_and_errors_that_name_the_culprit() {
     assert!(!rec.properties().contains("WAIT"), "WAIT is not stored");
     assert!(rec.properties().contains("CLUSTER\u{1}DefaultCluster"));
     assert_eq!(heartbeat(&mut c, "cid-1", "g1", "T1", "*").code, 0);
-    let p = pull(&mut c, "g1", "T1", 2, 0, 0, 0);
+    let p = raw_pull(&mut c, "g1", "T1", 2, 0, 0, 0);
     assert_eq!(p.code, 0, "{:?}", p.remark);
     assert_eq!(p.body, v.body);
     assert_eq!(ext_i64(&p, "nextBeginOffset"), 1);
     assert_eq!((ext_i64(&p, "minOffset"), ext_i64(&p, "maxOffset")), (0, 1));
     assert_eq!(ext_i64(&p, "suggestWhichBrokerId"), 0);
     // Offsets past the end: OFFSET_MOVED with every ext field present.
-    let moved = pull(&mut c, "g1", "T1", 2, 9, 0, 0);
+    let moved = raw_pull(&mut c, "g1", "T1", 2, 9, 0, 0);
     assert_eq!(moved.code, R::PULL_OFFSET_MOVED.code());
     assert_eq!(ext_i64(&moved, "nextBeginOffset"), 1);
-    let none = pull(&mut c, "g1", "T1", 2, 1, 0, 0);
+    let none = raw_pull(&mut c, "g1", "T1", 2, 1, 0, 0);
     assert_eq!(none.code, R::PULL_NOT_FOUND.code());
 
     let bad = raw_send(&mut c, "bad topic!", 0, b"x", "t");
@@ -148,7 +122,7 @@ fn sends_pulls_and_errors_that_name_the_culprit() {
     let missing = c.call_with(11, &[("topic", "T1")], Vec::new());
     assert_eq!(missing.code, R::SYSTEM_ERROR.code());
     assert!(missing.remark.unwrap().contains("consumerGroup"));
-    let no_sub = pull(&mut c, "g-unknown", "T1", 2, 0, 0, 0);
+    let no_sub = raw_pull(&mut c, "g-unknown", "T1", 2, 0, 0, 0);
     assert_eq!(no_sub.code, R::SUBSCRIPTION_NOT_EXIST.code());
 
     // A malformed frame closes that connection only.
@@ -191,7 +165,7 @@ fn long_polling_parks_until_a_message_arrives() {
     // on append can make this pass.
     let parked = std::thread::spawn(move || {
         let mut p = RawClient::connect(addr);
-        pull(&mut p, "glp", "LP", 0, 0, 0x2, 20_000)
+        raw_pull(&mut p, "glp", "LP", 0, 0, 0x2, 20_000)
     });
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(raw_send(&mut c, "LP", 0, b"late", "TagA").code, 0);
@@ -201,11 +175,11 @@ fn long_polling_parks_until_a_message_arrives() {
 
     // Tag filter on the broker: TagB entries are skipped and the offset still advances.
     assert_eq!(raw_send(&mut c, "LP", 0, b"other", "TagB").code, 0);
-    let f = pull(&mut c, "glp", "LP", 0, 1, 0, 0);
+    let f = raw_pull(&mut c, "glp", "LP", 0, 1, 0, 0);
     assert_eq!(f.code, R::PULL_RETRY_IMMEDIATELY.code());
     assert_eq!(ext_i64(&f, "nextBeginOffset"), 2);
     // Nothing new: a short park ends in NOT_FOUND at the same offset.
-    let n = pull(&mut c, "glp", "LP", 0, 2, 0x2, 300);
+    let n = raw_pull(&mut c, "glp", "LP", 0, 2, 0x2, 300);
     assert_eq!(n.code, R::PULL_NOT_FOUND.code());
     assert_eq!(ext_i64(&n, "nextBeginOffset"), 2);
 }
@@ -243,7 +217,7 @@ fn send_back_retries_with_delay_then_dead_letters() {
         wait_until(Duration::from_secs(15), "the delayed retry", || {
             queue_max(&mut c, "%RETRY%gr", 0) == round
         });
-        let p = pull(&mut c, "gr", "%RETRY%gr", 0, round - 1, 0x4, 0);
+        let p = raw_pull(&mut c, "gr", "%RETRY%gr", 0, round - 1, 0x4, 0);
         assert_eq!(p.code, 0, "{:?}", p.remark);
         let rec = Record::parse(&p.body).unwrap();
         assert_eq!(rec.body(), b"poison");
@@ -381,8 +355,9 @@ fn command_line_checks_and_prints() {
         "{text}"
     );
 
+    // A slave needs a brokerId above 0 (RocketMQ's start-up check).
     let slave = dir.path().join("s.properties");
-    std::fs::write(&slave, "brokerRole=SLAVE\nbrokerId=1\nlistenPort=20915\n").unwrap();
+    std::fs::write(&slave, "brokerRole=SLAVE\nbrokerId=0\nlistenPort=20915\n").unwrap();
     let out = Command::new(coremq_bin())
         .env("HOME", dir.path())
         .args(["broker", "-c"])
@@ -390,7 +365,7 @@ fn command_line_checks_and_prints() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("brokerRole=SLAVE"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Slave's brokerId must be > 0"));
 
     std::fs::write(&slave, "flushDiskType=SOMETIMES\n").unwrap();
     let out = Command::new(coremq_bin())

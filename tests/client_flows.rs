@@ -6,7 +6,6 @@ mod common;
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
-use std::future::Future;
 use std::net::SocketAddr;
 use std::process::Command;
 use std::rc::Rc;
@@ -21,24 +20,6 @@ use coremq::protocol::body::client::SubscriptionData;
 
 /// Per body, (topic, reconsume_times) of each delivery.
 type Deliveries = BTreeMap<String, Vec<(String, i32)>>;
-
-/// Runs `f` on a glommio executor of its own and returns its output.
-fn on_executor<T, Fut>(f: impl FnOnce() -> Fut + Send + 'static) -> T
-where
-    T: Send + 'static,
-    Fut: Future<Output = T> + 'static,
-{
-    coremq::runtime::run_unpinned("test", coremq::runtime::NETWORK_ONLY_IO_MEMORY_BYTES, f).unwrap()
-}
-
-/// Polls `f` every 50 ms for up to `limit_s` seconds.
-async fn until(limit_s: u64, what: &str, mut f: impl FnMut() -> bool) {
-    let end = Instant::now() + Duration::from_secs(limit_s);
-    while !f() {
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        glommio::timer::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 fn addrs(list: &[&str]) -> Vec<SocketAddr> {
     list.iter().map(|a| a.parse().unwrap()).collect()

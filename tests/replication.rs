@@ -9,7 +9,6 @@ mod common;
 
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
-use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
@@ -23,22 +22,6 @@ use coremq::client::message::Received;
 use coremq::client::producer::{Message, Producer, SendStatus};
 use coremq::protocol::body::ha::HaRuntimeInfo;
 use coremq::protocol::{RequestCode, ResponseCode};
-
-fn on_executor<T, Fut>(f: impl FnOnce() -> Fut + Send + 'static) -> T
-where
-    T: Send + 'static,
-    Fut: Future<Output = T> + 'static,
-{
-    coremq::runtime::run_unpinned("test", coremq::runtime::NETWORK_ONLY_IO_MEMORY_BYTES, f).unwrap()
-}
-
-async fn until(limit_s: u64, what: &str, mut f: impl FnMut() -> bool) {
-    let end = Instant::now() + Duration::from_secs(limit_s);
-    while !f() {
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        glommio::timer::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// A master and a slave of broker-a (2 shards each), with the nameserver they register to.
 struct Pair {
@@ -93,6 +76,24 @@ fn caught_up(pair_master: SocketAddr, slave: SocketAddr, limit: Duration) {
             && s.shard_clients.iter().all(|c| c.state == "FOLLOWING")
             && s.master_commit_log_max_offset == m.master_commit_log_max_offset
     });
+}
+
+/// `coremq bench producer` on `topic` for `secs` seconds, in the background.
+fn bench_load(
+    ns: SocketAddr,
+    topic: &str,
+    size: usize,
+    workers: usize,
+    secs: u64,
+) -> std::process::Child {
+    Command::new(coremq_bin())
+        .args(["bench", "producer", "-n", &ns.to_string(), "-t", topic])
+        .args(["-s", &size.to_string(), "-w", &workers.to_string()])
+        .args(["--duration", &secs.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
 }
 
 fn admin(ns: SocketAddr, args: &[&str]) -> String {
@@ -505,6 +506,11 @@ fn a_diverged_slave_stops_following_and_says_so() {
     );
     let st = admin(ns.addr, &["brokerStatus", "-b", &slave.addr.to_string()]);
     assert!(st.contains("DIVERGED"), "{st}");
+    let list = admin(ns.addr, &["clusterList"]);
+    assert!(
+        list.contains("Replication of broker-a BID 1") && list.contains("DIVERGED"),
+        "{list}"
+    );
     let log = std::fs::read_to_string(slave.dir.path().join("logs/broker.log")).unwrap();
     assert!(log.contains("diverged"), "the slave's log says why");
     // Nothing was appended on top of the slave's own bytes.
@@ -524,13 +530,7 @@ fn a_slave_killed_under_load_catches_up_byte_for_byte() {
     let mut pair = start_pair("ASYNC_MASTER", "ASYNC_FLUSH");
     let (ns, master, slave) = (pair.ns.addr, pair.master.addr, pair.slave.addr);
     update_topic(ns, master, "CatchUp", 8);
-    let mut bench = Command::new(coremq_bin())
-        .args(["bench", "producer", "-n", &ns.to_string(), "-t", "CatchUp"])
-        .args(["-s", "512", "-w", "16", "--duration", "8"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut bench = bench_load(ns, "CatchUp", 512, 16, 8);
     std::thread::sleep(Duration::from_secs(2));
     pair.slave.guard.child.kill().unwrap();
     pair.slave.guard.child.wait().unwrap();
@@ -542,4 +542,92 @@ fn a_slave_killed_under_load_catches_up_byte_for_byte() {
     terminate(&mut pair.master.guard.child);
     terminate(&mut pair.slave.guard.child);
     logs_identical(pair.master.dir.path(), pair.slave.dir.path());
+}
+
+/// `coremq_replication_lag_bytes` of every shard from a broker's /metrics.
+fn lag_gauges(metrics_port: u16) -> Vec<u64> {
+    let text = ureq::get(&format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("coremq_replication_lag_bytes{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+        .collect()
+}
+
+#[test]
+fn async_master_lag_gauge_rises_under_load_and_returns_to_zero() {
+    let ns = start_namesrv("");
+    let (ha, metrics) = (free_port(), free_port());
+    let extra = format!(
+        "{}metricsPort={metrics}\n",
+        master_extra("ASYNC_MASTER", "ASYNC_FLUSH", ha)
+    );
+    let master = broker_at(ns.addr, free_broker_port(), &extra);
+    let slave = broker_at(ns.addr, free_broker_port(), &slave_extra("ASYNC_FLUSH", 2));
+    update_topic(ns.addr, master.addr, "Lag", 8);
+    caught_up(master.addr, slave.addr, Duration::from_secs(20));
+    assert_eq!(lag_gauges(metrics), vec![0, 0], "idle and caught up");
+    let mut bench = bench_load(ns.addr, "Lag", 1024, 32, 5);
+    let mut peak = 0;
+    let end = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < end {
+        peak = peak.max(lag_gauges(metrics).into_iter().max().unwrap_or(0));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(bench.wait().unwrap().success());
+    eprintln!("peak replication lag under load: {peak} bytes");
+    assert!(peak > 0, "the lag gauge never rose under load");
+    wait_until(Duration::from_secs(20), "the lag back to 0", || {
+        lag_gauges(metrics).iter().all(|l| *l == 0)
+    });
+}
+
+#[test]
+fn slave_read_enable_points_a_pull_far_behind_at_the_slave() {
+    let ns = start_namesrv("");
+    let ha = free_port();
+    // accessMessageInMemoryMaxRatio=0: any pull behind the log's end counts as far behind.
+    let extra = format!(
+        "{}slaveReadEnable=true\naccessMessageInMemoryMaxRatio=0\n",
+        master_extra("ASYNC_MASTER", "ASYNC_FLUSH", ha)
+    );
+    let master = broker_at(ns.addr, free_broker_port(), &extra);
+    let slave = broker_at(ns.addr, free_broker_port(), &slave_extra("ASYNC_FLUSH", 2));
+    update_topic(ns.addr, master.addr, "Behind", 1);
+    let mut c = RawClient::connect(master.addr);
+    for i in 0..3 {
+        let r = raw_send(&mut c, "Behind", 0, format!("m{i}").as_bytes(), "TagA");
+        assert_eq!(r.code, 0, "{:?}", r.remark);
+    }
+    let r = raw_pull(&mut c, "behind_cg", "Behind", 0, 0, 4, 0);
+    assert_eq!(r.code, 0, "{:?}", r.remark);
+    assert_eq!(
+        r.ext.get("suggestWhichBrokerId"),
+        Some("1"),
+        "far behind: the slave"
+    );
+    // Nothing left to read is not behind: the group's own broker (the master).
+    let r = raw_pull(&mut c, "behind_cg", "Behind", 0, 3, 4, 0);
+    assert_eq!(r.ext.get("suggestWhichBrokerId"), Some("0"));
+    // The slave serves the same records (slaveReadEnable is off there: back to the master).
+    caught_up(master.addr, slave.addr, Duration::from_secs(20));
+    wait_until(
+        Duration::from_secs(15),
+        "the slave to know the topic",
+        || {
+            let mut s = RawClient::connect(slave.addr);
+            raw_pull(&mut s, "behind_cg", "Behind", 0, 0, 4, 0).code == 0
+        },
+    );
+    let mut s = RawClient::connect(slave.addr);
+    let r = raw_pull(&mut s, "behind_cg", "Behind", 0, 0, 4, 0);
+    assert_eq!(r.code, 0, "{:?}", r.remark);
+    assert_eq!(r.ext.get("suggestWhichBrokerId"), Some("0"));
+    assert!(
+        r.body.windows(2).any(|w| w == b"m0"),
+        "the slave returns the records"
+    );
 }

@@ -111,6 +111,15 @@ pub async fn cluster_list(
                     ]);
                     continue;
                 }
+                // A slave that stopped following (or was refused) is said under the table:
+                // the row alone would look healthy.
+                let state = get("haState");
+                if state == "DIVERGED" || state == "REFUSED" {
+                    t.footer(
+                        &format!("Replication of {name} BID {id} {addr}"),
+                        format!("{state}: {}", get("haStateDetail")),
+                    );
+                }
                 let earliest = num("earliestMessageTimeStamp");
                 let hours = if earliest > 0 {
                     (crate::clock::now_ms() - earliest) as f64 / 3_600_000.0

@@ -9,7 +9,7 @@
 //! - Per-group state on the group's keeper: [`clients`]; per-connection state on the
 //!   connection's core: [`connections`].
 //! - [`metadata`]: topics and subscription groups (shard 0 keeps the original);
-//!   [`registration`]: with the nameservers.
+//!   [`registration`]: with the nameservers; [`replication`]: master/slave, per shard.
 //! - [`handlers`]: one file per request area; [`message_id`], [`throughput`], [`persist`].
 
 pub mod clients;

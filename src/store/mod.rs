@@ -21,6 +21,9 @@
 //! fdatasyncs per round (SYNC_FLUSH) or per interval (ASYNC_FLUSH). [`recovery`] rebuilds
 //! indexes from the log past the checkpoint and cuts a torn tail.
 //!
+//! Reads ([`read`]) serve memory first, then one direct read. Replication ([`replica`])
+//! reads raw log ranges on a master and appends them, verified and indexed, on a slave.
+//!
 //! Budget (per shard, one NVMe): a 128 B message is a ~220 B record, so 1 M appends/s is
 //! ~220 MB/s of sequential 1 MiB writes, far below a device's GB/s; the cost is CPU: ~1 µs
 //! per append for encoding, CRC32C and two copies. SYNC_FLUSH adds one fdatasync per group

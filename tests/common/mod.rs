@@ -355,3 +355,48 @@ pub fn raw_send(
         body.to_vec(),
     )
 }
+
+/// PULL_MESSAGE (11) of up to 32 messages.
+pub fn raw_pull(
+    c: &mut RawClient,
+    group: &str,
+    topic: &str,
+    qid: i32,
+    offset: i64,
+    sys_flag: i32,
+    suspend_ms: u64,
+) -> RemotingCommand {
+    c.call_with(
+        11,
+        &[
+            ("consumerGroup", group),
+            ("topic", topic),
+            ("queueId", &qid.to_string()),
+            ("queueOffset", &offset.to_string()),
+            ("maxMsgNums", "32"),
+            ("sysFlag", &sys_flag.to_string()),
+            ("commitOffset", "0"),
+            ("suspendTimeoutMillis", &suspend_ms.to_string()),
+            ("subVersion", "0"),
+        ],
+        Vec::new(),
+    )
+}
+
+/// Runs `f` on a glommio executor of its own and returns its output.
+pub fn on_executor<T, Fut>(f: impl FnOnce() -> Fut + Send + 'static) -> T
+where
+    T: Send + 'static,
+    Fut: std::future::Future<Output = T> + 'static,
+{
+    coremq::runtime::run_unpinned("test", coremq::runtime::NETWORK_ONLY_IO_MEMORY_BYTES, f).unwrap()
+}
+
+/// Polls `f` every 50 ms for up to `limit_s` seconds.
+pub async fn until(limit_s: u64, what: &str, mut f: impl FnMut() -> bool) {
+    let end = Instant::now() + Duration::from_secs(limit_s);
+    while !f() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        glommio::timer::sleep(Duration::from_millis(50)).await;
+    }
+}

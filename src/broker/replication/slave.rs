@@ -63,7 +63,7 @@ pub async fn run(shard: Rc<Shard>) {
         if shard.closing.get() {
             return;
         }
-        match ended {
+        let (state, pause_ms) = match ended {
             Ended::Diverged(why) => {
                 tracing::error!(
                     shard = shard.id,
@@ -79,10 +79,7 @@ pub async fn run(shard: Rc<Shard>) {
                     master = addr,
                     "master refused this slave: {why}"
                 );
-                repl.update_follow(|f| f.state = FollowState::Refused(why));
-                repl.master_changed
-                    .wait(Duration::from_millis(REFUSED_RETRY_MS))
-                    .await;
+                (FollowState::Refused(why), REFUSED_RETRY_MS)
             }
             Ended::Failed(why) => {
                 tracing::warn!(
@@ -90,12 +87,13 @@ pub async fn run(shard: Rc<Shard>) {
                     master = addr,
                     "replication link ended: {why}"
                 );
-                repl.update_follow(|f| f.state = FollowState::Disconnected(why));
-                repl.master_changed
-                    .wait(Duration::from_millis(RECONNECT_DELAY_MS))
-                    .await;
+                (FollowState::Disconnected(why), RECONNECT_DELAY_MS)
             }
-        }
+        };
+        repl.update_follow(|f| f.state = state);
+        repl.master_changed
+            .wait(Duration::from_millis(pause_ms))
+            .await;
     }
 }
 

@@ -4,10 +4,14 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
-use rocketmq_client_rust::{ClientRuntime, ClientRuntimeConfig, TelemetryHandle};
+use rocketmq_client_rust::{
+    ClientConfig, ClientResult, ClientRuntime, ClientRuntimeConfig, ConsumeConcurrentlyContext,
+    ConsumeConcurrentlyStatus, MessageListenerConcurrently, TelemetryHandle,
+};
+use rocketmq_model::common::message::message_ext::MessageExt;
 use rocketmq_runtime::{RuntimeConfig, RuntimeOwner};
 
 /// The workspace's `coremq` binary, next to the test's `deps/` directory (or COREMQ_BIN).
@@ -240,4 +244,43 @@ fn bytes_mut(a: &[u8], b: &[u8]) -> bytes::BytesMut {
     m.extend_from_slice(a);
     m.extend_from_slice(b);
     m
+}
+
+/// What a listener saw: (body, tag, queue id) per delivery, in order.
+pub type Seen = Arc<Mutex<Vec<(String, String, i32)>>>;
+
+/// A concurrent listener recording every delivery.
+pub struct Record(pub Seen);
+
+impl MessageListenerConcurrently for Record {
+    fn consume_message(
+        &self,
+        msgs: &[&MessageExt],
+        _ctx: &ConsumeConcurrentlyContext,
+    ) -> ClientResult<ConsumeConcurrentlyStatus> {
+        let mut seen = self.0.lock().unwrap();
+        for m in msgs {
+            seen.push(delivery(m));
+        }
+        Ok(ConsumeConcurrentlyStatus::ConsumeSuccess)
+    }
+}
+
+/// (body, tag, queue id) of a delivered message.
+pub fn delivery(m: &MessageExt) -> (String, String, i32) {
+    let body = m
+        .body()
+        .map(|b: bytes::Bytes| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let tag = m.get_tags().map(|t| t.to_string()).unwrap_or_default();
+    (body, tag, m.queue_id())
+}
+
+/// A client config for nameservers `ns` and an instance name.
+pub fn client_config(ns: &str, instance: &str) -> ClientConfig {
+    ClientConfig {
+        namesrv_addr: Some(ns.to_string().into()),
+        instance_name: instance.to_string().into(),
+        ..Default::default()
+    }
 }

@@ -10,14 +10,13 @@
 //! waits here are generous; every wait is bounded and fails with what was missing.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use coremq_compat::{client_runtime, Cluster};
+use coremq_compat::{client_config as config, client_runtime, delivery, Cluster, Record, Seen};
 use rocketmq_client_rust::{
-    ClientConfig, ClientResult, ConsumeConcurrentlyContext, ConsumeConcurrentlyStatus,
-    ConsumeOrderlyContext, ConsumeOrderlyStatus, DefaultMQProducer, DefaultMQPushConsumer,
-    MQPushConsumer, MessageListenerConcurrently, MessageListenerOrderly,
+    ClientResult, ConsumeOrderlyContext, ConsumeOrderlyStatus, DefaultMQProducer,
+    DefaultMQPushConsumer, MQPushConsumer, MessageListenerOrderly,
 };
 use rocketmq_model::common::consumer::consume_from_where::ConsumeFromWhere;
 use rocketmq_model::common::message::message_ext::MessageExt;
@@ -26,25 +25,6 @@ use rocketmq_model::common::message::message_single::Message;
 /// These tests each run a broker and several clients; one at a time keeps them from
 /// starving each other on a 2-core machine.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// What a listener saw: (body, tag, queue id) per delivery, in order.
-type Seen = Arc<Mutex<Vec<(String, String, i32)>>>;
-
-struct Record(Seen);
-
-impl MessageListenerConcurrently for Record {
-    fn consume_message(
-        &self,
-        msgs: &[&MessageExt],
-        _ctx: &ConsumeConcurrentlyContext,
-    ) -> ClientResult<ConsumeConcurrentlyStatus> {
-        let mut seen = self.0.lock().unwrap();
-        for m in msgs {
-            seen.push(delivery(m));
-        }
-        Ok(ConsumeConcurrentlyStatus::ConsumeSuccess)
-    }
-}
 
 struct RecordOrderly(Seen);
 
@@ -60,23 +40,6 @@ impl MessageListenerOrderly for RecordOrderly {
             seen.push(delivery(m));
         }
         Ok(ConsumeOrderlyStatus::Success)
-    }
-}
-
-fn delivery(m: &MessageExt) -> (String, String, i32) {
-    let body = m
-        .body()
-        .map(|b: bytes::Bytes| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default();
-    let tag = m.get_tags().map(|t| t.to_string()).unwrap_or_default();
-    (body, tag, m.queue_id())
-}
-
-fn config(ns: &str, instance: &str) -> ClientConfig {
-    ClientConfig {
-        namesrv_addr: Some(ns.to_string().into()),
-        instance_name: instance.to_string().into(),
-        ..Default::default()
     }
 }
 
