@@ -160,7 +160,8 @@ pub async fn pull(shard: &Rc<Shard>, conn: &Connection, req: &RemotingCommand) -
         .run_on(owner, move |s| async move { read_as_owner(&s, q).await })
         .await??;
     let suggest = suggested_broker(cfg.slave_read_enable, out.far_behind, &group);
-    Ok(response(req, h.queue_offset, out, suggest))
+    let slave = cfg.broker_role == crate::config::broker::BrokerRole::Slave;
+    Ok(response(req, h.queue_offset, out, (suggest, slave)))
 }
 
 /// The subscription the pull filters by: from the request when it carries one, else the
@@ -282,9 +283,9 @@ fn response(
     req: &RemotingCommand,
     requested: i64,
     out: PullOutcome,
-    suggest: i64,
+    (suggest, slave): (i64, bool),
 ) -> RemotingCommand {
-    let (code, next, name) = match out.status {
+    let (mut code, mut next, name) = match out.status {
         GetStatus::Found => (ResponseCode::SUCCESS, out.next, "FOUND"),
         GetStatus::NoMatchedMessage => (
             ResponseCode::PULL_RETRY_IMMEDIATELY,
@@ -307,6 +308,12 @@ fn response(
         ),
         GetStatus::OffsetTooSmall => (ResponseCode::PULL_OFFSET_MOVED, out.min, "OFFSET_TOO_SMALL"),
     };
+    // A slave may lag its master: it never moves a client's offset (RocketMQ's
+    // offsetCheckInSlave=false). The client retries from where it asked.
+    if slave && code == ResponseCode::PULL_OFFSET_MOVED {
+        code = ResponseCode::PULL_RETRY_IMMEDIATELY;
+        next = requested.max(0) as u64;
+    }
     let h = PullMessageResponseHeader {
         suggest_which_broker_id: suggest,
         next_begin_offset: next as i64,
