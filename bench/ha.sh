@@ -8,6 +8,7 @@
 #
 #   bench/ha.sh                                # 15 s per run, 1 GiB catch-up
 #   DURATION=5 CATCHUP_MIB=256 bench/ha.sh     # a quick pass
+#   SETUPS= bench/ha.sh                        # the catch-up alone
 #
 # Everything runs on loopback; every run is bounded (DURATION, CATCHUP_LIMIT_S).
 set -euo pipefail
@@ -19,6 +20,7 @@ WARMUP="${WARMUP:-3}"
 CATCHUP_MIB="${CATCHUP_MIB:-1024}"
 CATCHUP_LIMIT_S="${CATCHUP_LIMIT_S:-600}"
 SHARDS="${SHARDS:-2}"
+SETUPS="${SETUPS-standalone ASYNC_MASTER SYNC_MASTER}"
 
 cargo build --release --manifest-path "$repo/Cargo.toml" >&2
 bin="$repo/target/release/coremq"
@@ -80,7 +82,7 @@ report="$here/results/$stamp-ha.md"
 {
     echo "# Master/slave on one host, $(date '+%Y-%m-%d %H:%M'), $(hostname -s), $(nproc) cores"
     echo
-    echo "Command: \`DURATION=$DURATION WARMUP=$WARMUP CATCHUP_MIB=$CATCHUP_MIB SHARDS=$SHARDS bench/ha.sh\`."
+    echo "Command: \`DURATION=$DURATION WARMUP=$WARMUP CATCHUP_MIB=$CATCHUP_MIB SHARDS=$SHARDS SETUPS=\"$SETUPS\" bench/ha.sh\`."
     echo "Producer: \`coremq bench producer -t HaBench (8 queues) -s 128 -w 64 --duration $DURATION --warmup $WARMUP\`;"
     echo "nameserver, brokers and generator on the same $(nproc)-core host (master and slave share"
     echo "its cores and its disk), ASYNC_FLUSH everywhere, $SHARDS shards per broker."
@@ -90,7 +92,7 @@ report="$here/results/$stamp-ha.md"
 } > "$report"
 
 base_tps=""
-for setup in standalone ASYNC_MASTER SYNC_MASTER; do
+for setup in $SETUPS; do
     work="$(mktemp -d)"
     start_ns "$work"
     case "$setup" in
@@ -120,8 +122,10 @@ work="$(mktemp -d)"
 start_ns "$work"
 start_broker "$work" master ASYNC_MASTER
 master_port="$PORT"
-count=$(( CATCHUP_MIB * 1024 * 1024 / (4096 + 200) ))
-"$bin" bench producer -n "127.0.0.1:$NS_PORT" -t HaBench -s 4096 -w 32 -q "$count" > "$work/fill.log"
+# 4000-byte bodies: under the client's 4 KiB compression threshold, so the log grows by
+# what is sent.
+count=$(( CATCHUP_MIB * 1024 * 1024 / (4000 + 200) ))
+"$bin" bench producer -n "127.0.0.1:$NS_PORT" -t HaBench -s 4000 -w 32 -q "$count" > "$work/fill.log"
 log_bytes="$(du -sb "$work/master/store" | cut -f1)"
 start_broker "$work" slave SLAVE
 slave_port="$PORT"
@@ -147,7 +151,7 @@ rm -rf "$work"
     echo
     echo "## Catch-up of a fresh slave"
     echo
-    echo "A master alone stored $count messages of 4 KiB (\`bench producer -s 4096 -w 32 -q $count\`,"
+    echo "A master alone stored $count messages of 4,000 B (\`bench producer -s 4000 -w 32 -q $count\`,"
     echo "$((log_bytes / 1048576)) MiB of store); a slave with an empty store then started and"
     echo "followed it until its log end equalled the master's (polled every 0.2 s)."
     echo

@@ -76,8 +76,8 @@ config_struct! {
         ha_send_heartbeat_interval: u64 = "haSendHeartbeatInterval", 5000;
         /// A replication link silent this long is closed, ms.
         ha_housekeeping_interval: u64 = "haHousekeepingInterval", 20_000;
-        /// Log bytes per replication frame at most (coremq: 1 MiB; RocketMQ's 32 KiB works).
-        ha_transfer_batch_size: u32 = "haTransferBatchSize", 1 << 20;
+        /// Log bytes per replication frame at most (coremq: 4 MiB; RocketMQ's 32 KiB works).
+        ha_transfer_batch_size: u32 = "haTransferBatchSize", 4 << 20;
         /// A pull more than this percent of RAM behind the log's end is suggested to the
         /// slave (with slaveReadEnable).
         access_message_in_memory_max_ratio: u8 = "accessMessageInMemoryMaxRatio", 40;

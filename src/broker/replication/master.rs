@@ -140,6 +140,9 @@ async fn refuse(stream: &mut TcpStream, reason: RefuseReason, text: &str) {
 
 /// The owner shard: checks the slave's end, then streams until the link fails.
 async fn run_link(shard: Rc<Shard>, mut stream: TcpStream, hello: Hello) {
+    // A DATA frame goes out as two writes (header, then the log bytes as they are):
+    // Nagle would hold the second for the peer's delayed ACK.
+    let _ = stream.set_nodelay(true);
     let store = shard.store.clone();
     let pos = store.log_positions();
     let who = format!("slave {} (shard {})", hello.addr, shard.id);
@@ -238,7 +241,8 @@ async fn read_reports(shard: &Shard, mut rd: TcpStream, id: u64) -> String {
     }
 }
 
-/// Streams the log from `next` as it grows; heartbeats when idle.
+/// Streams the log from `next` as it grows; heartbeats when idle. While one range is on
+/// the socket the next is read (catch-up overlaps the device and the network).
 async fn send_log(shard: &Shard, mut w: TcpStream, id: u64, mut next: u64) -> String {
     let cfg = shard.cfg();
     let batch = cfg.ha_transfer_batch_size as usize;
@@ -247,46 +251,61 @@ async fn send_log(shard: &Shard, mut w: TcpStream, id: u64, mut next: u64) -> St
     let store = &shard.store;
     let sync_flush = store.flush_mode() == FlushMode::Sync;
     let mut last_write = Instant::now();
+    let mut prefetched: Option<(u64, Result<bytes::Bytes, crate::store::StoreError>)> = None;
     loop {
         let pos = store.log_positions();
-        let frame = if next < pos.replicable(sync_flush) {
-            let limit = batch.min((pos.replicable(sync_flush) - next) as usize);
-            let bytes = match store.read_log_bytes(next, limit).await {
+        let until = pos.replicable(sync_flush);
+        let read = |from: u64| store.read_log_bytes(from, batch.min((until - from) as usize));
+        let (header, bytes) = if next < until {
+            let got = match prefetched.take() {
+                Some((at, r)) if at == next => r,
+                _ => read(next).await,
+            };
+            let bytes = match got {
                 Ok(b) if !b.is_empty() => b,
                 Ok(_) => return format!("nothing readable at local offset {next}"),
                 Err(e) => return e.to_string(),
             };
-            let f = Frame::Data {
-                from: next,
-                master_end: pos.end,
-                bytes,
-            };
-            next += match &f {
-                Frame::Data { bytes, .. } => bytes.len() as u64,
-                _ => 0,
-            };
-            Some(f)
+            let header = wire::data_header(next, pos.end, bytes.len());
+            next += bytes.len() as u64;
+            (header, Some(bytes))
         } else if last_write.elapsed() >= heartbeat {
-            Some(Frame::Heartbeat {
+            let mut b = bytes::BytesMut::new();
+            Frame::Heartbeat {
                 master_end: pos.end,
-            })
+            }
+            .encode(&mut b);
+            (b.to_vec(), None)
         } else {
             let left = heartbeat.saturating_sub(last_write.elapsed());
             if store.wait_progress(pos, left).await.is_none() {
                 return "the broker is stopping".into();
             }
-            None
+            continue;
         };
-        let Some(f) = frame else { continue };
-        let n = match &f {
-            Frame::Data { bytes, .. } => bytes.len() as u64,
-            _ => 0,
+        let n = bytes.as_ref().map_or(0, |b| b.len() as u64);
+        let write = async {
+            use futures_lite::AsyncWriteExt;
+            w.write_all(&header).await?;
+            if let Some(b) = &bytes {
+                w.write_all(b).await?;
+            }
+            Ok::<(), std::io::Error>(())
         };
-        let wrote = future::or(async { Some(wire::write_frame(&mut w, &f).await) }, async {
-            glommio::timer::sleep(write_limit).await;
-            None
-        })
-        .await;
+        let write = async {
+            future::or(async { Some(write.await) }, async {
+                glommio::timer::sleep(write_limit).await;
+                None
+            })
+            .await
+        };
+        let wrote = if next < until {
+            let (wrote, ahead) = future::zip(write, read(next)).await;
+            prefetched = Some((next, ahead));
+            wrote
+        } else {
+            write.await
+        };
         match wrote {
             Some(Ok(())) => {}
             Some(Err(e)) => return e.to_string(),

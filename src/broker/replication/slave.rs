@@ -206,13 +206,30 @@ async fn receive(shard: &Rc<Shard>, mut rd: TcpStream, from: u64, idle: Duration
                         "master sent bytes from local offset {from}, expected {expected}"
                     ));
                 }
-                pending.extend_from_slice(&bytes);
-                let r = match store.append_replicated(pending_from, &pending).await {
+                // Usually nothing is pending: append from the frame itself, keep the rest.
+                let r = if pending.is_empty() {
+                    store
+                        .append_replicated(pending_from, &bytes)
+                        .await
+                        .map(|r| {
+                            pending.extend_from_slice(&bytes[r.consumed..]);
+                            r
+                        })
+                } else {
+                    pending.extend_from_slice(&bytes);
+                    store
+                        .append_replicated(pending_from, &pending)
+                        .await
+                        .map(|r| {
+                            pending.drain(..r.consumed);
+                            r
+                        })
+                };
+                let r = match r {
                     Ok(r) => r,
                     Err(StoreError::Replica(why)) => return Ended::Diverged(why),
                     Err(e) => return Ended::Failed(format!("storing replicated bytes: {e}")),
                 };
-                pending.drain(..r.consumed);
                 pending_from += r.consumed as u64;
                 for (topic, qid) in &r.touched {
                     shard.waiters.notify(topic, *qid);
