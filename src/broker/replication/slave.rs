@@ -211,18 +211,14 @@ async fn receive(shard: &Rc<Shard>, mut rd: TcpStream, from: u64, idle: Duration
                     store
                         .append_replicated(pending_from, &bytes)
                         .await
-                        .map(|r| {
-                            pending.extend_from_slice(&bytes[r.consumed..]);
-                            r
-                        })
+                        .inspect(|r| pending.extend_from_slice(&bytes[r.consumed..]))
                 } else {
                     pending.extend_from_slice(&bytes);
                     store
                         .append_replicated(pending_from, &pending)
                         .await
-                        .map(|r| {
+                        .inspect(|r| {
                             pending.drain(..r.consumed);
-                            r
                         })
                 };
                 let r = match r {
