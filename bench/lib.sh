@@ -3,13 +3,14 @@
 # Expects $bin (the coremq binary).
 # shellcheck disable=SC2154  # $bin is set by the sourcing script
 
-# A free loopback port.
+# A free loopback port p with p - 2 and p + 1 free too (a broker's VIP and HA ports).
 free_port() {
     local p
     while :; do
         p=$(( (RANDOM % 20000) + 30000 ))
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null &&
-           ! (exec 3<>"/dev/tcp/127.0.0.1/$((p - 2))") 2>/dev/null; then
+           ! (exec 3<>"/dev/tcp/127.0.0.1/$((p - 2))") 2>/dev/null &&
+           ! (exec 3<>"/dev/tcp/127.0.0.1/$((p + 1))") 2>/dev/null; then
             echo "$p"
             return
         fi

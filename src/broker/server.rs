@@ -248,6 +248,9 @@ async fn shard_main(
     glommio::spawn_local(shard.clone().run_client_expiry()).detach();
     glommio::spawn_local(shard.clone().run_offset_flush()).detach();
     let slave = shard.cfg().broker_role == BrokerRole::Slave;
+    // A slave only ever holds what its master made durable; a SYNC_FLUSH master serves
+    // only what it made durable itself.
+    store.set_reads_durable_only(!slave && shard.cfg().flush_disk_type == FlushDiskType::SyncFlush);
     if slave {
         // A slave's log is its master's: delay levels are delivered there, not here.
         glommio::spawn_local(replication::slave::run(shard.clone())).detach();

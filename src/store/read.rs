@@ -94,10 +94,22 @@ impl ShardStore {
             .min(MAX_SCAN_ENTRIES)
             .min(per_segment - offset % per_segment);
         let entries = self.read_entries(topic, qid, offset, n).await?;
+        // Records a crash could still take back are not served (see `set_reads_durable_only`).
+        let visible_end = if self.inner.reads_durable_only.get() {
+            let log = self.inner.log.borrow();
+            log.physical(log.durable())
+        } else {
+            i64::MAX
+        };
         let mut records = Vec::new();
         let mut bytes = 0usize;
         let mut scanned = 0u64;
         for e in &entries {
+            if e.is_some_and(|e| {
+                e.physical_offset + (e.size as usize + TRAILER_BYTES) as i64 > visible_end
+            }) {
+                break;
+            }
             if records.len() >= limits.max_msgs
                 || (!records.is_empty()
                     && bytes + e.map_or(0, |e| e.size as usize) > limits.max_bytes)
@@ -117,7 +129,10 @@ impl ShardStore {
                 None => continue, // removed by retention meanwhile
             }
         }
-        let status = if records.is_empty() {
+        let status = if scanned == 0 {
+            // Nothing durable past `offset` yet: like the end of the queue (a pull parks).
+            GetStatus::OffsetOverflowOne
+        } else if records.is_empty() {
             GetStatus::NoMatchedMessage
         } else {
             GetStatus::Found

@@ -84,6 +84,13 @@ impl ShardStore {
         self.inner.log.borrow().physical(local)
     }
 
+    /// Serves only records that are durable (a SYNC_FLUSH master). Without it a consumer
+    /// could read a record that a crash of this process takes back, and after the restart
+    /// skip the acknowledged message that reuses its queue offset.
+    pub fn set_reads_durable_only(&self, on: bool) {
+        self.inner.reads_durable_only.set(on);
+    }
+
     /// Asks the flusher to write what is pending now (not waiting for the interval): a
     /// SYNC_MASTER under ASYNC_FLUSH, whose slave is sent only written bytes.
     pub fn request_write(&self) {

@@ -80,6 +80,8 @@ pub(super) struct Inner {
     /// Sync every write round whatever the flush mode (a slave whose master needs durable
     /// acknowledgements).
     pub(super) force_sync: Cell<bool>,
+    /// Serve only records below the durable end (a SYNC_FLUSH master).
+    pub(super) reads_durable_only: Cell<bool>,
     /// FIFO admission of appends while the write buffer is full (fairness under overload):
     /// tickets in arrival order, each with the waker of the append holding it.
     pub(super) admission: RefCell<std::collections::VecDeque<(u64, Option<Waker>)>>,
@@ -202,6 +204,7 @@ impl ShardStore {
             durable_waiters: RefCell::new(Vec::new()),
             progress_waiters: RefCell::new(Vec::new()),
             force_sync: Cell::new(false),
+            reads_durable_only: Cell::new(false),
             admission: RefCell::new(std::collections::VecDeque::new()),
             next_ticket: Cell::new(0),
             write_error: RefCell::new(None),

@@ -231,13 +231,16 @@ pub struct BrokerProc {
     pub guard: ChildGuard,
 }
 
-/// A free port `p` whose `p - 2` is free too (the broker's VIP port).
+/// A free port `p` whose `p - 2` (the broker's VIP port) and `p + 1` (its HA port) are
+/// free too.
 pub fn free_broker_port() -> u16 {
     loop {
         let p = free_port();
         if p > 1024
+            && p < u16::MAX
             && TcpListener::bind(("0.0.0.0", p - 2)).is_ok()
             && TcpListener::bind(("0.0.0.0", p)).is_ok()
+            && TcpListener::bind(("0.0.0.0", p + 1)).is_ok()
         {
             return p;
         }

@@ -38,13 +38,16 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// Two free ports `p` and `p - 2` (a broker also listens on listenPort - 2).
+/// Free ports `p`, `p - 2` and `p + 1` (a broker also listens on listenPort - 2, and a
+/// master on listenPort + 1).
 pub fn free_broker_port() -> u16 {
     loop {
         let p = free_port();
         if p > 1024
+            && p < u16::MAX
             && std::net::TcpListener::bind(("0.0.0.0", p - 2)).is_ok()
             && std::net::TcpListener::bind(("0.0.0.0", p)).is_ok()
+            && std::net::TcpListener::bind(("0.0.0.0", p + 1)).is_ok()
         {
             return p;
         }
