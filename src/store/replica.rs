@@ -156,7 +156,9 @@ impl ShardStore {
     }
 
     /// Waits until the log's end, written or durable offset differs from `seen`, or until
-    /// `timeout`; returns the positions then, or `None` once the store is closing.
+    /// `timeout`; returns the positions then, or `None` once the store is closing. Woken by
+    /// flush rounds and replicated appends, not by ordinary appends (on a master only the
+    /// written and durable ends matter to a waiter).
     pub async fn wait_progress(
         &self,
         seen: LogPositions,

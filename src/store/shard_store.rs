@@ -75,7 +75,9 @@ pub(super) struct Inner {
     pub(super) index_signal: Signal,
     pub(super) log_done: Cell<bool>,
     pub(super) durable_waiters: RefCell<Vec<Waker>>,
-    /// Woken by every append and every flush round (replication senders and reporters).
+    /// Woken by every flush round and every replicated append (replication senders and
+    /// slave reporters); an ordinary append does not wake them, since a master sends only
+    /// written bytes.
     pub(super) progress_waiters: RefCell<Vec<Waker>>,
     /// Sync every write round whatever the flush mode (a slave whose master needs durable
     /// acknowledgements).
@@ -394,7 +396,6 @@ impl ShardStore {
             {
                 inner.wake_flusher();
             }
-            inner.wake_progress();
             return Ok((
                 AppendResult {
                     physical_offset: a.physical_offset,

@@ -51,6 +51,11 @@ struct PullOutcome {
 /// Physical memory of this host, bytes (RocketMQ's TOTAL_PHYSICAL_MEMORY_SIZE; its 24 GiB
 /// fallback when unknown).
 fn total_memory_bytes() -> u64 {
+    static TOTAL: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *TOTAL.get_or_init(read_total_memory_bytes)
+}
+
+fn read_total_memory_bytes() -> u64 {
     // SAFETY: sysconf has no preconditions.
     let (pages, size) = unsafe {
         (
@@ -258,15 +263,17 @@ async fn read_as_owner(s: &Shard, q: PullQuery) -> Result<PullOutcome, StoreErro
             s.throughput
                 .got_group(&q.group, &q.topic, r.records.len() as u64);
         }
-        let far_behind = r.records.last().is_some_and(|last| {
-            let Ok(rec) = crate::store::record::Record::parse(last) else {
-                return false;
-            };
-            let end = s.store.physical_of(s.store.log_positions().end);
-            let memory =
-                total_memory_bytes() / 100 * u64::from(s.cfg().access_message_in_memory_max_ratio);
-            end.saturating_sub(rec.physical_offset()) as u64 > memory
-        });
+        // Only slaveReadEnable acts on it: no parse on the common path.
+        let far_behind = s.cfg().slave_read_enable
+            && r.records.last().is_some_and(|last| {
+                let Ok(rec) = crate::store::record::Record::parse(last) else {
+                    return false;
+                };
+                let end = s.store.physical_of(s.store.log_positions().end);
+                let memory = total_memory_bytes() / 100
+                    * u64::from(s.cfg().access_message_in_memory_max_ratio);
+                end.saturating_sub(rec.physical_offset()) as u64 > memory
+            });
         return Ok(PullOutcome {
             far_behind,
             status: r.status,

@@ -44,6 +44,7 @@ pub async fn all_delay_offsets(shard: &Rc<Shard>, req: &RemotingCommand) -> Repl
 /// 907: the replication state of every shard.
 pub async fn ha_status(shard: &Rc<Shard>, req: &RemotingCommand) -> Reply {
     let parts = shard.run_on_all(|s| async move { ShardHa::of(&s) }).await?;
+    let parts: Vec<&ShardHa> = parts.iter().collect();
     let info = replication::ha_runtime_info(&parts, shard.cfg().ha_slave_fallbehind_max);
     Ok(req.success().with_body(to_json(&info)))
 }

@@ -175,21 +175,17 @@ fn replication_keys(parts: &[&ShardHa], fallbehind_max: u64, put: &mut impl FnMu
         put("haLagBytes", lag.to_string());
         return;
     }
-    let mut slaves: std::collections::BTreeMap<&str, (u64, u64, usize)> = Default::default();
-    for p in parts {
-        for l in &p.links {
-            let e = slaves.entry(l.addr.as_str()).or_default();
-            e.0 += l.received;
-            e.1 += p.log.end.saturating_sub(l.received);
-            e.2 += 1;
-        }
+    // The same table haStatus prints, summed per slave over its shards.
+    let info = crate::broker::replication::ha_runtime_info(parts, fallbehind_max);
+    let mut slaves: std::collections::BTreeMap<&str, (i64, i64, usize)> = Default::default();
+    for c in &info.ha_connection_info {
+        let e = slaves.entry(c.addr.as_str()).or_default();
+        e.0 += c.slave_ack_offset;
+        e.1 += c.diff;
+        e.2 += 1;
     }
-    let in_sync = slaves
-        .values()
-        .filter(|(_, lag, shards)| *shards == parts.len() && *lag < fallbehind_max)
-        .count();
     put("haSlaveNum", slaves.len().to_string());
-    put("haInSyncSlaveNum", in_sync.to_string());
+    put("haInSyncSlaveNum", info.in_sync_slave_nums.to_string());
     put("haLagBytes", lag.to_string());
     for (addr, (acked, lag, shards)) in slaves {
         put(

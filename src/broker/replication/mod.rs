@@ -299,7 +299,7 @@ impl ShardHa {
 }
 
 /// The HA status table (GET_BROKER_HA_STATUS) from every shard's status.
-pub fn ha_runtime_info(parts: &[ShardHa], fallbehind_max: u64) -> HaRuntimeInfo {
+pub fn ha_runtime_info(parts: &[&ShardHa], fallbehind_max: u64) -> HaRuntimeInfo {
     let slave = parts.first().is_some_and(|p| p.slave);
     let mut info = HaRuntimeInfo {
         master: !slave,
