@@ -143,9 +143,25 @@ while :; do
 done
 t1="$(date +%s.%N)"
 copied="${m:-0}"
+# The slave logs each shard's transfer from connect to the master's end at connect.
+caught="$(grep -rh 'caught up with the master' "$work/slave/out" "$work/slave/logs" 2>/dev/null |
+    sed -n 's/.*bytes=\([0-9]*\).*ms=\([0-9]*\).*/\1 \2/p' | sort -u)"
 cleanup
 "$bin" bench store --dir "$work" --duration 3 --warmup 1 --json "$work/dev.json" > "$work/dev.log"
 dev_mb="$(json_field "$work/dev.json" device_write_mb_per_sec)"
+# On one host the master reads the backlog from the disk the slave writes to: the
+# device's direct-I/O read rate (the master's log, 4 MiB reads, one stream per shard as
+# the senders read) bounds the catch-up as much as its write rate.
+per_shard=$(( ${copied:-0} / SHARDS / 4194304 ))
+read_mb="$(find "$work/master/store" -path '*commitlog*' -type f -size +1M | {
+    t0="$(date +%s.%N)"; total=0
+    while read -r f; do
+        dd if="$f" of=/dev/null bs=4M count="$per_shard" iflag=direct status=none &
+        total=$((total + per_shard * 4194304))
+    done
+    wait
+    awk -v b="$total" -v t0="$t0" -v t1="$(date +%s.%N)" 'BEGIN { printf "%.0f", b / (t1 - t0) / 1e6 }'
+})"
 rm -rf "$work"
 {
     echo
@@ -159,6 +175,15 @@ rm -rf "$work"
         s = t1 - t0; mb = b / s / 1e6;
         printf "| log bytes copied | seconds | MB/s | device direct-I/O write MB/s | ratio |\n|---:|---:|---:|---:|---:|\n";
         printf "| %d | %.1f | %.0f | %.0f | %.2f |\n", b, s, mb, d, (d > 0 ? mb / d : 0) }'
+    echo
+    echo "Per shard, from the slave's log (\"caught up with the master's end at connect\": the"
+    echo "backlog each link found at connect, from HELLO to the slave holding it; the shards copy"
+    echo "in parallel, so the link rate is their bytes over the slowest one's time):"
+    echo
+    echo '| shard backlogs (bytes, ms) | link MB/s | device write MB/s | ratio | device read MB/s | ratio |'
+    echo '|---|---:|---:|---:|---:|---:|'
+    echo "$caught" | awk -v d="$dev_mb" -v r="$read_mb" 'NF == 2 { b += $1; if ($2 > ms) ms = $2; l = l sprintf("%s%d B in %d ms", (l ? "; " : ""), $1, $2) }
+        END { mb = (ms > 0 ? b / (ms / 1000) / 1e6 : 0); printf "| %s | %.0f | %.0f | %.2f | %.0f | %.2f |\n", l, mb, d, (d > 0 ? mb / d : 0), r, (r > 0 ? mb / r : 0) }'
 } >> "$report"
 tail -n 4 "$report" >&2
 echo "wrote $report" >&2

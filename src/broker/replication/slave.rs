@@ -167,20 +167,57 @@ async fn follow_once(shard: &Rc<Shard>, addr: &str) -> Ended {
         Err(e) => return Ended::Failed(e.to_string()),
     };
     let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
-    let ended = future::or(receive(shard, stream, pos.end, idle), report(shard, writer)).await;
+    let backlog = CatchUp {
+        from: pos.end,
+        to: master_end,
+        since: Instant::now(),
+    };
+    let ended = future::or(receive(shard, stream, backlog, idle), report(shard, writer)).await;
     // SAFETY: shutdown ends both descriptors' use of the socket; harmless if closed.
     unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
     store.set_force_sync(false);
     ended
 }
 
+/// The backlog a link starts with: the slave's end and the master's at WELCOME.
+struct CatchUp {
+    from: u64,
+    to: u64,
+    since: Instant,
+}
+
+impl CatchUp {
+    /// Logs once when the slave's end reaches the master's end at WELCOME.
+    fn check(&mut self, shard: usize, end: u64) {
+        if self.to <= self.from || end < self.to {
+            return;
+        }
+        let bytes = self.to - self.from;
+        let secs = self.since.elapsed().as_secs_f64();
+        tracing::info!(
+            shard,
+            bytes,
+            ms = (secs * 1000.0) as u64,
+            mb_per_sec = (bytes as f64 / secs.max(1e-6) / 1e6) as u64,
+            "caught up with the master's end at connect"
+        );
+        self.to = 0;
+    }
+}
+
 /// Appends what the master sends, keeping a partial entry for the next frame.
-async fn receive(shard: &Rc<Shard>, mut rd: TcpStream, from: u64, idle: Duration) -> Ended {
+async fn receive(
+    shard: &Rc<Shard>,
+    mut rd: TcpStream,
+    mut backlog: CatchUp,
+    idle: Duration,
+) -> Ended {
     let store = &shard.store;
     let mut pending: Vec<u8> = Vec::new();
-    let mut pending_from = from;
+    let mut pending_from = backlog.from;
+    let mut frames = wire::FrameReader::default();
     loop {
-        let f = future::or(async { Some(wire::read_frame(&mut rd).await) }, async {
+        let f = future::or(async { Some(frames.read(&mut rd).await) }, async {
             glommio::timer::sleep(idle).await;
             None
         })
@@ -227,6 +264,7 @@ async fn receive(shard: &Rc<Shard>, mut rd: TcpStream, from: u64, idle: Duration
                     Err(e) => return Ended::Failed(format!("storing replicated bytes: {e}")),
                 };
                 pending_from += r.consumed as u64;
+                backlog.check(shard.id, pending_from);
                 for (topic, qid) in &r.touched {
                     shard.waiters.notify(topic, *qid);
                 }
