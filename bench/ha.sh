@@ -9,6 +9,7 @@
 #   bench/ha.sh                                # 15 s per run, 1 GiB catch-up
 #   DURATION=5 CATCHUP_MIB=256 bench/ha.sh     # a quick pass
 #   SETUPS= bench/ha.sh                        # the catch-up alone
+#   ROUNDS=5 bench/ha.sh                       # five alternating rounds (default 3)
 #
 # Everything runs on loopback; every run is bounded (DURATION, CATCHUP_LIMIT_S).
 set -euo pipefail
@@ -21,6 +22,9 @@ CATCHUP_MIB="${CATCHUP_MIB:-1024}"
 CATCHUP_LIMIT_S="${CATCHUP_LIMIT_S:-600}"
 SHARDS="${SHARDS:-2}"
 SETUPS="${SETUPS-standalone ASYNC_MASTER SYNC_MASTER}"
+# The setups run in turn ROUNDS times (this host is shared and noisy); the summary takes
+# each setup's median.
+ROUNDS="${ROUNDS:-3}"
 
 cargo build --release --manifest-path "$repo/Cargo.toml" >&2
 bin="$repo/target/release/coremq"
@@ -82,15 +86,17 @@ report="$here/results/$stamp-ha.md"
 {
     echo "# Master/slave on one host, $(date '+%Y-%m-%d %H:%M'), $(hostname -s), $(nproc) cores"
     echo
-    echo "Command: \`DURATION=$DURATION WARMUP=$WARMUP CATCHUP_MIB=$CATCHUP_MIB SHARDS=$SHARDS SETUPS=\"$SETUPS\" bench/ha.sh\`."
+    echo "Command: \`DURATION=$DURATION WARMUP=$WARMUP ROUNDS=$ROUNDS CATCHUP_MIB=$CATCHUP_MIB SHARDS=$SHARDS SETUPS=\"$SETUPS\" bench/ha.sh\`."
     echo "Producer: \`coremq bench producer -t HaBench (8 queues) -s 128 -w 64 --duration $DURATION --warmup $WARMUP\`;"
     echo "nameserver, brokers and generator on the same $(nproc)-core host (master and slave share"
     echo "its cores and its disk), ASYNC_FLUSH everywhere, $SHARDS shards per broker."
     echo
-    echo "| setup | msgs/s | p50 ms | p99 ms | p99.9 ms | failed | vs standalone |"
-    echo "|---|---:|---:|---:|---:|---:|---:|"
+    echo "| round | setup | msgs/s | p50 ms | p99 ms | p99.9 ms | failed | vs first setup of the round |"
+    echo "|---:|---|---:|---:|---:|---:|---:|---:|"
 } > "$report"
 
+rows=""
+for round in $(seq "$ROUNDS"); do
 base_tps=""
 for setup in $SETUPS; do
     work="$(mktemp -d)"
@@ -107,7 +113,8 @@ for setup in $SETUPS; do
         --warmup "$WARMUP" --json "$work/p.json" > "$work/p.log"
     tps="$(json_field "$work/p.json" tps)"
     [ -z "$base_tps" ] && base_tps="$tps"
-    printf '| %s | %.0f | %.3f | %.3f | %.3f | %s | %.2f |\n' "$setup" "$tps" \
+    rows="$rows$setup $tps"$'\n'
+    printf '| %s | %s | %.0f | %.3f | %.3f | %.3f | %s | %.2f |\n' "$round" "$setup" "$tps" \
         "$(json_field "$work/p.json" p50)" "$(json_field "$work/p.json" p99)" \
         "$(json_field "$work/p.json" 'p99.9')" \
         "$(( $(json_field "$work/p.json" send_failed) + $(json_field "$work/p.json" response_failed) ))" \
@@ -116,6 +123,24 @@ for setup in $SETUPS; do
     cleanup
     rm -rf "$work"
 done
+done
+if [ -n "$SETUPS" ]; then
+    {
+        echo
+        echo "Median msgs/s over the rounds, and each setup against the one before it:"
+        echo
+        echo "| setup | median msgs/s | vs previous setup |"
+        echo "|---|---:|---:|"
+        prev=""
+        for setup in $SETUPS; do
+            med="$(printf '%s' "$rows" | awk -v s="$setup" '$1 == s { print $2 }' | sort -g |
+                awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }')"
+            printf '| %s | %.0f | %s |\n' "$setup" "$med" \
+                "$([ -n "$prev" ] && awk -v a="$med" -v b="$prev" 'BEGIN { printf "%.2f", a / b }' || echo -)"
+            prev="$med"
+        done
+    } >> "$report"
+fi
 
 # Catch-up: a master alone fills CATCHUP_MIB of log, then a fresh slave follows it.
 work="$(mktemp -d)"
@@ -154,13 +179,13 @@ dev_mb="$(json_field "$work/dev.json" device_write_mb_per_sec)"
 # the senders read) bounds the catch-up as much as its write rate.
 per_shard=$(( ${copied:-0} / SHARDS / 4194304 ))
 read_mb="$(find "$work/master/store" -path '*commitlog*' -type f -size +1M | {
-    t0="$(date +%s.%N)"; total=0
+    r0="$(date +%s.%N)"; total=0
     while read -r f; do
         dd if="$f" of=/dev/null bs=4M count="$per_shard" iflag=direct status=none &
         total=$((total + per_shard * 4194304))
     done
     wait
-    awk -v b="$total" -v t0="$t0" -v t1="$(date +%s.%N)" 'BEGIN { printf "%.0f", b / (t1 - t0) / 1e6 }'
+    awk -v b="$total" -v t0="$r0" -v t1="$(date +%s.%N)" 'BEGIN { printf "%.0f", b / (t1 - t0) / 1e6 }'
 })"
 rm -rf "$work"
 {

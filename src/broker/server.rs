@@ -253,7 +253,7 @@ async fn shard_main(
     store.set_reads_durable_only(!slave && shard.cfg().flush_disk_type == FlushDiskType::SyncFlush);
     if slave {
         // A slave's log is its master's: delay levels are delivered there, not here.
-        glommio::spawn_local(replication::slave::run(shard.clone())).detach();
+        replication::spawn_link(replication::slave::run(shard.clone()));
         if i == 0 {
             glommio::spawn_local(replication::meta_sync::run(shard.clone())).detach();
         }

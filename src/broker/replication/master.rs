@@ -21,6 +21,9 @@ use crate::broker::shard::Shard;
 use crate::config::broker::BrokerRole;
 use crate::store::FlushMode;
 
+/// DATA frames up to this size go out as one write (header copied in front of the bytes);
+/// larger ones as two, without the copy.
+pub const SMALL_FRAME_BYTES: usize = 64 * 1024;
 /// Time a new link has to send its HELLO.
 pub const HELLO_TIMEOUT_MS: u64 = 10_000;
 
@@ -107,7 +110,7 @@ async fn accept_link(shard: &Rc<Shard>, mut stream: TcpStream) -> Result<(), Str
     }
     let target = hello.target as usize;
     if target == shard.id {
-        glommio::spawn_local(run_link(shard.clone(), stream, hello)).detach();
+        super::spawn_link(run_link(shard.clone(), stream, hello));
         return Ok(());
     }
     let fd = dup_fd(&stream).map_err(|e| format!("dup of {peer}'s socket: {e}"))?;
@@ -115,7 +118,7 @@ async fn accept_link(shard: &Rc<Shard>, mut stream: TcpStream) -> Result<(), Str
     shard
         .run_on(target, move |s| async move {
             let stream = stream_from_fd(fd);
-            glommio::spawn_local(run_link(s, stream, hello)).detach();
+            super::spawn_link(run_link(s, stream, hello));
         })
         .await
         .map_err(|e| format!("handing {peer}'s link to shard {target}: {e}"))
@@ -286,9 +289,20 @@ async fn send_log(shard: &Shard, mut w: TcpStream, id: u64, mut next: u64) -> St
         let n = bytes.as_ref().map_or(0, |b| b.len() as u64);
         let write = async {
             use futures_lite::AsyncWriteExt;
-            w.write_all(&header).await?;
-            if let Some(b) = &bytes {
-                w.write_all(b).await?;
+            match &bytes {
+                // The common SYNC_MASTER frame (one group commit's bytes): one send, so
+                // the slave gets header and bytes in one segment.
+                Some(b) if b.len() <= SMALL_FRAME_BYTES => {
+                    let mut one = Vec::with_capacity(header.len() + b.len());
+                    one.extend_from_slice(&header);
+                    one.extend_from_slice(b);
+                    w.write_all(&one).await?;
+                }
+                Some(b) => {
+                    w.write_all(&header).await?;
+                    w.write_all(b).await?;
+                }
+                None => w.write_all(&header).await?,
             }
             Ok::<(), std::io::Error>(())
         };
