@@ -131,7 +131,8 @@ fn sends_pulls_and_errors_that_name_the_culprit() {
     assert!(junk.read_frame().is_none());
     assert_eq!(queue_max(&mut c, "T1", 2), 1);
 
-    // Offsets: none yet is exactly 22; a commit is read back.
+    // Offsets: a group without one starts a young queue at its first message (RocketMQ's
+    // rule, trap 9); a commit is read back.
     let ask = |c: &mut RawClient| {
         c.call_with(
             14,
@@ -139,7 +140,9 @@ fn sends_pulls_and_errors_that_name_the_culprit() {
             Vec::new(),
         )
     };
-    assert_eq!(ask(&mut c).code, R::QUERY_NOT_FOUND.code());
+    let young = ask(&mut c);
+    assert_eq!(young.code, 0, "{:?}", young.remark);
+    assert_eq!(ext_i64(&young, "offset"), 0);
     let u = c.call_with(
         15,
         &[
@@ -152,6 +155,63 @@ fn sends_pulls_and_errors_that_name_the_culprit() {
     );
     assert_eq!(u.code, 0);
     assert_eq!(ext_i64(&ask(&mut c), "offset"), 1);
+}
+
+/// RocketMQ 4.9's answer to a group without an offset: 0 while the queue starts at 0 and
+/// its first record is within accessMessageInMemoryMaxRatio % of memory from the log's end
+/// (or the queue is empty), exactly 22 otherwise. Ratio 0 makes every stored record cold.
+#[test]
+fn a_group_without_an_offset_starts_young_queues_at_zero_and_cold_ones_not_found() {
+    let ask = |c: &mut RawClient, qid: i32| {
+        let r = c.call_with(
+            14,
+            &[
+                ("consumerGroup", "new-group"),
+                ("topic", "Young"),
+                ("queueId", &qid.to_string()),
+            ],
+            Vec::new(),
+        );
+        (r.code, r.ext.get("offset").map(str::to_owned))
+    };
+    for (ratio, stored_answer) in [
+        (40, (0, Some("0".to_owned()))),
+        (0, (R::QUERY_NOT_FOUND.code(), None)),
+    ] {
+        let b = start_broker(
+            None,
+            &format!("autoCreateTopicEnable=false\naccessMessageInMemoryMaxRatio={ratio}"),
+        );
+        let mut c = RawClient::connect(b.addr);
+        assert_eq!(create_topic(&mut c, "Young", 4).code, 0);
+        for i in 0..3 {
+            let r = raw_send(&mut c, "Young", 1, format!("m{i}").as_bytes(), "t");
+            assert_eq!(r.code, 0, "{:?}", r.remark);
+        }
+        assert_eq!(
+            ask(&mut c, 1),
+            stored_answer,
+            "ratio {ratio}, queue with records"
+        );
+        assert_eq!(
+            ask(&mut c, 3),
+            (0, Some("0".to_owned())),
+            "ratio {ratio}, empty queue"
+        );
+        // A commit always wins over the rule.
+        let u = c.call_with(
+            15,
+            &[
+                ("consumerGroup", "new-group"),
+                ("topic", "Young"),
+                ("queueId", "1"),
+                ("commitOffset", "2"),
+            ],
+            Vec::new(),
+        );
+        assert_eq!(u.code, 0);
+        assert_eq!(ask(&mut c, 1), (0, Some("2".to_owned())));
+    }
 }
 
 #[test]

@@ -487,3 +487,39 @@ fn batch_oneway_and_async_sends_all_arrive() {
     assert_eq!(bodies, expected);
     assert_eq!(batch_offsets.1, 0, "the batch went first to an empty queue");
 }
+
+/// A consumer with CONSUME_FROM_LAST_OFFSET started before its topic exists gets the
+/// topic's first messages: the broker answers its offset query with 0 on a young queue
+/// (RocketMQ 4.9's rule), and the consumer starts there instead of at the queue's end.
+#[test]
+fn a_consumer_started_before_its_topic_gets_the_first_messages() {
+    let s = standalone();
+    let topic = "FlowBornLater";
+    let ns = addrs(&[&s.ns]);
+    let got = on_executor(move || async move {
+        let seen: Rc<RefCell<HashMap<Vec<u8>, u32>>> = Rc::default();
+        let mut cfg = ConsumerConfig::new("flow_young", topic, "*", "127.0.0.1@young");
+        cfg.from = StartFrom::Last;
+        let c = Consumer::new(cfg, ns.clone()).unwrap();
+        let run = glommio::spawn_local({
+            let (c, l) = (c.clone(), counting(&seen));
+            async move { c.run(l, Some(Duration::from_secs(120))).await }
+        });
+        let producer = Producer::new("flow_young_pg", ns.clone(), Duration::from_secs(5)).unwrap();
+        for i in 0..50 {
+            producer
+                .send(&message(topic, "TagA", format!("young-{i}")))
+                .await
+                .unwrap();
+        }
+        until(60, "the topic's first 50 messages", || {
+            seen.borrow().len() == 50
+        })
+        .await;
+        c.shutdown();
+        run.await.unwrap();
+        let n = seen.borrow().len();
+        n
+    });
+    assert_eq!(got, 50);
+}

@@ -16,6 +16,7 @@ pub mod clients;
 pub mod connections;
 pub mod delay;
 pub mod handlers;
+pub mod hot_window;
 pub mod locks;
 pub mod long_polling;
 pub mod message_id;

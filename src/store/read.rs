@@ -146,6 +146,24 @@ impl ShardStore {
         })
     }
 
+    /// Physical offset of the record at queue offset 0, if the queue still holds it.
+    pub async fn first_record_physical(
+        &self,
+        topic: &str,
+        qid: i32,
+    ) -> Result<Option<i64>, StoreError> {
+        let (min, max) = self.queue_offsets(topic, qid);
+        if min > 0 || max == 0 {
+            return Ok(None);
+        }
+        let entries = self.read_entries(topic, qid, 0, 1).await?;
+        Ok(entries
+            .first()
+            .copied()
+            .flatten()
+            .map(|e| e.physical_offset))
+    }
+
     /// Index entries `[from, from + n)`; `None` for slots that are zero.
     pub(super) async fn read_entries(
         &self,

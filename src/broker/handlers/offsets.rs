@@ -4,6 +4,7 @@
 use std::rc::Rc;
 
 use super::Reply;
+use crate::broker::hot_window;
 use crate::broker::shard::Shard;
 use crate::protocol::header::broker::{
     OffsetResponseHeader, QueryConsumerOffsetRequestHeader, QueueRequestHeader,
@@ -18,19 +19,22 @@ fn offset_reply(req: &RemotingCommand, offset: i64) -> RemotingCommand {
         .with_ext(OffsetResponseHeader { offset }.to_ext())
 }
 
-/// 14: the committed offset, or QUERY_NOT_FOUND (exactly 22, trap 6). coremq does not
-/// emulate RocketMQ's "young queue answers 0" rule (trap 9): a group with no offset is
-/// always "not found", so CONSUME_FROM_LAST_OFFSET starts at the tail, FIRST at 0.
+/// 14: the committed offset; for a group without one, RocketMQ 4.9's young-queue rule
+/// (spec trap 9): 0 while the queue still starts at 0 and its first record is hot (or it
+/// has none yet), so a new group, even with CONSUME_FROM_LAST_OFFSET, reads a young
+/// queue from its first message; otherwise QUERY_NOT_FOUND (exactly 22, trap 6).
 pub async fn query(shard: &Rc<Shard>, req: &RemotingCommand) -> Reply {
     let h: QueryConsumerOffsetRequestHeader = req.header()?;
     let owner = shard.queue_owner(&h.topic, h.queue_id);
     let (g, t, q) = (h.consumer_group.clone(), h.topic.clone(), h.queue_id);
     let found = shard
-        .run_on(
-            owner,
-            move |s| async move { s.offsets.borrow().get(&g, &t, q) },
-        )
-        .await?;
+        .run_on(owner, move |s| async move {
+            if let Some(o) = s.offsets.borrow().get(&g, &t, q) {
+                return Ok(Some(o));
+            }
+            young_queue_start(&s, &t, q).await
+        })
+        .await??;
     Ok(match found {
         Some(o) => offset_reply(req, o),
         None => req.error(
@@ -38,6 +42,26 @@ pub async fn query(shard: &Rc<Shard>, req: &RemotingCommand) -> Reply {
             "Not found, V3_0_6_SNAPSHOT maybe this group consumer boot first",
         ),
     })
+}
+
+/// Owner side of the young-queue rule: `Some(0)` when a new group starts at the queue's
+/// first message, `None` when it is "not found" (the client decides where to start).
+async fn young_queue_start(
+    s: &Shard,
+    topic: &str,
+    qid: i32,
+) -> Result<Option<i64>, crate::store::StoreError> {
+    let (min, _) = s.store.queue_offsets(topic, qid);
+    if min > 0 {
+        return Ok(None);
+    }
+    let Some(first) = s.store.first_record_physical(topic, qid).await? else {
+        // Nothing stored yet (RocketMQ: no index entry at 0 is "not on disk").
+        return Ok(Some(0));
+    };
+    let end = s.store.physical_of(s.store.log_positions().end);
+    let hot = hot_window::is_hot(end, first, s.cfg().access_message_in_memory_max_ratio);
+    Ok(hot.then_some(0))
 }
 
 /// 15: stores a commit (usually oneway).

@@ -7,6 +7,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 
 use super::{topic_check, HandlerError, Reply};
+use crate::broker::hot_window;
 use crate::broker::shard::Shard;
 use crate::protocol::body::client::{SubscriptionData, SubscriptionGroupConfig};
 use crate::protocol::codes::perm;
@@ -46,28 +47,6 @@ struct PullOutcome {
     /// The read was further behind the log's end than the memory rule allows (RocketMQ's
     /// suggestPullingFromSlave).
     far_behind: bool,
-}
-
-/// Physical memory of this host, bytes (RocketMQ's TOTAL_PHYSICAL_MEMORY_SIZE; its 24 GiB
-/// fallback when unknown).
-fn total_memory_bytes() -> u64 {
-    static TOTAL: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    *TOTAL.get_or_init(read_total_memory_bytes)
-}
-
-fn read_total_memory_bytes() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    let (pages, size) = unsafe {
-        (
-            libc::sysconf(libc::_SC_PHYS_PAGES),
-            libc::sysconf(libc::_SC_PAGESIZE),
-        )
-    };
-    if pages > 0 && size > 0 {
-        pages as u64 * size as u64
-    } else {
-        24 << 30
-    }
 }
 
 /// Which broker the client should pull this queue from next (spec trap 5, RocketMQ's
@@ -270,9 +249,11 @@ async fn read_as_owner(s: &Shard, q: PullQuery) -> Result<PullOutcome, StoreErro
                     return false;
                 };
                 let end = s.store.physical_of(s.store.log_positions().end);
-                let memory = total_memory_bytes() / 100
-                    * u64::from(s.cfg().access_message_in_memory_max_ratio);
-                end.saturating_sub(rec.physical_offset()) as u64 > memory
+                !hot_window::is_hot(
+                    end,
+                    rec.physical_offset(),
+                    s.cfg().access_message_in_memory_max_ratio,
+                )
             });
         return Ok(PullOutcome {
             far_behind,
