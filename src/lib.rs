@@ -17,4 +17,5 @@ pub mod namesrv;
 pub mod protocol;
 pub mod remoting;
 pub mod runtime;
+pub mod stdout;
 pub mod store;

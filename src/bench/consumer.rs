@@ -74,13 +74,13 @@ pub fn run(args: ConsumerBenchArgs, stop: fn() -> bool) -> Result<ConsumerReport
     }
     let cpu0 = stats::cpu_seconds();
     let wall0 = Instant::now();
-    println!("Consumer Started.");
+    crate::stdout::line("Consumer Started.");
     let a = args.clone();
     let (total, first_error) = stats::run_executors(
         "bench-consumer",
         args.cores,
         move |e, tx| consume(a.clone(), e, tx, stop),
-        |w| println!("{}", line(w)),
+        |w| crate::stdout::line(&line(w)),
     )?;
     if let Some(e) = first_error {
         return Err(e);

@@ -90,16 +90,16 @@ pub fn run(args: ProducerBenchArgs, stop: fn() -> bool) -> Result<ProducerReport
     if args.threads == 0 || args.cores == 0 {
         return Err("-w and --cores must be at least 1".into());
     }
-    println!(
+    crate::stdout::line(&format!(
         "topic: {} threadCount: {} messageSize: {} keyEnable: {} propertySize: {} tagCount: {} traceEnable: false aclEnable: false messageQuantity: {}",
         args.topic, args.threads, args.size, args.keys, args.property_size, args.tag_count, args.count
-    );
-    println!(
+    ));
+    crate::stdout::line(&format!(
         "delayEnable: {} delayLevel: {}",
         args.delay_level.is_some(),
         args.delay_level.unwrap_or(1)
-    );
-    println!("asyncEnable: {}", args.async_inflight.is_some());
+    ));
+    crate::stdout::line(&format!("asyncEnable: {}", args.async_inflight.is_some()));
     let cpu0 = stats::cpu_seconds();
     let wall0 = Instant::now();
     let a = args.clone();
@@ -107,7 +107,7 @@ pub fn run(args: ProducerBenchArgs, stop: fn() -> bool) -> Result<ProducerReport
         "bench-producer",
         args.cores,
         move |e, tx| generate(a.clone(), e, tx, stop),
-        |w| println!("{}", line(w)),
+        |w| crate::stdout::line(&line(w)),
     )?;
     if let Some(e) = first_error.filter(|_| total.ok == 0) {
         return Err(e);

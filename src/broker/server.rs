@@ -196,7 +196,7 @@ pub fn run(
         }
     }
     let line = boot_line(&ident);
-    println!("{line}");
+    crate::stdout::server_line(&line);
     tracing::info!(shards, "{line}");
     let mut clean = true;
     for (i, h) in handles.into_iter().enumerate() {

@@ -34,6 +34,6 @@ pub fn run(args: AdminArgs) -> Result<(), String> {
     })
     .map_err(|e| format!("{name}: {e}"))?
     .map_err(|e| format!("{name}: {e}"))?;
-    print!("{out}");
+    crate::stdout::text(&out);
     Ok(())
 }

@@ -225,7 +225,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
                 io_memory_bytes: a.io_memory_bytes,
                 device: !a.no_device,
             })?;
-            print!("{report}");
+            crate::stdout::text(&report.to_string());
             write_json(a.json, &report)
         }
         BenchCommand::Producer(a) => {
@@ -257,7 +257,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
             };
             crate::broker::server::install_signal_handlers();
             let report = crate::bench::producer::run(args, crate::broker::server::stop_requested)?;
-            print!("{report}");
+            crate::stdout::text(&report.to_string());
             write_json(a.json, &report)
         }
         BenchCommand::Consumer(a) => {
@@ -290,7 +290,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
             };
             crate::broker::server::install_signal_handlers();
             let report = crate::bench::consumer::run(args, crate::broker::server::stop_requested)?;
-            print!("{report}");
+            crate::stdout::text(&report.to_string());
             write_json(a.json, &report)
         }
     }

@@ -97,7 +97,7 @@ pub fn run(args: BrokerArgs) -> Result<(), String> {
             .into_iter()
             .filter(|(k, _)| args.print || IMPORTANT_KEYS.contains(k))
             .collect();
-        print!("{}", config::render(&entries));
+        crate::stdout::text(&config::render(&entries));
         return Ok(());
     }
     let _guard = start_logging(&cfg, warnings)?;

@@ -91,7 +91,7 @@ pub fn run(args: ConsumeArgs) -> Result<(), String> {
         NETWORK_ONLY_IO_MEMORY_BYTES,
         move || async move {
             let consumer = Consumer::new(cfg, namesrv).map_err(|e| e.to_string())?;
-            println!("Consumer Started.");
+            crate::stdout::line("Consumer Started.");
             let seen = Rc::new(Cell::new(0u64));
             let sink: Listener = {
                 let seen = seen.clone();

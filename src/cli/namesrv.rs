@@ -31,7 +31,7 @@ pub fn run(args: NamesrvArgs) -> Result<(), String> {
         for w in &warnings {
             eprintln!("warning: {w}");
         }
-        print!("{}", config::render(&config.entries()));
+        crate::stdout::text(&config::render(&config.entries()));
         return Ok(());
     }
     let _guard = crate::logging::init(

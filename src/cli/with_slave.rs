@@ -115,13 +115,13 @@ pub fn run_pair(base: Option<&Path>, cfg: &BrokerConfig, ns_addr: &str) -> Resul
         } else {
             String::new()
         };
-        println!(
+        crate::stdout::server_line(&format!(
             "standalone --with-slave: the {} of {} started, pid {}, config {}{hint}",
             mb.name,
             cfg.broker_name,
             child.id(),
             mb.conf.display()
-        );
+        ));
         mb.child = Some(child);
     }
     crate::broker::server::install_signal_handlers();
@@ -131,11 +131,11 @@ pub fn run_pair(base: Option<&Path>, cfg: &BrokerConfig, ns_addr: &str) -> Resul
                 continue;
             };
             if let Ok(Some(status)) = child.try_wait() {
-                println!(
+                crate::stdout::server_line(&format!(
                     "standalone --with-slave: the {} exited ({status}); start it again with: coremq broker -c {}",
                     mb.name,
                     mb.conf.display()
-                );
+                ));
                 mb.child = None;
             }
         }

@@ -49,7 +49,7 @@ pub fn run(config: NamesrvConfig) -> Result<(), NamesrvError> {
         addr,
         reason: e.to_string(),
     })?;
-    println!("The Name Server boot success. serializeType=JSON");
+    crate::stdout::server_line("The Name Server boot success. serializeType=JSON");
     tracing::info!(%addr, "The Name Server boot success. serializeType=JSON");
     run_unpinned(
         "namesrv",
