@@ -22,13 +22,25 @@ pub struct Joined {
 pub struct LocalConnections {
     conns: HashMap<u64, Connection>,
     joined: HashMap<u64, Joined>,
+    /// Producer client ids heard on each connection's heartbeats (where a request-reply
+    /// reply is pushed: RocketMQ's ProducerManager.findChannel).
+    producer_ids: HashMap<String, u64>,
     subscriptions: HashMap<(String, String), SubscriptionData>,
 }
 
 impl LocalConnections {
     /// Records what a heartbeat on `conn` said.
-    pub fn heartbeat(&mut self, conn: &Connection, consumers: &[String], producers: &[String]) {
+    pub fn heartbeat(
+        &mut self,
+        conn: &Connection,
+        client_id: &str,
+        consumers: &[String],
+        producers: &[String],
+    ) {
         self.conns.entry(conn.id()).or_insert_with(|| conn.clone());
+        if !producers.is_empty() {
+            self.producer_ids.insert(client_id.to_owned(), conn.id());
+        }
         let j = self.joined.entry(conn.id()).or_default();
         j.consumers.extend(consumers.iter().cloned());
         j.producers.extend(producers.iter().cloned());
@@ -57,9 +69,16 @@ impl LocalConnections {
         self.conns.get(&conn_id).filter(|c| !c.is_closed()).cloned()
     }
 
+    /// The open connection of the producer client `client_id`, if it is on this shard.
+    pub fn producer_connection(&self, client_id: &str) -> Option<u64> {
+        let id = *self.producer_ids.get(client_id)?;
+        self.get(id).map(|_| id)
+    }
+
     /// Forgets a closed connection; the groups it had joined.
     pub fn closed(&mut self, conn_id: u64) -> Joined {
         self.conns.remove(&conn_id);
+        self.producer_ids.retain(|_, c| *c != conn_id);
         self.joined.remove(&conn_id).unwrap_or_default()
     }
 

@@ -174,6 +174,10 @@ impl Metadata {
                 perm: rw_inherit,
                 ..TopicConfig::new(&cfg.broker_name, 1)
             },
+            TopicConfig::new(
+                &crate::protocol::topics::reply_topic(&cfg.broker_cluster_name),
+                1,
+            ),
         ];
         if cfg.auto_create_topic_enable {
             system.push(TopicConfig {

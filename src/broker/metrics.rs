@@ -98,6 +98,8 @@ struct ShardReport {
     inflight_appends: usize,
     /// Cross-shard requests sent, and waiting now.
     router: (u64, usize),
+    /// Request-reply replies pushed and dropped.
+    replies: (u64, u64),
 }
 
 /// Topic and (group, topic) counters as a scrape saw them.
@@ -148,6 +150,7 @@ async fn report(s: Rc<Shard>) -> ShardReport {
         breakdown: s.throughput.breakdown(),
         inflight_appends: s.inflight_appends(),
         router: s.router_stats(),
+        replies: s.replies(),
     }
 }
 
@@ -511,7 +514,7 @@ pub async fn scrape(
             );
         }
     }
-    let load: [ShardSeries; 4] = [
+    let load: [ShardSeries; 6] = [
         (
             "coremq_shard_router_messages_total",
             C,
@@ -529,6 +532,18 @@ pub async fn scrape(
             "gauge",
             "Appends waiting on the store (bounded: past the bound sends get SYSTEM_BUSY).",
             |r| r.inflight_appends as u64,
+        ),
+        (
+            "coremq_shard_replies_pushed_total",
+            "counter",
+            "Request-reply replies pushed to their requester's connection.",
+            |r| r.replies.0,
+        ),
+        (
+            "coremq_shard_replies_dropped_total",
+            "counter",
+            "Request-reply replies whose requester was gone (stored, not delivered).",
+            |r| r.replies.1,
         ),
         (
             "coremq_shard_unflushed_bytes",

@@ -151,9 +151,23 @@ pub struct Shard {
     pub cfg_changes: Cell<i64>,
     /// Master/slave links of this shard's log.
     pub replication: super::replication::Replication,
+    /// Request-reply replies pushed to their requester, and dropped (requester gone).
+    replies: Cell<(u64, u64)>,
 }
 
 impl Shard {
+    /// Counts a request-reply reply: pushed to its requester, or dropped.
+    pub fn count_reply(&self, pushed: bool) {
+        let (p, d) = self.replies.get();
+        self.replies
+            .set(if pushed { (p + 1, d) } else { (p, d + 1) });
+    }
+
+    /// Replies pushed and dropped on this shard so far.
+    pub fn replies(&self) -> (u64, u64) {
+        self.replies.get()
+    }
+
     /// Builds the shard and joins the mesh.
     pub async fn start(
         id: usize,
@@ -186,6 +200,7 @@ impl Shard {
             register_now: Default::default(),
             live_cfg: RefCell::new(Rc::new(ident.cfg.clone())),
             cfg_changes: Cell::new(0),
+            replies: Cell::new((0, 0)),
             send_latency: super::send_latency::histogram(),
             replication: Default::default(),
         });

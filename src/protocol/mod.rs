@@ -20,6 +20,7 @@ pub mod frame;
 pub mod header;
 pub mod json_header;
 pub mod properties;
+pub mod topics;
 
 #[cfg(test)]
 mod tests;

@@ -35,6 +35,16 @@ pub mod keys {
     pub const RECONSUME_TIME: &str = "RECONSUME_TIME";
     /// Max redeliveries carried by client-side resends.
     pub const MAX_RECONSUME_TIMES: &str = "MAX_RECONSUME_TIMES";
+    /// Request-reply: the requesting client's id, where the reply is pushed.
+    pub const REPLY_TO_CLIENT: &str = "REPLY_TO_CLIENT";
+    /// Request-reply: pairs a reply with its request.
+    pub const CORRELATION_ID: &str = "CORRELATION_ID";
+    /// Request-reply: "reply" on a reply message.
+    pub const MESSAGE_TYPE: &str = "MSG_TYPE";
+    /// Request-reply: the requester's timeout, ms.
+    pub const TTL: &str = "TTL";
+    /// Request-reply: when the broker pushed the reply, ms since the epoch.
+    pub const PUSH_REPLY_TIME: &str = "PUSH_REPLY_TIME";
 }
 
 /// An editable properties list.

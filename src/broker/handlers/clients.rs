@@ -35,7 +35,7 @@ pub async fn heartbeat(shard: &Rc<Shard>, conn: &Connection, req: &RemotingComma
     shard
         .local
         .borrow_mut()
-        .heartbeat(conn, &consumer_names, &hb.producers);
+        .heartbeat(conn, &hb.client_id, &consumer_names, &hb.producers);
     for data in hb.consumers {
         let Some(group) = topic_check::group(shard, &data.group_name)
             .await

@@ -12,6 +12,7 @@ mod offsets;
 pub use offsets::store_time_at;
 mod pull;
 mod replication;
+mod reply;
 mod reset_offset;
 mod runtime_info;
 pub use runtime_info::{runtime_table_of, RuntimePart};
@@ -93,6 +94,7 @@ pub async fn dispatch(
             shard.send_latency.record(started.elapsed());
             r
         }
+        C::SEND_REPLY_MESSAGE | C::SEND_REPLY_MESSAGE_V2 => reply::reply(shard, conn, req).await,
         C::PULL_MESSAGE => pull::pull(shard, conn, req).await,
         C::QUERY_CONSUMER_OFFSET => offsets::query(shard, req).await,
         C::UPDATE_CONSUMER_OFFSET => offsets::update(shard, req).await,

@@ -60,6 +60,8 @@ pub fn refused_on_slave(
         C::SEND_MESSAGE
         | C::SEND_MESSAGE_V2
         | C::SEND_BATCH_MESSAGE
+        | C::SEND_REPLY_MESSAGE
+        | C::SEND_REPLY_MESSAGE_V2
         | C::CONSUMER_SEND_MSG_BACK => Some(req.error(
             ResponseCode::SERVICE_NOT_AVAILABLE,
             replication::slave_write_refusal(&shard.cfg(), &shard.ident.addr),

@@ -47,8 +47,9 @@ command_header! {
 impl SendMessageRequestHeader {
     /// Reads the header of a 10, 310 or 320 request in whichever naming it uses.
     pub fn from_request(code: i32, ext: &ExtFields) -> Result<Self, HeaderError> {
-        // Some clients send 310 with long names; the letter `a` decides.
-        if code == 10 || ext.get("a").is_none() {
+        // Some clients send 310 with long names; the letter `a` decides. 10 and 324 (the
+        // reply) are the long-name codes.
+        if code == 10 || code == 324 || ext.get("a").is_none() {
             return Self::from_ext(ext);
         }
         let v = SendMessageRequestHeaderV2::from_ext(ext)?;
@@ -68,6 +69,27 @@ impl SendMessageRequestHeader {
             batch: v.m,
             bname: v.n,
         })
+    }
+}
+
+command_header! {
+    /// PUSH_REPLY_MESSAGE_TO_CLIENT (326): a reply as the broker pushes it to the requester
+    /// (the reply's send header, plus where and when it was stored). Hosts are `ip:port`.
+    pub struct ReplyMessageRequestHeader {
+        pub producer_group: String = "producerGroup",
+        pub topic: String = "topic",
+        pub default_topic: String = "defaultTopic",
+        pub default_topic_queue_nums: i32 = "defaultTopicQueueNums",
+        pub queue_id: i32 = "queueId",
+        pub sys_flag: i32 = "sysFlag",
+        pub born_timestamp: i64 = "bornTimestamp",
+        pub flag: i32 = "flag",
+        pub properties: Option<String> = "properties",
+        pub reconsume_times: Option<i32> = "reconsumeTimes",
+        pub unit_mode: Option<bool> = "unitMode",
+        pub born_host: String = "bornHost",
+        pub store_host: String = "storeHost",
+        pub store_timestamp: i64 = "storeTimestamp",
     }
 }
 
