@@ -143,7 +143,7 @@ async fn refuse(stream: &mut TcpStream, reason: RefuseReason, text: &str) {
 
 /// The owner shard: checks the slave's end, then streams until the link fails.
 async fn run_link(shard: Rc<Shard>, mut stream: TcpStream, hello: Hello) {
-    // A DATA frame goes out as two writes (header, then the log bytes as they are):
+    // A large DATA frame goes out as two writes (header, then the log bytes as they are):
     // Nagle would hold the second for the peer's delayed ACK.
     let _ = stream.set_nodelay(true);
     let store = shard.store.clone();

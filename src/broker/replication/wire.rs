@@ -189,7 +189,7 @@ impl Frame {
                 master_end,
                 bytes,
             } => {
-                out.put_u8(4);
+                out.put_u8(DATA_KIND);
                 out.put_u64(*from);
                 out.put_u64(*master_end);
                 out.put_slice(bytes);
@@ -260,7 +260,7 @@ impl Frame {
                     text: get_str(&mut b, "REFUSE")?,
                 }
             }
-            4 => {
+            DATA_KIND => {
                 need(b, 16, "DATA")?;
                 let from = b.get_u64();
                 let master_end = b.get_u64();
@@ -293,8 +293,9 @@ impl Frame {
 /// log bytes can be written as they are, without a copy into the frame.
 pub fn data_header(from: u64, master_end: u64, len: usize) -> Vec<u8> {
     let mut b = Vec::with_capacity(DATA_HEADER_BYTES);
-    b.extend_from_slice(&((1 + 16 + len) as u32).to_be_bytes());
-    b.push(4);
+    // The length field counts what follows it: kind, the two offsets, the log bytes.
+    b.extend_from_slice(&((DATA_HEADER_BYTES - 4 + len) as u32).to_be_bytes());
+    b.push(DATA_KIND);
     b.extend_from_slice(&from.to_be_bytes());
     b.extend_from_slice(&master_end.to_be_bytes());
     b
@@ -302,6 +303,8 @@ pub fn data_header(from: u64, master_end: u64, len: usize) -> Vec<u8> {
 
 /// Length field, kind and the two offsets of a DATA frame.
 pub const DATA_HEADER_BYTES: usize = 4 + 1 + 16;
+/// The kind byte of a DATA frame.
+const DATA_KIND: u8 = 4;
 
 /// Reads one frame from `r`.
 pub async fn read_frame<R: futures_lite::AsyncRead + Unpin>(r: &mut R) -> Result<Frame, ReadError> {
