@@ -9,8 +9,10 @@ use std::time::{Duration, Instant};
 
 use rocketmq_client_rust::{
     ClientConfig, ClientResult, ClientRuntime, ClientRuntimeConfig, ConsumeConcurrentlyContext,
-    ConsumeConcurrentlyStatus, MessageListenerConcurrently, TelemetryHandle,
+    ConsumeConcurrentlyStatus, DefaultMQProducer, DefaultMQPushConsumer,
+    MessageListenerConcurrently, TelemetryHandle,
 };
+use rocketmq_model::common::consumer::consume_from_where::ConsumeFromWhere;
 use rocketmq_model::common::message::message_ext::MessageExt;
 use rocketmq_runtime::{RuntimeConfig, RuntimeOwner};
 
@@ -221,6 +223,34 @@ pub fn client_runtime(scope: &'static str) -> Arc<ClientRuntime> {
         TelemetryHandle::noop(),
     )
     .expect("client runtime")
+}
+
+/// A started producer of `group` (instance `<group>-p`, 5 s send timeout).
+pub async fn started_producer(ns: &str, group: &str) -> DefaultMQProducer {
+    let mut p = DefaultMQProducer::builder(client_runtime("producer"))
+        .client_config(client_config(ns, &format!("{group}-p")))
+        .producer_group(group.to_string())
+        .name_server_addr(ns.to_string())
+        .send_msg_timeout(5_000)
+        .build();
+    p.start().await.expect("producer start");
+    p
+}
+
+/// A push consumer of `group` as client instance `instance`, starting at `from` when the
+/// group has no offset; the caller subscribes, registers a listener and starts it.
+pub fn push_consumer(
+    ns: &str,
+    group: &str,
+    instance: &str,
+    from: ConsumeFromWhere,
+) -> DefaultMQPushConsumer {
+    DefaultMQPushConsumer::builder(client_runtime("consumer"))
+        .client_config(client_config(ns, instance))
+        .consumer_group(group.to_string())
+        .name_server_addr(ns.to_string())
+        .consume_from_where(from)
+        .build()
 }
 
 /// One request over a fresh connection with coremq's own codec (for checks the third-party

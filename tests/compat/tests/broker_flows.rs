@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use coremq_compat::{client_config as config, client_runtime, delivery, Cluster, Record, Seen};
+use coremq_compat::{delivery, push_consumer, started_producer, Cluster, Record, Seen};
 use rocketmq_client_rust::{
     ClientResult, ConsumeOrderlyContext, ConsumeOrderlyStatus, DefaultMQProducer,
     DefaultMQPushConsumer, MQPushConsumer, MessageListenerOrderly,
@@ -43,17 +43,6 @@ impl MessageListenerOrderly for RecordOrderly {
     }
 }
 
-async fn producer(ns: &str, group: &str) -> DefaultMQProducer {
-    let mut p = DefaultMQProducer::builder(client_runtime("producer"))
-        .client_config(config(ns, &format!("{group}-p")))
-        .producer_group(group.to_string())
-        .name_server_addr(ns.to_string())
-        .send_msg_timeout(5_000)
-        .build();
-    p.start().await.expect("producer start");
-    p
-}
-
 async fn consumer(
     ns: &str,
     group: &str,
@@ -63,12 +52,12 @@ async fn consumer(
     orderly: bool,
 ) -> (DefaultMQPushConsumer, Seen) {
     let seen: Seen = Arc::default();
-    let mut c = DefaultMQPushConsumer::builder(client_runtime("consumer"))
-        .client_config(config(ns, instance))
-        .consumer_group(group.to_string())
-        .name_server_addr(ns.to_string())
-        .consume_from_where(ConsumeFromWhere::ConsumeFromFirstOffset)
-        .build();
+    let mut c = push_consumer(
+        ns,
+        group,
+        instance,
+        ConsumeFromWhere::ConsumeFromFirstOffset,
+    );
     c.subscribe(topic, expr).await.expect("subscribe");
     if orderly {
         c.register_message_listener_orderly(RecordOrderly(seen.clone()));
@@ -148,7 +137,7 @@ async fn ten_thousand_messages_two_consumers_split_and_tags_filter() {
     let ns = cluster.namesrv_addr.clone();
     let broker = format!("127.0.0.1:{}", cluster.broker_port);
     let topic = "FlowTest";
-    let mut p = producer(&ns, "pg-flow").await;
+    let mut p = started_producer(&ns, "pg-flow").await;
     create_topic(&p, topic).await;
 
     let (mut c1, seen1) = consumer(&ns, "g-split", "c1", topic, "*", false).await;
@@ -238,7 +227,7 @@ async fn ordered_messages_are_consumed_in_key_order() {
     let cluster = Cluster::start("shardCount=2\n");
     let ns = cluster.namesrv_addr.clone();
     let topic = "OrderTest";
-    let mut p = producer(&ns, "pg-order").await;
+    let mut p = started_producer(&ns, "pg-order").await;
     create_topic(&p, topic).await;
     let (mut c, seen) = consumer(&ns, "g-order", "co", topic, "*", true).await;
     for seq in 0..PER_KEY {
@@ -303,7 +292,7 @@ async fn consumer_restart_resumes_from_committed_offset() {
     let cluster = Cluster::start("shardCount=2\n");
     let ns = cluster.namesrv_addr.clone();
     let topic = "ResumeTest";
-    let mut p = producer(&ns, "pg-resume").await;
+    let mut p = started_producer(&ns, "pg-resume").await;
     create_topic(&p, topic).await;
     for i in 0..N {
         p.send(message(topic, "TagA", "k", &format!("a-{i}")))
@@ -350,7 +339,7 @@ async fn sync_flush_broker_killed_with_sigkill_loses_no_acknowledged_message() {
     let mut cluster = Cluster::start("shardCount=2\nflushDiskType=SYNC_FLUSH\n");
     let ns = cluster.namesrv_addr.clone();
     let topic = "DurableTest";
-    let mut p = producer(&ns, "pg-durable").await;
+    let mut p = started_producer(&ns, "pg-durable").await;
     create_topic(&p, topic).await;
     let pid = cluster.broker.as_ref().unwrap().child.id() as i32;
     let mut acked = Vec::new();
@@ -401,7 +390,7 @@ async fn admin_calls_relayed_to_a_third_party_consumer() {
     let ns = cluster.namesrv_addr.clone();
     let broker = format!("127.0.0.1:{}", cluster.broker_port);
     let topic = "RelayTest";
-    let mut p = producer(&ns, "pg-relay").await;
+    let mut p = started_producer(&ns, "pg-relay").await;
     create_topic(&p, topic).await;
     let sent = p
         .send(message(topic, "TagA", "k", "relay-0"))
@@ -489,7 +478,7 @@ async fn reset_offset_by_time_rewinds_a_third_party_consumer() {
     let cluster = Cluster::start("shardCount=2\n");
     let ns = cluster.namesrv_addr.clone();
     let topic = "ResetTest";
-    let mut p = producer(&ns, "pg-reset").await;
+    let mut p = started_producer(&ns, "pg-reset").await;
     create_topic(&p, topic).await;
     let before = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -10,10 +10,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use coremq_compat::{
-    client_config as config, client_runtime, coremq_bin, free_broker_port, free_port, spawn_until,
-    Cluster, Record, Seen,
+    coremq_bin, free_broker_port, free_port, push_consumer, spawn_until, started_producer, Cluster,
+    Record, Seen,
 };
-use rocketmq_client_rust::{DefaultMQProducer, DefaultMQPushConsumer, MQPushConsumer};
+use rocketmq_client_rust::MQPushConsumer;
 use rocketmq_model::common::consumer::consume_from_where::ConsumeFromWhere;
 use rocketmq_model::common::message::message_single::Message;
 use rocketmq_model::result::SendStatus;
@@ -103,24 +103,18 @@ async fn sync_master_killed_every_acknowledged_message_is_consumed_from_the_slav
         "boot success",
     );
     let topic = "HaCompat";
-    let mut p = DefaultMQProducer::builder(client_runtime("producer"))
-        .client_config(config(&ns, "ha-p"))
-        .producer_group("pg-ha".to_string())
-        .name_server_addr(ns.clone())
-        .send_msg_timeout(5_000)
-        .build();
-    p.start().await.expect("producer start");
+    let mut p = started_producer(&ns, "pg-ha").await;
     p.send(message(topic, "warmup"))
         .await
         .expect("first send creates the topic");
 
     let seen: Seen = Arc::default();
-    let mut c = DefaultMQPushConsumer::builder(client_runtime("consumer"))
-        .client_config(config(&ns, "ha-c"))
-        .consumer_group("g-ha".to_string())
-        .name_server_addr(ns.clone())
-        .consume_from_where(ConsumeFromWhere::ConsumeFromFirstOffset)
-        .build();
+    let mut c = push_consumer(
+        &ns,
+        "g-ha",
+        "ha-c",
+        ConsumeFromWhere::ConsumeFromFirstOffset,
+    );
     c.subscribe(topic, "*").await.expect("subscribe");
     c.register_message_listener_concurrently(Record(seen.clone()));
     c.start().await.expect("consumer start");

@@ -6,11 +6,12 @@
 
 use std::time::{Duration, Instant};
 
-use coremq_compat::{client_config as config, client_runtime, Cluster};
+use coremq_compat::{push_consumer, started_producer, Cluster};
 use rocketmq_client_rust::{
     ClientResult, ConsumeConcurrentlyContext, ConsumeConcurrentlyStatus, DefaultMQProducer,
-    DefaultMQPushConsumer, MQPushConsumer, MessageListenerConcurrently, MessageUtil,
+    MQPushConsumer, MessageListenerConcurrently, MessageUtil,
 };
+use rocketmq_model::common::consumer::consume_from_where::ConsumeFromWhere;
 use rocketmq_model::common::message::message_ext::MessageExt;
 use rocketmq_model::common::message::message_single::Message;
 use rocketmq_model::common::message::MessageTrait;
@@ -31,15 +32,6 @@ impl MessageListenerConcurrently for Inbox {
         }
         Ok(ConsumeConcurrentlyStatus::ConsumeSuccess)
     }
-}
-
-fn producer(ns: &str, group: &str) -> DefaultMQProducer {
-    DefaultMQProducer::builder(client_runtime("producer"))
-        .client_config(config(ns, group))
-        .producer_group(group.to_string())
-        .name_server_addr(ns.to_string())
-        .send_msg_timeout(5_000)
-        .build()
 }
 
 fn request(topic: &str, body: &str) -> Message {
@@ -94,10 +86,8 @@ async fn requests_are_answered_and_unanswered_ones_time_out() {
     let ns = cluster.namesrv_addr.clone();
     let topic = "RequestTopic";
 
-    let mut requester = producer(&ns, "pg-requester");
-    requester.start().await.expect("requester start");
-    let mut responder = producer(&ns, "pg-responder");
-    responder.start().await.expect("responder start");
+    let mut requester = started_producer(&ns, "pg-requester").await;
+    let responder = started_producer(&ns, "pg-responder").await;
     // The topic exists before the consumer looks for it.
     requester
         .send(request(topic, "create"))
@@ -105,11 +95,12 @@ async fn requests_are_answered_and_unanswered_ones_time_out() {
         .expect("first send creates the topic");
 
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<MessageExt>();
-    let mut consumer = DefaultMQPushConsumer::builder(client_runtime("consumer"))
-        .client_config(config(&ns, "rr-c"))
-        .consumer_group("g-responder".to_string())
-        .name_server_addr(ns.clone())
-        .build();
+    let mut consumer = push_consumer(
+        &ns,
+        "g-responder",
+        "rr-c",
+        ConsumeFromWhere::ConsumeFromLastOffset,
+    );
     consumer.subscribe(topic, "*").await.expect("subscribe");
     consumer.register_message_listener_concurrently(Inbox(tx));
     consumer.start().await.expect("consumer start");
@@ -186,8 +177,7 @@ async fn a_reply_to_a_vanished_requester_is_refused_and_counted() {
     let metrics = coremq_compat::free_port();
     let cluster = Cluster::start(&format!("metricsPort={metrics}\n"));
     let ns = cluster.namesrv_addr.clone();
-    let mut responder = producer(&ns, "pg-responder-2");
-    responder.start().await.expect("responder start");
+    let mut responder = started_producer(&ns, "pg-responder-2").await;
     let mut reply = Message::builder()
         .topic("DefaultCluster_REPLY_TOPIC")
         .body_slice(b"too late")

@@ -8,8 +8,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use coremq_compat::{client_config as config, client_runtime, Cluster, Record, Seen};
-use rocketmq_client_rust::{DefaultMQProducer, DefaultMQPushConsumer, MQPushConsumer};
+use coremq_compat::{push_consumer, started_producer, Cluster, Record, Seen};
+use rocketmq_client_rust::MQPushConsumer;
 use rocketmq_model::common::consumer::consume_from_where::ConsumeFromWhere;
 use rocketmq_model::common::message::message_single::Message;
 
@@ -22,23 +22,17 @@ async fn a_consumer_started_before_its_topic_gets_the_first_messages() {
     let topic = "BornLater";
 
     let seen: Seen = Arc::default();
-    let mut c = DefaultMQPushConsumer::builder(client_runtime("consumer"))
-        .client_config(config(&ns, "young-c"))
-        .consumer_group("g-young".to_string())
-        .name_server_addr(ns.clone())
-        .consume_from_where(ConsumeFromWhere::ConsumeFromLastOffset)
-        .build();
+    let mut c = push_consumer(
+        &ns,
+        "g-young",
+        "young-c",
+        ConsumeFromWhere::ConsumeFromLastOffset,
+    );
     c.subscribe(topic, "*").await.expect("subscribe");
     c.register_message_listener_concurrently(Record(seen.clone()));
     c.start().await.expect("consumer start");
 
-    let mut p = DefaultMQProducer::builder(client_runtime("producer"))
-        .client_config(config(&ns, "young-p"))
-        .producer_group("pg-young".to_string())
-        .name_server_addr(ns.clone())
-        .send_msg_timeout(5_000)
-        .build();
-    p.start().await.expect("producer start");
+    let mut p = started_producer(&ns, "pg-young").await;
     // The first send creates the topic; the consumer learns its route later (its own
     // route refresh and rebalance periods), by which time every message is stored.
     for i in 0..MESSAGES {
