@@ -83,7 +83,7 @@ fn sends_pulls_and_errors_that_name_the_culprit() {
     assert_eq!(msg_id.len(), 32, "IPv4 offset msgId");
     assert_eq!(r.ext.get("queueId"), Some("2"));
     assert_eq!(r.ext.get("queueOffset"), Some("0"));
-    let (_, phys) = coremq::broker::message_id::decode(&msg_id).unwrap();
+    let (_, phys) = coremq::protocol::message_id::decode(&msg_id).unwrap();
 
     // The record by id, and by pull: identical bytes, V1 layout, our topic and tag.
     let v = c.call_with(33, &[("offset", &phys.to_string())], Vec::new());
@@ -256,7 +256,8 @@ fn send_back_retries_with_delay_then_dead_letters() {
         "retry topic created on heartbeat"
     );
     let sent = raw_send(&mut c, "RT", 0, b"poison", "TagA");
-    let (_, mut phys) = coremq::broker::message_id::decode(sent.ext.get("msgId").unwrap()).unwrap();
+    let (_, mut phys) =
+        coremq::protocol::message_id::decode(sent.ext.get("msgId").unwrap()).unwrap();
     // Two retries at delay level 1 (1 s), then the dead-letter queue (maxReconsumeTimes=2).
     for round in 1..=3 {
         let r = c.call_with(

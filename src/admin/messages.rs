@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use super::table::local_time;
 use super::AdminError;
-use crate::broker::message_id;
 use crate::client::admin::AdminClient;
 use crate::client::message::Received;
 use crate::client::producer::{Message, Producer};
 use crate::client::pull_consumer::{PullConsumer, PullOptions, PullStatus, QueueAt};
 use crate::client::rpc::DEFAULT_TIMEOUT_MS;
 use crate::protocol::body::client::SubscriptionData;
+use crate::protocol::message_id;
 
 /// The producer group mqadmin resends with.
 pub const RESEND_PRODUCER_GROUP: &str = "ReSendMsgById";

@@ -75,6 +75,16 @@ impl LocalConnections {
         self.get(id).map(|_| id)
     }
 
+    /// An open connection that joined producer group `group` (transaction check-backs go
+    /// to any member of the group, as RocketMQ's).
+    pub fn producer_group_connection(&self, group: &str) -> Option<u64> {
+        self.joined
+            .iter()
+            .filter(|(_, j)| j.producers.contains(group))
+            .map(|(id, _)| *id)
+            .find(|id| self.get(*id).is_some())
+    }
+
     /// Forgets a closed connection; the groups it had joined.
     pub fn closed(&mut self, conn_id: u64) -> Joined {
         self.conns.remove(&conn_id);

@@ -34,9 +34,9 @@ pub const DELAY_LEVELS: i32 = 18;
 /// Topics producers may not send to.
 const NOT_ALLOWED_SEND: [&str; 4] = [
     SCHEDULE_TOPIC,
-    "RMQ_SYS_TRANS_HALF_TOPIC",
-    "RMQ_SYS_TRANS_OP_HALF_TOPIC",
-    "TRANS_CHECK_MAX_TIME_TOPIC",
+    crate::protocol::topics::TRANS_HALF_TOPIC,
+    crate::protocol::topics::TRANS_OP_HALF_TOPIC,
+    crate::protocol::topics::TRANS_CHECK_MAX_TIME_TOPIC,
 ];
 
 /// Why a topic name is refused, or `None` when valid.

@@ -100,6 +100,10 @@ struct ShardReport {
     router: (u64, usize),
     /// Request-reply replies pushed and dropped.
     replies: (u64, u64),
+    /// Transaction outcomes and check-backs.
+    transactions: crate::broker::transaction::book::TxCounters,
+    /// Half messages undecided past their timeout now.
+    overdue_half_messages: usize,
 }
 
 /// Topic and (group, topic) counters as a scrape saw them.
@@ -151,6 +155,8 @@ async fn report(s: Rc<Shard>) -> ShardReport {
         inflight_appends: s.inflight_appends(),
         router: s.router_stats(),
         replies: s.replies(),
+        transactions: s.transactions.borrow().counters(),
+        overdue_half_messages: s.transactions.borrow().overdue_len(),
     }
 }
 
@@ -514,7 +520,7 @@ pub async fn scrape(
             );
         }
     }
-    let load: [ShardSeries; 6] = [
+    let load: [ShardSeries; 11] = [
         (
             "coremq_shard_router_messages_total",
             C,
@@ -544,6 +550,36 @@ pub async fn scrape(
             "counter",
             "Request-reply replies whose requester was gone (stored, not delivered).",
             |r| r.replies.1,
+        ),
+        (
+            "coremq_shard_transactions_committed_total",
+            "counter",
+            "Transactional half messages committed (delivered on their real queue).",
+            |r| r.transactions.committed,
+        ),
+        (
+            "coremq_shard_transactions_rolled_back_total",
+            "counter",
+            "Transactional half messages rolled back.",
+            |r| r.transactions.rolled_back,
+        ),
+        (
+            "coremq_shard_transactions_dropped_total",
+            "counter",
+            "Half messages dropped after transactionCheckMax check-backs (copied to TRANS_CHECK_MAX_TIME_TOPIC).",
+            |r| r.transactions.dropped,
+        ),
+        (
+            "coremq_shard_transaction_checks_total",
+            "counter",
+            "CHECK_TRANSACTION_STATE check-backs sent to producers.",
+            |r| r.transactions.checks,
+        ),
+        (
+            "coremq_shard_transactions_overdue",
+            "gauge",
+            "Half messages undecided past transactionTimeOut, waiting for a check-back answer.",
+            |r| r.overdue_half_messages as u64,
         ),
         (
             "coremq_shard_unflushed_bytes",

@@ -259,6 +259,7 @@ async fn shard_main(
         }
     } else {
         delay::start(&shard)?;
+        super::transaction::start(&shard).await?;
     }
     if let Some(ha) = ha {
         glommio::spawn_local(replication::master::serve(

@@ -153,6 +153,8 @@ pub struct Shard {
     pub replication: super::replication::Replication,
     /// Request-reply replies pushed to their requester, and dropped (requester gone).
     replies: Cell<(u64, u64)>,
+    /// The ledger of this shard's transactional half messages.
+    pub transactions: RefCell<super::transaction::book::TxBook>,
 }
 
 impl Shard {
@@ -201,6 +203,7 @@ impl Shard {
             live_cfg: RefCell::new(Rc::new(ident.cfg.clone())),
             cfg_changes: Cell::new(0),
             replies: Cell::new((0, 0)),
+            transactions: RefCell::default(),
             send_latency: super::send_latency::histogram(),
             replication: Default::default(),
         });

@@ -14,6 +14,14 @@ pub fn shard_for(topic: &str, queue_id: i32, shards: u32) -> u32 {
     ((h + q) % u64::from(shards)) as u32
 }
 
+/// The queue of `topic` that `shard` owns among `shards` (for system topics with one
+/// queue per shard, such as the transactional half and op topics).
+pub fn queue_on(topic: &str, shard: u32, shards: u32) -> i32 {
+    assert!(shard < shards, "shard {shard} of {shards}");
+    let h = u64::from(crc32c::crc32c(topic.as_bytes())) % u64::from(shards);
+    ((u64::from(shard) + u64::from(shards) - h) % u64::from(shards)) as i32
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -35,5 +43,12 @@ mod tests {
         assert_eq!(count, [2, 2, 2, 2]);
         assert_eq!(shard_for("any", 3, 1), 0);
         assert_eq!(shard_for("T", -1, 3), shard_for("T", 0, 3));
+        for shards in 1..9 {
+            for shard in 0..shards {
+                let q = queue_on("RMQ_SYS_TRANS_HALF_TOPIC", shard, shards);
+                assert!(q >= 0 && (q as u32) < shards);
+                assert_eq!(shard_for("RMQ_SYS_TRANS_HALF_TOPIC", q, shards), shard);
+            }
+        }
     }
 }

@@ -217,7 +217,7 @@ impl Consumer {
         let on_request: OnRequest = {
             let flag = rebalance_now.clone();
             let this = this.clone();
-            Rc::new(move |req: &RemotingCommand| {
+            Rc::new(move |_broker, req: &RemotingCommand| {
                 if req.code == RequestCode::NOTIFY_CONSUMER_IDS_CHANGED.code() {
                     flag.set(true);
                     return Some(req.success());

@@ -5,7 +5,7 @@
 use std::io::Read as _;
 use std::net::SocketAddr;
 
-use crate::broker::message_id::offset_msg_id;
+use crate::protocol::message_id::offset_msg_id;
 use crate::protocol::properties::{keys, Properties};
 use crate::store::record::Record;
 

@@ -16,6 +16,7 @@ pub mod message;
 pub mod producer;
 pub mod pull_consumer;
 pub mod rpc;
+pub mod transaction;
 
 pub use error::ClientError;
 

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use super::rpc::{request, resolve, Links};
+use super::rpc::{request, resolve, Links, OnRequest};
 use super::ClientError;
 use crate::protocol::body::client::MessageQueue;
 use crate::protocol::body::TopicRouteData;
@@ -181,13 +181,32 @@ impl Producer {
         namesrv: Vec<SocketAddr>,
         timeout: Duration,
     ) -> Result<Self, ClientError> {
+        Self::with_links(group, namesrv, Links::with_timeout(timeout))
+    }
+
+    /// Like [`Self::new`], answering what brokers ask this producer with `on_request`
+    /// (transaction check-backs).
+    pub fn serving(
+        group: &str,
+        namesrv: Vec<SocketAddr>,
+        timeout: Duration,
+        on_request: OnRequest,
+    ) -> Result<Self, ClientError> {
+        Self::with_links(group, namesrv, Links::serving(timeout, on_request))
+    }
+
+    fn with_links(
+        group: &str,
+        namesrv: Vec<SocketAddr>,
+        links: Links,
+    ) -> Result<Self, ClientError> {
         if namesrv.is_empty() {
             return Err(ClientError::NoNamesrv);
         }
         Ok(Producer {
             group: group.to_owned(),
             namesrv,
-            links: Links::with_timeout(timeout),
+            links,
             routes: RefCell::default(),
             next_queue: Cell::new(0),
             last_failed: RefCell::default(),
@@ -225,6 +244,37 @@ impl Producer {
             // Try again with the next send.
             self.heartbeats.borrow_mut().remove(&broker);
         }
+    }
+
+    /// The producer group.
+    pub fn group(&self) -> &str {
+        &self.group
+    }
+
+    /// The address of the broker serving `mq` (for END_TRANSACTION after a half send).
+    pub(super) async fn broker_addr_of(
+        &self,
+        mq: &MessageQueue,
+    ) -> Result<SocketAddr, ClientError> {
+        let queues = self.writable(&mq.topic).await?;
+        let addr = queues
+            .iter()
+            .find(|(q, _)| q.broker_name == mq.broker_name)
+            .map(|(_, a)| a.clone())
+            .ok_or_else(|| ClientError::BadResponse {
+                addr: "nameserver".into(),
+                reason: format!("no master of broker {} in the route", mq.broker_name),
+            })?;
+        resolve(&addr)
+    }
+
+    /// Sends a oneway request to `addr` on this producer's connection to it.
+    pub(super) async fn oneway_to(
+        &self,
+        addr: SocketAddr,
+        req: RemotingCommand,
+    ) -> Result<(), ClientError> {
+        self.links.oneway(addr, req).await
     }
 
     /// Allows `n` async sends in flight (before any is sent).
@@ -539,6 +589,12 @@ impl Producer {
             }
         } else {
             (msg.body.clone(), 0)
+        };
+        // A half message says so in its sysFlag too, as RocketMQ's producers send it.
+        let sys_flag = if props.get(keys::TRAN_MSG) == Some("true") {
+            sys_flag | crate::protocol::sys_flag::TRANSACTION_PREPARED_TYPE
+        } else {
+            sys_flag
         };
         let mut h = self.header(&msg.topic, mq, sys_flag, msg.flag, props.encode(), false);
         if let Some((times, max)) = retry_counts {

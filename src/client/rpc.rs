@@ -16,19 +16,19 @@ use crate::remoting::{not_supported, Connection, RequestHandler};
 /// Default request timeout (RocketMQ's admin default).
 pub const DEFAULT_TIMEOUT_MS: u64 = 5_000;
 
-/// What a client answers to a request a broker sends it (NOTIFY_CONSUMER_IDS_CHANGED, ...);
-/// `None` means "not supported".
-pub type OnRequest = Rc<dyn Fn(&RemotingCommand) -> Option<RemotingCommand>>;
+/// What a client answers to a request a broker (at the given address) sends it
+/// (NOTIFY_CONSUMER_IDS_CHANGED, CHECK_TRANSACTION_STATE, ...); `None` means "not supported".
+pub type OnRequest = Rc<dyn Fn(SocketAddr, &RemotingCommand) -> Option<RemotingCommand>>;
 
 /// Serves the requests brokers send a client: through the hook if any, else "not supported".
 pub struct ClientRequests(Option<OnRequest>);
 
 impl RequestHandler for ClientRequests {
-    async fn handle(&self, _conn: &Connection, req: RemotingCommand) -> Option<RemotingCommand> {
+    async fn handle(&self, conn: &Connection, req: RemotingCommand) -> Option<RemotingCommand> {
         Some(
             self.0
                 .as_ref()
-                .and_then(|f| f(&req))
+                .and_then(|f| f(conn.peer(), &req))
                 .unwrap_or_else(|| not_supported(&req)),
         )
     }

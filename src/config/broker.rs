@@ -114,6 +114,12 @@ config_struct! {
         short_polling_time_mills: u64 = "shortPollingTimeMills", 1000;
         /// Delay levels 1..18.
         message_delay_level: String = "messageDelayLevel", "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h".to_string();
+        /// A half message without its producer's decision this long (ms) is checked back.
+        transaction_time_out: u64 = "transactionTimeOut", 6000;
+        /// Check-backs of one half message before it is dropped.
+        transaction_check_max: u32 = "transactionCheckMax", 15;
+        /// How often undecided half messages are checked back, ms.
+        transaction_check_interval: u64 = "transactionCheckInterval", 60_000;
         /// Re-registration period, ms.
         register_name_server_period: u64 = "registerNameServerPeriod", 30_000;
         /// Let consumers read from slaves when the master is slow.
@@ -208,6 +214,12 @@ impl BrokerConfig {
                 self.ha_master_address
             )));
         }
+        if self.transaction_check_interval < MIN_TRANSACTION_CHECK_INTERVAL_MS {
+            return Err(ConfigError::Invalid(format!(
+                "transactionCheckInterval={} must be at least {MIN_TRANSACTION_CHECK_INTERVAL_MS} ms",
+                self.transaction_check_interval
+            )));
+        }
         if self.listen_port < 3 {
             return Err(ConfigError::Invalid(
                 "listenPort must be at least 3 (the VIP port is listenPort-2)".into(),
@@ -227,6 +239,9 @@ impl BrokerConfig {
         }
     }
 }
+
+/// Shortest transactionCheckInterval: check-backs are a background chore, never a spin.
+pub const MIN_TRANSACTION_CHECK_INTERVAL_MS: u64 = 100;
 
 impl Config for BrokerConfig {
     fn set_key(&mut self, key: &str, value: &str) -> Result<bool, (&'static str, String)> {

@@ -19,7 +19,9 @@ pub mod ext_fields;
 pub mod frame;
 pub mod header;
 pub mod json_header;
+pub mod message_id;
 pub mod properties;
+pub mod sys_flag;
 pub mod topics;
 
 #[cfg(test)]

@@ -17,6 +17,12 @@ pub mod keys {
     pub const WAIT: &str = "WAIT";
     /// Transactional half message.
     pub const TRAN_MSG: &str = "TRAN_MSG";
+    /// Producer group of a transactional message (check-backs go to this group).
+    pub const PRODUCER_GROUP: &str = "PGROUP";
+    /// The transaction id a client may set (it defaults to `UNIQ_KEY`).
+    pub const TRANSACTION_ID: &str = "__transactionId__";
+    /// Seconds a half message is not checked back (the producer's own timeout).
+    pub const CHECK_IMMUNITY_TIME_IN_SECONDS: &str = "CHECK_IMMUNITY_TIME_IN_SECONDS";
     /// Delay level.
     pub const DELAY: &str = "DELAY";
     /// Cluster name, added on store.

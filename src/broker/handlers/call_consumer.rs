@@ -11,11 +11,11 @@ use bytes::Bytes;
 
 use super::view::record_at;
 use super::Reply;
-use crate::broker::message_id;
 use crate::broker::shard::{ConnSendError, Shard};
 use crate::protocol::header::broker::{
     ConsumeMessageDirectlyHeader, ConsumerRunningInfoRequestHeader,
 };
+use crate::protocol::message_id;
 use crate::protocol::{ExtFields, RemotingCommand, ResponseCode};
 use crate::remoting::RemotingError;
 

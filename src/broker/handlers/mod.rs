@@ -20,6 +20,8 @@ mod send;
 mod send_back;
 mod stats;
 mod topic_check;
+pub use topic_check::create_if_absent;
+mod end_transaction;
 mod view;
 
 use std::rc::Rc;
@@ -95,6 +97,7 @@ pub async fn dispatch(
             r
         }
         C::SEND_REPLY_MESSAGE | C::SEND_REPLY_MESSAGE_V2 => reply::reply(shard, conn, req).await,
+        C::END_TRANSACTION => end_transaction::end(shard, conn, req).await,
         C::PULL_MESSAGE => pull::pull(shard, conn, req).await,
         C::QUERY_CONSUMER_OFFSET => offsets::query(shard, req).await,
         C::UPDATE_CONSUMER_OFFSET => offsets::update(shard, req).await,

@@ -66,6 +66,11 @@ pub fn refused_on_slave(
             ResponseCode::SERVICE_NOT_AVAILABLE,
             replication::slave_write_refusal(&shard.cfg(), &shard.ident.addr),
         )),
+        // RocketMQ's EndTransactionProcessor refuses on a slave the same way.
+        C::END_TRANSACTION => Some(req.error(
+            ResponseCode::SLAVE_NOT_AVAILABLE,
+            "Message store is slave mode, so end transaction is forbidden.",
+        )),
         C::UPDATE_AND_CREATE_TOPIC
         | C::DELETE_TOPIC_IN_BROKER
         | C::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP

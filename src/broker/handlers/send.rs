@@ -10,13 +10,15 @@ use std::rc::Rc;
 use super::topic_check::{self, create_if_absent};
 use super::{HandlerError, Reply};
 use crate::broker::delay;
-use crate::broker::message_id::offset_msg_id;
 use crate::broker::metadata::{dlq_topic, is_not_allowed_send, topic_name_problem, RETRY_PREFIX};
 use crate::broker::shard::Shard;
+use crate::broker::transaction;
 use crate::protocol::body::TopicConfig;
 use crate::protocol::codes::perm;
 use crate::protocol::header::broker::{SendMessageRequestHeader, SendMessageResponseHeader};
+use crate::protocol::message_id::offset_msg_id;
 use crate::protocol::properties::{keys, Properties};
+use crate::protocol::topics::TRANS_HALF_TOPIC;
 use crate::protocol::{CommandHeader, RemotingCommand, RequestCode, ResponseCode};
 use crate::remoting::Connection;
 use crate::store::record::MAX_PROPERTIES_BYTES;
@@ -101,16 +103,18 @@ pub async fn send(shard: &Rc<Shard>, conn: &Connection, req: &RemotingCommand) -
     }
     let mut topic = h.topic.clone();
     let mut props = Properties::parse(&props_text);
-    if props.get(keys::TRAN_MSG) == Some("true") {
-        // Half messages need END_TRANSACTION and check-back, which coremq does not have yet:
-        // refusing is better than delivering a message the producer may roll back.
-        return fail(
-            ResponseCode::NO_PERMISSION,
-            format!(
-                "the broker[{}] sending transaction message is forbidden",
-                cfg.broker_name
-            ),
-        );
+    let half = transaction::is_half(&props);
+    if half {
+        if batch {
+            return fail(
+                ResponseCode::MESSAGE_ILLEGAL,
+                "batch messages cannot be transactional".into(),
+            );
+        }
+        let t = TopicConfig::new(TRANS_HALF_TOPIC, shard.shards as i32);
+        create_if_absent(shard, t)
+            .await
+            .map_err(HandlerError::Meta)?;
     }
     let reconsume = h.reconsume_times.unwrap_or(0);
     if let Some(group) = topic.strip_prefix(RETRY_PREFIX).map(str::to_owned) {
@@ -169,7 +173,9 @@ pub async fn send(shard: &Rc<Shard>, conn: &Connection, req: &RemotingCommand) -
     } else {
         let mut m = base;
         m.body = req.body.to_vec();
-        if let Some(level) = props
+        if half {
+            transaction::prepare(&mut m, &mut props, shard.shards);
+        } else if let Some(level) = props
             .get(keys::DELAY)
             .and_then(|d| d.trim().parse::<i32>().ok())
         {
@@ -180,9 +186,17 @@ pub async fn send(shard: &Rc<Shard>, conn: &Connection, req: &RemotingCommand) -
         m.properties = props.encode();
         vec![m]
     };
-    // A delayed message reports its target queue; its offset there is not known yet.
-    let reported_queue =
-        delay::real_target(&msgs[0]).map_or((msgs[0].queue_id, false), |(_, q)| (q, true));
+    // A delayed message reports its target queue; its offset there is not known yet. A
+    // half message reports its real queue and its half-queue offset (END_TRANSACTION's
+    // tranStateTableOffset).
+    let reported_queue = match (
+        delay::real_target(&msgs[0]),
+        transaction::real_queue(&msgs[0]),
+    ) {
+        (Some((_, q)), _) => (q, true),
+        (None, Some(q)) => (q, false),
+        (None, None) => (msgs[0].queue_id, false),
+    };
     match shard.store_routed(msgs).await {
         Ok((results, status)) => Ok(response(shard, req, &results, reported_queue, status)),
         Err(r) => Ok(req.error(r.code, r.remark)),

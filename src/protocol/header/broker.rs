@@ -308,6 +308,32 @@ command_header! {
     }
 }
 
+command_header! {
+    /// END_TRANSACTION (37) request, oneway: the producer's decision on a half message.
+    pub struct EndTransactionRequestHeader {
+        pub producer_group: String = "producerGroup",
+        pub tran_state_table_offset: i64 = "tranStateTableOffset",
+        pub commit_log_offset: i64 = "commitLogOffset",
+        pub commit_or_rollback: i32 = "commitOrRollback",
+        pub from_transaction_check: Option<bool> = "fromTransactionCheck",
+        pub msg_id: String = "msgId",
+        pub transaction_id: Option<String> = "transactionId",
+    }
+}
+
+command_header! {
+    /// CHECK_TRANSACTION_STATE (39), broker to producer, oneway: "what became of this
+    /// half message?" (the record is the body). `topic` is the message's real topic.
+    pub struct CheckTransactionStateRequestHeader {
+        pub topic: Option<String> = "topic",
+        pub tran_state_table_offset: i64 = "tranStateTableOffset",
+        pub commit_log_offset: i64 = "commitLogOffset",
+        pub msg_id: Option<String> = "msgId",
+        pub transaction_id: Option<String> = "transactionId",
+        pub offset_msg_id: Option<String> = "offsetMsgId",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
