@@ -37,6 +37,14 @@ pub enum ClientError {
     /// The caller asked for something that cannot be sent.
     #[error("{0}")]
     Invalid(String),
+    /// A request got no reply in time.
+    #[error("no reply to request {correlation_id} within {timeout_ms} ms")]
+    ReplyTimeout {
+        /// The request's CORRELATION_ID.
+        correlation_id: String,
+        /// How long it waited.
+        timeout_ms: u64,
+    },
     /// No nameserver is configured.
     #[error("no nameserver address: give -n ADDRS or set NAMESRV_ADDR")]
     NoNamesrv,

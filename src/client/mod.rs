@@ -15,6 +15,7 @@ pub mod error;
 pub mod message;
 pub mod producer;
 pub mod pull_consumer;
+pub mod request_reply;
 pub mod rpc;
 pub mod transaction;
 

@@ -251,6 +251,17 @@ impl Producer {
         &self.group
     }
 
+    /// The client id brokers know this producer by (`ip@pid`).
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// Tells brokers this producer apart from others of the process: its client id
+    /// becomes `ip@pid<suffix>` (a request's reply is pushed to the client id's connection).
+    pub fn set_client_suffix(&mut self, suffix: &str) {
+        self.client_id = super::client_id(suffix);
+    }
+
     /// The address of the broker serving `mq` (for END_TRANSACTION after a half send).
     pub(super) async fn broker_addr_of(
         &self,
@@ -601,7 +612,13 @@ impl Producer {
             h.j = times.or(h.j);
             h.l = max;
         }
-        RemotingCommand::request_with(RequestCode::SEND_MESSAGE_V2.code(), &h).with_body(body)
+        // A reply to a request goes with the reply code, so the broker pushes it on.
+        let code = if props.get(keys::MESSAGE_TYPE) == Some(keys::MESSAGE_TYPE_REPLY) {
+            RequestCode::SEND_REPLY_MESSAGE_V2
+        } else {
+            RequestCode::SEND_MESSAGE_V2
+        };
+        RemotingCommand::request_with(code.code(), &h).with_body(body)
     }
 
     /// Sends one message to one queue.

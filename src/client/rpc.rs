@@ -50,6 +50,16 @@ pub struct Links {
     handler: Rc<ClientRequests>,
 }
 
+impl Drop for Links {
+    /// The connections die with their owner (their tasks would otherwise keep them open,
+    /// and brokers would still count a client that is gone).
+    fn drop(&mut self) {
+        for c in self.conns.borrow().values() {
+            c.close();
+        }
+    }
+}
+
 impl Default for Links {
     fn default() -> Self {
         Links::with_timeout(Duration::from_millis(DEFAULT_TIMEOUT_MS))

@@ -47,6 +47,8 @@ pub mod keys {
     pub const CORRELATION_ID: &str = "CORRELATION_ID";
     /// Request-reply: "reply" on a reply message.
     pub const MESSAGE_TYPE: &str = "MSG_TYPE";
+    /// Request-reply: the `MSG_TYPE` value of a reply.
+    pub const MESSAGE_TYPE_REPLY: &str = "reply";
     /// Request-reply: the requester's timeout, ms.
     pub const TTL: &str = "TTL";
     /// Request-reply: when the broker pushed the reply, ms since the epoch.
