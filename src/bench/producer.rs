@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use super::stats::{self, CpuUse, Percentiles, Tick, TickSender, Window};
 use crate::client::producer::{Message, Producer};
+use crate::client::transaction::{TransactionProducer, TxState};
 use crate::client::ClientError;
 
 /// A send not answered within this counts as failed (RocketMQ's sendMsgTimeout).
@@ -56,6 +57,8 @@ pub struct ProducerBenchArgs {
     pub batch: usize,
     /// Generator executors.
     pub cores: usize,
+    /// Transactional sends, each committed (half message, then END_TRANSACTION).
+    pub transaction: bool,
 }
 
 /// The summary and what the JSON file holds.
@@ -89,6 +92,11 @@ pub struct ProducerReport {
 pub fn run(args: ProducerBenchArgs, stop: fn() -> bool) -> Result<ProducerReport, String> {
     if args.threads == 0 || args.cores == 0 {
         return Err("-w and --cores must be at least 1".into());
+    }
+    if args.transaction
+        && (args.async_inflight.is_some() || args.batch > 1 || args.delay_level.is_some())
+    {
+        return Err("--transaction sends one message at a time: not with -y, --batch or -d".into());
     }
     crate::stdout::line(&format!(
         "topic: {} threadCount: {} messageSize: {} keyEnable: {} propertySize: {} tagCount: {} traceEnable: false aclEnable: false messageQuantity: {}",
@@ -198,6 +206,8 @@ impl std::fmt::Display for ProducerReport {
 struct Gen {
     args: ProducerBenchArgs,
     producer: Rc<Producer>,
+    /// Set with --transaction: every send goes through it and is committed.
+    transactional: Option<TransactionProducer>,
     window: RefCell<Window>,
     /// Messages started (for -q and the rate schedule).
     started: Cell<u64>,
@@ -302,6 +312,19 @@ async fn generate(
         producer.set_max_async_in_flight(n);
     }
     let producer = Rc::new(producer);
+    let transactional = if args.transaction {
+        let tp = TransactionProducer::new(
+            "benchmark_transaction_producer",
+            args.namesrv.clone(),
+            Duration::from_millis(SEND_TIMEOUT_MS),
+            // Every transaction commits at once; a check-back (none expected) says so too.
+            Rc::new(|_| TxState::Commit),
+        )
+        .map_err(|e| e.to_string())?;
+        Some(tp)
+    } else {
+        None
+    };
     // The route first (creates the topic from TBW102 when it is new).
     producer
         .route(&args.topic)
@@ -314,6 +337,7 @@ async fn generate(
         quota: share(args.count),
         body: random_body(args.size, 0x9E37_79B9 + executor as u64),
         producer,
+        transactional,
         window: RefCell::default(),
         started: Cell::new(0),
         start,
@@ -371,6 +395,9 @@ async fn generate(
                                 }
                                 let r = g.producer.send_batch(&msgs).await;
                                 g.record_n(due, &r, msgs.len() as u64);
+                            } else if let Some(tp) = &g.transactional {
+                                let r = tp.send(&m, |_, _| TxState::Commit).await;
+                                g.record(due, &r);
                             } else {
                                 let r = g.producer.send(&m).await;
                                 g.record(due, &r);

@@ -88,6 +88,9 @@ struct ProducerArgs {
     /// Messages per batch send (large-message throughput).
     #[arg(long, default_value_t = 1)]
     batch: usize,
+    /// Transactional sends: half message, local transaction (commits), END_TRANSACTION.
+    #[arg(long)]
+    transaction: bool,
     /// Also write the summary as JSON to this file.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -254,6 +257,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
                 rate: a.rate,
                 cores: a.cores,
                 batch: a.batch.max(1),
+                transaction: a.transaction,
             };
             crate::broker::server::install_signal_handlers();
             let report = crate::bench::producer::run(args, crate::broker::server::stop_requested)?;
