@@ -36,16 +36,6 @@ fn message(topic: &str, tag: &str, body: String) -> Message {
     }
 }
 
-fn update_topic(ns: &str, broker: &str, topic: &str, queues: u32) {
-    let n = queues.to_string();
-    let out = Command::new(coremq_bin())
-        .args(["admin", "updateTopic", "-n", ns, "-b", broker, "-t", topic])
-        .args(["-r", &n, "-w", &n])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-}
-
 /// Waits until the nameservers route `queues` readable queues of `topic`.
 async fn routed(ns: &[SocketAddr], topic: &str, queues: usize) {
     let pull = PullConsumer::new("route_probe", ns.to_vec()).unwrap();

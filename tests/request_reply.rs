@@ -7,7 +7,6 @@ mod common;
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
-use std::process::Command;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -30,16 +29,6 @@ fn message(topic: &str, body: String) -> Message {
         properties: Vec::new(),
         flag: 0,
     }
-}
-
-fn update_topic(ns: &str, broker: &str, topic: &str, queues: u32) {
-    let n = queues.to_string();
-    let out = Command::new(coremq_bin())
-        .args(["admin", "updateTopic", "-n", ns, "-b", broker, "-t", topic])
-        .args(["-r", &n, "-w", &n])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
 }
 
 /// A listener answering each request with "re:<body>"; the outcome of each reply send is

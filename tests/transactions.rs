@@ -9,7 +9,6 @@ mod common;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::process::Command;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -35,16 +34,6 @@ fn message(topic: &str, body: &str) -> Message {
         properties: Vec::new(),
         flag: 0,
     }
-}
-
-fn update_topic(ns: &str, broker: &str, topic: &str, queues: u32) {
-    let n = queues.to_string();
-    let out = Command::new(coremq_bin())
-        .args(["admin", "updateTopic", "-n", ns, "-b", broker, "-t", topic])
-        .args(["-r", &n, "-w", &n])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
 }
 
 /// The check listener: decides by the body's prefix and counts the check-backs per body.

@@ -405,3 +405,14 @@ pub async fn until(limit_s: u64, what: &str, mut f: impl FnMut() -> bool) {
         glommio::timer::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// `coremq admin updateTopic` of `topic` with `queues` read and write queues on `broker`.
+pub fn update_topic(ns: &str, broker: &str, topic: &str, queues: u32) {
+    let n = queues.to_string();
+    let out = Command::new(coremq_bin())
+        .args(["admin", "updateTopic", "-n", ns, "-b", broker, "-t", topic])
+        .args(["-r", &n, "-w", &n])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+}
