@@ -172,3 +172,111 @@ async fn transactions_commit_roll_back_and_are_checked_back() {
         "a decided transaction was checked back: {checks:?}"
     );
 }
+
+/// Sends `n` transactional messages `<prefix>-<i>` to `topic`.
+async fn send_all(p: &TransactionMQProducer, topic: &str, prefix: &str, n: usize) {
+    for i in 0..n {
+        let m = Message::builder()
+            .topic(topic)
+            .tags("TagTx")
+            .body_slice(format!("{prefix}-{i}").as_bytes())
+            .build_unchecked();
+        p.send_message_in_transaction::<(), _>(m, None)
+            .await
+            .expect("transactional send");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn decisions_survive_a_broker_sigkill() {
+    // Check-backs wait 5 s, so the kill comes between the half messages and any check; the
+    // rounds go on long enough for the client's next heartbeat to the restarted broker.
+    let mut cluster = Cluster::start(
+        "transactionTimeOut=5000\ntransactionCheckInterval=1000\ntransactionCheckMax=100\nflushDiskType=SYNC_FLUSH",
+    );
+    let ns = cluster.namesrv_addr.clone();
+    let broker = format!("127.0.0.1:{}", cluster.broker_port);
+    let topic = "TxCompatCrash";
+    let checks: Checks = Arc::default();
+    let mut p = TransactionMQProducer::builder(client_runtime("tx-crash-producer"))
+        .client_config(client_config(&ns, "tx-crash-p"))
+        .producer_group("pg-tx-crash".to_string())
+        .name_server_addr(ns.clone())
+        .send_msg_timeout(5_000)
+        .transaction_listener(ByBody(checks.clone()))
+        .build();
+    p.start().await.expect("transactional producer start");
+    // Decided before the kill (END_TRANSACTION stored), and undecided ("unknown").
+    for (prefix, n) in [
+        ("commit", 30),
+        ("rollback", 30),
+        ("late-commit", 30),
+        ("late-rollback", 30),
+    ] {
+        send_all(&p, topic, prefix, n).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while (0..2)
+        .map(|q| max_offset(&broker, "RMQ_SYS_TRANS_OP_HALF_TOPIC", q))
+        .sum::<i64>()
+        < 60
+    {
+        assert!(Instant::now() < deadline, "60 decisions never stored");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cluster.broker.as_mut().expect("broker").kill9();
+    cluster.start_broker();
+
+    let seen: Seen = Arc::default();
+    let mut c = push_consumer(
+        &ns,
+        "g-tx-crash",
+        "tx-crash-c",
+        ConsumeFromWhere::ConsumeFromFirstOffset,
+    );
+    c.subscribe(topic, "*").await.expect("subscribe");
+    c.register_message_listener_concurrently(Record(seen.clone()));
+    c.start().await.expect("consumer start");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let decided = (0..30).all(|i| {
+            checks
+                .lock()
+                .unwrap()
+                .contains_key(&format!("late-rollback-{i}"))
+        });
+        if seen.lock().unwrap().len() >= 60 && decided {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of 60 committed delivered; checks {:?}",
+            seen.lock().unwrap().len(),
+            checks.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    c.shutdown().await;
+    p.shutdown().await;
+
+    let mut per_body: HashMap<String, u32> = HashMap::new();
+    for (body, _, _) in seen.lock().unwrap().iter() {
+        *per_body.entry(body.clone()).or_default() += 1;
+    }
+    assert_eq!(per_body.len(), 60, "{per_body:?}");
+    for (body, n) in &per_body {
+        assert_eq!(*n, 1, "{body} delivered {n} times");
+        assert!(
+            body.starts_with("commit-") || body.starts_with("late-commit-"),
+            "{body}"
+        );
+    }
+    let checks = checks.lock().unwrap();
+    assert!(
+        !checks
+            .keys()
+            .any(|k| k.starts_with("commit-") || k.starts_with("rollback-")),
+        "a decision stored before the kill was checked back: {checks:?}"
+    );
+}
