@@ -266,6 +266,7 @@ impl ShardStore {
                     );
                     log.file_mut().append(&buf[i..i + len]);
                     drop(log);
+                    inner.index_replicated(&r, at + len as u64);
                     let mut queues = inner.queues.borrow_mut();
                     let cq = queues
                         .get_mut(&topic)
