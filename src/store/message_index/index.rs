@@ -52,6 +52,7 @@ pub struct MessageIndex {
     runs: Vec<Run>,
     dropped: u64,
     last_update: (i64, i64),
+    writer_failing: bool,
 }
 
 /// Counters of the index (metrics and tests).
@@ -90,6 +91,7 @@ impl MessageIndex {
             runs,
             dropped: 0,
             last_update,
+            writer_failing: false,
         }
     }
 
@@ -155,9 +157,16 @@ impl MessageIndex {
         true
     }
 
-    /// True when [`MAX_SEALED_BUFFERS`] wait for their runs.
+    /// True when [`MAX_SEALED_BUFFERS`] wait for their runs and the writer is working on
+    /// them. A failing writer (disk full, I/O errors) does not hold sends back: entries are
+    /// dropped and counted until it recovers, and the log keeps every record.
     pub fn backlogged(&self) -> bool {
-        self.sealed.len() >= MAX_SEALED_BUFFERS
+        self.sealed.len() >= MAX_SEALED_BUFFERS && !self.writer_failing
+    }
+
+    /// Records whether the last run write failed.
+    pub fn set_writer_failing(&mut self, failing: bool) {
+        self.writer_failing = failing;
     }
 
     /// Seals the buffer if it covers anything (clean shutdown, end of a rebuild).

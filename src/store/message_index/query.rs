@@ -73,14 +73,22 @@ impl ShardStore {
             if cands.len() >= MAX_QUERY_CANDIDATES {
                 break;
             }
-            let (found, bad) = run.lookup(hash, q.begin, q.end).await?;
+            // A run removed by retention meanwhile, or unreadable: its records are not
+            // answers (they are gone, or the log still has them for the next rebuild).
+            let (found, bad) = match run.lookup(hash, q.begin, q.end).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(path = %run.path.display(), "message index run skipped: {e}");
+                    continue;
+                }
+            };
             if bad > 0 {
                 tracing::warn!(path = %run.path.display(), bad, "damaged message index blocks skipped");
             }
             bad_blocks += bad;
             cands.extend(found);
         }
-        cands.sort_unstable_by(|a, b| newest_first(a, b));
+        cands.sort_unstable_by(newest_first);
         cands.dedup_by_key(|e| e.physical_offset);
         cands.truncate(MAX_QUERY_CANDIDATES);
         let visible_end = if self.inner.reads_durable_only.get() {

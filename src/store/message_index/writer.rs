@@ -73,7 +73,13 @@ pub(in crate::store) async fn run_writer(inner: Rc<Inner>) {
         .await;
         inner.msg_index_signal.unpark();
         let closing = inner.msg_index_closing.get();
-        if let Err(e) = drain(&inner).await {
+        let result = drain(&inner).await;
+        if let Some(i) = inner.msg_index.borrow_mut().as_mut() {
+            i.set_writer_failing(result.is_err());
+        }
+        // Appends held back by the backlog go on (written, or no longer waited for).
+        inner.wake_admission(true);
+        if let Err(e) = result {
             tracing::error!(
                 shard = inner.cfg.shard,
                 "message index run write failed: {e}"
