@@ -372,6 +372,12 @@ impl ShardStore {
         let len = record::encoded_len(m);
         self.ensure_queue(&m.topic, m.queue_id).await?;
         loop {
+            // An append that awaited a new segment below may find the key index backlogged
+            // by appends that went first: it waits again (no index entry is dropped).
+            if inner.index_backlogged() {
+                self.wait_writable().await?;
+                continue;
+            }
             if let Some(start) = self.queue_missing_segment(&m.topic, m.queue_id) {
                 self.create_queue_segment(&m.topic, m.queue_id, start)
                     .await?;
