@@ -217,3 +217,109 @@ fn keys_found_on_every_shard_and_after_sigkill() {
     broker.guard = restart_broker(&broker.conf, broker.dir.path(), Some(ns.addr));
     found_or_show_warnings(ns.addr, ids, &log);
 }
+
+/// A slave answers QUERY_MESSAGE from the index it builds of the records it replicates,
+/// and the admin client turns to it once the master is gone from the route.
+#[test]
+fn a_slave_answers_queries_and_takes_over_when_the_master_dies() {
+    const N: usize = 200;
+    let ns = start_namesrv("");
+    let ha = free_port();
+    let master = start_broker(
+        Some(ns.addr),
+        &format!("brokerRole=ASYNC_MASTER\nhaListenPort={ha}\nhaSendHeartbeatInterval=1000\nmessageIndexBufferEntries=100"),
+    );
+    let slave = start_broker(
+        Some(ns.addr),
+        "brokerId=1\nbrokerRole=SLAVE\nhaSendHeartbeatInterval=1000\nmessageIndexBufferEntries=100",
+    );
+    let nss = ns.addr.to_string();
+    let (code, _, err) = admin(
+        &nss,
+        &[
+            "updateTopic",
+            "-b",
+            &master.addr.to_string(),
+            "-t",
+            TOPIC,
+            "-r",
+            "4",
+            "-w",
+            "4",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let nsa = ns.addr;
+    let ids: Vec<String> = on_executor(move || async move {
+        let p = Producer::new("index_ha_pg", vec![nsa], Duration::from_secs(5)).unwrap();
+        let mut ids = Vec::new();
+        for i in 0..N {
+            let m = Message {
+                topic: TOPIC.into(),
+                tags: None,
+                keys: vec![format!("ha-{i}")],
+                body: format!("ha-body-{i}").into_bytes(),
+                properties: Vec::new(),
+                flag: 0,
+            };
+            ids.push(p.send(&m).await.unwrap().msg_id);
+        }
+        ids
+    });
+    // QUERY_MESSAGE straight to the slave, once it has the last record.
+    let mut c = RawClient::connect(slave.addr);
+    let query = |c: &mut RawClient, key: &str| {
+        c.call_with(
+            12,
+            &[
+                ("topic", TOPIC),
+                ("key", key),
+                ("maxNum", "32"),
+                ("beginTimestamp", "0"),
+                ("endTimestamp", &i64::MAX.to_string()),
+            ],
+            Vec::new(),
+        )
+    };
+    let last = format!("ha-{}", N - 1);
+    wait_until(
+        Duration::from_secs(20),
+        "the slave indexing the last record",
+        || query(&mut c, &last).code == 0,
+    );
+    for i in 0..N {
+        let r = query(&mut c, &format!("ha-{i}"));
+        if r.code != 0 {
+            let text = std::fs::read_to_string(slave.dir.path().join("logs/broker.log"))
+                .unwrap_or_default();
+            for line in text
+                .lines()
+                .filter(|l| !l.contains(" INFO ") || l.contains("index"))
+            {
+                eprintln!("slave: {line}");
+            }
+        }
+        assert_eq!(r.code, 0, "ha-{i}: {:?}", r.remark);
+        let body = String::from_utf8_lossy(&r.body).into_owned();
+        assert!(body.contains(&format!("ha-body-{i}")), "ha-{i}");
+        assert!(r.ext.get("indexLastUpdateTimestamp").is_some());
+    }
+    let r = query(&mut c, "nothing-here");
+    assert_eq!(r.code, 22, "QUERY_NOT_FOUND");
+    assert!(r.ext.get("indexLastUpdatePhyoffset").is_some());
+    // The master dies: the admin client's query goes to the slave.
+    let mut master = master;
+    master.guard.child.kill().unwrap();
+    master.guard.child.wait().unwrap();
+    on_executor(move || async move {
+        let admin = AdminClient::new(vec![nsa]).unwrap();
+        for (i, id) in ids.iter().enumerate().step_by(20) {
+            let found = admin
+                .query_message(TOPIC, id, 32, 0, i64::MAX, true)
+                .await
+                .unwrap();
+            assert_eq!(found.len(), 1, "unique key of ha-{i}");
+            assert_eq!(found[0].keys, format!("ha-{i}"));
+        }
+    });
+}

@@ -19,9 +19,8 @@ use super::run::Run;
 pub const DEFAULT_INDEX_BUFFER_ENTRIES: usize = 256 * 1024;
 /// Largest buffer a configuration may ask for (96 MiB per shard).
 pub const MAX_INDEX_BUFFER_ENTRIES: usize = 4 << 20;
-/// Sealed buffers waiting for their run at most: appends wait while this many do. Only a
-/// single call that seals several buffers (a large replicated range) can go past it; its
-/// entries beyond are dropped and counted.
+/// Sealed buffers waiting for their run at most: appends (and replicated records) wait
+/// while this many do. Entries are dropped, and counted, only while the writer is failing.
 pub const MAX_SEALED_BUFFERS: usize = 2;
 /// Log bytes one buffer covers at most: a buffer is sealed at this size even with few
 /// keys, so a crash never leaves more than this (plus the sealed buffers) to re-index.
