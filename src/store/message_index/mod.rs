@@ -20,6 +20,16 @@
 //! traffic reads thousands of 4 KiB blocks. Queries are rare admin operations; sends are
 //! not, and the trade favours sends.
 //!
+//! **Back-pressure.** At most [`index::MAX_SEALED_BUFFERS`] sealed buffers wait for the
+//! writer; past that, appends (and replicated ranges) wait in the store's admission queue,
+//! as they do for unwritten log bytes, so no entry is lost to a slow disk. Only a failing
+//! writer (I/O errors) lets appends go on, dropping and counting entries meanwhile.
+//!
+//! **Budget.** Per key on the append path: one properties scan and one CRC32C of
+//! `topic#key`, ~0.2 µs (measured ~1.2 % of the broker's CPU at 80 k keys/s with the sort
+//! included). Per run: a 6 MiB sort on the blocking pool (~20 ms), one 6 MiB sequential
+//! write and two syncs.
+//!
 //! **Sizes.** On disk 24 bytes per key plus 1/170 of a block per 170 keys (~24.2 B/key);
 //! in memory 24 B per key while buffered, then 4 B per 170 keys (fences). A message with
 //! one key and a unique key costs ~48 B on disk, next to its ~250 B record.
