@@ -27,7 +27,7 @@ pub async fn query_by_id(admin: &AdminClient, ids: &str, json: bool) -> Result<S
     let mut all = Vec::new();
     for (_, addr, offset) in parse_ids(ids)? {
         let m = admin.view_message(addr, offset).await?;
-        out.push_str(&print_msg(admin, &m, &mut all).await?);
+        out.push_str(&print_msg(admin, &m, true, &mut all).await?);
     }
     Ok(if json {
         serde_json::to_string_pretty(&all).unwrap_or_default() + "\n"
@@ -142,7 +142,7 @@ pub async fn query_by_offset(
     let mut out = String::new();
     if r.status == PullStatus::Found {
         if let Some(m) = r.messages.first() {
-            out = print_msg(admin, m, &mut all).await?;
+            out = print_msg(admin, m, true, &mut all).await?;
         }
     }
     Ok(if json {
@@ -152,10 +152,12 @@ pub async fn query_by_offset(
     })
 }
 
-/// mqadmin's printMsg: saves the body, prints the fields and the message track.
-async fn print_msg(
+/// mqadmin's printMsg: saves the body, prints the fields and the message track
+/// (queryMsgByUniqueKey's variant has no `OffsetID:` line).
+pub(super) async fn print_msg(
     admin: &AdminClient,
     m: &Received,
+    with_offset_id: bool,
     all: &mut Vec<serde_json::Value>,
 ) -> Result<String, AdminError> {
     let path = save_body(m)
@@ -173,7 +175,7 @@ async fn print_msg(
             s.to_owned()
         }
     };
-    let fields: Vec<(&str, String)> = vec![
+    let mut fields: Vec<(&str, String)> = vec![
         ("OffsetID:", m.offset_msg_id.clone()),
         ("Topic:", m.topic.clone()),
         ("Tags:", format!("[{}]", or_null(&m.tags))),
@@ -190,6 +192,9 @@ async fn print_msg(
         ("Properties:", format!("{{{props}}}")),
         ("Message Body Path:", path.display().to_string()),
     ];
+    if !with_offset_id {
+        fields.remove(0);
+    }
     let mut out = String::new();
     for (label, value) in &fields {
         out.push_str(&format!("{label:<20} {value}\n"));

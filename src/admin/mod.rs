@@ -9,6 +9,7 @@ mod ha;
 mod messages;
 mod offsets;
 mod producers;
+mod query_by_key;
 pub mod table;
 mod topics;
 
@@ -227,6 +228,39 @@ pub enum Command {
         #[arg(short = 's', long = "sendMessage")]
         resend: Option<String>,
     },
+    /// Messages of a topic by key (KEYS), from every broker of its route.
+    #[command(name = "queryMsgByKey")]
+    QueryMsgByKey {
+        /// Topic.
+        #[arg(short = 't', long = "topic")]
+        topic: String,
+        /// Message key.
+        #[arg(short = 'k', long = "msgKey")]
+        key: String,
+        /// Earliest store time, ms since the epoch (default 0).
+        #[arg(short = 'b', long = "beginTimestamp", default_value_t = 0)]
+        begin: i64,
+        /// Latest store time, ms since the epoch (default: no limit).
+        #[arg(short = 'e', long = "endTimestamp", default_value_t = i64::MAX)]
+        end: i64,
+    },
+    /// A message by its unique key (the msgId producers print), from every broker of its
+    /// topic's route.
+    #[command(name = "queryMsgByUniqueKey")]
+    QueryMsgByUniqueKey {
+        /// Unique key (msgId).
+        #[arg(short = 'i', long = "msgId")]
+        id: String,
+        /// Topic.
+        #[arg(short = 't', long = "topic")]
+        topic: String,
+        /// With -d: the consumer group whose client consumes the message directly.
+        #[arg(short = 'g', long = "consumerGroup")]
+        group: Option<String>,
+        /// With -g: the client id to consume it.
+        #[arg(short = 'd', long = "clientId")]
+        client_id: Option<String>,
+    },
     /// A producer group's live connections (from one broker of the topic).
     #[command(name = "producerConnection")]
     ProducerConnection {
@@ -325,6 +359,8 @@ impl Command {
             Command::UpdateBrokerConfig { .. } => "updateBrokerConfig",
             Command::QueryMsgById { .. } => "queryMsgById",
             Command::QueryMsgByOffset { .. } => "queryMsgByOffset",
+            Command::QueryMsgByKey { .. } => "queryMsgByKey",
+            Command::QueryMsgByUniqueKey { .. } => "queryMsgByUniqueKey",
             Command::ProducerConnection { .. } => "producerConnection",
             Command::TopicClusterList { .. } => "topicClusterList",
             Command::WipeWritePerm { .. } => "wipeWritePerm",
@@ -460,6 +496,21 @@ pub async fn run(admin: &AdminClient, cmd: Command, json: bool) -> Result<String
             queue_id,
             offset,
         } => messages::query_by_offset(admin, &topic, &broker_name, queue_id, offset, json).await,
+        Command::QueryMsgByKey {
+            topic,
+            key,
+            begin,
+            end,
+        } => query_by_key::query_by_key(admin, &topic, &key, begin, end, json).await,
+        Command::QueryMsgByUniqueKey {
+            id,
+            topic,
+            group: Some(group),
+            client_id: Some(client),
+        } => query_by_key::consume_unique_directly(admin, &topic, &id, &group, &client, json).await,
+        Command::QueryMsgByUniqueKey { id, topic, .. } => {
+            query_by_key::query_by_unique_key(admin, &topic, &id, json).await
+        }
         Command::ConsumerConnection { group } => {
             consumers::consumer_connection(admin, &group, json).await
         }

@@ -104,6 +104,8 @@ fn store_config(cfg: &BrokerConfig, root: PathBuf, shard: u32) -> Result<StoreCo
     sc.flush_interval = Duration::from_millis(cfg.flush_interval_commit_log.max(1));
     sc.sync_flush_timeout = Duration::from_millis(cfg.sync_flush_timeout.max(1));
     sc.read_cache_bytes = cfg.read_cache_bytes_per_shard as usize;
+    sc.message_index_enable = cfg.message_index_enable;
+    sc.message_index_buffer_entries = cfg.message_index_buffer_entries as usize;
     sc.retention = Some(RetentionPolicy {
         delete_hours: RetentionPolicy::parse_delete_when(&cfg.delete_when)
             .map_err(|e| format!("deleteWhen: {e}"))?,

@@ -19,6 +19,7 @@ use crate::protocol::body::stats::{OffsetWrapper, TopicOffset};
 use crate::protocol::body::{
     from_json_lenient, to_json, ClusterInfo, KvTable, TopicConfig, TopicList, TopicRouteData,
 };
+use crate::protocol::header::broker::UNIQUE_MSG_QUERY_FLAG;
 use crate::protocol::{RemotingCommand, RequestCode, ResponseCode};
 
 /// An admin session: nameservers and the connections it opened.
@@ -533,5 +534,82 @@ impl AdminClient {
                 addr: addr.to_string(),
                 reason: format!("no message at offset {offset}"),
             })
+    }
+
+    /// QUERY_MESSAGE (12) on every broker group of the topic's route (its master, or a
+    /// slave when the master fails): records whose key (or, with `unique`, unique key) is
+    /// `key`, stored within `[begin, end]` ms, at most `max` per broker. Brokers answering
+    /// QUERY_NOT_FOUND add nothing; an error is returned only when no broker answered.
+    pub async fn query_message(
+        &self,
+        topic: &str,
+        key: &str,
+        max: i32,
+        begin: i64,
+        end: i64,
+        unique: bool,
+    ) -> Result<Vec<Received>, ClientError> {
+        let route = self
+            .topic_route(topic)
+            .await?
+            .ok_or_else(|| ClientError::Invalid(format!("no route for topic {topic}")))?;
+        let (max_s, begin_s, end_s) = (max.to_string(), begin.to_string(), end.to_string());
+        let mut ext = vec![
+            ("topic", topic),
+            ("key", key),
+            ("maxNum", max_s.as_str()),
+            ("beginTimestamp", begin_s.as_str()),
+            ("endTimestamp", end_s.as_str()),
+        ];
+        if unique {
+            ext.push((UNIQUE_MSG_QUERY_FLAG, "true"));
+        }
+        let mut out = Vec::new();
+        let mut last_err = None;
+        let mut answered = false;
+        for b in &route.broker_datas {
+            // The master first, then each slave: the first that answers speaks for the group.
+            for addr in b.broker_addrs.values() {
+                match self
+                    .query_one(addr, request(RequestCode::QUERY_MESSAGE, &ext))
+                    .await
+                {
+                    Ok(msgs) => {
+                        answered = true;
+                        out.extend(msgs.into_iter().filter(|m| matches_key(m, key, unique)));
+                        break;
+                    }
+                    Err(e) => last_err = Some(e),
+                }
+            }
+        }
+        match (answered, last_err) {
+            (false, Some(e)) => Err(e),
+            _ => Ok(out),
+        }
+    }
+
+    async fn query_one(
+        &self,
+        addr: &str,
+        req: RemotingCommand,
+    ) -> Result<Vec<Received>, ClientError> {
+        let a = resolve(addr)?;
+        let r = self.links.request(a, req).await?;
+        if r.code == ResponseCode::QUERY_NOT_FOUND.code() {
+            return Ok(Vec::new());
+        }
+        let r = expect_success(a, r)?;
+        Ok(decode_pull_body(&r.body).0)
+    }
+}
+
+/// The client-side check RocketMQ's admin makes too: the broker's index is a hash, so an
+/// answer is kept only when its unique id, or one of its keys, is the key asked for.
+fn matches_key(m: &Received, key: &str, unique: bool) -> bool {
+    if unique {
+        m.msg_id == key
+    } else {
+        m.keys.split(' ').any(|k| k == key)
     }
 }

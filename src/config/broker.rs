@@ -128,6 +128,15 @@ config_struct! {
         acl_enable: bool = "aclEnable", false;
         /// Consumer offsets persisted every, ms.
         flush_consumer_offset_interval: u64 = "flushConsumerOffsetInterval", 5000;
+        /// Keep the key index (KEYS, UNIQ_KEY) that QUERY_MESSAGE reads.
+        message_index_enable: bool = "messageIndexEnable", true;
+        /// Records a query by key returns at most.
+        max_msgs_num_batch: u32 = "maxMsgsNumBatch", 64;
+        /// Records a query by unique key returns at most.
+        default_query_max_num: u32 = "defaultQueryMaxNum", 32;
+        /// coremq: key-index entries (24 bytes each) buffered per shard before a run is
+        /// written.
+        message_index_buffer_entries: u32 = "messageIndexBufferEntries", 262_144;
         /// coremq: shards (cores) serving the store; 0 = one per available core.
         shard_count: u32 = "shardCount", 0;
         /// coremq: CPU list for the shards (`0-3`, `2,4,6`); empty = the first shardCount cores.
@@ -195,6 +204,15 @@ impl BrokerConfig {
                 "haTransferBatchSize={} must be between 4096 and {}",
                 self.ha_transfer_batch_size,
                 crate::broker::replication::wire::MAX_HA_FRAME_BYTES / 2
+            )));
+        }
+        let max_entries = crate::store::message_index::MAX_INDEX_BUFFER_ENTRIES;
+        if self.message_index_buffer_entries == 0
+            || self.message_index_buffer_entries as usize > max_entries
+        {
+            return Err(ConfigError::Invalid(format!(
+                "messageIndexBufferEntries={} must be 1..={max_entries}",
+                self.message_index_buffer_entries
             )));
         }
         if self.access_message_in_memory_max_ratio > 100 {

@@ -43,6 +43,10 @@ pub struct StoreConfig {
     pub read_cache_bytes: usize,
     /// deleteWhen / fileReservedTime / diskMaxUsedSpaceRatio; `None` keeps everything.
     pub retention: Option<RetentionPolicy>,
+    /// messageIndexEnable: keep the key index (QUERY_MESSAGE).
+    pub message_index_enable: bool,
+    /// Index entries buffered in memory before a run is written.
+    pub message_index_buffer_entries: usize,
 }
 
 /// How often retention is evaluated (RocketMQ's cleanResourceInterval).
@@ -82,6 +86,8 @@ impl StoreConfig {
             checkpoint_interval: Duration::from_millis(DEFAULT_CHECKPOINT_INTERVAL_MS),
             read_cache_bytes: DEFAULT_READ_CACHE_BYTES,
             retention: Some(RetentionPolicy::rocketmq_defaults()),
+            message_index_enable: true,
+            message_index_buffer_entries: super::message_index::DEFAULT_INDEX_BUFFER_ENTRIES,
         }
     }
 

@@ -7,6 +7,7 @@
 //! shard-<i>/commitlog/<20-digit local start offset>      segments of mappedFileSizeCommitLog
 //! shard-<i>/consumequeue/<topic>/<queueId>/<20 digits>   20-byte entries, 6,000,640 B segments
 //! shard-<i>/checkpoint                                   one 4 KiB block (see checkpoint.rs)
+//! shard-<i>/index/<20 digits>.run                        key index runs (see message_index)
 //! ```
 //!
 //! Records: RocketMQ's V1 message layout plus a CRC32C trailer ([`record`]). Offsets: the
@@ -38,6 +39,7 @@ pub mod dma;
 pub mod error;
 mod flusher;
 pub mod io_inflight;
+pub mod message_index;
 pub mod read;
 pub mod record;
 pub mod recovery;

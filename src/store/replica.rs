@@ -246,6 +246,11 @@ impl ShardStore {
                         size: r.bytes().len() as u32,
                         tags_code: r.tags_code(),
                     };
+                    if inner.index_backlogged() {
+                        // The key index's writer is behind: wait for it rather than drop
+                        // entries (one range can fill several buffers).
+                        self.wait_writable().await?;
+                    }
                     self.ensure_log_segment().await?;
                     let room = inner.log.borrow().file().room_in_segment();
                     if len as u64 > room {
@@ -266,6 +271,7 @@ impl ShardStore {
                     );
                     log.file_mut().append(&buf[i..i + len]);
                     drop(log);
+                    inner.index_replicated(&r, at + len as u64);
                     let mut queues = inner.queues.borrow_mut();
                     let cq = queues
                         .get_mut(&topic)

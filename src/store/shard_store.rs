@@ -19,6 +19,7 @@ use super::config::{FlushMode, StoreConfig, CLEAN_RESOURCE_INTERVAL_MS};
 use super::consume_index::{segment_bytes_for, ConsumeIndex, IndexEntry};
 use super::error::StoreError;
 use super::flusher;
+use super::message_index::{IndexOpenReport, MessageIndex};
 pub use super::read::{GetResult, GetStatus, ReadLimits, MAX_RECORD_BYTES, MAX_SCAN_ENTRIES};
 use super::record::{self, NewMessage};
 use super::recovery::{self, Queues, RecoveryReport};
@@ -93,6 +94,12 @@ pub(super) struct Inner {
     pub(super) stats: Cell<StoreStats>,
     /// Duration of commit-log write rounds (write and, when due, sync).
     pub(super) flush_latency: crate::latency_histogram::LatencyHistogram,
+    /// The message index (`None` when messageIndexEnable is off).
+    pub(super) msg_index: RefCell<Option<MessageIndex>>,
+    /// Wakes the index writer (a buffer was sealed).
+    pub(super) msg_index_signal: Signal,
+    /// The index writer ends once nothing is left to write.
+    pub(super) msg_index_closing: Cell<bool>,
 }
 
 /// A wake-up flag with one parked waiter (a flusher task).
@@ -164,7 +171,9 @@ pub struct ShardStore {
     pub(super) inner: Rc<Inner>,
     log_task: RefCell<Option<glommio::task::JoinHandle<()>>>,
     index_task: RefCell<Option<glommio::task::JoinHandle<()>>>,
+    pub(super) index_writer: RefCell<Option<glommio::task::JoinHandle<()>>>,
     report: RecoveryReport,
+    index_report: IndexOpenReport,
 }
 
 /// The flushers' task queue: latency matters, so appenders that never block (ASYNC_FLUSH
@@ -215,6 +224,9 @@ impl ShardStore {
             flush_latency: crate::latency_histogram::LatencyHistogram::new(
                 &super::flusher::FLUSH_LATENCY_BUCKETS_MS,
             ),
+            msg_index: RefCell::new(None),
+            msg_index_signal: Signal::default(),
+            msg_index_closing: Cell::new(false),
         });
         // The replayed index entries are in memory: flush them with everything else.
         {
@@ -240,13 +252,16 @@ impl ShardStore {
         let log_task = spawn(Box::pin(flusher::run_log(inner.clone()))
             as std::pin::Pin<Box<dyn Future<Output = ()>>>)?;
         let index_task = spawn(Box::pin(flusher::run_index(inner.clone())))?;
-        let store = ShardStore {
+        let mut store = ShardStore {
             inner,
             log_task: RefCell::new(Some(log_task)),
             index_task: RefCell::new(Some(index_task)),
+            index_writer: RefCell::new(None),
             report,
+            index_report: IndexOpenReport::default(),
         };
         store.advance_queue_mins().await?;
+        store.index_report = store.open_message_index().await?;
         Ok(store)
     }
 
@@ -279,6 +294,11 @@ impl ShardStore {
     /// What recovery found when the store opened.
     pub fn recovery_report(&self) -> &RecoveryReport {
         &self.report
+    }
+
+    /// What opening the message index found.
+    pub fn index_report(&self) -> &IndexOpenReport {
+        &self.index_report
     }
 
     /// Appends a message to its queue. Under SYNC_FLUSH returns once it is durable.
@@ -352,6 +372,12 @@ impl ShardStore {
         let len = record::encoded_len(m);
         self.ensure_queue(&m.topic, m.queue_id).await?;
         loop {
+            // An append that awaited a new segment below may find the key index backlogged
+            // by appends that went first: it waits again (no index entry is dropped).
+            if inner.index_backlogged() {
+                self.wait_writable().await?;
+                continue;
+            }
             if let Some(start) = self.queue_missing_segment(&m.topic, m.queue_id) {
                 self.create_queue_segment(&m.topic, m.queue_id, start)
                     .await?;
@@ -385,6 +411,7 @@ impl ShardStore {
             }
             let unflushed = log.file().unflushed_bytes();
             drop((log, queues));
+            inner.index_append(m, a.physical_offset, a.size, a.store_timestamp, a.end);
             inner.bump(|s| {
                 s.appends += 1;
                 s.appended_bytes += u64::from(a.size);
@@ -413,8 +440,12 @@ impl ShardStore {
     /// under overload every append waits about as long instead of some waiting for ever.
     pub(super) async fn wait_writable(&self) -> Result<(), StoreError> {
         let inner = &self.inner;
-        let has_room =
-            || inner.log.borrow().file().unflushed_bytes() <= inner.cfg.max_pending_write_bytes;
+        // A backlog of unwritten index runs holds appends back too (bounded memory, and no
+        // index entry is ever dropped for a writer that fell behind).
+        let has_room = || {
+            inner.log.borrow().file().unflushed_bytes() <= inner.cfg.max_pending_write_bytes
+                && !inner.index_backlogged()
+        };
         if inner.admission.borrow().is_empty() && has_room() {
             return self.check_writable();
         }
@@ -436,6 +467,7 @@ impl ShardStore {
             }
             drop(q);
             inner.wake_flusher();
+            inner.msg_index_signal.kick();
             Poll::Pending
         })
         .await;
@@ -601,7 +633,9 @@ impl ShardStore {
             remove_segments_sync(log.file_mut(), new_first)?
         };
         let advanced = self.advance_queue_mins().await?;
+        let runs = self.trim_message_index(new_first)?;
         tracing::info!(
+            runs,
             shard = self.inner.cfg.shard,
             segments = doomed.len(),
             freed,
@@ -697,6 +731,7 @@ impl ShardStore {
         if let Some(t) = index_task {
             t.await;
         }
+        self.close_message_index().await;
         match self.inner.write_error.borrow().clone() {
             Some(e) => Err(StoreError::NotWritable(e)),
             None => Ok(()),

@@ -11,6 +11,7 @@ mod locks;
 mod offsets;
 pub use offsets::store_time_at;
 mod pull;
+mod query_message;
 mod replication;
 mod reply;
 mod reset_offset;
@@ -113,6 +114,7 @@ pub async fn dispatch(
         C::LOCK_BATCH_MQ => locks::lock(shard, req).await,
         C::UNLOCK_BATCH_MQ => locks::unlock(shard, req).await,
         C::VIEW_MESSAGE_BY_ID => view::by_offset(shard, req).await,
+        C::QUERY_MESSAGE => query_message::query_message(shard, req).await,
         C::UPDATE_AND_CREATE_TOPIC => admin_topics::create(shard, req).await,
         C::DELETE_TOPIC_IN_BROKER => admin_topics::delete(shard, req).await,
         C::GET_ALL_TOPIC_CONFIG => admin_topics::all(shard, req),

@@ -301,6 +301,28 @@ command_header! {
 }
 
 command_header! {
+    /// QUERY_MESSAGE (12) request: records of a topic by key, within a store-time range.
+    pub struct QueryMessageRequestHeader {
+        pub topic: String = "topic",
+        pub key: String = "key",
+        pub max_num: i32 = "maxNum",
+        pub begin_timestamp: i64 = "beginTimestamp",
+        pub end_timestamp: i64 = "endTimestamp",
+    }
+}
+
+command_header! {
+    /// QUERY_MESSAGE (12) response (sent with SUCCESS and QUERY_NOT_FOUND alike).
+    pub struct QueryMessageResponseHeader {
+        pub index_last_update_timestamp: i64 = "indexLastUpdateTimestamp",
+        pub index_last_update_phyoffset: i64 = "indexLastUpdatePhyoffset",
+    }
+}
+
+/// Ext field of a QUERY_MESSAGE whose key is a unique key (RocketMQ's MixAll.UNIQUE_MSG_QUERY_FLAG).
+pub const UNIQUE_MSG_QUERY_FLAG: &str = "_UNIQUE_KEY_QUERY";
+
+command_header! {
     /// DELETE_SUBSCRIPTIONGROUP (207) request.
     pub struct DeleteSubscriptionGroupRequestHeader {
         pub group_name: String = "groupName",
