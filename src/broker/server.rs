@@ -119,7 +119,9 @@ fn store_config(cfg: &BrokerConfig, root: PathBuf, shard: u32) -> Result<StoreCo
 /// other process listens there (a reuse-port bind would silently share the port).
 fn bind_shared(port: u16, shards: usize) -> Result<Vec<Socket>, String> {
     let addr = SocketAddr::from(([0, 0, 0, 0], port));
-    drop(StdListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?);
+    // A broker restarted right after a crash may find its port still held a moment.
+    let probe = server::bind_waiting_for_release(&addr.to_string(), || StdListener::bind(addr));
+    drop(probe.map_err(|e| format!("cannot listen on {addr}: {e}"))?);
     (0..shards)
         .map(|_| {
             server::bind_socket(addr, true).map_err(|e| format!("cannot listen on {addr}: {e}"))
@@ -152,8 +154,10 @@ pub fn run(
     } else {
         let addr = SocketAddr::from(([0, 0, 0, 0], cfg.ha_port()));
         Some(
-            server::bind_socket(addr, false)
-                .map_err(|e| format!("cannot listen on {addr} (haListenPort): {e}"))?,
+            server::bind_waiting_for_release(&addr.to_string(), || {
+                server::bind_socket(addr, false)
+            })
+            .map_err(|e| format!("cannot listen on {addr} (haListenPort): {e}"))?,
         )
     };
     let mesh: Mesh<Jobs> = MeshBuilder::full(shards, MESH_CHANNEL_CAPACITY);

@@ -37,6 +37,37 @@ pub fn bind_socket(addr: SocketAddr, reuse_port: bool) -> std::io::Result<Socket
     Ok(sk)
 }
 
+/// How long a bind waits for a port held by a process that has just died: the kernel
+/// releases a listening socket that io_uring still references only once it has torn the
+/// dead process's rings down, a moment after the process is gone.
+pub const BIND_IN_USE_WAIT_MS: u64 = 5_000;
+
+/// Runs `bind` until it succeeds, fails for another reason than "address in use", or
+/// [`BIND_IN_USE_WAIT_MS`] pass.
+pub fn bind_waiting_for_release<T>(
+    what: &str,
+    bind: impl Fn() -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    let deadline =
+        std::time::Instant::now() + std::time::Duration::from_millis(BIND_IN_USE_WAIT_MS);
+    let mut told = false;
+    loop {
+        match bind() {
+            Err(e)
+                if e.kind() == std::io::ErrorKind::AddrInUse
+                    && std::time::Instant::now() < deadline =>
+            {
+                if !told {
+                    tracing::warn!("{what} is in use; waiting up to {BIND_IN_USE_WAIT_MS} ms for it to be released");
+                    told = true;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            r => return r,
+        }
+    }
+}
+
 /// Wraps a listening socket for the current executor.
 pub fn into_listener(socket: Socket) -> TcpListener {
     // SAFETY: the descriptor is a listening socket handed over whole.

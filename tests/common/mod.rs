@@ -81,7 +81,11 @@ pub fn spawn_until_line(cmd: &mut Command, home: &Path, needle: &str) -> ChildGu
         .env("HOME", home)
         .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(
+            std::fs::File::create(home.join("stderr.log"))
+                .map(Stdio::from)
+                .unwrap_or_else(|_| Stdio::null()),
+        )
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
@@ -104,7 +108,8 @@ pub fn spawn_until_line(cmd: &mut Command, home: &Path, needle: &str) -> ChildGu
             Ok(_) => continue,
             Err(_) => {
                 let _ = child.kill();
-                panic!("{cmd:?} did not print {needle:?} within 20 s");
+                let stderr = std::fs::read_to_string(home.join("stderr.log")).unwrap_or_default();
+                panic!("{cmd:?} did not print {needle:?} within 20 s; its stderr:\n{stderr}");
             }
         }
     }
