@@ -281,11 +281,12 @@ fn a_slave_answers_queries_and_takes_over_when_the_master_dies() {
             Vec::new(),
         )
     };
-    let last = format!("ha-{}", N - 1);
+    // Each shard replicates on its own link: wait for every key, not just the last one
+    // sent (the other shard's link may connect later).
     wait_until(
-        Duration::from_secs(20),
-        "the slave indexing the last record",
-        || query(&mut c, &last).code == 0,
+        Duration::from_secs(30),
+        "the slave indexing every record",
+        || (0..N).all(|i| query(&mut c, &format!("ha-{i}")).code == 0),
     );
     for i in 0..N {
         let r = query(&mut c, &format!("ha-{i}"));
