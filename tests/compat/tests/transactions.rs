@@ -61,6 +61,23 @@ impl TransactionListener for ByBody {
     }
 }
 
+/// Every delivery was committed (`commit-*` or `late-commit-*`), each exactly once, and
+/// `want` were delivered.
+fn assert_committed_once(seen: &Seen, want: usize) {
+    let mut per_body: HashMap<String, u32> = HashMap::new();
+    for (body, _, _) in seen.lock().unwrap().iter() {
+        *per_body.entry(body.clone()).or_default() += 1;
+    }
+    assert_eq!(per_body.len(), want, "{per_body:?}");
+    for (body, n) in &per_body {
+        assert_eq!(*n, 1, "{body} delivered {n} times");
+        assert!(
+            body.starts_with("commit-") || body.starts_with("late-commit-"),
+            "{body} delivered without a commit"
+        );
+    }
+}
+
 fn max_offset(addr: &str, topic: &str, qid: i32) -> i64 {
     let r = raw_call(
         addr,
@@ -143,18 +160,7 @@ async fn transactions_commit_roll_back_and_are_checked_back() {
     c.shutdown().await;
     p.shutdown().await;
 
-    let mut per_body: HashMap<String, u32> = HashMap::new();
-    for (body, _, _) in seen.lock().unwrap().iter() {
-        *per_body.entry(body.clone()).or_default() += 1;
-    }
-    assert_eq!(per_body.len(), 60, "{per_body:?}");
-    for (body, n) in &per_body {
-        assert_eq!(*n, 1, "{body} delivered {n} times");
-        assert!(
-            body.starts_with("commit-") || body.starts_with("late-commit-"),
-            "{body} delivered without a commit"
-        );
-    }
+    assert_committed_once(&seen, 60);
     let checks = checks.lock().unwrap();
     for i in 0..3 {
         assert_eq!(checks.get(&format!("silent-{i}")), Some(&3), "{checks:?}");
@@ -260,18 +266,7 @@ async fn decisions_survive_a_broker_sigkill() {
     c.shutdown().await;
     p.shutdown().await;
 
-    let mut per_body: HashMap<String, u32> = HashMap::new();
-    for (body, _, _) in seen.lock().unwrap().iter() {
-        *per_body.entry(body.clone()).or_default() += 1;
-    }
-    assert_eq!(per_body.len(), 60, "{per_body:?}");
-    for (body, n) in &per_body {
-        assert_eq!(*n, 1, "{body} delivered {n} times");
-        assert!(
-            body.starts_with("commit-") || body.starts_with("late-commit-"),
-            "{body}"
-        );
-    }
+    assert_committed_once(&seen, 60);
     let checks = checks.lock().unwrap();
     assert!(
         !checks
