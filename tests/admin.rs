@@ -7,22 +7,6 @@ use std::process::Command;
 
 use common::*;
 
-/// Runs `coremq admin ARGS -n NS`; (exit code, stdout, stderr).
-fn admin(ns: &str, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(coremq_bin())
-        .arg("admin")
-        .args(args)
-        .args(["-n", ns])
-        .env_remove("NAMESRV_ADDR")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 fn ok(ns: &str, args: &[&str]) -> String {
     let (code, out, err) = admin(ns, args);
     assert_eq!(code, 0, "{args:?}: {err}");

@@ -9,7 +9,6 @@ mod common;
 use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Command;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -19,21 +18,6 @@ use coremq::client::producer::{Message, Producer};
 
 const MESSAGES: usize = 10_000;
 const TOPIC: &str = "IndexedTopic";
-
-fn admin(ns: &str, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(coremq_bin())
-        .arg("admin")
-        .args(args)
-        .args(["-n", ns])
-        .env_remove("NAMESRV_ADDR")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 /// Entries held by the run files of every shard (header field `count`).
 fn entries_in_runs(store: &Path) -> u64 {

@@ -465,6 +465,24 @@ impl Shard {
         }
     }
 
+    /// The first core (asked in turn) holding a client connection that `pick` chooses among
+    /// its own: (core, connection id).
+    pub async fn find_connection<F>(&self, pick: F) -> Result<Option<(usize, u64)>, CallError>
+    where
+        F: Fn(&LocalConnections) -> Option<u64> + Clone + Send + 'static,
+    {
+        for target in 0..self.shards {
+            let pick = pick.clone();
+            let found = self
+                .run_on(target, move |s| async move { pick(&s.local.borrow()) })
+                .await?;
+            if let Some(conn_id) = found {
+                return Ok(Some((target, conn_id)));
+            }
+        }
+        Ok(None)
+    }
+
     /// Sends a oneway command on connection `conn_id` of shard `target`.
     pub async fn oneway_on_conn(
         &self,

@@ -88,17 +88,22 @@ pub fn decode_pull_body(body: &[u8]) -> (Vec<Received>, bool) {
     (out, at == body.len())
 }
 
+/// A stored body as the producer sent it: inflated when its sysFlag says compressed (a
+/// body that does not inflate is returned as stored).
+pub fn decompressed(sys_flag: i32, body: &[u8]) -> Vec<u8> {
+    if sys_flag & SYSFLAG_COMPRESSED == 0 {
+        return body.to_vec();
+    }
+    let mut out = Vec::new();
+    match flate2::read::ZlibDecoder::new(body).read_to_end(&mut out) {
+        Ok(_) => out,
+        Err(_) => body.to_vec(),
+    }
+}
+
 fn received(r: &Record<'_>) -> Received {
     let properties = Properties::parse(&r.properties());
-    let body = if r.sys_flag() & SYSFLAG_COMPRESSED != 0 {
-        let mut out = Vec::new();
-        match flate2::read::ZlibDecoder::new(r.body()).read_to_end(&mut out) {
-            Ok(_) => out,
-            Err(_) => r.body().to_vec(),
-        }
-    } else {
-        r.body().to_vec()
-    };
+    let body = decompressed(r.sys_flag(), r.body());
     let store_host = r.store_host();
     let offset_id = offset_msg_id(store_host, r.physical_offset());
     Received {

@@ -6,7 +6,6 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::io::Read as _;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,7 +13,7 @@ use std::time::Duration;
 
 use glommio::channels::local_channel::{self, LocalSender};
 
-use super::message::Received;
+use super::message::{decompressed, Received};
 use super::producer::{Message, Producer};
 use super::rpc::OnRequest;
 use super::ClientError;
@@ -179,15 +178,7 @@ pub fn create_reply(request: &Received, body: Vec<u8>) -> Result<Message, Client
 fn pushed_reply(broker: SocketAddr, req: &RemotingCommand) -> Result<Received, String> {
     let h = ReplyMessageRequestHeader::from_ext(&req.ext).map_err(|e| e.to_string())?;
     let properties = Properties::parse(h.properties.as_deref().unwrap_or_default());
-    let body = if h.sys_flag & 0x1 != 0 {
-        let mut out = Vec::new();
-        flate2::read::ZlibDecoder::new(&req.body[..])
-            .read_to_end(&mut out)
-            .map_err(|e| format!("reply body does not decompress: {e}"))?;
-        out
-    } else {
-        req.body.to_vec()
-    };
+    let body = decompressed(h.sys_flag, &req.body);
     let host = |s: &str| s.parse().unwrap_or(broker);
     Ok(Received {
         topic: h.topic,

@@ -421,3 +421,19 @@ pub fn update_topic(ns: &str, broker: &str, topic: &str, queues: u32) {
         .unwrap();
     assert!(out.status.success(), "{out:?}");
 }
+
+/// Runs `coremq admin ARGS -n NS`; (exit code, stdout, stderr).
+pub fn admin(ns: &str, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(coremq_bin())
+        .arg("admin")
+        .args(args)
+        .args(["-n", ns])
+        .env_remove("NAMESRV_ADDR")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

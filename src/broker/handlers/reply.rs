@@ -69,20 +69,11 @@ async fn push(
     props: &Properties,
     client: &str,
 ) -> Result<(), String> {
-    let mut found = None;
-    for target in 0..shard.shards {
-        let id = client.to_owned();
-        let at = shard
-            .run_on(target, move |s| async move {
-                s.local.borrow().producer_connection(&id)
-            })
-            .await
-            .map_err(|e| e.to_string())?;
-        if let Some(conn_id) = at {
-            found = Some((target, conn_id));
-            break;
-        }
-    }
+    let id = client.to_owned();
+    let found = shard
+        .find_connection(move |local| local.producer_connection(&id))
+        .await
+        .map_err(|e| e.to_string())?;
     let Some((target, conn_id)) = found else {
         return Err(format!(
             "push reply message fail, channel of <{client}> not found."

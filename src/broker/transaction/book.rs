@@ -81,7 +81,7 @@ impl BitWindow {
             self.base += 64;
         }
         if self.words.is_empty() && to > self.base {
-            // Keep the base word-aligned relative to nothing in particular: any base works.
+            // Nothing is set: start the window at the mark itself.
             self.base = to;
         }
     }

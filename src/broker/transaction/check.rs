@@ -226,21 +226,16 @@ async fn check_back(s: &Rc<Shard>, half: u64, phys: i64) -> Result<(), String> {
     };
     let cmd = RemotingCommand::request_with(RequestCode::CHECK_TRANSACTION_STATE.code(), &header)
         .with_body(body);
-    for target in 0..s.shards {
-        let g = group.clone();
-        let conn = s
-            .run_on(target, move |t| async move {
-                t.local.borrow().producer_group_connection(&g)
-            })
-            .await
-            .map_err(|e| e.to_string())?;
-        if let Some(conn_id) = conn {
-            return s
-                .oneway_on_conn(target, conn_id, cmd)
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| format!("producer group {group}: {e}"));
-        }
-    }
-    Err(format!("no producer of group {group} is connected"))
+    let g = group.clone();
+    let found = s
+        .find_connection(move |local| local.producer_group_connection(&g))
+        .await
+        .map_err(|e| e.to_string())?;
+    let Some((target, conn_id)) = found else {
+        return Err(format!("no producer of group {group} is connected"));
+    };
+    s.oneway_on_conn(target, conn_id, cmd)
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("producer group {group}: {e}"))
 }

@@ -99,14 +99,7 @@ async fn transactions_commit_roll_back_and_are_checked_back() {
     let topic = "TxCompat";
 
     let checks: Checks = Arc::default();
-    let mut p = TransactionMQProducer::builder(client_runtime("tx-producer"))
-        .client_config(client_config(&ns, "tx-compat-p"))
-        .producer_group("pg-tx-compat".to_string())
-        .name_server_addr(ns.clone())
-        .send_msg_timeout(5_000)
-        .transaction_listener(ByBody(checks.clone()))
-        .build();
-    p.start().await.expect("transactional producer start");
+    let mut p = tx_producer(&ns, "pg-tx-compat", "tx-compat-p", &checks).await;
 
     let seen: Seen = Arc::default();
     let mut c = push_consumer(
@@ -127,18 +120,7 @@ async fn transactions_commit_roll_back_and_are_checked_back() {
         ("silent", 3),
     ];
     for (prefix, n) in plan {
-        for i in 0..n {
-            let m = Message::builder()
-                .topic(topic)
-                .tags("TagTx")
-                .body_slice(format!("{prefix}-{i}").as_bytes())
-                .build_unchecked();
-            let r = p
-                .send_message_in_transaction::<(), _>(m, None)
-                .await
-                .expect("transactional send");
-            assert!(r.send_result.is_some(), "{prefix}-{i}: no send result");
-        }
+        send_all(&p, topic, prefix, n).await;
     }
 
     let deadline = Instant::now() + Duration::from_secs(90);
@@ -187,10 +169,30 @@ async fn send_all(p: &TransactionMQProducer, topic: &str, prefix: &str, n: usize
             .tags("TagTx")
             .body_slice(format!("{prefix}-{i}").as_bytes())
             .build_unchecked();
-        p.send_message_in_transaction::<(), _>(m, None)
+        let r = p
+            .send_message_in_transaction::<(), _>(m, None)
             .await
             .expect("transactional send");
+        assert!(r.send_result.is_some(), "{prefix}-{i}: no send result");
     }
+}
+
+/// A started transactional producer of `group` (instance `instance`) deciding by body.
+async fn tx_producer(
+    ns: &str,
+    group: &str,
+    instance: &str,
+    checks: &Checks,
+) -> TransactionMQProducer {
+    let mut p = TransactionMQProducer::builder(client_runtime("tx-producer"))
+        .client_config(client_config(ns, instance))
+        .producer_group(group.to_string())
+        .name_server_addr(ns.to_string())
+        .send_msg_timeout(5_000)
+        .transaction_listener(ByBody(checks.clone()))
+        .build();
+    p.start().await.expect("transactional producer start");
+    p
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -204,14 +206,7 @@ async fn decisions_survive_a_broker_sigkill() {
     let broker = format!("127.0.0.1:{}", cluster.broker_port);
     let topic = "TxCompatCrash";
     let checks: Checks = Arc::default();
-    let mut p = TransactionMQProducer::builder(client_runtime("tx-crash-producer"))
-        .client_config(client_config(&ns, "tx-crash-p"))
-        .producer_group("pg-tx-crash".to_string())
-        .name_server_addr(ns.clone())
-        .send_msg_timeout(5_000)
-        .transaction_listener(ByBody(checks.clone()))
-        .build();
-    p.start().await.expect("transactional producer start");
+    let mut p = tx_producer(&ns, "pg-tx-crash", "tx-crash-p", &checks).await;
     // Decided before the kill (END_TRANSACTION stored), and undecided ("unknown").
     for (prefix, n) in [
         ("commit", 30),
