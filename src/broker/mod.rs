@@ -10,8 +10,10 @@
 //!   connection's core: [`connections`].
 //! - [`metadata`]: topics and subscription groups (shard 0 keeps the original);
 //!   [`registration`]: with the nameservers; [`replication`]: master/slave, per shard.
+//! - [`acl`]: plain ACL, checked before dispatch on the receiving core.
 //! - [`handlers`]: one file per request area; [`message_id`], [`throughput`], [`persist`].
 
+pub mod acl;
 pub mod clients;
 pub mod connections;
 pub mod delay;

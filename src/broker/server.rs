@@ -13,6 +13,7 @@ use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::{LocalExecutorBuilder, Placement};
 use socket2::Socket;
 
+use super::acl::AclStart;
 use super::handlers::BrokerHandler;
 use super::metadata::{Metadata, MetadataFiles};
 use super::offsets::ConsumerOffsets;
@@ -145,6 +146,11 @@ pub fn run(
         tracing::warn!(store = %root_dir.display(), "the last stop was not clean: recovering");
     }
     let meta = Metadata::load(&ident.meta_files, cfg)?;
+    let acl = if cfg.acl_enable {
+        Some(AclStart::load(ident.config_file.as_deref(), &root_dir)?)
+    } else {
+        None
+    };
     delay::parse_levels(&cfg.message_delay_level).map_err(|e| format!("messageDelayLevel: {e}"))?;
     let mut main_sockets = bind_shared(cfg.listen_port, shards)?;
     let mut vip_sockets = bind_shared(cfg.listen_port - 2, shards)?;
@@ -167,12 +173,13 @@ pub fn run(
         let placement = cpu.map_or(Placement::Unbound, Placement::Fixed);
         let sockets = vec![main_sockets.remove(0), vip_sockets.remove(0)];
         let ha = ha_socket.take();
-        let (mesh, ident, meta, ready, root_dir) = (
+        let (mesh, ident, meta, ready, root_dir, acl) = (
             mesh.clone(),
             ident.clone(),
             meta.clone(),
             ready_tx.clone(),
             root_dir.clone(),
+            acl.clone(),
         );
         let io_memory = cfg.io_memory_bytes_per_shard as usize;
         let h = LocalExecutorBuilder::new(placement)
@@ -180,8 +187,15 @@ pub fn run(
             .io_memory(io_memory)
             .spin_before_park(Duration::from_micros(cfg.spin_before_park_micros))
             .spawn(move || async move {
-                let r =
-                    shard_main(i, mesh, ident, meta, (sockets, ha), root_dir, ready.clone()).await;
+                let r = shard_main(
+                    i,
+                    mesh,
+                    (ident, meta, acl),
+                    (sockets, ha),
+                    root_dir,
+                    ready.clone(),
+                )
+                .await;
                 if let Err(e) = &r {
                     let _ = ready.send(Err(format!("shard {i}: {e}")));
                 }
@@ -228,8 +242,7 @@ pub fn run(
 async fn shard_main(
     i: usize,
     mesh: Mesh<Jobs>,
-    ident: BrokerIdentity,
-    meta: Metadata,
+    (ident, meta, acl): (BrokerIdentity, Metadata, Option<AclStart>),
     (sockets, ha): (Vec<Socket>, Option<Socket>),
     root_dir: PathBuf,
     ready: mpsc::Sender<Result<(), String>>,
@@ -246,6 +259,7 @@ async fn shard_main(
         store.clone(),
         meta,
         (offsets, delays),
+        acl.as_ref().map(AclStart::gate),
     )
     .await
     .map_err(|e| e.to_string())?;
@@ -253,6 +267,9 @@ async fn shard_main(
     glommio::spawn_local(shard.throughput.clone().run_sampler()).detach();
     glommio::spawn_local(shard.clone().run_client_expiry()).detach();
     glommio::spawn_local(shard.clone().run_offset_flush()).detach();
+    if i == 0 && shard.acl.is_some() {
+        glommio::spawn_local(super::acl::reload::run(shard.clone())).detach();
+    }
     let slave = shard.cfg().broker_role == BrokerRole::Slave;
     // A slave only ever holds what its master made durable; a SYNC_FLUSH master serves
     // only what it made durable itself.

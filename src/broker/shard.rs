@@ -155,6 +155,8 @@ pub struct Shard {
     replies: Cell<(u64, u64)>,
     /// The ledger of this shard's transactional half messages.
     pub transactions: RefCell<super::transaction::book::TxBook>,
+    /// Plain ACL (aclEnable=true): this core's rules snapshot.
+    pub acl: Option<super::acl::AclGate>,
 }
 
 impl Shard {
@@ -178,6 +180,7 @@ impl Shard {
         store: Rc<ShardStore>,
         meta: Metadata,
         (offsets, delay_offsets): (ConsumerOffsets, ConsumerOffsets),
+        acl: Option<super::acl::AclGate>,
     ) -> Result<Rc<Shard>, RouterError> {
         let jobs = Rc::new(Jobs::default());
         let router = Router::join(mesh, jobs.clone()).await?;
@@ -206,6 +209,7 @@ impl Shard {
             transactions: RefCell::default(),
             send_latency: super::send_latency::histogram(),
             replication: Default::default(),
+            acl,
         });
         let _ = jobs.shard.set(Rc::downgrade(&shard));
         Ok(shard)

@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::message::{decode_pull_body, Received};
 use super::rpc::{expect_success, fetch_route, request, resolve, Links};
 use super::ClientError;
+use crate::protocol::acl_signature::Credentials;
 use crate::protocol::body::client::{
     ConsumerConnection, MessageQueue, ProducerConnection, SubscriptionGroupConfig,
 };
@@ -85,6 +86,12 @@ impl AdminClient {
         })
     }
 
+    /// Builder: signs every request with these ACL keys.
+    pub fn with_credentials(mut self, credentials: Option<Credentials>) -> Self {
+        self.links = self.links.signed(credentials);
+        self
+    }
+
     /// The nameservers.
     pub fn namesrv(&self) -> &[SocketAddr] {
         &self.namesrv
@@ -94,7 +101,7 @@ impl AdminClient {
         self.links.request_any(&self.namesrv, req).await
     }
 
-    async fn broker_call(
+    pub(super) async fn broker_call(
         &self,
         addr: &str,
         req: RemotingCommand,

@@ -31,6 +31,7 @@ use super::pull_consumer::{PullConsumer, PullOptions, PullStatus, QueueAt};
 use super::rpc::{request, Links, OnRequest};
 use super::ClientError;
 use crate::broker::metadata::retry_topic;
+use crate::protocol::acl_signature::Credentials;
 use crate::protocol::body::client::{
     ConsumerListBody, LockBatchRequestBody, LockBatchResponseBody, MessageQueue, SubscriptionData,
 };
@@ -118,6 +119,8 @@ pub struct ConsumerConfig {
     pub pull_threshold_for_queue: usize,
     /// Messages per pull.
     pub pull_batch_size: i32,
+    /// ACL keys every request is signed with.
+    pub credentials: Option<Credentials>,
 }
 
 impl ConsumerConfig {
@@ -142,6 +145,7 @@ impl ConsumerConfig {
             max_reconsume_times: None,
             pull_threshold_for_queue: PULL_THRESHOLD_FOR_QUEUE,
             pull_batch_size: super::pull_consumer::PULL_BATCH_SIZE,
+            credentials: None,
         }
     }
 }
@@ -247,7 +251,8 @@ impl Consumer {
                 })
             })
         };
-        let links = Links::serving(Duration::from_millis(CONTROL_TIMEOUT_MS), on_request);
+        let links = Links::serving(Duration::from_millis(CONTROL_TIMEOUT_MS), on_request)
+            .signed(cfg.credentials.clone());
         let pull = PullConsumer::with_links(&cfg.group, namesrv, links)?;
         let version = crate::clock::now_ms();
         let subs = [

@@ -3,12 +3,13 @@
 //! does against coremq.
 //!
 //! - [`rpc`]: connections by address, reconnected on demand, with nameserver failover.
-//! - [`admin`]: the admin API `coremq admin` prints tables from.
+//! - [`admin`]: the admin API `coremq admin` prints tables from; [`admin_acl`] its ACL part.
 //! - [`producer`]: routes, queue choice, retries, ordered sends.
 //! - [`pull_consumer`]: pulls by queue and offset, offsets by hand.
 //! - [`consumer`]: the push consumer (rebalance, flow control, retries, orderly locks).
 
 pub mod admin;
+pub mod admin_acl;
 pub mod allocate;
 pub mod consumer;
 pub mod error;

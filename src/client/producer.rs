@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::rpc::{request, resolve, Links, OnRequest};
 use super::ClientError;
+use crate::protocol::acl_signature::Credentials;
 use crate::protocol::body::client::MessageQueue;
 use crate::protocol::body::TopicRouteData;
 use crate::protocol::codes::perm;
@@ -193,6 +194,12 @@ impl Producer {
         on_request: OnRequest,
     ) -> Result<Self, ClientError> {
         Self::with_links(group, namesrv, Links::serving(timeout, on_request))
+    }
+
+    /// Builder: signs every request with these ACL keys.
+    pub fn with_credentials(mut self, credentials: Option<Credentials>) -> Self {
+        self.links = self.links.signed(credentials);
+        self
     }
 
     fn with_links(

@@ -10,6 +10,7 @@ use super::rpc::{
     expect_success, fetch_route, request, resolve, subscribe_queues, Links, DEFAULT_TIMEOUT_MS,
 };
 use super::ClientError;
+use crate::protocol::acl_signature::Credentials;
 use crate::protocol::body::client::{MessageQueue, SubscriptionData};
 use crate::protocol::header::broker::{
     PullMessageResponseHeader, PULL_FLAG_COMMIT_OFFSET, PULL_FLAG_SUBSCRIPTION, PULL_FLAG_SUSPEND,
@@ -109,6 +110,12 @@ impl PullConsumer {
             namesrv,
             links,
         })
+    }
+
+    /// Builder: signs every request with these ACL keys.
+    pub fn with_credentials(mut self, credentials: Option<Credentials>) -> Self {
+        self.links = self.links.signed(credentials);
+        self
     }
 
     /// The group.

@@ -1,6 +1,8 @@
 //! Request/response over cached connections, one per peer address, on the current glommio
 //! executor; a closed connection is replaced on the next call. Nameserver calls fail over
-//! to the next address in the list.
+//! to the next address in the list. With credentials, every request is signed here, last,
+//! as RocketMQ's `AclClientRPCHook` signs it (nameserver requests too: RocketMQ's clients
+//! sign them, and its nameserver ignores the fields).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -9,6 +11,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use super::ClientError;
+use crate::protocol::acl_signature::{self, Credentials};
 use crate::protocol::body::{from_json_lenient, BrokerData, TopicRouteData};
 use crate::protocol::{ExtFields, RemotingCommand, RequestCode, ResponseCode};
 use crate::remoting::{not_supported, Connection, RequestHandler};
@@ -48,6 +51,8 @@ pub struct Links {
     /// Per-request timeout.
     pub timeout: Duration,
     handler: Rc<ClientRequests>,
+    /// ACL keys every request is signed with.
+    credentials: Option<Credentials>,
 }
 
 impl Drop for Links {
@@ -73,6 +78,7 @@ impl Links {
             conns: RefCell::default(),
             timeout,
             handler: Rc::new(ClientRequests(None)),
+            credentials: None,
         }
     }
 
@@ -82,7 +88,21 @@ impl Links {
             conns: RefCell::default(),
             timeout,
             handler: Rc::new(ClientRequests(Some(on_request))),
+            credentials: None,
         }
+    }
+
+    /// Builder: signs every request with `credentials` (plain ACL); `None` signs nothing.
+    pub fn signed(mut self, credentials: Option<Credentials>) -> Self {
+        self.credentials = credentials;
+        self
+    }
+
+    fn sign(&self, mut req: RemotingCommand) -> RemotingCommand {
+        if let Some(c) = &self.credentials {
+            acl_signature::sign(&mut req, c);
+        }
+        req
     }
 
     async fn connection(&self, addr: SocketAddr) -> Result<Connection, ClientError> {
@@ -119,7 +139,7 @@ impl Links {
         timeout: Duration,
     ) -> Result<RemotingCommand, ClientError> {
         let conn = self.connection(addr).await?;
-        conn.request(req, timeout)
+        conn.request(self.sign(req), timeout)
             .await
             .map_err(|e| unreachable(addr, e))
     }
@@ -127,7 +147,8 @@ impl Links {
     /// Sends a oneway request (no response expected).
     pub async fn oneway(&self, addr: SocketAddr, req: RemotingCommand) -> Result<(), ClientError> {
         let conn = self.connection(addr).await?;
-        conn.oneway(req).map_err(|e| unreachable(addr, e))
+        conn.oneway(self.sign(req))
+            .map_err(|e| unreachable(addr, e))
     }
 
     /// Like [`Self::request`], but a non-SUCCESS code is an error.

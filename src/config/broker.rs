@@ -124,7 +124,7 @@ config_struct! {
         register_name_server_period: u64 = "registerNameServerPeriod", 30_000;
         /// Let consumers read from slaves when the master is slow.
         slave_read_enable: bool = "slaveReadEnable", false;
-        /// ACL (not supported by coremq; true is refused).
+        /// Plain ACL: check every request against plain_acl.yml (see broker::acl).
         acl_enable: bool = "aclEnable", false;
         /// Consumer offsets persisted every, ms.
         flush_consumer_offset_interval: u64 = "flushConsumerOffsetInterval", 5000;
@@ -190,11 +190,6 @@ impl BrokerConfig {
                 "diskMaxUsedSpaceRatio={} must be 1..=95",
                 self.disk_max_used_space_ratio
             )));
-        }
-        if self.acl_enable {
-            return Err(ConfigError::Invalid(
-                "aclEnable=true: ACL is not supported by coremq".into(),
-            ));
         }
         if self.ha_transfer_batch_size < 4096
             || self.ha_transfer_batch_size as usize

@@ -11,6 +11,7 @@
 //! sends/s per core. Decoding allocates one String per ext key and value (~26 for a send);
 //! a borrowed, hand-rolled header scanner is the next step if broker profiles show it.
 
+pub mod acl_signature;
 pub mod binary_header;
 pub mod body;
 pub mod codes;

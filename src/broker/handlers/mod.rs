@@ -2,6 +2,7 @@
 //! its handler ([`dispatch`]). A handler runs on the core that holds the connection; work on
 //! a queue it does not own goes to the owner with `Shard::run_on`.
 
+mod acl_admin;
 mod admin_topics;
 mod broker_config;
 mod call_consumer;
@@ -77,6 +78,13 @@ pub async fn dispatch(
     let Some(code) = RequestCode::from_code(req.code) else {
         return not_supported(req);
     };
+    if let Some(acl) = &shard.acl {
+        // Before anything else looks at the request, on the core that received it.
+        if let Err(remark) = acl.check(conn.peer().ip(), code, req) {
+            tracing::debug!(code = req.code, peer = %conn.peer(), "ACL refused: {remark}");
+            return req.error(ResponseCode::NO_PERMISSION, remark);
+        }
+    }
     if shard.closing.get() {
         // Stopping: clients retry elsewhere (sends retry on 14), nothing lands after the
         // final persist.
@@ -136,6 +144,10 @@ pub async fn dispatch(
         C::GET_ALL_CONSUMER_OFFSET => replication::all_consumer_offsets(shard, req).await,
         C::GET_ALL_DELAY_OFFSET => replication::all_delay_offsets(shard, req).await,
         C::GET_BROKER_HA_STATUS => replication::ha_status(shard, req).await,
+        C::UPDATE_AND_CREATE_ACL_CONFIG => acl_admin::upsert(shard, req).await,
+        C::DELETE_ACL_CONFIG => acl_admin::delete(shard, req).await,
+        C::GET_BROKER_CLUSTER_ACL_INFO => acl_admin::version(shard, req),
+        C::UPDATE_GLOBAL_WHITE_ADDRS_CONFIG => acl_admin::global_white(shard, req).await,
         _ => return not_supported(req),
     };
     reply.unwrap_or_else(|e| {
