@@ -9,7 +9,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     no_transparent_huge_pages();
-    let cli = coremq::cli::Cli::parse();
+    let args = coremq::cli::credentials::rocketmq_bench_args(std::env::args_os().collect());
+    let cli = coremq::cli::Cli::parse_from(args);
     if let Err(e) = coremq::cli::run(cli) {
         eprintln!("coremq: {e}");
         std::process::exit(1);

@@ -2,6 +2,7 @@
 //! (ops-surface §6), on [`crate::client::admin::AdminClient`]. Each command returns the
 //! text to print; `--json` gives the same rows as JSON.
 
+mod acl;
 mod cluster;
 mod consumers;
 pub mod groups;
@@ -326,6 +327,80 @@ pub enum Command {
         #[arg(short = 'o', long = "offset")]
         offset: i64,
     },
+    /// Create or update an ACL account in plain_acl.yml on a broker or a cluster's brokers.
+    #[command(name = "updateAclConfig")]
+    UpdateAclConfig {
+        /// Broker address (or broker name).
+        #[arg(short = 'b', long = "brokerAddr", conflicts_with = "cluster")]
+        broker: Option<String>,
+        /// Cluster name (its masters and slaves).
+        #[arg(short = 'c', long = "clusterName")]
+        cluster: Option<String>,
+        /// The account's access key.
+        #[arg(short = 'a', long = "accessKey")]
+        access_key: String,
+        /// The account's secret key.
+        #[arg(short = 's', long = "secretKey")]
+        secret_key: String,
+        /// Addresses the account passes from unsigned (`192.168.0.*`).
+        #[arg(short = 'w', long = "whiteRemoteAddress")]
+        white: Option<String>,
+        /// Permission on topics not listed (DENY, PUB, SUB, PUB|SUB).
+        #[arg(short = 'i', long = "defaultTopicPerm")]
+        default_topic: Option<String>,
+        /// Permission on groups not listed.
+        #[arg(short = 'u', long = "defaultGroupPerm")]
+        default_group: Option<String>,
+        /// Topics, `topicA=DENY,topicB=SUB`.
+        #[arg(short = 't', long = "topicPerms")]
+        topics: Option<String>,
+        /// Groups, `groupA=DENY,groupB=SUB`.
+        #[arg(short = 'g', long = "groupPerms")]
+        groups: Option<String>,
+        /// `true`: an admin account.
+        #[arg(short = 'm', long = "admin")]
+        admin: Option<bool>,
+    },
+    /// Delete an ACL account from plain_acl.yml on a broker or a cluster's brokers.
+    #[command(name = "deleteAclConfig", alias = "deleteAccessConfig")]
+    DeleteAclConfig {
+        /// Broker address (or broker name).
+        #[arg(short = 'b', long = "brokerAddr", conflicts_with = "cluster")]
+        broker: Option<String>,
+        /// Cluster name (its masters and slaves).
+        #[arg(short = 'c', long = "clusterName")]
+        cluster: Option<String>,
+        /// The account's access key.
+        #[arg(short = 'a', long = "accessKey")]
+        access_key: String,
+    },
+    /// The version of plain_acl.yml on a broker or every master of a cluster.
+    #[command(name = "clusterAclConfigVersion")]
+    ClusterAclConfigVersion {
+        /// Broker address (or broker name).
+        #[arg(short = 'b', long = "brokerAddr", conflicts_with = "cluster")]
+        broker: Option<String>,
+        /// Cluster name.
+        #[arg(short = 'c', long = "clusterName")]
+        cluster: Option<String>,
+    },
+    /// Replace globalWhiteRemoteAddresses in plain_acl.yml on a broker or a cluster's
+    /// brokers.
+    #[command(name = "updateGlobalWhiteAddr")]
+    UpdateGlobalWhiteAddr {
+        /// Broker address (or broker name).
+        #[arg(short = 'b', long = "brokerAddr", conflicts_with = "cluster")]
+        broker: Option<String>,
+        /// Cluster name (its masters and slaves).
+        #[arg(short = 'c', long = "clusterName")]
+        cluster: Option<String>,
+        /// Patterns, `10.10.103.*,192.168.0.*`.
+        #[arg(short = 'g', long = "globalWhiteRemoteAddresses")]
+        patterns: String,
+        /// The ACL file (coremq keeps one: it must be the broker's plain_acl.yml).
+        #[arg(short = 'p', long = "aclFileFullPath")]
+        acl_file: Option<String>,
+    },
     /// A broker's effective configuration.
     #[command(name = "getBrokerConfig")]
     GetBrokerConfig {
@@ -343,6 +418,10 @@ impl Command {
     pub fn name(&self) -> &'static str {
         match self {
             Command::ClusterList { .. } => "clusterList",
+            Command::UpdateAclConfig { .. } => "updateAclConfig",
+            Command::DeleteAclConfig { .. } => "deleteAclConfig",
+            Command::ClusterAclConfigVersion { .. } => "clusterAclConfigVersion",
+            Command::UpdateGlobalWhiteAddr { .. } => "updateGlobalWhiteAddr",
             Command::TopicList { .. } => "topicList",
             Command::TopicRoute { .. } => "topicRoute",
             Command::TopicStatus { .. } => "topicStatus",
@@ -385,6 +464,55 @@ pub enum AdminError {
 pub async fn run(admin: &AdminClient, cmd: Command, json: bool) -> Result<String, AdminError> {
     match cmd {
         Command::ClusterList { more } => cluster::cluster_list(admin, more, json).await,
+        Command::UpdateAclConfig {
+            broker,
+            cluster,
+            access_key,
+            secret_key,
+            white,
+            default_topic,
+            default_group,
+            topics,
+            groups,
+            admin: is_admin,
+        } => {
+            let h = crate::protocol::header::acl::CreateAccessConfigRequestHeader {
+                access_key,
+                secret_key: Some(secret_key),
+                white_remote_address: white,
+                // mqadmin always sends the flag (a Java boolean), false unless -m true.
+                admin: Some(is_admin.unwrap_or(false)),
+                default_topic_perm: default_topic,
+                default_group_perm: default_group,
+                topic_perms: topics,
+                group_perms: groups,
+            };
+            acl::update_acl_config(admin, broker, cluster, h, json).await
+        }
+        Command::DeleteAclConfig {
+            broker,
+            cluster,
+            access_key,
+        } => acl::delete_acl_config(admin, broker, cluster, &access_key, json).await,
+        Command::ClusterAclConfigVersion { broker, cluster } => {
+            acl::cluster_acl_config_version(admin, broker, cluster, json).await
+        }
+        Command::UpdateGlobalWhiteAddr {
+            broker,
+            cluster,
+            patterns,
+            acl_file,
+        } => {
+            acl::update_global_white_addr(
+                admin,
+                broker,
+                cluster,
+                &patterns,
+                acl_file.as_deref(),
+                json,
+            )
+            .await
+        }
         Command::BrokerStatus { broker, cluster } => {
             cluster::broker_status(admin, broker, cluster, json).await
         }

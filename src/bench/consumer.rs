@@ -42,6 +42,9 @@ pub struct ConsumerBenchArgs {
     pub warmup: Duration,
     /// Consumer executors.
     pub cores: usize,
+    /// ACL keys every request is signed with (-a true).
+    #[serde(skip)]
+    pub credentials: Option<crate::protocol::acl_signature::Credentials>,
 }
 
 /// The summary and what the JSON file holds.
@@ -154,6 +157,7 @@ async fn consume(
     if args.from_first {
         cfg.from = StartFrom::First;
     }
+    cfg.credentials = args.credentials.clone();
     let consumer = Consumer::new(cfg, args.namesrv.clone()).map_err(|e| e.to_string())?;
     let window: Rc<RefCell<Window>> = Rc::default();
     let rng = Rc::new(Cell::new(0x2545_F491_4F6C_DD1D_u64 ^ executor as u64));

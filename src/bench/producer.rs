@@ -57,6 +57,9 @@ pub struct ProducerBenchArgs {
     pub batch: usize,
     /// Generator executors.
     pub cores: usize,
+    /// ACL keys every request is signed with (-a true).
+    #[serde(skip)]
+    pub credentials: Option<crate::protocol::acl_signature::Credentials>,
     /// Transactional sends, each committed (half message, then END_TRANSACTION).
     pub transaction: bool,
 }
@@ -99,8 +102,8 @@ pub fn run(args: ProducerBenchArgs, stop: fn() -> bool) -> Result<ProducerReport
         return Err("--transaction sends one message at a time: not with -y, --batch or -d".into());
     }
     crate::stdout::line(&format!(
-        "topic: {} threadCount: {} messageSize: {} keyEnable: {} propertySize: {} tagCount: {} traceEnable: false aclEnable: false messageQuantity: {}",
-        args.topic, args.threads, args.size, args.keys, args.property_size, args.tag_count, args.count
+        "topic: {} threadCount: {} messageSize: {} keyEnable: {} propertySize: {} tagCount: {} traceEnable: false aclEnable: {} messageQuantity: {}",
+        args.topic, args.threads, args.size, args.keys, args.property_size, args.tag_count, args.credentials.is_some(), args.count
     ));
     crate::stdout::line(&format!(
         "delayEnable: {} delayLevel: {}",
@@ -307,7 +310,8 @@ async fn generate(
         args.namesrv.clone(),
         Duration::from_millis(SEND_TIMEOUT_MS),
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| e.to_string())?
+    .with_credentials(args.credentials.clone());
     if let Some(n) = args.async_inflight {
         producer.set_max_async_in_flight(n);
     }

@@ -55,9 +55,16 @@ struct ProducerArgs {
     /// Message trace (not supported: must stay false).
     #[arg(short = 'm', long = "traceEnable", default_value_t = false, action = clap::ArgAction::Set)]
     trace: bool,
-    /// ACL (not supported: must stay false).
+    /// ACL: sign with -ak/-sk (else COREMQ_ACCESS_KEY/COREMQ_SECRET_KEY, else RocketMQ
+    /// benchmark's rocketmq2/12345678).
     #[arg(short = 'a', long = "aclEnable", default_value_t = false, action = clap::ArgAction::Set)]
     acl: bool,
+    /// ACL access key (`-ak` as in RocketMQ's benchmark).
+    #[arg(long = "accessKey", value_name = "AK")]
+    access_key: Option<String>,
+    /// ACL secret key (`-sk`).
+    #[arg(long = "secretKey", value_name = "SK")]
+    secret_key: Option<String>,
     /// Stop after this many messages (0: no limit).
     #[arg(short = 'q', long = "messageQuantity", default_value_t = 0)]
     count: u64,
@@ -126,9 +133,16 @@ struct ConsumerArgs {
     /// Message trace (not supported: must stay false).
     #[arg(short = 'm', long = "msgTraceEnable", default_value_t = false, action = clap::ArgAction::Set)]
     trace: bool,
-    /// ACL (not supported: must stay false).
+    /// ACL: sign with -ak/-sk (else COREMQ_ACCESS_KEY/COREMQ_SECRET_KEY, else RocketMQ
+    /// benchmark's rocketmq2/12345678).
     #[arg(short = 'a', long = "aclEnable", default_value_t = false, action = clap::ArgAction::Set)]
     acl: bool,
+    /// ACL access key (`-ak` as in RocketMQ's benchmark).
+    #[arg(long = "accessKey", value_name = "AK")]
+    access_key: Option<String>,
+    /// ACL secret key (`-sk`).
+    #[arg(long = "secretKey", value_name = "SK")]
+    secret_key: Option<String>,
     /// A new group starts at the first message instead of the last.
     #[arg(long = "from-first")]
     from_first: bool,
@@ -154,9 +168,9 @@ fn write_json(path: Option<PathBuf>, report: &impl serde::Serialize) -> Result<(
     Ok(())
 }
 
-fn unsupported(trace: bool, acl: bool) -> Result<(), String> {
-    if trace || acl {
-        return Err("message trace (-m) and ACL (-a) are not supported by coremq's bench".into());
+fn unsupported(trace: bool) -> Result<(), String> {
+    if trace {
+        return Err("message trace (-m) is not supported by coremq's bench".into());
     }
     Ok(())
 }
@@ -232,7 +246,10 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
             write_json(a.json, &report)
         }
         BenchCommand::Producer(a) => {
-            unsupported(a.trace, a.acl)?;
+            unsupported(a.trace)?;
+            if a.acl && a.transaction {
+                return Err("--transaction does not sign its requests: not with -a true".into());
+            }
             if a.rate == Some(0) {
                 return Err("--rate must be at least 1".into());
             }
@@ -258,6 +275,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
                 cores: a.cores,
                 batch: a.batch.max(1),
                 transaction: a.transaction,
+                credentials: super::credentials::bench(a.acl, a.access_key, a.secret_key),
             };
             crate::broker::server::install_signal_handlers();
             let report = crate::bench::producer::run(args, crate::broker::server::stop_requested)?;
@@ -265,7 +283,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
             write_json(a.json, &report)
         }
         BenchCommand::Consumer(a) => {
-            unsupported(a.trace, a.acl)?;
+            unsupported(a.trace)?;
             if !a.filter_type.eq_ignore_ascii_case("TAG") {
                 return Err(format!(
                     "filter type {} is not supported (TAG only)",
@@ -291,6 +309,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
                 duration: a.duration.map(Duration::from_secs),
                 warmup: Duration::from_secs(a.warmup),
                 cores: a.cores,
+                credentials: super::credentials::bench(a.acl, a.access_key, a.secret_key),
             };
             crate::broker::server::install_signal_handlers();
             let report = crate::bench::consumer::run(args, crate::broker::server::stop_requested)?;

@@ -54,6 +54,8 @@ pub struct ConsumeArgs {
     /// Stop after this many seconds.
     #[arg(long = "timeout")]
     timeout: Option<u64>,
+    #[command(flatten)]
+    credentials: super::credentials::CredentialArgs,
 }
 
 fn line(m: &Received) -> String {
@@ -77,6 +79,10 @@ pub fn run(args: ConsumeArgs) -> Result<(), String> {
         .map_err(|e| format!("consume: {e}"))?;
     let client_id = crate::client::client_id("");
     let mut cfg = ConsumerConfig::new(&args.group, &args.topic, &args.tag, &client_id);
+    cfg.credentials = args
+        .credentials
+        .resolve()
+        .map_err(|e| format!("consume: {e}"))?;
     cfg.from = match (args.from, args.timestamp) {
         (From::First, _) => StartFrom::First,
         (From::Last, _) => StartFrom::Last,

@@ -4,6 +4,7 @@ mod admin;
 mod bench;
 mod broker;
 mod consume;
+pub mod credentials;
 mod namesrv;
 mod produce;
 mod with_slave;

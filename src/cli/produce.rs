@@ -39,11 +39,17 @@ pub struct ProduceArgs {
     /// Body size in bytes (default: "Hello RocketMQ <i>").
     #[arg(long = "size")]
     size: Option<usize>,
+    #[command(flatten)]
+    credentials: super::credentials::CredentialArgs,
 }
 
 /// Runs the command.
 pub fn run(args: ProduceArgs) -> Result<(), String> {
     let namesrv = namesrv_addr::from_flag_or_env(args.namesrv_addr.as_deref())
+        .map_err(|e| format!("produce: {e}"))?;
+    let credentials = args
+        .credentials
+        .resolve()
         .map_err(|e| format!("produce: {e}"))?;
     run_unpinned(
         "produce",
@@ -54,7 +60,8 @@ pub fn run(args: ProduceArgs) -> Result<(), String> {
                 namesrv,
                 Duration::from_millis(DEFAULT_TIMEOUT_MS),
             )
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| e.to_string())?
+            .with_credentials(credentials);
             for i in 0..args.count {
                 let body = match args.size {
                     Some(n) => {

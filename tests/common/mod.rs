@@ -316,10 +316,17 @@ pub struct Standalone {
 
 /// Starts `coremq standalone` on free ports with `extra` broker properties.
 pub fn standalone_with(extra: &str) -> Standalone {
+    standalone_prepared(extra, |_| {})
+}
+
+/// Like [`standalone_with`], letting `prepare` write files (plain_acl.yml) into the
+/// directory of the property file first.
+pub fn standalone_prepared(extra: &str, prepare: impl FnOnce(&Path)) -> Standalone {
     let dir = tempfile::tempdir().unwrap();
     let port = free_broker_port();
     let ns_port = free_port();
     let conf = broker_conf(dir.path(), port, extra);
+    prepare(dir.path());
     let guard = spawn_until_line(
         Command::new(coremq_bin())
             .args(["standalone", "--namesrv-port", &ns_port.to_string(), "-c"])

@@ -142,7 +142,14 @@ pub struct Cluster {
 impl Cluster {
     /// Starts `coremq namesrv` and `coremq broker` with `extra` broker properties.
     pub fn start(extra: &str) -> Cluster {
+        Self::start_prepared(extra, |_| {})
+    }
+
+    /// Like [`Cluster::start`], letting `prepare` write files (plain_acl.yml) into the
+    /// directory of the broker's property file before the broker starts.
+    pub fn start_prepared(extra: &str, prepare: impl FnOnce(&Path)) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
+        prepare(dir.path());
         let ns_port = free_port();
         let ns_conf = dir.path().join("namesrv.properties");
         std::fs::write(
