@@ -11,14 +11,21 @@ use super::{targets, AdminError};
 use crate::client::admin::AdminClient;
 use crate::protocol::header::acl::CreateAccessConfigRequestHeader;
 
+/// `-b ADDR | -c CLUSTER` of the ACL commands.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AclTarget {
+    /// Broker address (or broker name).
+    #[arg(short = 'b', long = "brokerAddr", conflicts_with = "cluster")]
+    pub broker: Option<String>,
+    /// Cluster name: its masters and slaves (clusterAclConfigVersion: its masters).
+    #[arg(short = 'c', long = "clusterName")]
+    pub cluster: Option<String>,
+}
+
 /// Every broker address (masters and slaves) of `-b` or `-c`.
-async fn all_brokers(
-    admin: &AdminClient,
-    broker: Option<String>,
-    cluster: Option<String>,
-) -> Result<Vec<String>, AdminError> {
-    let Some(c) = cluster.filter(|_| broker.is_none()) else {
-        return targets(admin, broker, None).await;
+async fn all_brokers(admin: &AdminClient, t: AclTarget) -> Result<Vec<String>, AdminError> {
+    let Some(c) = t.cluster.filter(|_| t.broker.is_none()) else {
+        return targets(admin, t.broker, None).await;
     };
     let info = admin.cluster_info().await?;
     let names = info.cluster_addr_table.get(&c).ok_or_else(|| {
@@ -51,13 +58,12 @@ fn describe(h: &CreateAccessConfigRequestHeader) -> String {
 /// updateAclConfig.
 pub async fn update_acl_config(
     admin: &AdminClient,
-    broker: Option<String>,
-    cluster: Option<String>,
+    target: AclTarget,
     h: CreateAccessConfigRequestHeader,
     json: bool,
 ) -> Result<String, AdminError> {
     let mut out = String::new();
-    let addrs = all_brokers(admin, broker, cluster).await?;
+    let addrs = all_brokers(admin, target).await?;
     for addr in &addrs {
         admin.update_acl_config(addr, &h).await?;
         out.push_str(&format!(
@@ -75,13 +81,12 @@ pub async fn update_acl_config(
 /// deleteAclConfig.
 pub async fn delete_acl_config(
     admin: &AdminClient,
-    broker: Option<String>,
-    cluster: Option<String>,
+    target: AclTarget,
     access_key: &str,
     json: bool,
 ) -> Result<String, AdminError> {
     let mut out = String::new();
-    let addrs = all_brokers(admin, broker, cluster).await?;
+    let addrs = all_brokers(admin, target).await?;
     for addr in &addrs {
         admin.delete_acl_config(addr, access_key).await?;
         out.push_str(&format!(
@@ -98,14 +103,13 @@ pub async fn delete_acl_config(
 /// updateGlobalWhiteAddr.
 pub async fn update_global_white_addr(
     admin: &AdminClient,
-    broker: Option<String>,
-    cluster: Option<String>,
+    target: AclTarget,
     patterns: &str,
     acl_file: Option<&str>,
     json: bool,
 ) -> Result<String, AdminError> {
     let mut out = String::new();
-    let addrs = all_brokers(admin, broker, cluster).await?;
+    let addrs = all_brokers(admin, target).await?;
     for addr in &addrs {
         admin
             .update_global_white_addrs(addr, patterns, acl_file)
@@ -127,12 +131,11 @@ const VERSION_PATTERN: &str = "%-16s  %-22s  %-22s  %-20s  %-22s  %-22s";
 /// clusterAclConfigVersion.
 pub async fn cluster_acl_config_version(
     admin: &AdminClient,
-    broker: Option<String>,
-    cluster: Option<String>,
+    target: AclTarget,
     json: bool,
 ) -> Result<String, AdminError> {
-    let by_cluster = broker.is_none() && cluster.is_some();
-    let addrs = targets(admin, broker, cluster).await?;
+    let by_cluster = target.broker.is_none() && target.cluster.is_some();
+    let addrs = targets(admin, target.broker, target.cluster).await?;
     let mut rows = Vec::new();
     for addr in &addrs {
         let v = admin.acl_version(addr).await?;

@@ -2,7 +2,7 @@
 //! (ops-surface §6), on [`crate::client::admin::AdminClient`]. Each command returns the
 //! text to print; `--json` gives the same rows as JSON.
 
-mod acl;
+pub mod acl;
 mod cluster;
 mod consumers;
 pub mod groups;
@@ -330,12 +330,8 @@ pub enum Command {
     /// Create or update an ACL account in plain_acl.yml on a broker or a cluster's brokers.
     #[command(name = "updateAclConfig")]
     UpdateAclConfig {
-        /// Broker address (or broker name).
-        #[arg(short = 'b', long = "brokerAddr", conflicts_with = "cluster")]
-        broker: Option<String>,
-        /// Cluster name (its masters and slaves).
-        #[arg(short = 'c', long = "clusterName")]
-        cluster: Option<String>,
+        #[command(flatten)]
+        target: acl::AclTarget,
         /// The account's access key.
         #[arg(short = 'a', long = "accessKey")]
         access_key: String,
@@ -364,12 +360,8 @@ pub enum Command {
     /// Delete an ACL account from plain_acl.yml on a broker or a cluster's brokers.
     #[command(name = "deleteAclConfig", alias = "deleteAccessConfig")]
     DeleteAclConfig {
-        /// Broker address (or broker name).
-        #[arg(short = 'b', long = "brokerAddr", conflicts_with = "cluster")]
-        broker: Option<String>,
-        /// Cluster name (its masters and slaves).
-        #[arg(short = 'c', long = "clusterName")]
-        cluster: Option<String>,
+        #[command(flatten)]
+        target: acl::AclTarget,
         /// The account's access key.
         #[arg(short = 'a', long = "accessKey")]
         access_key: String,
@@ -377,23 +369,15 @@ pub enum Command {
     /// The version of plain_acl.yml on a broker or every master of a cluster.
     #[command(name = "clusterAclConfigVersion")]
     ClusterAclConfigVersion {
-        /// Broker address (or broker name).
-        #[arg(short = 'b', long = "brokerAddr", conflicts_with = "cluster")]
-        broker: Option<String>,
-        /// Cluster name.
-        #[arg(short = 'c', long = "clusterName")]
-        cluster: Option<String>,
+        #[command(flatten)]
+        target: acl::AclTarget,
     },
     /// Replace globalWhiteRemoteAddresses in plain_acl.yml on a broker or a cluster's
     /// brokers.
     #[command(name = "updateGlobalWhiteAddr")]
     UpdateGlobalWhiteAddr {
-        /// Broker address (or broker name).
-        #[arg(short = 'b', long = "brokerAddr", conflicts_with = "cluster")]
-        broker: Option<String>,
-        /// Cluster name (its masters and slaves).
-        #[arg(short = 'c', long = "clusterName")]
-        cluster: Option<String>,
+        #[command(flatten)]
+        target: acl::AclTarget,
         /// Patterns, `10.10.103.*,192.168.0.*`.
         #[arg(short = 'g', long = "globalWhiteRemoteAddresses")]
         patterns: String,
@@ -465,8 +449,7 @@ pub async fn run(admin: &AdminClient, cmd: Command, json: bool) -> Result<String
     match cmd {
         Command::ClusterList { more } => cluster::cluster_list(admin, more, json).await,
         Command::UpdateAclConfig {
-            broker,
-            cluster,
+            target,
             access_key,
             secret_key,
             white,
@@ -487,31 +470,20 @@ pub async fn run(admin: &AdminClient, cmd: Command, json: bool) -> Result<String
                 topic_perms: topics,
                 group_perms: groups,
             };
-            acl::update_acl_config(admin, broker, cluster, h, json).await
+            acl::update_acl_config(admin, target, h, json).await
         }
-        Command::DeleteAclConfig {
-            broker,
-            cluster,
-            access_key,
-        } => acl::delete_acl_config(admin, broker, cluster, &access_key, json).await,
-        Command::ClusterAclConfigVersion { broker, cluster } => {
-            acl::cluster_acl_config_version(admin, broker, cluster, json).await
+        Command::DeleteAclConfig { target, access_key } => {
+            acl::delete_acl_config(admin, target, &access_key, json).await
+        }
+        Command::ClusterAclConfigVersion { target } => {
+            acl::cluster_acl_config_version(admin, target, json).await
         }
         Command::UpdateGlobalWhiteAddr {
-            broker,
-            cluster,
+            target,
             patterns,
             acl_file,
         } => {
-            acl::update_global_white_addr(
-                admin,
-                broker,
-                cluster,
-                &patterns,
-                acl_file.as_deref(),
-                json,
-            )
-            .await
+            acl::update_global_white_addr(admin, target, &patterns, acl_file.as_deref(), json).await
         }
         Command::BrokerStatus { broker, cluster } => {
             cluster::broker_status(admin, broker, cluster, json).await

@@ -110,12 +110,11 @@ async fn unsigned_client_is_refused() {
         .send(message(0))
         .await
         .expect_err("an unsigned send must be refused");
+    // The client redacts the broker's code and remark; its error kind says the broker
+    // answered with a failure (not a timeout or a lost connection).
     let text = format!("{err:?} {err}");
-    assert!(
-        text.contains("16") || text.contains("NO_PERMISSION") || text.contains("no AccessKey"),
-        "{text}"
-    );
-    // The broker stored nothing for it.
+    assert!(text.contains("broker.operation.failed"), "{text}");
+    // What the broker answers an unsigned request.
     let r = coremq_compat::raw_call(
         &format!("127.0.0.1:{}", c.broker_port),
         30,
