@@ -18,20 +18,17 @@ pub const ACL_RELOAD_POLL_MS: u64 = 2_000;
 /// Largest plain_acl.yml read, bytes (a bigger file is refused, not parsed).
 pub const MAX_ACL_FILE_BYTES: u64 = 4 << 20;
 
-/// The file's path for a broker.
+/// The file's path for a broker, absolute (clusterAclConfigVersion shows it and
+/// updateGlobalWhiteAddr's -p is compared with it).
 pub fn locate(config_file: Option<&Path>, store_root: &Path) -> PathBuf {
-    if let Some(dir) = config_file.map(|f| f.parent().unwrap_or(Path::new("."))) {
-        let dir = if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
-        };
-        return dir.join(ACL_FILE_NAME);
-    }
-    match std::env::var_os("ROCKETMQ_HOME").filter(|h| !h.is_empty()) {
-        Some(home) => Path::new(&home).join("conf").join(ACL_FILE_NAME),
-        None => store_root.join("config").join(ACL_FILE_NAME),
-    }
+    let path = match config_file {
+        Some(f) => f.with_file_name(ACL_FILE_NAME),
+        None => match std::env::var_os("ROCKETMQ_HOME").filter(|h| !h.is_empty()) {
+            Some(home) => Path::new(&home).join("conf").join(ACL_FILE_NAME),
+            None => store_root.join("config").join(ACL_FILE_NAME),
+        },
+    };
+    std::path::absolute(&path).unwrap_or(path)
 }
 
 /// What identifies one version of the file on disk (mtime, size, inode): a change in any
@@ -82,7 +79,7 @@ mod tests {
         );
         assert_eq!(
             locate(Some(Path::new("broker.properties")), store),
-            Path::new("./plain_acl.yml")
+            std::env::current_dir().unwrap().join("plain_acl.yml")
         );
         if std::env::var_os("ROCKETMQ_HOME").is_none() {
             assert_eq!(
