@@ -11,6 +11,7 @@ pub mod cli;
 pub mod client;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod latency_histogram;
 pub mod logging;
 pub mod namesrv;

@@ -244,7 +244,7 @@ fn save_body(m: &Received) -> std::io::Result<PathBuf> {
 /// CONSUMED once the group's committed offset is past it (CONSUMED_BUT_FILTERED when its
 /// subscription skips the tag), NOT_CONSUME_YET before, PULL for pull consumers,
 /// NOT_ONLINE when no consumer of the group is connected.
-async fn track(admin: &AdminClient, m: &Received) -> Vec<(String, String, String)> {
+pub async fn track(admin: &AdminClient, m: &Received) -> Vec<(String, String, String)> {
     let broker = m.store_host.to_string();
     let Ok(groups) = admin.consumed_by(&broker, &m.topic).await else {
         return Vec::new();

@@ -2,16 +2,16 @@
 //! (ops-surface §6), on [`crate::client::admin::AdminClient`]. Each command returns the
 //! text to print; `--json` gives the same rows as JSON.
 
-mod cluster;
-mod consumers;
+pub mod cluster;
+pub mod consumers;
 pub mod groups;
 mod ha;
-mod messages;
-mod offsets;
-mod producers;
-mod query_by_key;
+pub mod messages;
+pub mod offsets;
+pub mod producers;
+pub mod query_by_key;
 pub mod table;
-mod topics;
+pub mod topics;
 
 use clap::Subcommand;
 

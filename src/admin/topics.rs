@@ -2,10 +2,10 @@
 
 use super::table::{local_time, Table};
 use super::{cluster_masters, route_of, targets, AdminError, Command};
-use crate::broker::metadata::{DLQ_PREFIX, RETRY_PREFIX};
 use crate::client::admin::AdminClient;
 use crate::protocol::body::TopicConfig;
 use crate::protocol::codes::perm;
+use crate::protocol::topics::{DLQ_PREFIX, RETRY_PREFIX};
 
 /// topicList [-c].
 pub async fn topic_list(

@@ -12,6 +12,7 @@ use super::rpc::{expect_success, fetch_route, request, resolve, Links};
 use super::ClientError;
 use crate::protocol::body::client::{
     ConsumerConnection, MessageQueue, ProducerConnection, SubscriptionGroupConfig,
+    SubscriptionGroupWrapper,
 };
 use crate::protocol::body::consumer_calls::{ConsumeMessageDirectlyResult, ProcessQueueInfo};
 use crate::protocol::body::fastjson::object_keyed_entries;
@@ -488,6 +489,21 @@ impl AdminClient {
         let req =
             request(RequestCode::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP, &[]).with_body(to_json(cfg));
         self.broker_call(addr, req).await.map(drop)
+    }
+
+    /// Every subscription group's config on one broker (201).
+    pub async fn subscription_groups(
+        &self,
+        addr: &str,
+    ) -> Result<BTreeMap<String, SubscriptionGroupConfig>, ClientError> {
+        let r = self
+            .broker_call(
+                addr,
+                request(RequestCode::GET_ALL_SUBSCRIPTIONGROUP_CONFIG, &[]),
+            )
+            .await?;
+        let w: SubscriptionGroupWrapper = decode(addr, &r.body)?;
+        Ok(w.subscription_group_table)
     }
 
     /// Deletes a subscription group on one broker (207), and its offsets when asked.
