@@ -78,11 +78,13 @@ pub fn line_chart(id: &str, unit: &str, series: &[Series]) -> String {
     let y = |v: f64| y0 - v / top * (y0 - y1);
     let _ = write!(
         out,
-        "<text x=\"{}\" y=\"{}\" text-anchor=\"end\" font-size=\"11\">{top} {}</text>\
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"end\" font-size=\"11\">{top}</text>\
+         <text x=\"{x1}\" y=\"{}\" text-anchor=\"end\" font-size=\"11\">{}</text>\
          <text x=\"{}\" y=\"{y0}\" text-anchor=\"end\" font-size=\"11\">0</text>\
          <text x=\"{x0}\" y=\"{}\" font-size=\"11\">{}</text>\
          <text x=\"{x1}\" y=\"{}\" text-anchor=\"end\" font-size=\"11\">{}</text>",
         x0 - 4.0,
+        y1 + 10.0,
         y1 + 10.0,
         esc(unit),
         x0 - 4.0,

@@ -12,7 +12,6 @@
 mod auth;
 mod chart;
 mod html;
-mod http_io;
 mod pages;
 mod routes;
 mod sampler;

@@ -9,8 +9,8 @@ use std::time::Duration;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 
-use super::http_io::HyperIo;
 use super::{routes, Console};
+use crate::http_io::HyperIo;
 
 /// Connections served at once; more wait in the kernel's backlog.
 pub const MAX_CONNECTIONS: usize = 256;

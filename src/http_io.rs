@@ -1,5 +1,6 @@
-//! glommio's TCP stream as hyper's I/O: hyper is runtime-agnostic and reads and writes
-//! through its own `rt` traits; glommio's stream speaks futures' `AsyncRead`/`AsyncWrite`.
+//! glommio's TCP stream as hyper's I/O, for the HTTP servers (the broker's /metrics, the
+//! console): hyper is runtime-agnostic and reads and writes through its own `rt` traits;
+//! glommio's stream speaks futures' `AsyncRead`/`AsyncWrite`.
 
 use std::io;
 use std::pin::Pin;
@@ -7,7 +8,7 @@ use std::task::{Context, Poll};
 
 use futures_lite::io::{AsyncRead, AsyncWrite};
 
-/// Bytes read from the socket per poll; console requests are small forms.
+/// Bytes read from the socket per poll; requests are scrapes and small forms.
 const READ_CHUNK_BYTES: usize = 8 * 1024;
 
 /// A futures-io stream driven by hyper.
