@@ -524,16 +524,48 @@ fn read_only_console_behind_a_login() {
         assert!(text(c, "nav.top").await.contains("ops"));
         assert!(present(c, "#read-only").await);
 
-        // No action anywhere.
+        // No action anywhere: not on a topic, a group or a message either.
+        let o = Command::new(common::coremq_bin())
+            .args(["produce", "-n", &sa.ns, "-t", "ReadOnlyT", "--count", "1"])
+            .output()
+            .unwrap();
+        let sent = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(o.status.success(), "{o:?}");
+        let offset_id = field(&sent, "offsetMsgId").to_owned();
+        let home = tempfile::tempdir().unwrap();
+        let o = Command::new(common::coremq_bin())
+            .args([
+                "consume",
+                "-n",
+                &sa.ns,
+                "-t",
+                "ReadOnlyT",
+                "-g",
+                "ReadOnlyG",
+            ])
+            .args(["--count", "1", "--timeout", "60"])
+            .env("HOME", home.path())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{o:?}");
+        let group_page = "/group?name=ReadOnlyG".to_owned();
+        let message_page = format!("/message?id={offset_id}");
         for (path, forms) in [
+            ("/cluster", &[][..]),
             ("/topics", &["#create-topic"][..]),
             (
-                "/topic?name=TBW102",
+                "/topic?name=ReadOnlyT",
                 &["#update-topic", "#send-message", "#delete-topic"][..],
             ),
+            ("/groups", &[][..]),
+            (group_page.as_str(), &["#reset-offset"][..]),
+            ("/messages", &[][..]),
+            (message_page.as_str(), &["#consume-again", "#resend"][..]),
+            ("/producers", &[][..]),
         ] {
             c.goto(&u(path)).await.unwrap();
-            assert!(present(c, "main h1").await);
+            assert!(!present(c, "#flash-error").await, "{path} failed to draw");
+            assert!(present(c, "main table, main form").await, "{path} is empty");
             for f in forms {
                 assert!(!present(c, f).await, "{f} on a read-only {path}");
             }

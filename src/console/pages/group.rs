@@ -92,22 +92,13 @@ fn clients(conn: Option<&ConsumerConnection>) -> String {
         return "<h2>Clients</h2><p id=\"clients-offline\">No client of this group is online.</p>"
             .into();
     };
-    let mut t = Table::new("clients", &["Client id", "Address", "Language", "Version"]);
-    for cl in &cc.connection_set {
-        t.row(&[
-            esc(&cl.client_id),
-            esc(&cl.client_addr),
-            esc(&cl.language),
-            esc(&crate::protocol::version_name(cl.version)),
-        ]);
-    }
     let mut subs = Table::new("subscriptions", &["Topic", "Expression"]);
     for (topic, s) in &cc.subscription_table {
         subs.row(&[esc(topic), esc(&s.sub_string)]);
     }
     format!(
         "<h2>Clients</h2>{}<p>{} · {} · {}</p><h2>Subscriptions</h2>{}",
-        t.finish(),
+        super::connections_table("clients", &cc.connection_set),
         esc(&cc.consume_type),
         esc(&cc.message_model),
         esc(&cc.consume_from_where),

@@ -10,12 +10,27 @@ pub mod producers;
 pub mod topic;
 pub mod topics;
 
-use super::html::Flash;
+use super::html::{esc, Flash, Table};
 use super::routes::Reply;
+use crate::protocol::body::client::Connection;
 
 /// A page that could not be drawn: the error above an empty body.
 pub fn failed(title: &'static str, tab: &'static str, e: impl std::fmt::Display) -> Reply {
     Reply::page(title, tab, String::new(), Some(Flash::error(e.to_string())))
+}
+
+/// A table of client connections (consumers or producers).
+pub fn connections_table(id: &str, connections: &[Connection]) -> String {
+    let mut t = Table::new(id, &["Client id", "Address", "Language", "Version"]);
+    for cl in connections {
+        t.row(&[
+            esc(&cl.client_id),
+            esc(&cl.client_addr),
+            esc(&cl.language),
+            esc(&crate::protocol::version_name(cl.version)),
+        ]);
+    }
+    t.finish()
 }
 
 /// A whole number from a form field, within `range`; the error names the field.

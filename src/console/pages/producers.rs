@@ -1,7 +1,7 @@
 //! Producers: the live connections of a producer group on a topic.
 
 use crate::admin::producers::producer_connections;
-use crate::console::html::{esc, input, Flash, Table};
+use crate::console::html::{input, Flash};
 use crate::console::routes::{Reply, Req};
 use crate::console::Console;
 
@@ -22,19 +22,7 @@ pub async fn show(c: &Console, r: &Req) -> Reply {
     }
     match producer_connections(&c.admin, group, topic).await {
         Ok(pc) => {
-            let mut t = Table::new(
-                "producers",
-                &["Client id", "Address", "Language", "Version"],
-            );
-            for cl in &pc.connection_set {
-                t.row(&[
-                    esc(&cl.client_id),
-                    esc(&cl.client_addr),
-                    esc(&cl.language),
-                    esc(&crate::protocol::version_name(cl.version)),
-                ]);
-            }
-            body.push_str(&t.finish());
+            body.push_str(&super::connections_table("producers", &pc.connection_set));
             Reply::page(TITLE, TAB, body, None)
         }
         Err(e) => Reply::page(TITLE, TAB, body, Some(Flash::error(e.to_string()))),

@@ -221,17 +221,7 @@ pub async fn delete(c: &Console, r: &Req) -> Reply {
 async fn delete_checked(c: &Console, topic: &str) -> Result<String, String> {
     let route = route_of(&c.admin, topic).await.map_err(|e| e.to_string())?;
     let info = c.admin.cluster_info().await.map_err(|e| e.to_string())?;
-    let clusters: BTreeSet<&String> = info
-        .cluster_addr_table
-        .iter()
-        .filter(|(_, names)| {
-            route
-                .broker_datas
-                .iter()
-                .any(|b| names.contains(&b.broker_name))
-        })
-        .map(|(cluster, _)| cluster)
-        .collect();
+    let clusters = crate::admin::topics::clusters_of(&info, &route);
     let mut out = String::new();
     for cluster in clusters {
         let text = crate::admin::topics::delete_topic(&c.admin, topic, cluster, false)
