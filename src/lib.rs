@@ -11,6 +11,8 @@ pub mod cli;
 pub mod client;
 pub mod clock;
 pub mod config;
+pub mod console;
+pub mod http_io;
 pub mod latency_histogram;
 pub mod logging;
 pub mod namesrv;

@@ -451,3 +451,81 @@ fn mqadmin_acl_commands() {
         "{err}"
     );
 }
+
+/// A `coremq console` on the standalone, with extra options; its base URL.
+fn console(s: &Standalone, extra: &[&str], home: &Path) -> (ChildGuard, String) {
+    std::fs::create_dir_all(home).unwrap();
+    let port = free_port();
+    let guard = spawn_until_line(
+        Command::new(coremq_bin())
+            .args(["console", "-n", &s.ns, "--bind", "127.0.0.1"])
+            .args(["--port", &port.to_string()])
+            .arg("--log-dir")
+            .arg(home.join("logs"))
+            .args(extra)
+            .env_remove("COREMQ_ACCESS_KEY")
+            .env_remove("COREMQ_SECRET_KEY"),
+        home,
+        "The console is at",
+    );
+    (guard, format!("http://127.0.0.1:{port}"))
+}
+
+/// POSTs a form to the console; the page's flash text and whether it is an error.
+fn console_post(url: &str, form: &[(&str, &str)]) -> (bool, String) {
+    let page = ureq::post(url)
+        .timeout(Duration::from_secs(30))
+        .send_form(form)
+        .unwrap()
+        .into_string()
+        .unwrap();
+    let error = page.contains("id=\"flash-error\"");
+    let start = page.find("<pre class=\"flash").expect("a flash message");
+    let text = &page[start..];
+    let text = &text[text.find('>').unwrap() + 1..text.find("</pre>").unwrap()];
+    (error, text.to_owned())
+}
+
+#[test]
+fn the_console_signs_with_its_keys() {
+    let s = start("");
+    let dir = tempfile::tempdir().unwrap();
+    let (_plain, plain_url) = console(&s, &[], &dir.path().join("plain"));
+    let create = |url: &str, topic: &str| {
+        console_post(
+            &format!("{url}/topics/create"),
+            &[
+                ("topic", topic),
+                ("read", "2"),
+                ("write", "2"),
+                ("perm", "6"),
+                ("target", "cluster:DefaultCluster"),
+            ],
+        )
+    };
+    let (error, text) = create(&plain_url, "console_unsigned");
+    assert!(error && text.contains("no signature"), "{text}");
+    let (_admin, admin_url) = console(
+        &s,
+        &["--access-key", ADMIN.0, "--secret-key", ADMIN.1],
+        &dir.path().join("admin"),
+    );
+    let (error, text) = create(&admin_url, "console_signed");
+    assert!(!error && text.contains("success"), "{text}");
+    let (error, text) = console_post(
+        &format!("{admin_url}/topic/send"),
+        &[
+            ("name", "console_signed"),
+            ("body", "signed by the console"),
+        ],
+    );
+    assert!(!error && text.contains("sendStatus=SEND_OK"), "{text}");
+    let (_, list, _) = coremq(
+        &["admin", "topicList", "-n", &s.ns],
+        &with_keys(&key_env(ADMIN)),
+    );
+    assert!(list.lines().any(|l| l == "console_signed"), "{list}");
+    assert!(!list.lines().any(|l| l == "console_unsigned"), "{list}");
+    let log = std::fs::read_to_string(dir.path().join("admin/logs/console.log")).unwrap();
+    assert!(!log.contains(ADMIN.1), "the secret stays out of the log");
+}

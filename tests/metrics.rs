@@ -230,3 +230,38 @@ fn lag_grows_while_a_consumer_is_away_and_returns_to_zero() {
     let missing = ureq::get(&format!("http://127.0.0.1:{port}/nope")).call();
     assert!(matches!(missing, Err(ureq::Error::Status(404, _))));
 }
+
+#[test]
+fn the_endpoint_answers_http_and_refuses_garbage_alone() {
+    use std::io::{Read, Write};
+    let port = free_port();
+    let _s = standalone_with(&format!("metricsPort={port}"));
+    match ureq::get(&format!("http://127.0.0.1:{port}/nope")).call() {
+        Err(ureq::Error::Status(404, _)) => {}
+        other => panic!("expected 404, got {other:?}"),
+    }
+    // Two scrapes on one kept-alive connection, as Prometheus scrapes.
+    let agent = ureq::AgentBuilder::new().build();
+    for _ in 0..2 {
+        let body = agent
+            .get(&format!("http://127.0.0.1:{port}/metrics"))
+            .call()
+            .unwrap()
+            .into_string()
+            .unwrap();
+        assert!(body.contains("# TYPE"), "{body}");
+    }
+    // Garbage gets an HTTP error and a closed connection; the endpoint goes on serving.
+    let mut raw = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    raw.write_all(b"\x16\x03\x01garbage that is not http\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = raw.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 400"),
+        "{answer}"
+    );
+    assert!(scrape(port).contains("# TYPE"));
+}

@@ -6,7 +6,7 @@ use super::{targets, AdminError};
 use crate::client::admin::AdminClient;
 
 /// The first number of a `putTps`-style "10s 1m 10m" value.
-fn first_number(v: Option<&String>) -> f64 {
+pub fn first_number(v: Option<&String>) -> f64 {
     v.and_then(|s| s.split_whitespace().next())
         .and_then(|n| n.parse().ok())
         .unwrap_or(0.0)

@@ -2,9 +2,9 @@
 //! cluster, printed as mqadmin prints them.
 
 use super::{cluster_masters, targets, AdminError};
-use crate::broker::metadata::{dlq_topic, retry_topic};
 use crate::client::admin::AdminClient;
 use crate::protocol::body::client::SubscriptionGroupConfig;
+use crate::protocol::topics::{dlq_topic, retry_topic};
 
 /// updateSubGroup's options beyond the target and group (None: RocketMQ's default).
 #[derive(Debug, Clone, Default)]

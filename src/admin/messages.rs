@@ -92,7 +92,8 @@ pub async fn resend(admin: &AdminClient, ids: &str, json: bool) -> Result<String
         RESEND_PRODUCER_GROUP,
         admin.namesrv().to_vec(),
         Duration::from_millis(DEFAULT_TIMEOUT_MS),
-    )?;
+    )?
+    .with_credentials(admin.credentials());
     let (mut out, mut all) = (String::new(), Vec::new());
     for (id, addr, offset) in ids {
         let m = admin.view_message(addr, offset).await?;
@@ -123,7 +124,8 @@ pub async fn query_by_offset(
     offset: i64,
     json: bool,
 ) -> Result<String, AdminError> {
-    let pull = PullConsumer::new(TOOLS_CONSUMER_GROUP, admin.namesrv().to_vec())?;
+    let pull = PullConsumer::new(TOOLS_CONSUMER_GROUP, admin.namesrv().to_vec())?
+        .with_credentials(admin.credentials());
     let q: QueueAt = pull
         .queues(topic)
         .await?
@@ -244,7 +246,7 @@ fn save_body(m: &Received) -> std::io::Result<PathBuf> {
 /// CONSUMED once the group's committed offset is past it (CONSUMED_BUT_FILTERED when its
 /// subscription skips the tag), NOT_CONSUME_YET before, PULL for pull consumers,
 /// NOT_ONLINE when no consumer of the group is connected.
-async fn track(admin: &AdminClient, m: &Received) -> Vec<(String, String, String)> {
+pub async fn track(admin: &AdminClient, m: &Received) -> Vec<(String, String, String)> {
     let broker = m.store_host.to_string();
     let Ok(groups) = admin.consumed_by(&broker, &m.topic).await else {
         return Vec::new();

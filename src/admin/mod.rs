@@ -3,16 +3,16 @@
 //! text to print; `--json` gives the same rows as JSON.
 
 pub mod acl;
-mod cluster;
-mod consumers;
+pub mod cluster;
+pub mod consumers;
 pub mod groups;
 mod ha;
-mod messages;
-mod offsets;
-mod producers;
-mod query_by_key;
+pub mod messages;
+pub mod offsets;
+pub mod producers;
+pub mod query_by_key;
 pub mod table;
-mod topics;
+pub mod topics;
 
 use clap::Subcommand;
 

@@ -3,14 +3,15 @@
 
 use super::AdminError;
 use crate::client::admin::AdminClient;
+use crate::protocol::body::client::ProducerConnection;
 
-/// producerConnection -g GROUP -t TOPIC: `%04d  %-32s %-22s %-8s %s` per connection.
-pub async fn producer_connection(
+/// A producer group's live connections, as the first broker of `topic` that knows them
+/// has them.
+pub async fn producer_connections(
     admin: &AdminClient,
     group: &str,
     topic: &str,
-    json: bool,
-) -> Result<String, AdminError> {
+) -> Result<ProducerConnection, AdminError> {
     let route = super::route_of(admin, topic).await?;
     // Producers heartbeat every broker of their topics: the first that knows the group
     // answers for all.
@@ -23,11 +24,21 @@ pub async fn producer_connection(
             }
         }
     }
-    let pc = found.ok_or_else(|| {
+    found.ok_or_else(|| {
         AdminError::NotFound(format!(
             "Not found the producer group connection: [{group}] has no live producer on topic [{topic}]'s brokers"
         ))
-    })?;
+    })
+}
+
+/// producerConnection -g GROUP -t TOPIC: `%04d  %-32s %-22s %-8s %s` per connection.
+pub async fn producer_connection(
+    admin: &AdminClient,
+    group: &str,
+    topic: &str,
+    json: bool,
+) -> Result<String, AdminError> {
+    let pc = producer_connections(admin, group, topic).await?;
     if json {
         return Ok(serde_json::to_string_pretty(&pc).unwrap_or_default() + "\n");
     }

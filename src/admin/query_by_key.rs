@@ -47,7 +47,7 @@ pub async fn query_by_key(
 }
 
 /// The message whose unique key is `id` (the oldest, should a producer have reused it).
-async fn by_unique_key(
+pub async fn by_unique_key(
     admin: &AdminClient,
     topic: &str,
     id: &str,

@@ -2,10 +2,10 @@
 
 use super::table::{local_time, Table};
 use super::{cluster_masters, route_of, targets, AdminError, Command};
-use crate::broker::metadata::{DLQ_PREFIX, RETRY_PREFIX};
 use crate::client::admin::AdminClient;
 use crate::protocol::body::TopicConfig;
 use crate::protocol::codes::perm;
+use crate::protocol::topics::{DLQ_PREFIX, RETRY_PREFIX};
 
 /// topicList [-c].
 pub async fn topic_list(
@@ -115,10 +115,21 @@ pub async fn topic_cluster_list(
 ) -> Result<String, AdminError> {
     let route = route_of(admin, topic).await?;
     let info = admin.cluster_info().await?;
-    // Every cluster holding one of the topic's broker groups (mqadmin looks only at the
-    // first group; a topic spread over clusters shows them all here).
-    let clusters: std::collections::BTreeSet<&String> = info
-        .cluster_addr_table
+    // mqadmin looks only at the first group; a topic spread over clusters shows them all.
+    let clusters = clusters_of(&info, &route);
+    Ok(if json {
+        serde_json::to_string_pretty(&clusters).unwrap_or_default() + "\n"
+    } else {
+        clusters.iter().map(|c| format!("{c}\n")).collect()
+    })
+}
+
+/// Every cluster holding one of the route's broker groups.
+pub fn clusters_of<'a>(
+    info: &'a crate::protocol::body::ClusterInfo,
+    route: &crate::protocol::body::TopicRouteData,
+) -> std::collections::BTreeSet<&'a String> {
+    info.cluster_addr_table
         .iter()
         .filter(|(_, names)| {
             route
@@ -127,12 +138,7 @@ pub async fn topic_cluster_list(
                 .any(|b| names.contains(&b.broker_name))
         })
         .map(|(cluster, _)| cluster)
-        .collect();
-    Ok(if json {
-        serde_json::to_string_pretty(&clusters).unwrap_or_default() + "\n"
-    } else {
-        clusters.iter().map(|c| format!("{c}\n")).collect()
-    })
+        .collect()
 }
 
 /// topicStatus -t.

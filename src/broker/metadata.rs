@@ -16,64 +16,15 @@ use crate::protocol::body::client::{SubscriptionGroupConfig, SubscriptionGroupWr
 use crate::protocol::body::{DataVersion, TopicConfig, TopicConfigSerializeWrapper};
 use crate::protocol::codes::perm;
 
-/// The template topic of auto-creation.
-pub const AUTO_CREATE_TOPIC: &str = "TBW102";
-/// Topic of delayed messages, one queue per delay level.
-pub const SCHEDULE_TOPIC: &str = "SCHEDULE_TOPIC_XXXX";
-/// Prefix of a group's retry topic.
-pub const RETRY_PREFIX: &str = "%RETRY%";
-/// Prefix of a group's dead-letter topic.
-pub const DLQ_PREFIX: &str = "%DLQ%";
-/// Longest topic name (one length byte on the wire).
-pub const MAX_TOPIC_CHARS: usize = 127;
+pub use crate::protocol::topics::{
+    dlq_topic, is_not_allowed_send, retry_topic, topic_name_problem, AUTO_CREATE_TOPIC, DLQ_PREFIX,
+    MAX_TOPIC_CHARS, RETRY_PREFIX, SCHEDULE_TOPIC,
+};
+
 /// Queues of the topic benchmark/producer.sh uses.
 pub const BENCHMARK_TOPIC_QUEUES: i32 = 1024;
 /// Delay levels (SCHEDULE_TOPIC_XXXX queues).
 pub const DELAY_LEVELS: i32 = 18;
-
-/// Topics producers may not send to.
-const NOT_ALLOWED_SEND: [&str; 4] = [
-    SCHEDULE_TOPIC,
-    crate::protocol::topics::TRANS_HALF_TOPIC,
-    crate::protocol::topics::TRANS_OP_HALF_TOPIC,
-    crate::protocol::topics::TRANS_CHECK_MAX_TIME_TOPIC,
-];
-
-/// Why a topic name is refused, or `None` when valid.
-pub fn topic_name_problem(topic: &str) -> Option<String> {
-    if topic.is_empty() {
-        return Some("the specified topic is blank".into());
-    }
-    if topic.len() > MAX_TOPIC_CHARS {
-        return Some(format!(
-            "the specified topic is longer than topic max length {MAX_TOPIC_CHARS}"
-        ));
-    }
-    if !topic
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'%' | b'|' | b'_' | b'-'))
-    {
-        return Some(format!(
-            "the specified topic[{topic}] contains illegal characters, allowing only ^[%|a-zA-Z0-9_-]+$"
-        ));
-    }
-    None
-}
-
-/// True for topics producers may not write to directly.
-pub fn is_not_allowed_send(topic: &str) -> bool {
-    NOT_ALLOWED_SEND.contains(&topic)
-}
-
-/// `%RETRY%<group>`.
-pub fn retry_topic(group: &str) -> String {
-    format!("{RETRY_PREFIX}{group}")
-}
-
-/// `%DLQ%<group>`.
-pub fn dlq_topic(group: &str) -> String {
-    format!("{DLQ_PREFIX}{group}")
-}
 
 /// One metadata change.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,20 +1,29 @@
-//! The metrics endpoint: a minimal HTTP/1.1 server on shard 0 that answers `GET /metrics`
-//! with [`super::metrics::scrape`] and closes the connection. Scrapes are rare (seconds
-//! apart), so one request per connection and a bounded request size are enough.
+//! The metrics endpoint on shard 0: `GET /metrics` answers [`super::metrics::scrape`].
+//! HTTP/1.1 is hyper's (keep-alive included, so a Prometheus reuses its connection); a
+//! scrape is seconds apart, so it shares shard 0's executor at no cost to the hot path.
 
+use std::cell::RefCell;
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use bytes::Bytes;
 use glommio::net::{TcpListener, TcpStream};
+use http_body_util::Full;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
 
+use super::metrics::ScrapeMemory;
 use super::shard::Shard;
+use crate::http_io::HyperIo;
 
-/// Largest request head read before answering 400.
-pub const MAX_REQUEST_HEAD_BYTES: usize = 8 * 1024;
 /// A scrape connection that sends nothing for this long is closed.
 pub const REQUEST_TIMEOUT_MS: u64 = 5_000;
+/// Largest request head hyper buffers before answering 431.
+pub const MAX_REQUEST_HEAD_BYTES: usize = 8 * 1024;
 
 /// Binds `0.0.0.0:port` (so a Prometheus elsewhere can scrape).
 pub fn bind(port: u16) -> Result<TcpListener, String> {
@@ -24,16 +33,14 @@ pub fn bind(port: u16) -> Result<TcpListener, String> {
 
 /// Serves scrapes until the process ends.
 pub async fn serve(listener: TcpListener, shard: Rc<Shard>) {
-    let memory = Rc::new(std::cell::RefCell::new(
-        super::metrics::ScrapeMemory::default(),
-    ));
+    let memory = Rc::new(RefCell::new(ScrapeMemory::default()));
     loop {
         match listener.accept().await {
             Ok(stream) => {
                 let (shard, memory) = (shard.clone(), memory.clone());
                 glommio::spawn_local(async move {
-                    if let Err(e) = answer(stream, &shard, &memory).await {
-                        tracing::debug!("metrics request failed: {e}");
+                    if let Err(e) = connection(stream, shard, memory).await {
+                        tracing::debug!("metrics connection: {e}");
                     }
                 })
                 .detach();
@@ -46,71 +53,53 @@ pub async fn serve(listener: TcpListener, shard: Rc<Shard>) {
     }
 }
 
-async fn answer(
-    mut stream: TcpStream,
-    shard: &Rc<Shard>,
-    memory: &std::cell::RefCell<super::metrics::ScrapeMemory>,
-) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_millis(REQUEST_TIMEOUT_MS)))?;
-    let mut head = Vec::with_capacity(512);
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = stream.read(&mut buf).await?;
-        if n == 0 {
-            return Ok(());
-        }
-        head.extend_from_slice(&buf[..n]);
-        if head.len() > MAX_REQUEST_HEAD_BYTES {
-            return respond(
-                &mut stream,
-                "400 Bad Request",
-                "text/plain",
-                "request too large\n",
-            )
-            .await;
-        }
-    }
-    let line = String::from_utf8_lossy(&head);
-    let mut parts = line.split_whitespace();
-    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    match (method, path.split('?').next().unwrap_or("")) {
-        ("GET", "/metrics") => match super::metrics::scrape(shard, memory).await {
-            Ok(body) => {
-                respond(
-                    &mut stream,
-                    "200 OK",
-                    "text/plain; version=0.0.4; charset=utf-8",
-                    &body,
-                )
-                .await
-            }
-            Err(e) => respond(&mut stream, "500 Internal Server Error", "text/plain", &e).await,
-        },
-        ("GET", "/") => {
-            respond(
-                &mut stream,
-                "200 OK",
-                "text/plain",
-                "coremq broker: metrics at /metrics\n",
-            )
-            .await
-        }
-        _ => respond(&mut stream, "404 Not Found", "text/plain", "not found\n").await,
-    }
+async fn connection(
+    stream: TcpStream,
+    shard: Rc<Shard>,
+    memory: Rc<RefCell<ScrapeMemory>>,
+) -> Result<(), String> {
+    // An idle or trickling client is cut off by the socket's own read timeout.
+    stream
+        .set_read_timeout(Some(Duration::from_millis(REQUEST_TIMEOUT_MS)))
+        .map_err(|e| e.to_string())?;
+    let service = service_fn(move |req| {
+        let (shard, memory) = (shard.clone(), memory.clone());
+        async move { Ok::<_, Infallible>(answer(req, &shard, &memory).await) }
+    });
+    http1::Builder::new()
+        .max_buf_size(MAX_REQUEST_HEAD_BYTES)
+        .serve_connection(HyperIo(stream), service)
+        .await
+        .map_err(|e| e.to_string())
 }
 
-async fn respond(
-    stream: &mut TcpStream,
-    status: &str,
-    content_type: &str,
-    body: &str,
-) -> std::io::Result<()> {
-    let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await?;
-    stream.write_all(body.as_bytes()).await?;
-    stream.flush().await?;
-    stream.close().await
+fn text(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+async fn answer<B>(
+    req: Request<B>,
+    shard: &Rc<Shard>,
+    memory: &RefCell<ScrapeMemory>,
+) -> Response<Full<Bytes>> {
+    match (req.method(), req.uri().path()) {
+        (&Method::GET, "/metrics") => match super::metrics::scrape(shard, memory).await {
+            Ok(body) => text(
+                StatusCode::OK,
+                "text/plain; version=0.0.4; charset=utf-8",
+                body,
+            ),
+            Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, "text/plain", e),
+        },
+        (&Method::GET, "/") => text(
+            StatusCode::OK,
+            "text/plain",
+            "coremq broker: metrics at /metrics\n".into(),
+        ),
+        _ => text(StatusCode::NOT_FOUND, "text/plain", "not found\n".into()),
+    }
 }

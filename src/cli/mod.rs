@@ -3,6 +3,7 @@
 mod admin;
 mod bench;
 mod broker;
+mod console;
 mod consume;
 pub mod credentials;
 mod namesrv;
@@ -33,6 +34,8 @@ enum Command {
     Produce(produce::ProduceArgs),
     /// Run a nameserver and a broker in one process, on defaults: the way to try coremq.
     Standalone(broker::StandaloneArgs),
+    /// Run the web console (rocketmq-console's pages) against the clusters of `-n`.
+    Console(console::ConsoleArgs),
     /// Run a benchmark (store: the storage engine alone, against the device's ceiling).
     Bench(bench::BenchArgs),
 }
@@ -47,5 +50,6 @@ pub fn run(cli: Cli) -> Result<(), String> {
         Command::Broker(args) => broker::run(args),
         Command::Standalone(args) => broker::run_standalone(args),
         Command::Bench(args) => bench::run(args),
+        Command::Console(args) => console::run(args),
     }
 }

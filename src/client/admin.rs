@@ -13,6 +13,7 @@ use super::ClientError;
 use crate::protocol::acl_signature::Credentials;
 use crate::protocol::body::client::{
     ConsumerConnection, MessageQueue, ProducerConnection, SubscriptionGroupConfig,
+    SubscriptionGroupWrapper,
 };
 use crate::protocol::body::consumer_calls::{ConsumeMessageDirectlyResult, ProcessQueueInfo};
 use crate::protocol::body::fastjson::object_keyed_entries;
@@ -27,6 +28,7 @@ use crate::protocol::{RemotingCommand, RequestCode, ResponseCode};
 pub struct AdminClient {
     namesrv: Vec<SocketAddr>,
     links: Links,
+    credentials: Option<Credentials>,
 }
 
 fn decode<T: serde::de::DeserializeOwned>(addr: &str, body: &[u8]) -> Result<T, ClientError> {
@@ -83,13 +85,21 @@ impl AdminClient {
         Ok(AdminClient {
             namesrv,
             links: Links::default(),
+            credentials: None,
         })
     }
 
     /// Builder: signs every request with these ACL keys.
     pub fn with_credentials(mut self, credentials: Option<Credentials>) -> Self {
-        self.links = self.links.signed(credentials);
+        self.links = self.links.signed(credentials.clone());
+        self.credentials = credentials;
         self
+    }
+
+    /// The keys this session signs with, for the producers and pull consumers the admin
+    /// commands make (resend, queryMsgByOffset, lag by store time).
+    pub fn credentials(&self) -> Option<Credentials> {
+        self.credentials.clone()
     }
 
     /// The nameservers.
@@ -495,6 +505,21 @@ impl AdminClient {
         let req =
             request(RequestCode::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP, &[]).with_body(to_json(cfg));
         self.broker_call(addr, req).await.map(drop)
+    }
+
+    /// Every subscription group's config on one broker (201).
+    pub async fn subscription_groups(
+        &self,
+        addr: &str,
+    ) -> Result<BTreeMap<String, SubscriptionGroupConfig>, ClientError> {
+        let r = self
+            .broker_call(
+                addr,
+                request(RequestCode::GET_ALL_SUBSCRIPTIONGROUP_CONFIG, &[]),
+            )
+            .await?;
+        let w: SubscriptionGroupWrapper = decode(addr, &r.body)?;
+        Ok(w.subscription_group_table)
     }
 
     /// Deletes a subscription group on one broker (207), and its offsets when asked.

@@ -30,7 +30,6 @@ use super::message::Received;
 use super::pull_consumer::{PullConsumer, PullOptions, PullStatus, QueueAt};
 use super::rpc::{request, Links, OnRequest};
 use super::ClientError;
-use crate::broker::metadata::retry_topic;
 use crate::protocol::acl_signature::Credentials;
 use crate::protocol::body::client::{
     ConsumerListBody, LockBatchRequestBody, LockBatchResponseBody, MessageQueue, SubscriptionData,
@@ -41,6 +40,7 @@ use crate::protocol::body::consumer_calls::{
 use crate::protocol::body::fastjson::object_keyed_entries;
 use crate::protocol::body::{from_json_lenient, to_json};
 use crate::protocol::properties::keys;
+use crate::protocol::topics::retry_topic;
 use crate::protocol::{ExtFields, RemotingCommand, RequestCode, ResponseCode};
 
 /// Allocation is recomputed this often (RocketMQ's rebalance interval).

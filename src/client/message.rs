@@ -18,7 +18,7 @@ impl Received {
     pub fn restore_retry_topic(&mut self) {
         if self
             .topic
-            .starts_with(crate::broker::metadata::RETRY_PREFIX)
+            .starts_with(crate::protocol::topics::RETRY_PREFIX)
         {
             if let Some(t) = self.properties.get(keys::RETRY_TOPIC) {
                 self.topic = t.to_owned();

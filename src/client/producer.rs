@@ -590,7 +590,7 @@ impl Producer {
         // A consumer's resend to its retry topic carries its counts in the header.
         let retry_counts = msg
             .topic
-            .starts_with(crate::broker::metadata::RETRY_PREFIX)
+            .starts_with(crate::protocol::topics::RETRY_PREFIX)
             .then(|| {
                 let n = |k: &str, p: &mut Properties| p.remove(k).and_then(|v| v.parse().ok());
                 (
