@@ -267,11 +267,17 @@ fn a_slave_answers_queries_and_takes_over_when_the_master_dies() {
     };
     // Each shard replicates on its own link: wait for every key, not just the last one
     // sent (the other shard's link may connect later).
-    wait_until(
-        Duration::from_secs(30),
-        "the slave indexing every record",
-        || (0..N).all(|i| query(&mut c, &format!("ha-{i}")).code == 0),
-    );
+    // Generous: under a loaded host (CI shares 2 cores with builds) the second shard's
+    // link can take a while; a failure shows the slave's log, not just the timeout.
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    while !(0..N).all(|i| query(&mut c, &format!("ha-{i}")).code == 0) {
+        if std::time::Instant::now() > deadline {
+            let log = std::fs::read_to_string(slave.dir.path().join("logs/broker.log"))
+                .unwrap_or_default();
+            panic!("the slave did not index every record within 90 s; its log:\n{log}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     for i in 0..N {
         let r = query(&mut c, &format!("ha-{i}"));
         if r.code != 0 {
