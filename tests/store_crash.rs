@@ -16,6 +16,7 @@ use std::rc::Rc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use common::Rng;
 use coremq::runtime::run_unpinned;
 use coremq::store::record::{NewMessage, Record};
 use coremq::store::{FlushMode, GetStatus, ReadLimits, ShardStore, StoreConfig};
@@ -74,17 +75,6 @@ fn crash_child() {
         }
     })
     .unwrap();
-}
-
-/// xorshift64*: enough randomness for kill timing, reproducible from the printed seed.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
 }
 
 #[test]

@@ -248,46 +248,18 @@ fn decode_batch(
     base: &NewMessage,
     batch_props: &Properties,
 ) -> Result<Vec<NewMessage>, String> {
-    use crate::protocol::body::batch::ENTRY_FIXED_BYTES as FIXED_BYTES;
     let mut out = Vec::new();
-    let mut at = 0usize;
-    let be32 = |b: &[u8], i: usize| i32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
-    while at < body.len() {
-        let rest = &body[at..];
-        if rest.len() < FIXED_BYTES + 2 {
-            return Err(format!("batch entry at byte {at} is truncated"));
-        }
-        let total = usize::try_from(be32(rest, 0)).map_err(|_| format!("bad size at byte {at}"))?;
-        if total < FIXED_BYTES + 2 || total > rest.len() {
-            return Err(format!("batch entry at byte {at} has bad size {total}"));
-        }
-        let entry = &rest[..total];
-        let flag = be32(entry, 12);
-        let body_len = usize::try_from(be32(entry, 16))
-            .map_err(|_| format!("bad body length at byte {at}"))?;
-        let props_at = FIXED_BYTES + body_len;
-        if props_at + 2 > total {
-            return Err(format!("batch entry at byte {at}: body overruns the entry"));
-        }
-        let props_len = i16::from_be_bytes([entry[props_at], entry[props_at + 1]]);
-        let props_len =
-            usize::try_from(props_len).map_err(|_| format!("bad properties at byte {at}"))?;
-        if props_at + 2 + props_len != total {
-            return Err(format!("batch entry at byte {at}: sizes do not add up"));
-        }
-        let text = std::str::from_utf8(&entry[props_at + 2..])
-            .map_err(|_| format!("batch entry at byte {at}: properties are not UTF-8"))?;
-        let mut props = Properties::parse(text);
+    for e in crate::protocol::body::batch::split(body)? {
+        let mut props = Properties::parse(e.properties);
         props.remove(keys::WAIT);
         if let Some(c) = batch_props.get(keys::CLUSTER) {
             props.set(keys::CLUSTER, c);
         }
         let mut m = base.clone();
-        m.flag = flag;
-        m.body = entry[FIXED_BYTES..props_at].to_vec();
+        m.flag = e.flag;
+        m.body = e.body.to_vec();
         m.properties = props.encode();
         out.push(m);
-        at += total;
     }
     Ok(out)
 }
