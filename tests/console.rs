@@ -380,7 +380,7 @@ fn pages_and_actions_in_a_browser() {
             )
         };
         assert_eq!(code, Some(0), "{out}{err}");
-        let before_backlog = common_now_ms() - 60_000;
+        let before_backlog = coremq::clock::now_ms() - 60_000;
         let consumer_home = tempfile::tempdir().unwrap();
         let mut consumer = spawn_until_line(
             Command::new(common::coremq_bin()).args([
@@ -479,13 +479,6 @@ fn pages_and_actions_in_a_browser() {
             "{action:?} logged with its user:\n{log}"
         );
     }
-}
-
-fn common_now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
 }
 
 #[test]

@@ -50,8 +50,14 @@ pub async fn search(c: &Console, r: &Req) -> Reply {
 }
 
 fn forms(r: &Req) -> String {
-    let mode_is = |m: &str| if r.arg("mode") == m { r } else { &EMPTY };
-    let (t, k, i) = (mode_is("time"), mode_is("key"), mode_is("id"));
+    // Each form shows back the values it was sent with; the others stay empty.
+    let value = |mode: &str, key: &str| {
+        if r.arg("mode") == mode {
+            r.arg(key)
+        } else {
+            ""
+        }
+    };
     format!(
         "<form method=\"get\" action=\"/messages\" class=\"action\" id=\"by-time\">\
          <input type=\"hidden\" name=\"mode\" value=\"time\">{}{}{}\
@@ -62,37 +68,35 @@ fn forms(r: &Req) -> String {
          <form method=\"get\" action=\"/messages\" class=\"action\" id=\"by-id\">\
          <input type=\"hidden\" name=\"mode\" value=\"id\">{}{}\
          <button type=\"submit\" id=\"by-id-submit\">Find by id</button></form>",
-        input("topic", "Topic", t.arg("topic"), "required"),
+        input("topic", "Topic", value("time", "topic"), "required"),
         input(
             "begin",
             "From",
-            t.arg("begin"),
+            value("time", "begin"),
             "placeholder=\"2026-01-31T08:00\""
         ),
         input(
             "end",
             "To",
-            t.arg("end"),
+            value("time", "end"),
             "placeholder=\"2026-01-31T09:00\""
         ),
-        input("key-topic", "Topic", k.arg("key-topic"), "required"),
-        input("key", "Key", k.arg("key"), "required"),
+        input("key-topic", "Topic", value("key", "key-topic"), "required"),
+        input("key", "Key", value("key", "key"), "required"),
         input(
             "id",
             "Message id or offsetMsgId",
-            i.arg("id"),
+            value("id", "id"),
             "required size=\"36\""
         ),
-        input("id-topic", "Topic (for a msgId)", i.arg("id-topic"), ""),
+        input(
+            "id-topic",
+            "Topic (for a msgId)",
+            value("id", "id-topic"),
+            ""
+        ),
     )
 }
-
-static EMPTY: Req = Req {
-    path: String::new(),
-    query: std::collections::BTreeMap::new(),
-    form: std::collections::BTreeMap::new(),
-    user: None,
-};
 
 fn table(msgs: &[Received]) -> String {
     let mut t = Table::new(
