@@ -26,20 +26,57 @@ pub const SLAVE_ASK_FOR_MASTER_MS: u64 = 1_000;
 /// Connect and request timeout towards a nameserver.
 pub const NAMESRV_TIMEOUT_MS: u64 = 3_000;
 
-/// A wake-up flag for one waiting task.
+/// A wake-up flag for one waiting task, counting the rounds asked for and finished so a
+/// caller can wait until the work it asked for is done.
 #[derive(Default)]
 pub struct Trigger {
     fired: Cell<bool>,
     waker: RefCell<Option<Waker>>,
+    asked: Cell<u64>,
+    done: Cell<u64>,
+    done_wakers: RefCell<Vec<Waker>>,
 }
 
 impl Trigger {
     /// Wakes the waiter (or makes its next wait return at once).
     pub fn fire(&self) {
+        self.asked.set(self.asked.get() + 1);
         self.fired.set(true);
         if let Some(w) = self.waker.borrow_mut().take() {
             w.wake();
         }
+    }
+
+    /// Rounds asked for so far: a round the worker starts after reading this covers them.
+    pub fn asked(&self) -> u64 {
+        self.asked.get()
+    }
+
+    /// The worker finished a round that began when `asked` was `round`.
+    pub fn finished(&self, round: u64) {
+        debug_assert!(round <= self.asked.get());
+        if round > self.done.get() {
+            self.done.set(round);
+        }
+        for w in self.done_wakers.borrow_mut().drain(..) {
+            w.wake();
+        }
+    }
+
+    /// Waits until a round covering `round` has finished, or `timeout`; true when it has.
+    pub async fn finished_through(&self, round: u64, timeout: Duration) -> bool {
+        let done = std::future::poll_fn(|cx| {
+            if self.done.get() >= round {
+                return std::task::Poll::Ready(true);
+            }
+            self.done_wakers.borrow_mut().push(cx.waker().clone());
+            std::task::Poll::Pending
+        });
+        future::or(done, async {
+            glommio::timer::sleep(timeout).await;
+            false
+        })
+        .await
     }
 
     /// Waits for `fire` or `timeout`.
@@ -167,7 +204,9 @@ pub async fn run(shard: Rc<Shard>, links: Rc<NamesrvLinks>) {
             period
         };
         shard.register_now.wait(wait).await;
+        let round = shard.register_now.asked();
         register_all(&shard, &links).await;
+        shard.register_now.finished(round);
     }
 }
 
@@ -185,5 +224,37 @@ pub async fn unregister_all(shard: &Shard, links: &NamesrvLinks) {
         if let Err(e) = links.request(addr, req).await {
             tracing::warn!(namesrv = %addr, "unregister failed: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_waiter_returns_once_a_round_covering_its_ask_finished() {
+        glommio::LocalExecutorBuilder::default()
+            .spawn(|| async {
+                let t = Rc::new(Trigger::default());
+                t.fire();
+                let round = t.asked();
+                assert_eq!(round, 1);
+                // Nothing finished: the wait times out.
+                assert!(!t.finished_through(round, Duration::from_millis(20)).await);
+                let worker = t.clone();
+                glommio::spawn_local(async move {
+                    worker.wait(Duration::from_secs(5)).await;
+                    let r = worker.asked();
+                    worker.finished(r);
+                })
+                .detach();
+                assert!(t.finished_through(round, Duration::from_secs(5)).await);
+                // A later ask is not covered by the earlier round.
+                t.fire();
+                assert!(!t.finished_through(t.asked(), Duration::from_millis(20)).await);
+            })
+            .unwrap()
+            .join()
+            .unwrap();
     }
 }

@@ -4,6 +4,7 @@
 //! DELETE_SUBSCRIPTIONGROUP (207). Changes go through shard 0 (see `metadata`).
 
 use std::rc::Rc;
+use std::time::Duration;
 
 use super::{HandlerError, Reply};
 use crate::broker::metadata::{topic_name_problem, MetaChange, AUTO_CREATE_TOPIC};
@@ -14,6 +15,9 @@ use crate::protocol::header::broker::{
     CreateTopicRequestHeader, DeleteSubscriptionGroupRequestHeader, TopicHeader,
 };
 use crate::protocol::{RemotingCommand, ResponseCode};
+
+/// How long a create waits for the nameservers to hear of the topic before answering.
+pub const REGISTER_WAIT_MS: u64 = 2 * crate::broker::registration::NAMESRV_TIMEOUT_MS;
 
 /// Queues a topic may have at most.
 pub const MAX_QUEUES_PER_TOPIC: i32 = 65_536;
@@ -55,6 +59,19 @@ pub async fn create(shard: &Rc<Shard>, req: &RemotingCommand) -> Reply {
         .change_meta(MetaChange::UpsertTopic(t))
         .await
         .map_err(HandlerError::Meta)?;
+    // As RocketMQ, the nameservers hear of the topic before the answer: a client that
+    // asks for the route right after a create finds it.
+    let registered = shard
+        .run_on(0, |s0| async move {
+            let round = s0.register_now.asked();
+            s0.register_now
+                .finished_through(round, Duration::from_millis(REGISTER_WAIT_MS))
+                .await
+        })
+        .await?;
+    if !registered {
+        tracing::warn!(topic = h.topic, "topic created; nameserver registration still pending");
+    }
     tracing::info!(topic = h.topic, "topic created or updated by admin");
     Ok(req.success())
 }
