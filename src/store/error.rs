@@ -10,8 +10,9 @@ pub enum StoreError {
     #[error("message rejected: {0}")]
     Message(#[from] MessageError),
     /// Writes are failing (disk full, I/O error); appends are refused until a write
-    /// succeeds again. Stored data stays readable (SERVICE_NOT_AVAILABLE).
-    #[error("store not writable: {0}")]
+    /// succeeds again. Stored data stays readable (SERVICE_NOT_AVAILABLE; the remark says
+    /// "disk full" when the device is out of space, so an operator knows what to free).
+    #[error("store not writable{full}: {0}", full = if .0.is_no_space() { " (disk full)" } else { "" })]
     NotWritable(FileError),
     /// SYNC_FLUSH: the record is stored but no fdatasync covered it within the timeout
     /// (FLUSH_DISK_TIMEOUT: a successful send with a non-OK status).
