@@ -1,13 +1,12 @@
 //! Faults against real processes on loopback: a nameserver killed under load while a
 //! broker, producers and a push consumer use two nameservers. (Hostile frames are in
-//! fuzz_codec.rs; the store's crash images in store_crash.rs; disk full in
-//! store_disk_full.rs.)
+//! fuzz_codec.rs; the store's crash images in store_crash.rs; disk full and a slow disk
+//! under a running broker in faults_disk.rs, the store alone in store_disk_full.rs.)
 
 mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -76,26 +75,13 @@ fn a_nameserver_killed_under_load_stops_no_send_or_consume() {
 
     let total = 2 * MESSAGES_PER_PHASE + MESSAGES_DURING;
     let home = tempfile::tempdir().unwrap();
-    let mut consumer = Command::new(coremq_bin())
-        .args(["consume", "-n", &list, "-t", "FaultT", "-g", "FaultG"])
-        .args(["--count", &total.to_string(), "--timeout", "140"])
-        .env("HOME", home.path())
-        .env_remove("NAMESRV_ADDR")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = consumer.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let started = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the consumer starts");
-    assert!(started.contains("Consumer Started"), "{started}");
+    let (mut consumer, rx) = start_consume(
+        &list,
+        "FaultT",
+        "FaultG",
+        &["--count", &total.to_string(), "--timeout", "140"],
+        home.path(),
+    );
 
     produce(&list, "FaultT", "before", MESSAGES_PER_PHASE);
     // SIGKILL the first nameserver of every client's list while a producer sends and the

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod loopfs;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -88,13 +90,7 @@ pub fn spawn_until_line(cmd: &mut Command, home: &Path, needle: &str) -> ChildGu
         )
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let rx = stdout_lines(&mut child);
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -113,6 +109,45 @@ pub fn spawn_until_line(cmd: &mut Command, home: &Path, needle: &str) -> ChildGu
             }
         }
     }
+}
+
+/// Forwards the lines `child` prints on its (piped) stdout to a channel, from a thread of
+/// its own.
+pub fn stdout_lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
+    let stdout = child.stdout.take().expect("stdout piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    rx
+}
+
+/// Starts `coremq consume -n NS -t TOPIC -g GROUP EXTRA...` with HOME in `home` and waits
+/// (≤ 30 s) for its start line; its stdout lines come through the channel.
+pub fn start_consume(
+    ns: &str,
+    topic: &str,
+    group: &str,
+    extra: &[&str],
+    home: &Path,
+) -> (Child, std::sync::mpsc::Receiver<String>) {
+    let mut child = Command::new(coremq_bin())
+        .args(["consume", "-n", ns, "-t", topic, "-g", group])
+        .args(extra)
+        .env("HOME", home)
+        .env_remove("NAMESRV_ADDR")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let rx = stdout_lines(&mut child);
+    let started = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the consumer starts");
+    assert!(started.contains("Consumer Started"), "{started}");
+    (child, rx)
 }
 
 /// A blocking remoting client for tests.
