@@ -6,7 +6,9 @@
 //! segments and segments stay block-aligned; RocketMQ's 6,000,000-byte default
 //! is rounded up to 6,000,640.
 
-use super::segmented_file::{SegmentedFile, BLOCK_BYTES};
+use super::segmented_file::{
+    claim_space, Allocation, FileError, SegmentedFile, SpaceNeed, BLOCK_BYTES,
+};
 
 /// Bytes per entry.
 pub const ENTRY_BYTES: usize = 20;
@@ -111,12 +113,35 @@ impl ConsumeIndex {
         self.min_offset = self.min_offset.max(to.min(self.max_offset()));
     }
 
-    /// The segment that must exist before the next push, if missing.
-    pub fn missing_segment(&self) -> Option<u64> {
-        self.file.missing_segment()
+    /// What the next push needs first: a segment, or more of its space claimed.
+    pub fn space_needed(&self) -> Option<SpaceNeed> {
+        self.file.space_needed(ENTRY_BYTES as u64)
     }
 
-    /// Appends an entry; the segment must exist. Returns true when the queue just became
+    /// Makes room for the next push (for owners holding the index across the await).
+    pub async fn make_space(&mut self) -> Result<(), FileError> {
+        while let Some(need) = self.space_needed() {
+            match need {
+                SpaceNeed::Segment(start) => {
+                    let seg = SegmentedFile::create_segment(
+                        self.file.dir().to_owned(),
+                        start,
+                        self.file.segment_bytes(),
+                        Allocation::Stepped,
+                    )
+                    .await?;
+                    self.file.install_segment(seg);
+                }
+                SpaceNeed::Claim { seg, upto } => {
+                    claim_space(&seg, upto).await?;
+                    self.file.record_claim(seg.start, upto);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends an entry; its space must be ready ([`Self::space_needed`]). Returns true when the queue just became
     /// dirty (the owner then lists it for the flusher).
     pub fn push(&mut self, e: &IndexEntry) -> bool {
         self.file.append(&e.encode());

@@ -18,7 +18,9 @@ use super::config::StoreConfig;
 use super::consume_index::{segment_bytes_for, ConsumeIndex, IndexEntry, ENTRY_BYTES};
 use super::error::StoreError;
 use super::record::{self, Entry, Record, RecordError};
-use super::segmented_file::{list_segments, segment_name, FileError, SegmentedFile, BLOCK_BYTES};
+use super::segmented_file::{
+    list_segments, segment_name, Allocation, FileError, SegmentedFile, BLOCK_BYTES,
+};
 
 /// Bytes read per step of the log scan; larger than the largest record.
 pub const SCAN_WINDOW_BYTES: usize = 8 << 20;
@@ -66,6 +68,7 @@ pub async fn recover(
         cfg.commitlog_segment_bytes,
         cfg.write_chunk_bytes,
         end,
+        Allocation::Whole,
     )
     .await?;
     let mut file = file;
@@ -200,15 +203,7 @@ async fn replay(
         ));
         return Ok(());
     }
-    if let Some(start) = cq.missing_segment() {
-        let seg = SegmentedFile::create_segment(
-            cq.file().dir().to_owned(),
-            start,
-            cq.file().segment_bytes(),
-        )
-        .await?;
-        cq.file_mut().install_segment(seg);
-    }
+    cq.make_space().await?;
     // Replayed entries are flushed by the store's first round (it lists dirty queues).
     let _ = cq.push(&IndexEntry {
         physical_offset: r.physical_offset(),
@@ -277,7 +272,14 @@ pub async fn open_queue(
         None => count_valid(&dir, &segs, seg_bytes, x_phys).await?,
     };
     let end = count * ENTRY_BYTES as u64;
-    let file = SegmentedFile::recover_open(&dir, seg_bytes, cfg.index_chunk_bytes, end).await?;
+    let file = SegmentedFile::recover_open(
+        &dir,
+        seg_bytes,
+        cfg.index_chunk_bytes,
+        end,
+        Allocation::Stepped,
+    )
+    .await?;
     let min = segs
         .first()
         .map_or(count, |s| s / ENTRY_BYTES as u64)

@@ -259,8 +259,8 @@ impl ShardStore {
                         )));
                     }
                     self.ensure_queue(&topic, qid).await?;
-                    while let Some(start) = self.queue_missing_segment(&topic, qid) {
-                        self.create_queue_segment(&topic, qid, start).await?;
+                    while let Some(need) = self.queue_space_needed(&topic, qid) {
+                        self.make_queue_space(&topic, qid, need).await?;
                     }
                     // No await from here: the bytes and their index entry land together.
                     let mut log = inner.log.borrow_mut();

@@ -24,7 +24,7 @@ pub use super::read::{GetResult, GetStatus, ReadLimits, MAX_RECORD_BYTES, MAX_SC
 use super::record::{self, NewMessage};
 use super::recovery::{self, Queues, RecoveryReport};
 use super::retention::{self, DiskUsage, RetentionPolicy, SegmentInfo};
-use super::segmented_file::{FileError, SegmentedFile};
+use super::segmented_file::{claim_space, Allocation, FileError, SegmentedFile, SpaceNeed};
 
 /// Full chunks that make an ASYNC_FLUSH round start before the interval elapses.
 pub const ASYNC_WRITE_BATCH_CHUNKS: u64 = 4;
@@ -378,9 +378,8 @@ impl ShardStore {
                 self.wait_writable().await?;
                 continue;
             }
-            if let Some(start) = self.queue_missing_segment(&m.topic, m.queue_id) {
-                self.create_queue_segment(&m.topic, m.queue_id, start)
-                    .await?;
+            if let Some(need) = self.queue_space_needed(&m.topic, m.queue_id) {
+                self.make_queue_space(&m.topic, m.queue_id, need).await?;
                 continue;
             }
             let placement = inner.log.borrow_mut().place(len);
@@ -522,6 +521,7 @@ impl ShardStore {
             segment_bytes_for(cfg.consume_index_segment_bytes),
             cfg.index_chunk_bytes,
             0,
+            Allocation::Stepped,
         )
         .await?;
         let mut queues = self.inner.queues.borrow_mut();
@@ -534,32 +534,47 @@ impl ShardStore {
         Ok(())
     }
 
-    pub(super) fn queue_missing_segment(&self, topic: &str, qid: i32) -> Option<u64> {
+    pub(super) fn queue_space_needed(&self, topic: &str, qid: i32) -> Option<SpaceNeed> {
         self.inner
             .queues
             .borrow()
             .get(topic)
             .and_then(|m| m.get(&qid))
-            .and_then(ConsumeIndex::missing_segment)
+            .and_then(ConsumeIndex::space_needed)
     }
 
-    pub(super) async fn create_queue_segment(
+    /// Creates a queue's next index segment or claims more of its space (stepped: the
+    /// index's disk use follows its entries).
+    pub(super) async fn make_queue_space(
         &self,
         topic: &str,
         qid: i32,
-        start: u64,
+        need: SpaceNeed,
     ) -> Result<(), StoreError> {
         let (dir, size) = {
             let queues = self.inner.queues.borrow();
             let cq = &queues[topic][&qid];
             (cq.file().dir().to_owned(), cq.file().segment_bytes())
         };
-        let seg = SegmentedFile::create_segment(dir, start, size)
-            .await
-            .map_err(StoreError::NotWritable)?;
-        let mut queues = self.inner.queues.borrow_mut();
-        if let Some(cq) = queues.get_mut(topic).and_then(|m| m.get_mut(&qid)) {
-            cq.file_mut().install_segment(seg);
+        match need {
+            SpaceNeed::Segment(start) => {
+                let seg = SegmentedFile::create_segment(dir, start, size, Allocation::Stepped)
+                    .await
+                    .map_err(StoreError::NotWritable)?;
+                let mut queues = self.inner.queues.borrow_mut();
+                if let Some(cq) = queues.get_mut(topic).and_then(|m| m.get_mut(&qid)) {
+                    cq.file_mut().install_segment(seg);
+                }
+            }
+            SpaceNeed::Claim { seg, upto } => {
+                claim_space(&seg, upto)
+                    .await
+                    .map_err(StoreError::NotWritable)?;
+                let mut queues = self.inner.queues.borrow_mut();
+                if let Some(cq) = queues.get_mut(topic).and_then(|m| m.get_mut(&qid)) {
+                    cq.file_mut().record_claim(seg.start, upto);
+                }
+            }
         }
         Ok(())
     }
@@ -569,7 +584,7 @@ impl ShardStore {
             let log = self.inner.log.borrow();
             (log.file().dir().to_owned(), log.file().segment_bytes())
         };
-        let seg = SegmentedFile::create_segment(dir, start, size)
+        let seg = SegmentedFile::create_segment(dir, start, size, Allocation::Whole)
             .await
             .map_err(StoreError::NotWritable)?;
         self.inner.log.borrow_mut().file_mut().install_segment(seg);

@@ -63,33 +63,37 @@ fn coremq_producer(
     stop: Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<usize> {
     std::thread::spawn(move || {
-        run_unpinned("kill-producer", NETWORK_ONLY_IO_MEMORY_BYTES, move || async move {
-            let producer = Producer::new("pg-kill-core", vec![ns], Duration::from_secs(3))
-                .expect("coremq producer");
-            let mut failed = 0;
-            for i in 0..MAX_SENDS_PER_PRODUCER {
-                if stop.load(Ordering::Relaxed) {
-                    break;
-                }
-                let body = format!("c-{i}");
-                let msg = CoreMessage {
-                    topic: TOPIC.into(),
-                    tags: Some("TagK".into()),
-                    keys: vec![body.clone()],
-                    body: body.clone().into_bytes(),
-                    ..CoreMessage::default()
-                };
-                glommio::timer::sleep(CORE_SEND_PAUSE).await;
-                match producer.send(&msg).await {
-                    Ok(r) if r.status == SendStatus::SendOk => acked.lock().unwrap().push(body),
-                    _ => {
-                        failed += 1;
-                        glommio::timer::sleep(RETRY_PAUSE).await;
+        run_unpinned(
+            "kill-producer",
+            NETWORK_ONLY_IO_MEMORY_BYTES,
+            move || async move {
+                let producer = Producer::new("pg-kill-core", vec![ns], Duration::from_secs(3))
+                    .expect("coremq producer");
+                let mut failed = 0;
+                for i in 0..MAX_SENDS_PER_PRODUCER {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let body = format!("c-{i}");
+                    let msg = CoreMessage {
+                        topic: TOPIC.into(),
+                        tags: Some("TagK".into()),
+                        keys: vec![body.clone()],
+                        body: body.clone().into_bytes(),
+                        ..CoreMessage::default()
+                    };
+                    glommio::timer::sleep(CORE_SEND_PAUSE).await;
+                    match producer.send(&msg).await {
+                        Ok(r) if r.status == SendStatus::SendOk => acked.lock().unwrap().push(body),
+                        _ => {
+                            failed += 1;
+                            glommio::timer::sleep(RETRY_PAUSE).await;
+                        }
                     }
                 }
-            }
-            failed
-        })
+                failed
+            },
+        )
         .expect("coremq producer thread")
     })
 }
@@ -101,29 +105,33 @@ fn coremq_consumer(
     stop: Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
-        run_unpinned("kill-consumer", NETWORK_ONLY_IO_MEMORY_BYTES, move || async move {
-            let client_id = coremq::client::client_id("kill");
-            let mut cfg = ConsumerConfig::new("g-kill-core", TOPIC, "*", &client_id);
-            cfg.from = StartFrom::First;
-            let consumer = Consumer::new(cfg, vec![ns]).expect("coremq consumer");
-            let watcher = consumer.clone();
-            glommio::spawn_local(async move {
-                while !stop.load(Ordering::Relaxed) {
-                    glommio::timer::sleep(Duration::from_millis(100)).await;
-                }
-                watcher.shutdown();
-            })
-            .detach();
-            let listener: Listener = Rc::new(move |m: &Received| {
-                let body = String::from_utf8_lossy(&m.body).into_owned();
-                *seen.lock().unwrap().entry(body).or_default() += 1;
-                ConsumeStatus::Success
-            });
-            // Bounded by `stop`; the limit only guards against a test that never sets it.
-            let _ = consumer
-                .run(listener, Some(DRAIN_WAIT + CYCLE_WAIT * 200))
-                .await;
-        })
+        run_unpinned(
+            "kill-consumer",
+            NETWORK_ONLY_IO_MEMORY_BYTES,
+            move || async move {
+                let client_id = coremq::client::client_id("kill");
+                let mut cfg = ConsumerConfig::new("g-kill-core", TOPIC, "*", &client_id);
+                cfg.from = StartFrom::First;
+                let consumer = Consumer::new(cfg, vec![ns]).expect("coremq consumer");
+                let watcher = consumer.clone();
+                glommio::spawn_local(async move {
+                    while !stop.load(Ordering::Relaxed) {
+                        glommio::timer::sleep(Duration::from_millis(100)).await;
+                    }
+                    watcher.shutdown();
+                })
+                .detach();
+                let listener: Listener = Rc::new(move |m: &Received| {
+                    let body = String::from_utf8_lossy(&m.body).into_owned();
+                    *seen.lock().unwrap().entry(body).or_default() += 1;
+                    ConsumeStatus::Success
+                });
+                // Bounded by `stop`; the limit only guards against a test that never sets it.
+                let _ = consumer
+                    .run(listener, Some(DRAIN_WAIT + CYCLE_WAIT * 200))
+                    .await;
+            },
+        )
         .expect("coremq consumer thread")
     })
 }
@@ -132,7 +140,10 @@ fn coremq_consumer(
 async fn wait_acks(acked: [&Acked; 2], from: [usize; 2], n: usize, what: &str) {
     let deadline = Instant::now() + CYCLE_WAIT;
     loop {
-        let now = [acked[0].lock().unwrap().len(), acked[1].lock().unwrap().len()];
+        let now = [
+            acked[0].lock().unwrap().len(),
+            acked[1].lock().unwrap().len(),
+        ];
         if now[0] >= from[0] + n && now[1] >= from[1] + n {
             return;
         }
@@ -164,15 +175,23 @@ fn counts(seen: &Seen) -> HashMap<String, usize> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sync_flush_broker_killed_in_cycles_under_mixed_clients_loses_no_acknowledged_message()
-{
+async fn sync_flush_broker_killed_in_cycles_under_mixed_clients_loses_no_acknowledged_message() {
     let cycles = cycles();
     let mut cluster = Cluster::start("shardCount=2\nflushDiskType=SYNC_FLUSH\n");
     let ns = cluster.namesrv_addr.clone();
     let ns_addr: SocketAddr = ns.parse().unwrap();
     let broker = format!("127.0.0.1:{}", cluster.broker_port);
     let out = std::process::Command::new(coremq_compat::coremq_bin())
-        .args(["admin", "updateTopic", "-n", &ns, "-b", &broker, "-t", TOPIC])
+        .args([
+            "admin",
+            "updateTopic",
+            "-n",
+            &ns,
+            "-b",
+            &broker,
+            "-t",
+            TOPIC,
+        ])
         .args(["-r", "8", "-w", "8"])
         .output()
         .unwrap();
@@ -186,7 +205,10 @@ async fn sync_flush_broker_killed_in_cycles_under_mixed_clients_loses_no_acknowl
         "kill-third-c",
         ConsumeFromWhere::ConsumeFromFirstOffset,
     );
-    third_consumer.subscribe(TOPIC, "*").await.expect("subscribe");
+    third_consumer
+        .subscribe(TOPIC, "*")
+        .await
+        .expect("subscribe");
     third_consumer.register_message_listener_concurrently(Record(third_seen.clone()));
     third_consumer.start().await.expect("consumer start");
     let stop_consumer = Arc::new(AtomicBool::new(false));
@@ -229,7 +251,12 @@ async fn sync_flush_broker_killed_in_cycles_under_mixed_clients_loses_no_acknowl
     let core_producer = coremq_producer(ns_addr, core_acked.clone(), stop_producers.clone());
 
     let both = [&third_acked, &core_acked];
-    let lens = || [third_acked.lock().unwrap().len(), core_acked.lock().unwrap().len()];
+    let lens = || {
+        [
+            third_acked.lock().unwrap().len(),
+            core_acked.lock().unwrap().len(),
+        ]
+    };
     let mut restarts = Vec::with_capacity(cycles);
     for cycle in 0..cycles {
         wait_acks(both, lens(), ACKS_PER_CYCLE, &format!("cycle {cycle}")).await;

@@ -19,61 +19,26 @@ use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use super::io_inflight::{tracked, IoKind};
-use glommio::io::{DmaBuffer, DmaFile};
+use glommio::io::DmaBuffer;
+
+mod error;
+mod flush_batch;
+mod segment;
+mod tail_recovery;
+#[cfg(test)]
+mod tests;
+
+pub use error::FileError;
+pub use flush_batch::{FlushBatch, Sealed};
+pub use segment::{
+    claim as claim_space, list as list_segments, read as read_segment, segment_name, Allocation,
+    Segment, MAX_CLAIM_STEP_BYTES, MIN_CLAIM_BYTES,
+};
 
 /// Direct-I/O block size: every write starts and ends on this boundary.
 pub const BLOCK_BYTES: u64 = 4096;
 /// Smallest chunk allocated.
 pub const MIN_CHUNK_BYTES: u64 = 16 * 1024;
-
-/// Why a segmented file operation failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FileError {
-    /// An I/O call failed.
-    #[error("{op} {path}: {reason}")]
-    Io {
-        /// What was being done.
-        op: &'static str,
-        /// File or directory.
-        path: String,
-        /// OS error text.
-        reason: String,
-        /// True for ENOSPC/EDQUOT: retrying after space is freed may succeed.
-        no_space: bool,
-    },
-}
-
-impl FileError {
-    /// The one way to build an I/O error: it records whether the device was full
-    /// (ENOSPC/EDQUOT), which decides whether retrying after freeing space can succeed.
-    pub(crate) fn io(
-        op: &'static str,
-        path: impl AsRef<std::ffi::OsStr>,
-        e: impl std::fmt::Display,
-    ) -> Self {
-        let reason = e.to_string();
-        let no_space = reason.contains("No space left")
-            || reason.contains("os error 28")
-            || reason.contains("quota");
-        FileError::Io {
-            op,
-            path: Path::new(path.as_ref()).display().to_string(),
-            reason,
-            no_space,
-        }
-    }
-
-    /// True when the device is full.
-    pub fn is_no_space(&self) -> bool {
-        matches!(self, FileError::Io { no_space: true, .. })
-    }
-}
-
-/// The name of the segment starting at `start`.
-pub fn segment_name(start: u64) -> String {
-    format!("{start:020}")
-}
 
 fn align_down(v: u64) -> u64 {
     v & !(BLOCK_BYTES - 1)
@@ -83,15 +48,17 @@ fn align_up(v: u64) -> u64 {
     align_down(v + BLOCK_BYTES - 1)
 }
 
-/// An open segment.
-#[derive(Clone)]
-pub struct Segment {
-    /// Local offset of its first byte.
-    pub start: u64,
-    /// The file.
-    pub file: Rc<DmaFile>,
-    /// Its path.
-    pub path: PathBuf,
+/// What an append needs first ([`SegmentedFile::space_needed`]).
+pub enum SpaceNeed {
+    /// The segment starting here must be created.
+    Segment(u64),
+    /// The first `upto` bytes of `seg` must have their disk space claimed.
+    Claim {
+        /// The segment holding the end.
+        seg: Segment,
+        /// Bytes from the segment's start.
+        upto: u64,
+    },
 }
 
 /// Bytes being collected for one write.
@@ -105,96 +72,15 @@ struct Chunk {
     buf: DmaBuffer,
 }
 
-/// A sealed chunk: written (or being written) as one aligned write; readable meanwhile.
-pub struct Sealed {
-    seg: Segment,
-    start: u64,
-    len: usize,
-    buf: Rc<DmaBuffer>,
-}
-
-/// Writes planned by [`SegmentedFile::take_flush`], run without borrowing the file.
-pub struct FlushBatch {
-    chunks: Vec<Rc<Sealed>>,
-    /// Local offset every byte below which is on the device after the batch.
-    pub end: u64,
-}
-
-impl FlushBatch {
-    /// Writes every chunk, then with `sync` `fdatasync`s each touched segment.
-    ///
-    /// Chunks go to the device concurrently, in waves: a chunk that shares a block with the
-    /// previous one (a partial block rewritten in place) waits for the previous wave, so an
-    /// older version of a block can never land after a newer one.
-    pub async fn run(&self, sync: bool) -> Result<(), FileError> {
-        let mut i = 0;
-        while i < self.chunks.len() {
-            let mut wave = vec![self.chunks[i].clone()];
-            i += 1;
-            while i < self.chunks.len() {
-                let prev = &self.chunks[i - 1];
-                let c = &self.chunks[i];
-                if c.seg.start == prev.seg.start && c.start < align_up(prev.start + prev.len as u64)
-                {
-                    break;
-                }
-                wave.push(c.clone());
-                i += 1;
-            }
-            let writes: Vec<_> = wave
-                .into_iter()
-                .map(|c| {
-                    glommio::spawn_local(async move {
-                        let pos = c.start - c.seg.start;
-                        tracked(IoKind::Write, c.seg.file.write_rc_at(c.buf.clone(), pos))
-                            .await
-                            .map_err(|e| FileError::io("write", &c.seg.path, e))
-                    })
-                })
-                .collect();
-            let mut first_err = None;
-            for w in writes {
-                if let Err(e) = w.await {
-                    first_err.get_or_insert(e);
-                }
-            }
-            if let Some(e) = first_err {
-                return Err(e);
-            }
-        }
-        if sync {
-            for seg in self.segments() {
-                tracked(IoKind::Sync, seg.file.fdatasync())
-                    .await
-                    .map_err(|e| FileError::io("fdatasync", &seg.path, e))?;
-            }
-        }
-        Ok(())
-    }
-
-    /// True when there is nothing to write.
-    pub fn is_empty(&self) -> bool {
-        self.chunks.is_empty()
-    }
-
-    /// The segments this batch writes to (each once).
-    pub fn segments(&self) -> Vec<Segment> {
-        let mut out: Vec<Segment> = Vec::new();
-        for c in &self.chunks {
-            if !out.iter().any(|s| s.start == c.seg.start) {
-                out.push(c.seg.clone());
-            }
-        }
-        out
-    }
-}
-
 /// A segmented, direct-I/O, append-only file.
 pub struct SegmentedFile {
     dir: PathBuf,
     segment_bytes: u64,
     max_chunk_bytes: usize,
     segments: BTreeMap<u64, Segment>,
+    allocation: Allocation,
+    /// Local offset below which the segment holding `end` has its disk space claimed.
+    claimed: u64,
     end: u64,
     written: u64,
     /// End of the last batch handed out by `take_flush`.
@@ -218,6 +104,7 @@ impl SegmentedFile {
         segment_bytes: u64,
         max_chunk_bytes: usize,
         end: u64,
+        allocation: Allocation,
     ) -> Result<Self, FileError> {
         // Segments start on block boundaries, so local and in-file alignment agree.
         assert!(
@@ -231,7 +118,7 @@ impl SegmentedFile {
         let mut segments = BTreeMap::new();
         for start in list_segments(dir)? {
             let path = dir.join(segment_name(start));
-            let file = super::dma::open(&path, super::dma::Mode::ReadWrite).await?;
+            let file = crate::store::dma::open(&path, crate::store::dma::Mode::ReadWrite).await?;
             assert!(
                 file.alignment() <= BLOCK_BYTES,
                 "device alignment above 4 KiB"
@@ -250,6 +137,10 @@ impl SegmentedFile {
             segment_bytes,
             max_chunk_bytes,
             segments,
+            allocation,
+            // What is written is on claimed space; a stepped file claims more before the
+            // next append past it (claiming again what is claimed changes nothing).
+            claimed: align_up(end),
             end,
             written: end,
             planned: end,
@@ -332,37 +223,59 @@ impl SegmentedFile {
         (!self.segments.contains_key(&start)).then_some(start)
     }
 
-    /// Creates (or opens) the segment starting at `start`, preallocated to full size, and
-    /// installs it. Called by the owner when [`Self::missing_segment`] says so.
+    /// Creates (or opens) the segment starting at `start`, its space claimed as `allocation`
+    /// says. Called by the owner when [`Self::space_needed`] asks for a segment.
     pub async fn create_segment(
         dir: PathBuf,
         start: u64,
         segment_bytes: u64,
+        allocation: Allocation,
     ) -> Result<Segment, FileError> {
-        let path = dir.join(segment_name(start));
-        let file = super::dma::open(&path, super::dma::Mode::Create).await?;
-        // Preallocating keeps fdatasync from also flushing size changes, and makes a full
-        // disk fail here, at a segment boundary, instead of in the middle of a write.
-        if let Err(e) = tracked(IoKind::Allocate, file.pre_allocate(segment_bytes, false)).await {
-            let err = FileError::io("preallocate", &path, e);
-            let _ = file.close().await;
-            let _ = std::fs::remove_file(&path);
-            return Err(err);
+        segment::create(dir, start, segment_bytes, allocation).await
+    }
+
+    /// What must happen before `len` more bytes can be appended: a segment created, or
+    /// (stepped allocation) more of the current segment claimed. `None`: append at once.
+    pub fn space_needed(&self, len: u64) -> Option<SpaceNeed> {
+        if let Some(start) = self.missing_segment() {
+            return Some(SpaceNeed::Segment(start));
         }
-        Ok(Segment {
-            start,
-            file: Rc::new(file),
-            path,
-        })
+        if self.allocation == Allocation::Whole || self.end + len <= self.claimed {
+            return None;
+        }
+        let seg_start = self.end - self.end % self.segment_bytes;
+        let seg = self.segments.get(&seg_start)?.clone();
+        let have = self.claimed.saturating_sub(seg_start).max(MIN_CLAIM_BYTES);
+        let need = align_up(self.end + len - seg_start);
+        let upto = need
+            .max(have + have.min(MAX_CLAIM_STEP_BYTES))
+            .min(self.segment_bytes);
+        Some(SpaceNeed::Claim { seg, upto })
+    }
+
+    /// Records a claim made for [`SpaceNeed::Claim`].
+    pub fn record_claim(&mut self, seg_start: u64, upto: u64) {
+        if seg_start == self.end - self.end % self.segment_bytes {
+            self.claimed = self.claimed.max(seg_start + upto);
+        }
     }
 
     /// Installs a segment made by [`Self::create_segment`].
     pub fn install_segment(&mut self, seg: Segment) {
+        let first_claim = match self.allocation {
+            Allocation::Whole => self.segment_bytes,
+            Allocation::Stepped => MIN_CLAIM_BYTES.min(self.segment_bytes),
+        };
+        self.record_claim(seg.start, first_claim);
         self.segments.entry(seg.start).or_insert(seg);
     }
 
     /// Appends `bytes`, which must fit in the current segment, which must exist.
     pub fn append(&mut self, bytes: &[u8]) {
+        assert!(
+            self.allocation == Allocation::Whole || self.end + bytes.len() as u64 <= self.claimed,
+            "append past the claimed space of a stepped file"
+        );
         assert!(
             bytes.len() as u64 <= self.room_in_segment(),
             "append of {} bytes crosses a segment boundary",
@@ -589,72 +502,6 @@ impl SegmentedFile {
         }
     }
 
-    /// Opens the file for appending at `end` after a crash: everything past `end` is made
-    /// zero (the rest of its segment is punched out, later segments are deleted) so stale or
-    /// torn bytes can never be read as records later, and the partial tail block is seeded.
-    pub async fn recover_open(
-        dir: &Path,
-        segment_bytes: u64,
-        max_chunk_bytes: usize,
-        end: u64,
-    ) -> Result<Self, FileError> {
-        let seg_start = end - end % segment_bytes;
-        for start in list_segments(dir)? {
-            if start > seg_start {
-                let path = dir.join(segment_name(start));
-                std::fs::remove_file(&path).map_err(|e| FileError::io("remove", &path, e))?;
-            }
-        }
-        let mut f = Self::open(dir, segment_bytes, max_chunk_bytes, end).await?;
-        let Some(seg) = f.segments.get(&seg_start).cloned() else {
-            return Ok(f);
-        };
-        let keep = end - seg_start;
-        let tail_start = align_down(keep);
-        let mut tail = Vec::new();
-        if tail_start < keep {
-            let block = seg
-                .file
-                .read_at_aligned(tail_start, BLOCK_BYTES as usize)
-                .await
-                .map_err(|e| FileError::io("read", &seg.path, e))?;
-            let n = (keep - tail_start) as usize;
-            if block.len() < n {
-                return Err(FileError::io(
-                    "read",
-                    &seg.path,
-                    "tail block shorter than the recovered end",
-                ));
-            }
-            tail.extend_from_slice(&block[..n]);
-            let mut buf = seg.file.alloc_dma_buffer(BLOCK_BYTES as usize);
-            buf.as_bytes_mut().fill(0);
-            buf.as_bytes_mut()[..n].copy_from_slice(&tail);
-            seg.file
-                .write_at(buf, tail_start)
-                .await
-                .map_err(|e| FileError::io("write", &seg.path, e))?;
-        }
-        let zero_from = align_up(keep);
-        if zero_from < segment_bytes {
-            seg.file
-                .deallocate(zero_from, segment_bytes - zero_from)
-                .await
-                .map_err(|e| FileError::io("punch hole", &seg.path, e))?;
-            // Keep the segment fully allocated so a full disk still fails at a boundary.
-            seg.file
-                .pre_allocate(segment_bytes, false)
-                .await
-                .map_err(|e| FileError::io("preallocate", &seg.path, e))?;
-        }
-        seg.file
-            .fdatasync()
-            .await
-            .map_err(|e| FileError::io("fdatasync", &seg.path, e))?;
-        f.seed_tail(&tail);
-        Ok(f)
-    }
-
     /// Removes segments that end at or before `offset` (never the one holding `end`);
     /// returns how many bytes of segments were removed.
     pub fn remove_segments_before(&mut self, offset: u64) -> Result<u64, FileError> {
@@ -672,167 +519,5 @@ impl SegmentedFile {
             freed += self.segment_bytes;
         }
         Ok(freed)
-    }
-}
-
-/// Segment start offsets in `dir`, sorted; files not named by 20 digits are ignored.
-pub fn list_segments(dir: &Path) -> Result<Vec<u64>, FileError> {
-    let rd = match std::fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(FileError::io("list", dir, e)),
-    };
-    let mut starts: Vec<u64> = rd
-        .filter_map(Result::ok)
-        .filter_map(|e| {
-            let name = e.file_name().into_string().ok()?;
-            (name.len() == 20 && name.bytes().all(|b| b.is_ascii_digit()))
-                .then(|| name.parse().ok())
-                .flatten()
-        })
-        .collect();
-    starts.sort_unstable();
-    Ok(starts)
-}
-
-/// Reads `len` bytes at `pos` of a segment (any alignment).
-pub async fn read_segment(seg: &Segment, pos: u64, len: usize) -> Result<Vec<u8>, FileError> {
-    let r = tracked(IoKind::Read, seg.file.read_at(pos, len))
-        .await
-        .map_err(|e| FileError::io("read", &seg.path, format!("{len} bytes at {pos}: {e}")))?;
-    if r.len() < len {
-        return Err(FileError::io(
-            "read",
-            &seg.path,
-            format!("short read at {pos}: {} of {len}", r.len()),
-        ));
-    }
-    Ok(r[..len].to_vec())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::runtime::run_unpinned;
-
-    const SEG: u64 = 64 * 1024;
-
-    fn run<F, Fut>(f: F)
-    where
-        F: FnOnce() -> Fut + Send + 'static,
-        Fut: std::future::Future<Output = ()> + 'static,
-    {
-        run_unpinned("segfile-test", 1 << 20, f).unwrap();
-    }
-
-    async fn append_all(f: &mut SegmentedFile, bytes: &[u8]) {
-        let mut rest = bytes;
-        while !rest.is_empty() {
-            if let Some(start) = f.missing_segment() {
-                let seg = SegmentedFile::create_segment(f.dir().to_owned(), start, SEG)
-                    .await
-                    .unwrap();
-                f.install_segment(seg);
-            }
-            let n = (f.room_in_segment() as usize).min(rest.len());
-            f.append(&rest[..n]);
-            rest = &rest[n..];
-        }
-    }
-
-    async fn flush(f: &mut SegmentedFile, sync: bool) {
-        let batch = f.take_flush();
-        batch.run(sync).await.unwrap();
-        f.complete_flush(&batch);
-    }
-
-    fn on_disk(dir: &Path, total: u64) -> Vec<u8> {
-        let mut out = Vec::new();
-        for start in list_segments(dir).unwrap() {
-            let bytes = std::fs::read(dir.join(segment_name(start))).unwrap();
-            assert_eq!(bytes.len() as u64, SEG, "preallocated to full size");
-            out.extend_from_slice(&bytes);
-        }
-        out.truncate(total as usize);
-        out
-    }
-
-    #[test]
-    fn appends_of_any_size_land_on_disk_across_chunks_and_segments() {
-        run(|| async {
-            let dir = tempfile::tempdir().unwrap();
-            let mut f = SegmentedFile::open(dir.path(), SEG, 16 * 1024, 0)
-                .await
-                .unwrap();
-            let mut expect = Vec::new();
-            // Odd sizes so partial blocks are rewritten many times; flush every few appends.
-            for i in 0..400u32 {
-                let piece: Vec<u8> = (0..(i * 37 % 1500 + 1)).map(|j| (i + j) as u8).collect();
-                append_all(&mut f, &piece).await;
-                expect.extend_from_slice(&piece);
-                if i % 7 == 0 {
-                    flush(&mut f, i % 14 == 0).await;
-                }
-                // Unflushed bytes are readable from memory.
-                let at = expect.len() as u64 - piece.len() as u64;
-                let mut got = vec![0; piece.len()];
-                if at >= f.written() {
-                    assert!(f.copy_from_memory(at, &mut got));
-                    assert_eq!(got, piece);
-                }
-            }
-            flush(&mut f, true).await;
-            assert_eq!(f.written(), expect.len() as u64);
-            assert!(expect.len() as u64 > 3 * SEG, "test must cross segments");
-            assert_eq!(on_disk(dir.path(), f.end()), expect);
-        });
-    }
-
-    #[test]
-    fn reopen_with_seeded_tail_continues_in_place() {
-        run(|| async {
-            let dir = tempfile::tempdir().unwrap();
-            let mut f = SegmentedFile::open(dir.path(), SEG, 16 * 1024, 0)
-                .await
-                .unwrap();
-            append_all(&mut f, &[7u8; 5000]).await;
-            flush(&mut f, true).await;
-            drop(f);
-            let mut g = SegmentedFile::open(dir.path(), SEG, 16 * 1024, 5000)
-                .await
-                .unwrap();
-            let tail =
-                std::fs::read(dir.path().join(segment_name(0))).unwrap()[4096..5000].to_vec();
-            g.seed_tail(&tail);
-            append_all(&mut g, &[9u8; 100]).await;
-            flush(&mut g, true).await;
-            let disk = on_disk(dir.path(), 5100);
-            assert!(disk[..5000].iter().all(|b| *b == 7));
-            assert!(disk[5000..].iter().all(|b| *b == 9));
-        });
-    }
-
-    #[test]
-    fn failed_flush_is_replanned_and_old_segments_are_removed() {
-        run(|| async {
-            let dir = tempfile::tempdir().unwrap();
-            let mut f = SegmentedFile::open(dir.path(), SEG, 16 * 1024, 0)
-                .await
-                .unwrap();
-            append_all(&mut f, &vec![1u8; (3 * SEG) as usize + 10]).await;
-            let first = f.take_flush();
-            assert!(!first.is_empty());
-            f.abort_flush();
-            let again = f.take_flush();
-            assert_eq!(again.end, first.end);
-            again.run(true).await.unwrap();
-            f.complete_flush(&again);
-            assert_eq!(f.segment_starts(), vec![0, SEG, 2 * SEG, 3 * SEG]);
-            let freed = f.remove_segments_before(2 * SEG + 5).unwrap();
-            assert_eq!(freed, 2 * SEG);
-            assert_eq!(f.first_offset(), 2 * SEG);
-            assert!(f.segment_for(100).is_none());
-            assert_eq!(f.segment_for(3 * SEG + 1).unwrap().start, 3 * SEG);
-        });
     }
 }
