@@ -251,7 +251,10 @@ mod tests {
                 assert!(t.finished_through(round, Duration::from_secs(5)).await);
                 // A later ask is not covered by the earlier round.
                 t.fire();
-                assert!(!t.finished_through(t.asked(), Duration::from_millis(20)).await);
+                assert!(
+                    !t.finished_through(t.asked(), Duration::from_millis(20))
+                        .await
+                );
             })
             .unwrap()
             .join()

@@ -70,7 +70,10 @@ pub async fn create(shard: &Rc<Shard>, req: &RemotingCommand) -> Reply {
         })
         .await?;
     if !registered {
-        tracing::warn!(topic = h.topic, "topic created; nameserver registration still pending");
+        tracing::warn!(
+            topic = h.topic,
+            "topic created; nameserver registration still pending"
+        );
     }
     tracing::info!(topic = h.topic, "topic created or updated by admin");
     Ok(req.success())
