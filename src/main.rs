@@ -9,6 +9,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     no_transparent_huge_pages();
+    raise_open_file_limit();
     let args = coremq::cli::credentials::rocketmq_bench_args(std::env::args_os().collect());
     let cli = coremq::cli::Cli::parse_from(args);
     if let Err(e) = coremq::cli::run(cli) {
@@ -29,6 +30,30 @@ fn no_transparent_huge_pages() {
         // Old kernels lack the flag: the broker runs as before, only slower.
         eprintln!(
             "note: transparent huge pages stay on ({})",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+/// Raises the soft limit on open files to the hard limit, as operators expect of a server
+/// (a broker holds one descriptor per client connection, and the usual soft default of
+/// 1024 would refuse the 1,025th client while the hard limit allows far more).
+fn raise_open_file_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit read and write the one struct passed.
+    let raised = unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0
+            && (lim.rlim_cur >= lim.rlim_max || {
+                lim.rlim_cur = lim.rlim_max;
+                libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0
+            })
+    };
+    if !raised {
+        eprintln!(
+            "note: the open-file limit stays as it was ({})",
             std::io::Error::last_os_error()
         );
     }

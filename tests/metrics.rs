@@ -9,15 +9,6 @@ use std::time::Duration;
 
 use common::*;
 
-fn scrape(port: u16) -> String {
-    ureq::get(&format!("http://127.0.0.1:{port}/metrics"))
-        .timeout(Duration::from_secs(10))
-        .call()
-        .unwrap()
-        .into_string()
-        .unwrap()
-}
-
 /// Sum of a family's samples whose labels contain every `want`.
 fn sum(text: &str, family: &str, want: &[&str]) -> f64 {
     text.lines()
@@ -78,7 +69,7 @@ fn lag_grows_while_a_consumer_is_away_and_returns_to_zero() {
         "--timeout",
         "60",
     ]);
-    let text = scrape(port);
+    let text = scrape_metrics(port);
     assert!(text.contains("# TYPE rocketmq_group_diff gauge"), "{text}");
     assert_eq!(
         sum(&text, "rocketmq_group_diff", &[group, "topic=\"MetricsT\""]),
@@ -93,7 +84,7 @@ fn lag_grows_while_a_consumer_is_away_and_returns_to_zero() {
 
     // The consumer is gone; 25 more arrive: that is the lag.
     run(&["produce", "-n", ns, "-t", "MetricsT", "--count", "25"]);
-    let text = scrape(port);
+    let text = scrape_metrics(port);
     assert_eq!(sum(&text, "rocketmq_group_diff", &[group]), 25.0, "{text}");
     assert_eq!(
         sum(&text, "rocketmq_message_accumulation", &[group]),
@@ -117,13 +108,13 @@ fn lag_grows_while_a_consumer_is_away_and_returns_to_zero() {
         Duration::from_secs(10),
         "a flush round on each shard",
         || {
-            let text = scrape(port);
+            let text = scrape_metrics(port);
             ["shard=\"0\"", "shard=\"1\""]
                 .iter()
                 .all(|s| sum(&text, "coremq_shard_flush_latency_ms_count", &[s]) > 0.0)
         },
     );
-    let flushed = scrape(port);
+    let flushed = scrape_metrics(port);
     for shard in ["shard=\"0\"", "shard=\"1\""] {
         check_histogram(&flushed, "coremq_shard_flush_latency_ms", shard);
     }
@@ -152,7 +143,7 @@ fn lag_grows_while_a_consumer_is_away_and_returns_to_zero() {
     // scrapes above may have taken the earlier peaks, so write again, to another topic).
     run(&["produce", "-n", ns, "-t", "MetricsIo", "--count", "5"]);
     wait_until(Duration::from_secs(10), "a device write in flight", || {
-        sum(&scrape(port), "coremq_shard_io_inflight_peak", &[]) >= 1.0
+        sum(&scrape_metrics(port), "coremq_shard_io_inflight_peak", &[]) >= 1.0
     });
     assert!(
         flushed.contains("# TYPE coremq_shard_io_inflight gauge"),
@@ -203,7 +194,7 @@ fn lag_grows_while_a_consumer_is_away_and_returns_to_zero() {
         "--timeout",
         "60",
     ]);
-    let text = scrape(port);
+    let text = scrape_metrics(port);
     assert_eq!(sum(&text, "rocketmq_group_diff", &[group]), 0.0, "{text}");
     assert_eq!(progress("Diff Total: 0"), 0);
     // Per-topic and per-group counts, and their rates since the previous scrape.
@@ -263,5 +254,5 @@ fn the_endpoint_answers_http_and_refuses_garbage_alone() {
         answer.is_empty() || answer.starts_with("HTTP/1.1 400"),
         "{answer}"
     );
-    assert!(scrape(port).contains("# TYPE"));
+    assert!(scrape_metrics(port).contains("# TYPE"));
 }

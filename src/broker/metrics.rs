@@ -75,6 +75,36 @@ fn replication_series(out: &mut String, base: &str, reports: &[ShardReport]) {
     }
 }
 
+/// Connections per shard: open now, and back-pressure on peers that read no responses
+/// (src/remoting/connection.rs).
+fn connection_series(out: &mut String, base: &str, reports: &[ShardReport]) {
+    let families = [
+        (
+            "coremq_shard_connections",
+            "gauge",
+            "Connections open on the shard's core (clients, and the broker's own to nameservers).",
+        ),
+        (
+            "coremq_shard_connection_pauses_total",
+            "counter",
+            "Times a connection stopped taking requests while its unsent responses passed MAX_QUEUED_WRITE_BYTES.",
+        ),
+        (
+            "coremq_shard_connections_closed_unsent_total",
+            "counter",
+            "Connections closed because their unsent responses passed MAX_UNSENT_RESPONSE_BYTES.",
+        ),
+    ];
+    for (i, (name, kind, help)) in families.into_iter().enumerate() {
+        family(out, name, kind, help);
+        for r in reports {
+            let c = &r.connections;
+            let value = [c.open, c.paused, c.closed_unsent][i];
+            let _ = writeln!(out, "{name}{{{base},shard=\"{}\"}} {value}", r.shard);
+        }
+    }
+}
+
 /// What one shard reports.
 struct ShardReport {
     shard: usize,
@@ -104,6 +134,8 @@ struct ShardReport {
     transactions: crate::broker::transaction::book::TxCounters,
     /// Half messages undecided past their timeout now.
     overdue_half_messages: usize,
+    /// Connections on the shard's executor.
+    connections: crate::remoting::connection::ConnectionStats,
 }
 
 /// Topic and (group, topic) counters as a scrape saw them.
@@ -157,6 +189,7 @@ async fn report(s: Rc<Shard>) -> ShardReport {
         replies: s.replies(),
         transactions: s.transactions.borrow().counters(),
         overdue_half_messages: s.transactions.borrow().overdue_len(),
+        connections: crate::remoting::connection::stats(),
     }
 }
 
@@ -589,6 +622,7 @@ pub async fn scrape(
         ),
     ];
     per_shard(&mut out, &base, &reports, &load);
+    connection_series(&mut out, &base, &reports);
     family(
         &mut out,
         "coremq_send_latency_ms",

@@ -2,15 +2,24 @@
 //! opaque, oneway sends, server-initiated requests and timeouts, shared by servers and the
 //! client.
 //!
-//! Each connection runs two tasks on the executor that owns it. The socket is `dup`ed so
-//! the reader and the writer each own a stream and never contend. Outgoing frames are
-//! encoded straight into one shared buffer; the writer swaps it out and sends everything
-//! queued since its last write in one call, so a burst of responses costs one syscall
-//! (group writes, not one write per frame).
+//! Each connection runs two tasks on the executor that owns it, sharing one socket (one
+//! descriptor per connection: 10,000 clients cost 10,000 fds). glommio keeps separate
+//! read and write readiness sources on a stream, so the reader and the writer wait
+//! independently; each borrows the stream only inside a poll. Outgoing frames are encoded
+//! straight into one shared buffer; the writer swaps it out and sends everything queued
+//! since its last write in one call, so a burst of responses costs one syscall (group
+//! writes, not one write per frame). Buffers are allocated on first use, so an idle
+//! connection holds little more than its read scratch.
 //!
 //! Limits: at most [`MAX_INFLIGHT_REQUESTS`] requests from the peer are processed at once,
-//! and the reader stops reading while more than [`MAX_QUEUED_WRITE_BYTES`] wait to be sent:
-//! a peer that does not read its responses stops being served instead of growing memory.
+//! and the reader stops taking requests while more than [`MAX_QUEUED_WRITE_BYTES`] (queued
+//! plus being written) wait to be sent: a peer that does not read its responses stops being
+//! served instead of growing memory. A handler about to build a big response reserves its
+//! room first ([`Connection::reserve`]), so requests already taken wait there rather than
+//! all building their responses at once. Responses of requests in flight still queue;
+//! one that would take the unsent bytes past [`MAX_UNSENT_RESPONSE_BYTES`] closes the
+//! connection and frees them, so no peer holds more than that of the memory (the queue's
+//! buffer may hold up to twice its length while it grows).
 //! A connection that completes no frame for [`CHANNEL_IDLE_MS`] (RocketMQ's 120 s; clients
 //! heartbeat every 30 s) is closed, which also ends peers that trickle a frame or vanished
 //! without a FIN, and a write that makes no progress for [`WRITE_TIMEOUT_MS`] closes it too.
@@ -19,7 +28,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Poll, Waker};
@@ -37,8 +46,13 @@ use crate::protocol::{frame, RemotingCommand, ResponseCode};
 
 /// Requests from one peer processed concurrently before the reader pauses.
 pub const MAX_INFLIGHT_REQUESTS: usize = 4096;
-/// Bytes queued for sending before the reader pauses (and `request` callers wait).
-pub const MAX_QUEUED_WRITE_BYTES: usize = 64 * 1024 * 1024;
+/// Bytes queued for sending (or being written) before the reader stops taking requests
+/// (and `request` callers wait): sixty-four full pull responses.
+pub const MAX_QUEUED_WRITE_BYTES: usize = 16 * 1024 * 1024;
+/// Unsent bytes at which a connection is closed rather than queue another response: the
+/// reader has paused long before, so only responses of requests already in flight can get
+/// here, from a peer that sent many requests and reads none of the answers.
+pub const MAX_UNSENT_RESPONSE_BYTES: usize = 128 * 1024 * 1024;
 /// Bytes read per call while no large frame is pending (a fixed, reused scratch buffer).
 const READ_SCRATCH_BYTES: usize = 16 * 1024;
 /// A connection that completes no frame for this long is closed.
@@ -71,6 +85,73 @@ pub fn not_supported(req: &RemotingCommand) -> RemotingCommand {
 
 static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
 
+/// Per-executor connection counts, for metrics.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionStats {
+    /// Connections open now (accepted and connected).
+    pub open: u64,
+    /// Times a reader stopped taking requests because its peer's responses were unsent.
+    pub paused: u64,
+    /// Connections closed because their unsent responses reached
+    /// [`MAX_UNSENT_RESPONSE_BYTES`].
+    pub closed_unsent: u64,
+}
+
+thread_local! {
+    static STATS: Cell<ConnectionStats> = Cell::new(ConnectionStats::default());
+}
+
+/// This executor's connection counts (open now; back-pressure since it started).
+pub fn stats() -> ConnectionStats {
+    STATS.with(Cell::get)
+}
+
+fn count(f: impl FnOnce(&mut ConnectionStats)) {
+    STATS.with(|c| {
+        let mut v = c.get();
+        f(&mut v);
+        c.set(v);
+    });
+}
+
+/// One side (reader or writer) of a stream both tasks share. A borrow lasts one poll and
+/// the executor runs one task at a time, so the two never overlap.
+struct Half(Rc<RefCell<TcpStream>>);
+
+impl futures_lite::AsyncRead for Half {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut *self.0.borrow_mut()).poll_read(cx, buf)
+    }
+}
+
+impl futures_lite::AsyncWrite for Half {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut *self.0.borrow_mut()).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut *self.0.borrow_mut()).poll_flush(cx)
+    }
+
+    fn poll_close(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut *self.0.borrow_mut()).poll_close(cx)
+    }
+}
+
 struct WriteQueue {
     buf: BytesMut,
     writer: Option<Waker>,
@@ -99,6 +180,10 @@ struct Inner {
     limits: ConnectionLimits,
     fd: RawFd,
     out: RefCell<WriteQueue>,
+    /// Bytes the writer has taken from the queue and not yet finished writing.
+    writing: Cell<usize>,
+    /// Bytes reserved by handlers building big responses ([`Connection::reserve`]).
+    reserved: Cell<usize>,
     pending: RefCell<HashMap<i32, oneshot::Sender<RemotingCommand>>>,
     next_opaque: Cell<i32>,
     closed: Cell<bool>,
@@ -122,31 +207,28 @@ impl Connection {
         // Requests and responses are small and latency-bound.
         stream.set_nodelay(true)?;
         let fd = stream.as_raw_fd();
-        // SAFETY: dup returns a new descriptor we own exclusively (or -1, checked).
-        let dup = unsafe { libc::dup(fd) };
-        if dup < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: `dup` is a fresh, open socket descriptor owned by nobody else.
-        let write_half = unsafe { TcpStream::from_raw_fd(dup) };
+        let stream = Rc::new(RefCell::new(stream));
         let conn = Connection(Rc::new(Inner {
             id: NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed),
             peer,
             limits,
             fd,
             out: RefCell::new(WriteQueue {
-                buf: BytesMut::with_capacity(64 * 1024),
+                buf: BytesMut::new(),
                 writer: None,
                 drained: Vec::new(),
             }),
+            writing: Cell::new(0),
+            reserved: Cell::new(0),
             pending: RefCell::new(HashMap::new()),
             next_opaque: Cell::new(1),
             closed: Cell::new(false),
             inflight: Cell::new(0),
             reader_waker: RefCell::new(None),
         }));
-        glommio::spawn_local(write_loop(conn.clone(), write_half)).detach();
-        glommio::spawn_local(read_loop(conn.clone(), stream, handler)).detach();
+        count(|c| c.open += 1);
+        glommio::spawn_local(write_loop(conn.clone(), Half(stream.clone()))).detach();
+        glommio::spawn_local(read_loop(conn.clone(), Half(stream), handler)).detach();
         Ok(conn)
     }
 
@@ -228,11 +310,26 @@ impl Connection {
         Ok(())
     }
 
-    /// Queues a response (or any prepared frame) for sending.
+    /// Queues a response (or any prepared frame) for sending. A peer whose unsent bytes
+    /// would pass [`MAX_UNSENT_RESPONSE_BYTES`] is not reading: its connection is closed
+    /// (and the bytes freed) instead.
     pub fn send(&self, cmd: &RemotingCommand) {
-        if !self.is_closed() {
-            self.enqueue(cmd);
+        if self.is_closed() {
+            return;
         }
+        // Checked before encoding, so the queue's buffer never grows past the limit.
+        let unsent = self.queued_bytes() + cmd.body.len();
+        if unsent > MAX_UNSENT_RESPONSE_BYTES {
+            tracing::warn!(
+                peer = %self.peer(),
+                unsent,
+                "closing connection: its peer reads none of its responses"
+            );
+            count(|b| b.closed_unsent += 1);
+            self.close();
+            return;
+        }
+        self.enqueue(cmd);
     }
 
     /// Closes the connection: pending requests fail, both tasks end, `on_close` runs.
@@ -241,11 +338,13 @@ impl Connection {
             return;
         }
         // Waking the blocked read: shutdown makes it return 0 at once.
-        // SAFETY: the fd stays open until the reader task drops its stream.
+        // SAFETY: the fd stays open until both tasks have dropped their halves.
         unsafe { libc::shutdown(self.0.fd, libc::SHUT_RDWR) };
         self.0.pending.borrow_mut().clear();
         let wakers = {
             let mut out = self.0.out.borrow_mut();
+            // Unsent bytes go now: nobody will read them.
+            out.buf = BytesMut::new();
             let mut w: Vec<Waker> = out.drained.drain(..).collect();
             w.extend(out.writer.take());
             w
@@ -284,20 +383,50 @@ impl Connection {
         }
     }
 
+    /// Bytes queued, being written or reserved: what the peer has not yet been sent.
     fn queued_bytes(&self) -> usize {
-        self.0.out.borrow().buf.len()
+        self.0.out.borrow().buf.len() + self.0.writing.get() + self.0.reserved.get()
     }
 
-    /// Waits until the write queue is below its limit.
+    /// Waits until the peer's unsent bytes are at most [`MAX_QUEUED_WRITE_BYTES`], then
+    /// counts `bytes` more as unsent until the returned guard drops: a handler about to
+    /// build a big response (a pull) takes this first, so many such requests from a peer
+    /// that reads nothing wait here instead of all building their responses at once.
+    /// Fails once the connection has closed.
+    pub async fn reserve(&self, bytes: usize) -> Result<Reservation, RemotingError> {
+        self.wait_writable().await?;
+        self.0.reserved.set(self.0.reserved.get() + bytes);
+        Ok(Reservation {
+            conn: self.clone(),
+            bytes,
+        })
+    }
+
+    /// Wakes the tasks waiting for the unsent bytes to fall to the limit, if they have.
+    fn wake_if_drained(&self) {
+        let drained: Vec<Waker> = {
+            let below = self.queued_bytes() <= MAX_QUEUED_WRITE_BYTES;
+            let mut out = self.0.out.borrow_mut();
+            if below {
+                out.drained.drain(..).collect()
+            } else {
+                Vec::new()
+            }
+        };
+        drained.into_iter().for_each(Waker::wake);
+    }
+
+    /// Waits until the peer's unsent bytes are at most [`MAX_QUEUED_WRITE_BYTES`]; fails
+    /// once the connection has closed.
     async fn wait_writable(&self) -> Result<(), RemotingError> {
         poll_fn(|cx| {
             if self.is_closed() {
                 return Poll::Ready(Err(RemotingError::Closed { addr: self.peer() }));
             }
-            let mut out = self.0.out.borrow_mut();
-            if out.buf.len() <= MAX_QUEUED_WRITE_BYTES {
+            if self.queued_bytes() <= MAX_QUEUED_WRITE_BYTES {
                 return Poll::Ready(Ok(()));
             }
+            let mut out = self.0.out.borrow_mut();
             out.drained.push(cx.waker().clone());
             Poll::Pending
         })
@@ -317,13 +446,34 @@ impl Connection {
     }
 }
 
-async fn write_loop(conn: Connection, mut stream: TcpStream) {
-    let mut spare = BytesMut::with_capacity(64 * 1024);
+/// Bytes counted as unsent for a response being built; released when dropped (just
+/// before the response is queued).
+pub struct Reservation {
+    conn: Connection,
+    bytes: usize,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        let inner = &self.conn.0;
+        inner
+            .reserved
+            .set(inner.reserved.get().saturating_sub(self.bytes));
+        self.conn.wake_if_drained();
+        if let Some(w) = inner.reader_waker.borrow_mut().take() {
+            w.wake();
+        }
+    }
+}
+
+async fn write_loop(conn: Connection, mut stream: Half) {
+    let mut spare = BytesMut::new();
     loop {
         let more = poll_fn(|cx| {
             let mut out = conn.0.out.borrow_mut();
             if !out.buf.is_empty() {
                 std::mem::swap(&mut out.buf, &mut spare);
+                conn.0.writing.set(spare.len());
                 return Poll::Ready(true);
             }
             if conn.is_closed() {
@@ -341,32 +491,26 @@ async fn write_loop(conn: Connection, mut stream: TcpStream) {
             glommio::timer::sleep(Duration::from_millis(WRITE_TIMEOUT_MS)).await;
             Err(format!("no progress for {WRITE_TIMEOUT_MS} ms"))
         };
-        if let Err(e) = futures_lite::future::or(write, timeout).await {
+        let written = futures_lite::future::or(write, timeout).await;
+        conn.0.writing.set(0);
+        if let Err(e) = written {
             tracing::debug!(peer = %conn.peer(), "write failed, closing: {e}");
             conn.close();
             break;
         }
         spare.clear();
         if spare.capacity() > SHRINK_ABOVE_BYTES {
-            spare = BytesMut::with_capacity(64 * 1024);
+            spare = BytesMut::new();
         }
-        let drained: Vec<Waker> = {
-            let mut out = conn.0.out.borrow_mut();
-            if out.buf.len() <= MAX_QUEUED_WRITE_BYTES {
-                out.drained.drain(..).collect()
-            } else {
-                Vec::new()
-            }
-        };
-        drained.into_iter().for_each(Waker::wake);
+        conn.wake_if_drained();
         if let Some(w) = conn.0.reader_waker.borrow_mut().take() {
             w.wake();
         }
     }
 }
 
-async fn read_loop<H: RequestHandler>(conn: Connection, mut stream: TcpStream, handler: Rc<H>) {
-    let mut buf = BytesMut::with_capacity(READ_SCRATCH_BYTES);
+async fn read_loop<H: RequestHandler>(conn: Connection, mut stream: Half, handler: Rc<H>) {
+    let mut buf = BytesMut::new();
     let mut scratch = vec![0u8; READ_SCRATCH_BYTES];
     let mut last_frame = std::time::Instant::now();
     let outcome = loop {
@@ -380,11 +524,15 @@ async fn read_loop<H: RequestHandler>(conn: Connection, mut stream: TcpStream, h
             }
         }
         if buf.is_empty() && buf.capacity() > SHRINK_ABOVE_BYTES {
-            buf = BytesMut::with_capacity(READ_SCRATCH_BYTES);
+            buf = BytesMut::new();
         }
         wait_for_capacity(&conn).await;
         if conn.is_closed() {
             break "closed";
+        }
+        if frame::frame_len(&buf).is_ok_and(|len| len.is_some_and(|n| 4 + n <= buf.len())) {
+            // Whole frames left over from before a pause: serve them before reading more.
+            continue;
         }
         let idle_left = conn.0.limits.idle.saturating_sub(last_frame.elapsed());
         let read = async {
@@ -433,31 +581,43 @@ async fn read_loop<H: RequestHandler>(conn: Connection, mut stream: TcpStream, h
     };
     tracing::debug!(peer = %conn.peer(), id = conn.id(), "connection ended: {outcome}");
     conn.close();
+    count(|c| c.open = c.open.saturating_sub(1));
     handler.on_close(&conn);
 }
 
-/// Dispatches every whole frame in `buf`; returns how many.
+/// Dispatches whole frames in `buf` while the connection has capacity; returns how many.
+/// Frames past the capacity stay in `buf` until it returns.
 fn drain_frames<H: RequestHandler>(
     conn: &Connection,
     handler: &Rc<H>,
     buf: &mut BytesMut,
 ) -> Result<usize, frame::FrameError> {
     let mut n = 0;
-    while let Some(cmd) = frame::decode(buf)? {
+    while has_capacity(conn) {
+        let Some(cmd) = frame::decode(buf)? else {
+            break;
+        };
         dispatch(conn, handler, cmd);
         n += 1;
     }
     Ok(n)
 }
 
+/// Room for another request: few enough in flight and few enough bytes unsent.
+fn has_capacity(conn: &Connection) -> bool {
+    conn.0.inflight.get() < MAX_INFLIGHT_REQUESTS && conn.queued_bytes() <= MAX_QUEUED_WRITE_BYTES
+}
+
 /// Pauses reading while too many requests are in flight or too many bytes wait to be sent.
 async fn wait_for_capacity(conn: &Connection) {
+    let mut counted = false;
     poll_fn(|cx| {
-        if conn.is_closed()
-            || (conn.0.inflight.get() < MAX_INFLIGHT_REQUESTS
-                && conn.queued_bytes() <= MAX_QUEUED_WRITE_BYTES)
-        {
+        if conn.is_closed() || has_capacity(conn) {
             return Poll::Ready(());
+        }
+        if !counted {
+            counted = true;
+            count(|b| b.paused += 1);
         }
         *conn.0.reader_waker.borrow_mut() = Some(cx.waker().clone());
         Poll::Pending

@@ -14,6 +14,7 @@ const SILENT: i32 = 9002;
 const ASK_BACK: i32 = 9003;
 const COUNT_ONEWAY: i32 = 9004;
 const CALLBACK: i32 = 9005;
+const BIG_REPLY: i32 = 9006;
 
 /// Echoes `v` after `delayMs`, never answers SILENT, and for ASK_BACK asks the client
 /// (server-initiated request) and returns what it said.
@@ -36,6 +37,11 @@ impl RequestHandler for TestServer {
                 Some(req.success().with_ext(ext).with_body(req.body.clone()))
             }
             SILENT => None,
+            BIG_REPLY => {
+                glommio::timer::sleep(Duration::from_millis(300)).await;
+                let size: usize = req.ext.get("size")?.parse().ok()?;
+                Some(req.success().with_body(vec![7u8; size]))
+            }
             COUNT_ONEWAY => {
                 self.oneways.set(self.oneways.get() + 1);
                 Some(req.success())
@@ -232,5 +238,55 @@ fn pending_requests_fail_when_the_connection_closes() {
         assert!(conn
             .oneway(RemotingCommand::request(ECHO, ExtFields::new()))
             .is_err());
+    });
+}
+
+#[test]
+fn a_peer_that_reads_no_responses_is_closed_at_the_unsent_limit() {
+    in_executor(|| async {
+        let (addr, _) = start_server().await;
+        let before = connection::stats().closed_unsent;
+        const REPLY_BYTES: usize = 1 << 20;
+        // Enough answers in flight to pass the limit once they all come back.
+        let requests = connection::MAX_UNSENT_RESPONSE_BYTES / REPLY_BYTES + 16;
+        let peer = std::thread::spawn(move || {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            for i in 0..requests {
+                let mut ext = ExtFields::new();
+                ext.insert("size", REPLY_BYTES.to_string());
+                let mut cmd = RemotingCommand::request(BIG_REPLY, ext);
+                cmd.opaque = i as i32 + 1;
+                s.write_all(&crate::protocol::frame::encode_to_vec(&cmd))
+                    .unwrap();
+            }
+            s
+        });
+        while !peer.is_finished() {
+            glommio::timer::sleep(Duration::from_millis(10)).await;
+        }
+        let mut s = peer.join().unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while connection::stats().closed_unsent == before {
+            assert!(std::time::Instant::now() < deadline, "never closed");
+            glommio::timer::sleep(Duration::from_millis(10)).await;
+        }
+        // The peer, reading at last, finds the connection closed well short of every answer.
+        let reader = std::thread::spawn(move || {
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut total = 0usize;
+            let mut b = vec![0u8; 1 << 16];
+            while let Ok(n @ 1..) = s.read(&mut b) {
+                total += n;
+            }
+            total
+        });
+        while !reader.is_finished() {
+            glommio::timer::sleep(Duration::from_millis(10)).await;
+        }
+        let read = reader.join().unwrap();
+        assert!(
+            read < requests * REPLY_BYTES,
+            "{read} bytes: all answers arrived"
+        );
     });
 }

@@ -480,6 +480,16 @@ pub fn admin(ns: &str, args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// The text of a `/metrics` scrape on `port`.
+pub fn scrape_metrics(port: u16) -> String {
+    ureq::get(&format!("http://127.0.0.1:{port}/metrics"))
+        .timeout(Duration::from_secs(10))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap()
+}
+
 /// xorshift64*: small, seeded randomness for kill timing and input mutation, reproducible
 /// from a printed seed (which must not be 0).
 pub struct Rng(pub u64);

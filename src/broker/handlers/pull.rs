@@ -24,8 +24,21 @@ use crate::store::StoreError;
 pub const MAX_PULL_MSGS: usize = 32;
 /// Bytes per pull response at most (the first message is always sent).
 pub const MAX_PULL_BYTES: usize = 256 * 1024;
+/// Pulls one shard (the one holding the client's connection) reads at once. Each read
+/// fills fresh buffers (up to [`MAX_PULL_BYTES`], or one big message) that live until its
+/// response is encoded on the connection, so a burst of thousands of pulls (a consumer
+/// that sends them and reads no answer) holds at most this many responses' worth before
+/// they reach the connection's bounded queue. Parked long-polling pulls hold no permit.
+pub const MAX_CONCURRENT_PULL_READS: u64 = 64;
+
+thread_local! {
+    /// This shard's permits for [`MAX_CONCURRENT_PULL_READS`].
+    static PULL_READS: Rc<glommio::sync::Semaphore> =
+        Rc::new(glommio::sync::Semaphore::new(MAX_CONCURRENT_PULL_READS));
+}
 
 /// What the owner is asked to read.
+#[derive(Clone)]
 struct PullQuery {
     group: String,
     topic: String,
@@ -39,6 +52,8 @@ struct PullQuery {
 
 /// What the owner read.
 struct PullOutcome {
+    /// Nothing to read yet: a long-polling pull parks.
+    nothing_yet: bool,
     status: GetStatus,
     records: Vec<Bytes>,
     next: u64,
@@ -140,9 +155,43 @@ pub async fn pull(shard: &Rc<Shard>, conn: &Connection, req: &RemotingCommand) -
         tag_codes,
     };
     let owner = shard.queue_owner(&h.topic, h.queue_id);
-    let out = shard
-        .run_on(owner, move |s| async move { read_as_owner(&s, q).await })
-        .await??;
+    let reads = PULL_READS.with(Rc::clone);
+    let mut q = q;
+    let out = loop {
+        // A response is built only with room reserved under the connection's unsent limit
+        // (a peer that reads nothing holds no read or permit, only this wait) ...
+        let Ok(_room) = conn.reserve(MAX_PULL_BYTES).await else {
+            return fail(ResponseCode::SYSTEM_BUSY, "connection closed".to_owned());
+        };
+        // ... and by at most MAX_CONCURRENT_PULL_READS at once per shard. Never closed, so
+        // acquiring only waits; both are held from the read to the response.
+        let _permit = reads.acquire_permit(1).await;
+        let query = q.clone();
+        let out = shard
+            .run_on(
+                owner,
+                move |s| async move { read_as_owner(&s, query).await },
+            )
+            .await??;
+        q.commit = None;
+        if !out.nothing_yet {
+            break out;
+        }
+        let Some(d) = q.suspend.take() else {
+            break out;
+        };
+        drop(_permit);
+        drop(_room);
+        let (topic, qid, offset) = (q.topic.clone(), q.qid, q.offset);
+        let woke = shard
+            .run_on(owner, move |s| async move {
+                park(&s, &topic, qid, offset, d).await
+            })
+            .await?;
+        if !woke {
+            break out;
+        }
+    };
     let suggest = suggested_broker(cfg.slave_read_enable, out.far_behind, &group);
     let slave = cfg.broker_role == crate::config::broker::BrokerRole::Slave;
     Ok(response(req, h.queue_offset, out, (suggest, slave)))
@@ -222,48 +271,45 @@ async fn read_as_owner(s: &Shard, q: PullQuery) -> Result<PullOutcome, StoreErro
     };
     let codes = q.tag_codes;
     let accept = |code: i64| codes.as_ref().is_none_or(|c| c.contains(&code));
-    let mut suspend = q.suspend;
-    loop {
-        let r = s
-            .store
-            .read(&q.topic, q.qid, q.offset, limits, accept)
-            .await?;
-        let nothing_yet = matches!(r.status, GetStatus::OffsetOverflowOne)
-            || (r.status == GetStatus::NoMessageInQueue && q.offset == 0);
-        if nothing_yet {
-            if let Some(d) = suspend.take() {
-                if s.waiters.wait(&q.topic, q.qid, d).await {
-                    continue;
-                }
-            }
-        }
-        if r.status == GetStatus::Found {
-            s.throughput.got(r.records.len() as u64);
-            s.throughput
-                .got_group(&q.group, &q.topic, r.records.len() as u64);
-        }
-        // Only slaveReadEnable acts on it: no parse on the common path.
-        let far_behind = s.cfg().slave_read_enable
-            && r.records.last().is_some_and(|last| {
-                let Ok(rec) = crate::store::record::Record::parse(last) else {
-                    return false;
-                };
-                let end = s.store.physical_of(s.store.log_positions().end);
-                !hot_window::is_hot(
-                    end,
-                    rec.physical_offset(),
-                    s.cfg().access_message_in_memory_max_ratio,
-                )
-            });
-        return Ok(PullOutcome {
-            far_behind,
-            status: r.status,
-            records: r.records,
-            next: r.next_offset,
-            min: r.min_offset,
-            max: r.max_offset,
-        });
+    let r = s
+        .store
+        .read(&q.topic, q.qid, q.offset, limits, accept)
+        .await?;
+    let nothing_yet = matches!(r.status, GetStatus::OffsetOverflowOne)
+        || (r.status == GetStatus::NoMessageInQueue && q.offset == 0);
+    if r.status == GetStatus::Found {
+        s.throughput.got(r.records.len() as u64);
+        s.throughput
+            .got_group(&q.group, &q.topic, r.records.len() as u64);
     }
+    // Only slaveReadEnable acts on it: no parse on the common path.
+    let far_behind = s.cfg().slave_read_enable
+        && r.records.last().is_some_and(|last| {
+            let Ok(rec) = crate::store::record::Record::parse(last) else {
+                return false;
+            };
+            let end = s.store.physical_of(s.store.log_positions().end);
+            !hot_window::is_hot(
+                end,
+                rec.physical_offset(),
+                s.cfg().access_message_in_memory_max_ratio,
+            )
+        });
+    Ok(PullOutcome {
+        nothing_yet,
+        far_behind,
+        status: r.status,
+        records: r.records,
+        next: r.next_offset,
+        min: r.min_offset,
+        max: r.max_offset,
+    })
+}
+
+/// Parks a long-polling pull on the queue's owner until a message arrives past `offset`
+/// (true) or `timeout` passes (false). One that came since the read counts at once.
+async fn park(s: &Shard, topic: &str, qid: i32, offset: u64, timeout: Duration) -> bool {
+    s.store.queue_offsets(topic, qid).1 > offset || s.waiters.wait(topic, qid, timeout).await
 }
 
 /// The response, with the four offsets on every code (trap 5).
