@@ -69,17 +69,29 @@ fn ha_status(addr: SocketAddr) -> HaRuntimeInfo {
 
 /// Waits until every shard of the slave follows and has the master's end. Callers give
 /// a minute: on a loaded 2-core host (CI beside builds) catching up took over 20 s once.
+/// On a timeout it shows both sides' HA status, so a stuck follower can be told from a
+/// slow one.
 fn caught_up(pair_master: SocketAddr, slave: SocketAddr, limit: Duration) {
-    wait_until(limit, "the slave to catch up", || {
+    let deadline = Instant::now() + limit;
+    loop {
         let m = ha_status(pair_master);
         let s = ha_status(slave);
-        s.shard_clients.len() == 2
+        if s.shard_clients.len() == 2
             && s.shard_clients.iter().all(|c| c.state == "FOLLOWING")
             && s.master_commit_log_max_offset == m.master_commit_log_max_offset
-    });
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for the slave to catch up\nmaster: {}\nslave: {}",
+            serde_json::to_string(&m).unwrap_or_default(),
+            serde_json::to_string(&s).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
-/// `coremq bench producer` on `topic` for `secs` seconds, in the background.
 fn bench_load(
     ns: SocketAddr,
     topic: &str,
@@ -554,7 +566,17 @@ fn a_slave_killed_under_load_catches_up_byte_for_byte() {
     std::thread::sleep(Duration::from_secs(2));
     pair.slave.guard = restart_broker(&pair.slave.conf, pair.slave.dir.path(), Some(ns));
     assert!(bench.wait().unwrap().success());
-    caught_up(master, slave, Duration::from_secs(60));
+    let waited = std::panic::catch_unwind(|| caught_up(master, slave, Duration::from_secs(60)));
+    if let Err(e) = waited {
+        let log = pair.slave.dir.path().join("logs/broker.log");
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let tail: Vec<&str> = text.lines().rev().take(60).collect();
+        eprintln!(
+            "slave's broker.log, last lines, newest first:\n{}",
+            tail.join("\n")
+        );
+        std::panic::resume_unwind(e);
+    }
     // Stop both cleanly so every byte is on disk, then compare the logs.
     terminate(&mut pair.master.guard.child);
     terminate(&mut pair.slave.guard.child);

@@ -163,7 +163,8 @@ pub async fn register_all(shard: &Shard, links: &NamesrvLinks) {
 async fn learn_master(shard: &Shard, master_addr: Option<String>, ha: Option<String>) {
     let fixed = !shard.cfg().ha_master_address.is_empty();
     let before = shard.replication.follow();
-    if before.master_addr == master_addr && (fixed || before.master_ha == ha) {
+    let unchanged = before.master_addr == master_addr && (fixed || before.master_ha == ha);
+    if unchanged && shard.replication.followers_told() {
         return;
     }
     tracing::info!(master = ?master_addr, ha = ?ha, "master of this slave");
@@ -180,8 +181,11 @@ async fn learn_master(shard: &Shard, master_addr: Option<String>, ha: Option<Str
             }
         })
         .await;
+    // A shard still starting up cannot be told yet: the next registration (soon, see
+    // `run`) tells every shard again.
+    shard.replication.set_followers_told(r.is_ok());
     if let Err(e) = r {
-        tracing::warn!("cannot tell the shards where the master is: {e}");
+        tracing::warn!("cannot tell the shards where the master is yet: {e}");
     }
 }
 
@@ -195,9 +199,11 @@ pub async fn run(shard: Rc<Shard>, links: Rc<NamesrvLinks>) {
             .clamp(REGISTER_PERIOD_MIN_MS, REGISTER_PERIOD_MAX_MS),
     );
     loop {
-        // A slave that has not heard of its master yet asks again soon.
+        // A slave that has not heard of its master yet (or could not tell every shard) asks
+        // again soon.
         let masterless = shard.cfg().broker_role == crate::config::broker::BrokerRole::Slave
-            && shard.replication.follow().master_addr.is_none();
+            && (shard.replication.follow().master_addr.is_none()
+                || !shard.replication.followers_told());
         let wait = if masterless {
             period.min(Duration::from_millis(SLAVE_ASK_FOR_MASTER_MS))
         } else {

@@ -123,6 +123,9 @@ pub struct Replication {
     pub meta_sync_now: Trigger,
     /// When this shard last asked for such a copy.
     last_meta_ask: Cell<Option<std::time::Instant>>,
+    /// Shard 0 of a slave: every shard has been told the master registration last named
+    /// (a shard still starting cannot be; registration then asks again soon).
+    followers_told: Cell<bool>,
 }
 
 impl Default for Replication {
@@ -142,6 +145,7 @@ impl Default for Replication {
             }),
             master_changed: Trigger::default(),
             meta_sync_now: Trigger::default(),
+            followers_told: Cell::new(false),
             last_meta_ask: Cell::new(None),
         }
     }
@@ -161,6 +165,16 @@ impl Replication {
     /// Changes the follower state (slave side).
     pub fn update_follow(&self, f: impl FnOnce(&mut Follow)) {
         f(&mut self.follow.borrow_mut());
+    }
+
+    /// Shard 0 of a slave: whether every shard knows the master registration last named.
+    pub fn followers_told(&self) -> bool {
+        self.followers_told.get()
+    }
+
+    /// Records whether telling every shard about the master succeeded.
+    pub fn set_followers_told(&self, told: bool) {
+        self.followers_told.set(told);
     }
 
     /// Sets the master's HA address (slave side); wakes the follower when it changed.
