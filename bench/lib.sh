@@ -73,3 +73,8 @@ stop_coremq() {
     wait "$BROKER_PID" 2>/dev/null || true
     rm -rf "$1"
 }
+
+# Value of "key": inside the object "block": { ... } of a pretty-printed JSON file.
+json_block_field() {
+    sed -n "/^ *\"$2\": {/,/}/p" "$1" | sed -n "s/^ *\"$3\": *\\([-0-9.e]*\\),\\{0,1\\}$/\\1/p" | head -n 1
+}

@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod bench;
 pub mod broker;
+pub mod chart;
 pub mod cli;
 pub mod client;
 pub mod clock;

@@ -134,3 +134,73 @@ fn fixed_rate_run_holds_its_rate_without_failures() {
         "the schedule paces sends: {tps}"
     );
 }
+
+#[test]
+fn e2e_stamps_give_consumer_latency_and_a_chart() {
+    let s = standalone();
+    let (_, p) = bench(
+        &s.ns,
+        &[
+            "producer", "-t", "E2eT", "-w", "8", "--rate", "500", "-q", "1000", "--e2e",
+        ],
+    );
+    assert_eq!(p["messages"], 1000, "{p}");
+    let (out, c) = bench(
+        &s.ns,
+        &[
+            "consumer",
+            "-t",
+            "E2eT",
+            "-g",
+            "e2e_cg",
+            "--from-first",
+            "--duration",
+            "4",
+        ],
+    );
+    assert!(out.contains("p99(E2E,ms): "), "{out}");
+    assert!(out.contains("E2E latency (ms): p50 "), "{out}");
+    assert_eq!(c["e2e_messages"], 1000, "{c}");
+    // Due times are the schedule's (i / 500 s), so their span gives the rate back.
+    let rate = c["e2e_sent_per_s"].as_f64().unwrap();
+    assert!((rate - 500.0).abs() < 5.0, "{c}");
+    assert!(ms(&c, "e2e_latency_ms", "p50") <= ms(&c, "e2e_latency_ms", "p99.9"));
+    assert!(ms(&c, "e2e_latency_ms", "p99.9") <= ms(&c, "e2e_latency_ms", "max"));
+
+    // The chart: one dot per percentile for the one consumer report.
+    let dir = tempfile::tempdir().unwrap();
+    let (cj, pj, svg) = (
+        dir.path().join("c.json"),
+        dir.path().join("p.json"),
+        dir.path().join("c.svg"),
+    );
+    std::fs::write(&cj, c.to_string()).unwrap();
+    std::fs::write(&pj, p.to_string()).unwrap();
+    let chart = |args: &[&std::ffi::OsStr]| {
+        Command::new(coremq_bin())
+            .args(["bench", "chart"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let ok = chart(&["-o".as_ref(), svg.as_os_str(), cj.as_os_str()]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        text.starts_with("<svg") && text.contains("e2e p99.9"),
+        "{text}"
+    );
+    assert_eq!(text.matches("<circle").count(), 3, "{text}");
+    // Producer reports carry no end-to-end latency: refused, naming what is missing.
+    let bad = chart(&[pj.as_os_str()]);
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("--e2e"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}

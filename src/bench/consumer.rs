@@ -1,5 +1,8 @@
 //! `coremq bench consumer`: RocketMQ's benchmark/consumer.sh (same options, same lines)
 //! with born→consumed (B2C) and stored→consumed (S2C) percentiles and a JSON report.
+//! Messages sent by `bench producer --e2e` carry their due time in µs; for those the
+//! consumer also reports end-to-end (E2E) latency, which under `--rate` counts from the
+//! schedule (coordinated-omission-safe) and has µs resolution where B2C has ms.
 //!
 //! `--cores` executors each run one push consumer of the group (so the group's queues are
 //! split between them, as between consumer.sh processes); `-w`, consumer.sh's thread
@@ -66,6 +69,14 @@ pub struct ConsumerReport {
     pub b2c_latency_ms: Percentiles,
     /// Stored → consumed, ms.
     pub s2c_latency_ms: Percentiles,
+    /// Due → consumed (µs stamps of `bench producer --e2e`), ms; None when no message
+    /// carried one.
+    pub e2e_latency_ms: Option<Percentiles>,
+    /// Messages that carried the stamp.
+    pub e2e_messages: u64,
+    /// The rate those messages were sent at (count over the span of their due times):
+    /// the x of a latency-vs-throughput point, unlike `tps`, which also counts idle time.
+    pub e2e_sent_per_s: Option<f64>,
     /// The consumer process's CPU time.
     pub generator_cpu: CpuUse,
 }
@@ -100,17 +111,28 @@ pub fn run(args: ConsumerBenchArgs, stop: fn() -> bool) -> Result<ConsumerReport
         failed: total.response_failed,
         b2c_latency_ms: Percentiles::of(&total.latency),
         s2c_latency_ms: Percentiles::of(&total.latency2),
+        e2e_latency_ms: (!total.e2e.is_empty()).then(|| Percentiles::of(&total.e2e)),
+        e2e_messages: total.e2e.len(),
+        e2e_sent_per_s: total.e2e_due_span_us.and_then(|(lo, hi)| {
+            (hi > lo).then(|| (total.e2e.len().saturating_sub(1)) as f64 * 1e6 / (hi - lo) as f64)
+        }),
         generator_cpu: CpuUse::since(cpu0, wall0),
         config: args,
     })
 }
 
-/// consumer.sh's line, then B2C percentiles.
+/// consumer.sh's line, then B2C percentiles (and end-to-end ones for stamped messages).
 fn line(w: &Window) -> String {
     let (b, s) = (Percentiles::of(&w.latency), Percentiles::of(&w.latency2));
     let avg = |p: &Percentiles| if w.ok > 0 { p.mean } else { 0.0 };
+    let e2e = if w.e2e.is_empty() {
+        String::new()
+    } else {
+        let e = Percentiles::of(&w.e2e);
+        format!(" p50(E2E,ms): {:.3} p99(E2E,ms): {:.3}", e.p50, e.p99)
+    };
     format!(
-        "Current Time: {} TPS: {} FAIL: {} AVG(B2C) RT(ms): {:7.3} AVG(S2C) RT(ms): {:7.3} MAX(B2C) RT(ms): {} MAX(S2C) RT(ms): {} p50(B2C,ms): {:.3} p99(B2C,ms): {:.3} p99.9(B2C,ms): {:.3}",
+        "Current Time: {} TPS: {} FAIL: {} AVG(B2C) RT(ms): {:7.3} AVG(S2C) RT(ms): {:7.3} MAX(B2C) RT(ms): {} MAX(S2C) RT(ms): {} p50(B2C,ms): {:.3} p99(B2C,ms): {:.3} p99.9(B2C,ms): {:.3}{e2e}",
         stats::now_text(),
         w.ok * 1000 / stats::REPORT_INTERVAL_MS,
         w.response_failed,
@@ -131,7 +153,11 @@ impl std::fmt::Display for ConsumerReport {
             "Summary: {} messages in {:.1} s: {:.0} msgs/s, {} failed on purpose",
             self.messages, self.seconds, self.tps, self.failed
         )?;
-        for (name, p) in [("B2C", &self.b2c_latency_ms), ("S2C", &self.s2c_latency_ms)] {
+        let e2e = self.e2e_latency_ms.as_ref().map(|p| ("E2E", p));
+        for (name, p) in [("B2C", &self.b2c_latency_ms), ("S2C", &self.s2c_latency_ms)]
+            .into_iter()
+            .chain(e2e)
+        {
             writeln!(
                 f,
                 "{name} latency (ms): p50 {:.3}  p90 {:.3}  p99 {:.3}  p99.9 {:.3}  p99.99 {:.3}  max {:.3}",
@@ -165,6 +191,7 @@ async fn consume(
         let (window, rng, fail_rate) = (window.clone(), rng.clone(), args.fail_rate);
         Rc::new(move |m: &Received| {
             let now = crate::clock::now_ms();
+            let now_us = crate::clock::now_us();
             let mut w = window.borrow_mut();
             let ms = |t: i64| Duration::from_millis((now - t).max(0) as u64);
             if fail_rate > 0.0 {
@@ -182,6 +209,15 @@ async fn consume(
             w.bytes += m.body.len() as u64;
             stats::record(&mut w.latency, ms(m.born_timestamp));
             stats::record(&mut w.latency2, ms(m.store_timestamp));
+            if let Some(due_us) = m
+                .properties
+                .get(super::SEND_TIME_PROPERTY)
+                .and_then(|v| v.parse::<i64>().ok())
+            {
+                let us = (now_us - due_us).max(0) as u64;
+                stats::record(&mut w.e2e, Duration::from_micros(us));
+                w.note_due(due_us);
+            }
             ConsumeStatus::Success
         })
     };

@@ -62,6 +62,9 @@ pub struct ProducerBenchArgs {
     pub credentials: Option<crate::protocol::acl_signature::Credentials>,
     /// Transactional sends, each committed (half message, then END_TRANSACTION).
     pub transaction: bool,
+    /// Stamp each message with its due time ([`super::SEND_TIME_PROPERTY`]) for
+    /// `bench consumer`'s end-to-end latency.
+    pub e2e: bool,
 }
 
 /// The summary and what the JSON file holds.
@@ -217,6 +220,8 @@ struct Gen {
     /// This executor's share of -q (0: none).
     quota: u64,
     start: Instant,
+    /// Wall clock at `start`, µs since the epoch (due times become stamps from it).
+    start_wall_us: i64,
     measure_from: Instant,
     end: Option<Instant>,
     body: Vec<u8>,
@@ -258,6 +263,13 @@ impl Gen {
         }
         if let Some(level) = self.args.delay_level {
             m.properties.push(("DELAY".into(), level.to_string()));
+        }
+        if self.args.e2e {
+            // The due time, not the send time: a backed-up sender adds to the latency.
+            let due_us =
+                self.start_wall_us + due.saturating_duration_since(self.start).as_micros() as i64;
+            m.properties
+                .push((super::SEND_TIME_PROPERTY.into(), due_us.to_string()));
         }
         (m, due)
     }
@@ -335,6 +347,7 @@ async fn generate(
         .await
         .map_err(|e| format!("route of {}: {e}", args.topic))?;
     let start = Instant::now();
+    let start_wall_us = crate::clock::now_us();
     let share =
         |n: u64| n / args.cores as u64 + u64::from((executor as u64) < n % args.cores as u64);
     let g = Rc::new(Gen {
@@ -345,6 +358,7 @@ async fn generate(
         window: RefCell::default(),
         started: Cell::new(0),
         start,
+        start_wall_us,
         measure_from: start + args.warmup,
         end: args.duration.map(|d| start + args.warmup + d),
         stop,

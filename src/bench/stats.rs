@@ -46,6 +46,10 @@ pub struct Window {
     pub latency: Histogram<u64>,
     /// Second latency (consumer: stored-to-consumed); empty for producers.
     pub latency2: Histogram<u64>,
+    /// Consumer: due-to-consumed of messages stamped by `bench producer --e2e`.
+    pub e2e: Histogram<u64>,
+    /// Earliest and latest due time (µs since the epoch) among those stamped messages.
+    pub e2e_due_span_us: Option<(i64, i64)>,
     /// Payload bytes that succeeded.
     pub bytes: u64,
 }
@@ -59,6 +63,8 @@ impl Default for Window {
             response_failed: 0,
             latency: histogram(),
             latency2: histogram(),
+            e2e: histogram(),
+            e2e_due_span_us: None,
             bytes: 0,
         }
     }
@@ -77,6 +83,17 @@ impl Window {
         // Same bounds on both sides, so adding cannot fail.
         let _ = self.latency.add(&other.latency);
         let _ = self.latency2.add(&other.latency2);
+        let _ = self.e2e.add(&other.e2e);
+        if let Some((lo, hi)) = other.e2e_due_span_us {
+            self.note_due(lo);
+            self.note_due(hi);
+        }
+    }
+
+    /// Widens the due-time span of stamped messages to cover `due_us`.
+    pub fn note_due(&mut self, due_us: i64) {
+        let (lo, hi) = self.e2e_due_span_us.unwrap_or((due_us, due_us));
+        self.e2e_due_span_us = Some((lo.min(due_us), hi.max(due_us)));
     }
 
     /// Counts one failure of `kind`; `refused` when the broker answered with a code.

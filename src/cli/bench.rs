@@ -26,6 +26,28 @@ enum BenchCommand {
     Producer(ProducerArgs),
     /// Consumes like benchmark/consumer.sh, with latency percentiles.
     Consumer(ConsumerArgs),
+    /// Draws a latency-vs-throughput SVG from producer/consumer JSON reports.
+    Chart(ChartArgs),
+}
+
+/// `bench chart`'s options.
+#[derive(Debug, Args)]
+struct ChartArgs {
+    /// Which latency: `send` (producer reports) or `e2e` (consumer reports of --e2e runs).
+    #[arg(long, value_enum, default_value = "e2e")]
+    latency: ChartLatency,
+    /// Write the SVG here (default: standard output).
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// JSON reports written by `bench producer --json` / `bench consumer --json`.
+    #[arg(required = true, value_name = "JSON")]
+    files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ChartLatency {
+    Send,
+    E2e,
 }
 
 /// benchmark/producer.sh's options, then coremq's.
@@ -98,6 +120,10 @@ struct ProducerArgs {
     /// Transactional sends: half message, local transaction (commits), END_TRANSACTION.
     #[arg(long)]
     transaction: bool,
+    /// Stamp each message with its due time so `bench consumer` reports end-to-end
+    /// latency (send → consume, from the scheduled time under --rate).
+    #[arg(long)]
+    e2e: bool,
     /// Also write the summary as JSON to this file.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -275,12 +301,28 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
                 cores: a.cores,
                 batch: a.batch.max(1),
                 transaction: a.transaction,
+                e2e: a.e2e,
                 credentials: super::credentials::bench(a.acl, a.access_key, a.secret_key),
             };
             crate::broker::server::install_signal_handlers();
             let report = crate::bench::producer::run(args, crate::broker::server::stop_requested)?;
             crate::stdout::text(&report.to_string());
             write_json(a.json, &report)
+        }
+        BenchCommand::Chart(a) => {
+            let latency = match a.latency {
+                ChartLatency::Send => crate::bench::chart::Latency::Send,
+                ChartLatency::E2e => crate::bench::chart::Latency::EndToEnd,
+            };
+            let svg = crate::bench::chart::draw(&a.files, latency)?;
+            match a.out {
+                Some(path) => std::fs::write(&path, svg)
+                    .map_err(|e| format!("writing {}: {e}", path.display())),
+                None => {
+                    crate::stdout::text(&svg);
+                    Ok(())
+                }
+            }
         }
         BenchCommand::Consumer(a) => {
             unsupported(a.trace)?;

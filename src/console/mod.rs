@@ -10,8 +10,7 @@
 //! confirmation before deletes, and every asset is compiled into the binary.
 
 mod auth;
-mod chart;
-mod html;
+pub(crate) mod html;
 mod pages;
 mod routes;
 mod sampler;

@@ -2,7 +2,7 @@
 //! broker's TPS over the last hour.
 
 use crate::admin::cluster::first_number;
-use crate::console::chart::{line_chart, Series};
+use crate::chart::{line_chart, Series};
 use crate::console::html::{esc, Table};
 use crate::console::routes::Reply;
 use crate::console::Console;

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use crate::admin::consumers::{group_progress, group_route};
-use crate::console::chart::{line_chart, Series};
+use crate::chart::{line_chart, Series};
 use crate::console::html::{esc, input, link, select, time, Flash, Table};
 use crate::console::routes::{Reply, Req};
 use crate::console::Console;
