@@ -30,6 +30,10 @@ pub const STOP_POLL_MS: u64 = 100;
 
 /// Time given to requests in flight between unregistering and closing the stores.
 pub const STOP_DRAIN_MS: u64 = 300;
+/// Threads per shard for the file operations io_uring cannot do (glommio runs ftruncate,
+/// rename and remove there). glommio's default is one: the first sends to a new 1,024-queue
+/// topic created their index files one truncate at a time behind it, stalling sends 1-2 s.
+pub const BLOCKING_THREADS_PER_SHARD: usize = 8;
 
 static STOP: AtomicBool = AtomicBool::new(false);
 /// Set by shard 0 once the nameservers no longer route clients here.
@@ -186,6 +190,9 @@ pub fn run(
             .name(&format!("broker-shard-{i}"))
             .io_memory(io_memory)
             .spin_before_park(Duration::from_micros(cfg.spin_before_park_micros))
+            .blocking_thread_pool_placement(glommio::PoolPlacement::Unbound(
+                BLOCKING_THREADS_PER_SHARD,
+            ))
             .spawn(move || async move {
                 let r = shard_main(
                     i,
