@@ -153,10 +153,20 @@ impl ConsumeIndex {
         self.dirty
     }
 
-    /// Plans the writes of every pushed entry; the queue is clean until the next push.
-    pub fn take_flush(&mut self) -> super::segmented_file::FlushBatch {
-        self.dirty = false;
-        self.file.take_flush()
+    /// Plans the writes of every pushed entry (`everything`), or only of the chunks that
+    /// filled; the queue stays dirty while entries wait unplanned.
+    pub fn take_flush(&mut self, everything: bool) -> super::segmented_file::FlushBatch {
+        let batch = if everything {
+            self.file.take_flush()
+        } else {
+            self.file.take_flush_sealed()
+        };
+        self.dirty = self.file.has_unplanned();
+        debug_assert!(
+            !(everything && self.dirty),
+            "a full take leaves nothing unplanned"
+        );
+        batch
     }
 
     /// Forgets a failed batch; the queue is dirty again.

@@ -7,9 +7,9 @@
 //! when needed, issues one fdatasync: every SYNC_FLUSH append that arrived while the
 //! previous round was on the device is acknowledged by the next single sync.
 //!
-//! **Index task**: every [`INDEX_FLUSH_INTERVAL_MS`] writes the consume-index entries pushed
-//! since its last round (without syncing), and every checkpointInterval syncs the index
-//! files it wrote and advances the checkpoint to the log's durable end *as of planning*:
+//! **Index task**: every [`INDEX_FLUSH_INTERVAL_MS`] writes the consume-index chunks that
+//! filled since its last round (without syncing), and every checkpointInterval writes the
+//! partial tails too, syncs the index files it wrote and advances the checkpoint to the log's durable end *as of planning*:
 //! every record below that end had its index entry pushed before the plan, so the entry is
 //! in this round or an earlier one. Index writes never delay an acknowledgement.
 //!
@@ -126,11 +126,13 @@ pub(super) async fn run_index(inner: Rc<Inner>) {
         )
         .await;
         let final_round = inner.closing.get() && inner.log_done.get();
-        // Plan: the durable log end first, then every index entry pushed so far.
-        let durable = inner.log.borrow().durable();
-        let batches = take_index_batches(&inner);
-        let ok = write_index_batches(&inner, batches, &mut unsynced).await;
         let due = final_round || last_checkpoint.elapsed() >= inner.cfg.checkpoint_interval;
+        // Plan: the durable log end first, then the index entries pushed so far: all of
+        // them in a checkpoint round, else only filled chunks (partial tails wait, in
+        // memory, for the checkpoint; nothing acknowledged waits for them).
+        let durable = inner.log.borrow().durable();
+        let batches = take_index_batches(&inner, due);
+        let ok = write_index_batches(&inner, batches, &mut unsynced).await;
         if due && ok && checkpoint(&inner, &mut unsynced, durable, final_round).await {
             last_checkpoint = Instant::now();
         }
@@ -153,17 +155,25 @@ async fn wait_for(signal: &Signal, inner: &Inner, period: Duration) {
     signal.unpark();
 }
 
-fn take_index_batches(inner: &Inner) -> Vec<((String, i32), FlushBatch)> {
+/// Plans the dirty queues' index writes (`everything`: partial tails too); queues left
+/// with unplanned entries stay on the dirty list.
+fn take_index_batches(inner: &Inner, everything: bool) -> Vec<((String, i32), FlushBatch)> {
     let dirty: Vec<(String, i32)> = inner.dirty_queues.borrow_mut().drain(..).collect();
     let mut queues = inner.queues.borrow_mut();
-    dirty
+    let mut still_dirty = Vec::new();
+    let batches = dirty
         .into_iter()
         .filter_map(|(t, q)| {
             let cq = queues.get_mut(&t)?.get_mut(&q)?;
-            let b = cq.take_flush();
+            let b = cq.take_flush(everything);
+            if cq.is_dirty() {
+                still_dirty.push((t.clone(), q));
+            }
             (!b.is_empty()).then_some(((t, q), b))
         })
-        .collect()
+        .collect();
+    inner.dirty_queues.borrow_mut().extend(still_dirty);
+    batches
 }
 
 /// Index segments written but not yet synced, by the address of their open file.

@@ -419,6 +419,14 @@ impl SegmentedFile {
         if self.end > self.planned && active_has_new {
             self.seal_active();
         }
+        self.take_flush_sealed()
+    }
+
+    /// Like [`Self::take_flush`], but plans only chunks already sealed (filled): bytes in
+    /// the chunk being filled wait for a later round. A thousand small files (a topic's
+    /// consume indexes) then write a chunk when it fills instead of rewriting each partial
+    /// tail block every round.
+    pub fn take_flush_sealed(&mut self) -> FlushBatch {
         let planned = self.planned;
         let chunks: Vec<Rc<Sealed>> = self
             .sealed
@@ -430,6 +438,11 @@ impl SegmentedFile {
         self.last_round_bytes = end - planned;
         self.planned = end;
         FlushBatch { chunks, end }
+    }
+
+    /// True while appended bytes wait to be planned for writing.
+    pub fn has_unplanned(&self) -> bool {
+        self.end > self.planned
     }
 
     /// Records that a batch's writes completed.

@@ -211,3 +211,44 @@ fn on_disk_any(dir: &Path, total: u64) -> Vec<u8> {
     out.truncate(total as usize);
     out
 }
+
+#[test]
+fn sealed_only_rounds_write_filled_chunks_and_leave_the_tail_for_a_full_round() {
+    run(|| async {
+        let dir = tempfile::tempdir().unwrap();
+        // MIN_CHUNK_BYTES-sized chunks fill after a block or two; 20-byte records as an index.
+        let mut f = SegmentedFile::open(dir.path(), SEG, 16 * 1024, 0, Allocation::Whole)
+            .await
+            .unwrap();
+        let mut expect = Vec::new();
+        let mut rounds_with_writes = 0;
+        for i in 0..2_000u32 {
+            let rec: Vec<u8> = (0..20).map(|j| (i * 7 + j) as u8).collect();
+            append_all(&mut f, &rec).await;
+            expect.extend_from_slice(&rec);
+            if i % 10 == 9 {
+                let batch = f.take_flush_sealed();
+                // Whatever it plans ends on a chunk boundary: whole blocks only.
+                assert_eq!(
+                    batch.end % BLOCK_BYTES,
+                    0,
+                    "sealed-only round ends mid-block"
+                );
+                rounds_with_writes += usize::from(!batch.is_empty());
+                batch.run(false).await.unwrap();
+                f.complete_flush(&batch);
+            }
+        }
+        // 200 rounds, but a write only when a chunk filled.
+        assert!(
+            rounds_with_writes > 0 && rounds_with_writes < 40,
+            "{rounds_with_writes}"
+        );
+        assert!(f.has_unplanned(), "the partial tail waits");
+        let total = expect.len() as u64;
+        assert_ne!(on_disk(dir.path(), total), expect, "tail not written yet");
+        flush(&mut f, true).await;
+        assert!(!f.has_unplanned());
+        assert_eq!(on_disk(dir.path(), total), expect);
+    });
+}
