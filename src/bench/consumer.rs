@@ -1,7 +1,7 @@
 //! `coremq bench consumer`: RocketMQ's benchmark/consumer.sh (same options, same lines)
 //! with born→consumed (B2C) and stored→consumed (S2C) percentiles and a JSON report.
-//! Messages sent by `bench producer --e2e` carry their due time in µs; for those the
-//! consumer also reports end-to-end (E2E) latency, which under `--rate` counts from the
+//! Messages sent by `bench producer --e2e` carry their due time in µs; for those due after
+//! the consumer started, it also reports end-to-end (E2E) latency, which under `--rate` counts from the
 //! schedule (coordinated-omission-safe) and has µs resolution where B2C has ms.
 //!
 //! `--cores` executors each run one push consumer of the group (so the group's queues are
@@ -187,6 +187,9 @@ async fn consume(
     let consumer = Consumer::new(cfg, args.namesrv.clone()).map_err(|e| e.to_string())?;
     let window: Rc<RefCell<Window>> = Rc::default();
     let rng = Rc::new(Cell::new(0x2545_F491_4F6C_DD1D_u64 ^ executor as u64));
+    // Messages due before the consumer started are a backlog (an earlier run's, or one a
+    // new group is handed by the broker's young-queue rule), not live end-to-end latency.
+    let started_us = crate::clock::now_us();
     let listener: Listener = {
         let (window, rng, fail_rate) = (window.clone(), rng.clone(), args.fail_rate);
         Rc::new(move |m: &Received| {
@@ -213,6 +216,7 @@ async fn consume(
                 .properties
                 .get(super::SEND_TIME_PROPERTY)
                 .and_then(|v| v.parse::<i64>().ok())
+                .filter(|due_us| *due_us >= started_us)
             {
                 let us = (now_us - due_us).max(0) as u64;
                 stats::record(&mut w.e2e, Duration::from_micros(us));
