@@ -257,11 +257,14 @@ impl<'de> Deserialize<'de> for ExtFields {
                 f.write_str("an extFields object")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ExtFields, A::Error> {
-                let mut ext = ExtFields::with_capacity(map.size_hint().unwrap_or(8));
-                while let Some((k, v)) = map.next_entry::<String, LenientText>()? {
-                    if let Some(text) = v.0 {
-                        ext.push_unchecked(k, text);
-                    }
+                let mut ext = ExtFields::with_capacity(map.size_hint().unwrap_or(16));
+                // Keys and values are copied from the input straight into the map's one
+                // text buffer: no String per field.
+                while let Some(mark) = map.next_key_seed(KeyInto(&mut ext))? {
+                    map.next_value_seed(ValueInto {
+                        ext: &mut ext,
+                        mark,
+                    })?;
                 }
                 Ok(ext)
             }
@@ -270,5 +273,84 @@ impl<'de> Deserialize<'de> for ExtFields {
             }
         }
         d.deserialize_any(V)
+    }
+}
+
+/// Decodes an extFields key into the map's text; gives the entry's mark.
+struct KeyInto<'a>(&'a mut ExtFields);
+
+impl<'de> de::DeserializeSeed<'de> for KeyInto<'_> {
+    type Value = usize;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<usize, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyInto<'_> {
+    type Value = usize;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a field name")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<usize, E> {
+        Ok(self.0.begin_entry(v))
+    }
+}
+
+/// Decodes an extFields value (any JSON value, leniently as [`LenientText`]) and
+/// completes the entry begun at `mark`.
+struct ValueInto<'a> {
+    ext: &'a mut ExtFields,
+    mark: usize,
+}
+
+impl<'de> de::DeserializeSeed<'de> for ValueInto<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ValueInto<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        self.ext.finish_entry(self.mark, Some(v));
+        Ok(())
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
+        self.ext.finish_entry(self.mark, Some(&v.to_string()));
+        Ok(())
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+        self.ext.finish_entry(self.mark, Some(&v.to_string()));
+        Ok(())
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
+        let text = value_to_text(serde_json::Value::from(v));
+        self.ext.finish_entry(self.mark, text.as_deref());
+        Ok(())
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
+        self.ext
+            .finish_entry(self.mark, Some(if v { "true" } else { "false" }));
+        Ok(())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        self.ext.finish_entry(self.mark, None);
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        let v = serde_json::Value::deserialize(de::value::MapAccessDeserializer::new(map))?;
+        self.ext
+            .finish_entry(self.mark, value_to_text(v).as_deref());
+        Ok(())
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        let v = serde_json::Value::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
+        self.ext
+            .finish_entry(self.mark, value_to_text(v).as_deref());
+        Ok(())
     }
 }
