@@ -57,6 +57,19 @@ pub struct Axes<'a> {
     pub y_unit: &'a str,
 }
 
+impl<'a> Axes<'a> {
+    /// Latency (ms, log scale) against a rate from 0, points marked: a benchmark's curve.
+    pub fn latency_vs_rate(x_label: &'a dyn Fn(i64) -> String) -> Self {
+        Axes {
+            x_label,
+            x_from_zero: true,
+            log_y: true,
+            dots: true,
+            y_unit: "ms",
+        }
+    }
+}
+
 /// An SVG chart of `series` over a shared time axis, `unit` labelling the values.
 pub fn line_chart(id: &str, unit: &str, series: &[Series]) -> String {
     let axes = Axes {
@@ -253,14 +266,7 @@ mod tests {
             points: vec![(1_000, 0.5), (9_000, 40.0)],
         };
         let label = |v: i64| format!("{v}/s");
-        let axes = Axes {
-            x_label: &label,
-            x_from_zero: true,
-            log_y: true,
-            dots: true,
-            y_unit: "ms",
-        };
-        let svg = xy_chart("l", &axes, &[s]);
+        let svg = xy_chart("l", &Axes::latency_vs_rate(&label), &[s]);
         // y runs 0.1 .. 100 ms (three decades); 0.5 ms sits log10(5)/3 of the way up.
         for tick in [">0.1<", ">1<", ">10<", ">100<"] {
             assert!(svg.contains(tick), "{tick} in {svg}");

@@ -80,13 +80,7 @@ pub fn draw(files: &[PathBuf], latency: Latency) -> Result<String, String> {
         })
         .collect();
     let label = |v: i64| format!("{v} msgs/s");
-    let axes = Axes {
-        x_label: &label,
-        x_from_zero: true,
-        log_y: true,
-        dots: true,
-        y_unit: "ms",
-    };
+    let axes = Axes::latency_vs_rate(&label);
     Ok(xy_chart("latency-vs-throughput", &axes, &series) + "\n")
 }
 
