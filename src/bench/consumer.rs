@@ -193,8 +193,8 @@ async fn consume(
     let listener: Listener = {
         let (window, rng, fail_rate) = (window.clone(), rng.clone(), args.fail_rate);
         Rc::new(move |m: &Received| {
-            let now = crate::clock::now_ms();
             let now_us = crate::clock::now_us();
+            let now = now_us / 1000;
             let mut w = window.borrow_mut();
             let ms = |t: i64| Duration::from_millis((now - t).max(0) as u64);
             if fail_rate > 0.0 {

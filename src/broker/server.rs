@@ -30,9 +30,9 @@ pub const STOP_POLL_MS: u64 = 100;
 
 /// Time given to requests in flight between unregistering and closing the stores.
 pub const STOP_DRAIN_MS: u64 = 300;
-/// Threads per shard for the file operations io_uring cannot do (glommio runs ftruncate,
-/// rename and remove there). glommio's default is one: the first sends to a new 1,024-queue
-/// topic created their index files one truncate at a time behind it, stalling sends 1-2 s.
+/// Threads per shard for the file operations io_uring cannot do: glommio's ftruncate,
+/// rename and remove, and the store's mkdir and directory listing (spawn_blocking). With
+/// glommio's default of one, a new 1,024-queue topic's files were made one at a time.
 pub const BLOCKING_THREADS_PER_SHARD: usize = 8;
 
 static STOP: AtomicBool = AtomicBool::new(false);

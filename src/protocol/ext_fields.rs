@@ -75,7 +75,11 @@ impl ExtFields {
     fn push_text(&mut self, piece: &str) -> TextSpan {
         let start = self.text.len();
         self.text.push_str(piece);
-        // Headers are bounded by the frame size (far below 4 GiB).
+        // Headers are bounded by the frame size, far below 4 GiB; spans are u32.
+        assert!(
+            self.text.len() <= u32::MAX as usize,
+            "extFields text past 4 GiB"
+        );
         TextSpan {
             start: start as u32,
             end: self.text.len() as u32,
@@ -106,9 +110,8 @@ impl ExtFields {
     /// Appends without checking for an earlier value (decoders: the last one wins on lookup
     /// only if keys are unique, which every real client guarantees).
     pub(crate) fn push_unchecked(&mut self, key: &str, value: &str) {
-        let k = self.push_text(key);
-        let v = self.push_text(value);
-        self.spans.push((k, v));
+        let mark = self.begin_entry(key);
+        self.finish_entry(mark, Some(value));
     }
 
     /// Starts an entry whose value comes later ([`Self::finish_entry`]): decoders write

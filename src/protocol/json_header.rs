@@ -197,45 +197,49 @@ struct LenientText(Option<String>);
 
 impl<'de> Deserialize<'de> for LenientText {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        // Scalars are converted directly (the hot path: every ext value); only nested
-        // values, which no client sends in practice, go through serde_json::Value.
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = LenientText;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<LenientText, E> {
-                Ok(LenientText(Some(v.to_owned())))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<LenientText, E> {
-                Ok(LenientText(Some(v)))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<LenientText, E> {
-                Ok(LenientText(Some(v.to_string())))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<LenientText, E> {
-                Ok(LenientText(Some(v.to_string())))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<LenientText, E> {
-                Ok(LenientText(value_to_text(serde_json::Value::from(v))))
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<LenientText, E> {
-                Ok(LenientText(Some(v.to_string())))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<LenientText, E> {
-                Ok(LenientText(None))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<LenientText, A::Error> {
-                let v = serde_json::Value::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                Ok(LenientText(value_to_text(v)))
-            }
-            fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<LenientText, A::Error> {
-                let v = serde_json::Value::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
-                Ok(LenientText(value_to_text(v)))
-            }
-        }
-        d.deserialize_any(V)
+        d.deserialize_any(LenientSink(|t: Option<&str>| {
+            LenientText(t.map(str::to_owned))
+        }))
+    }
+}
+
+/// Reads any JSON value as the text a Java server would see (`null`: none) and hands it to
+/// the closure. Scalars are converted directly (the hot path: every ext value); only nested
+/// values, which no client sends in practice, go through serde_json::Value.
+struct LenientSink<F>(F);
+
+impl<'de, R, F: FnOnce(Option<&str>) -> R> Visitor<'de> for LenientSink<F> {
+    type Value = R;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<R, E> {
+        Ok((self.0)(Some(v)))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<R, E> {
+        Ok((self.0)(Some(&v.to_string())))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<R, E> {
+        Ok((self.0)(Some(&v.to_string())))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<R, E> {
+        Ok((self.0)(
+            value_to_text(serde_json::Value::from(v)).as_deref(),
+        ))
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<R, E> {
+        Ok((self.0)(Some(if v { "true" } else { "false" })))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<R, E> {
+        Ok((self.0)(None))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<R, A::Error> {
+        let v = serde_json::Value::deserialize(de::value::MapAccessDeserializer::new(map))?;
+        Ok((self.0)(value_to_text(v).as_deref()))
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<R, A::Error> {
+        let v = serde_json::Value::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
+        Ok((self.0)(value_to_text(v).as_deref()))
     }
 }
 
@@ -296,8 +300,8 @@ impl<'de> Visitor<'de> for KeyInto<'_> {
     }
 }
 
-/// Decodes an extFields value (any JSON value, leniently as [`LenientText`]) and
-/// completes the entry begun at `mark`.
+/// Decodes an extFields value (any JSON value, as [`LenientSink`] reads it) and completes
+/// the entry begun at `mark`.
 struct ValueInto<'a> {
     ext: &'a mut ExtFields,
     mark: usize,
@@ -306,51 +310,7 @@ struct ValueInto<'a> {
 impl<'de> de::DeserializeSeed<'de> for ValueInto<'_> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for ValueInto<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
-        self.ext.finish_entry(self.mark, Some(v));
-        Ok(())
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
-        self.ext.finish_entry(self.mark, Some(&v.to_string()));
-        Ok(())
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
-        self.ext.finish_entry(self.mark, Some(&v.to_string()));
-        Ok(())
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
-        let text = value_to_text(serde_json::Value::from(v));
-        self.ext.finish_entry(self.mark, text.as_deref());
-        Ok(())
-    }
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
-        self.ext
-            .finish_entry(self.mark, Some(if v { "true" } else { "false" }));
-        Ok(())
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        self.ext.finish_entry(self.mark, None);
-        Ok(())
-    }
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
-        let v = serde_json::Value::deserialize(de::value::MapAccessDeserializer::new(map))?;
-        self.ext
-            .finish_entry(self.mark, value_to_text(v).as_deref());
-        Ok(())
-    }
-    fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
-        let v = serde_json::Value::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
-        self.ext
-            .finish_entry(self.mark, value_to_text(v).as_deref());
-        Ok(())
+        let ValueInto { ext, mark } = self;
+        d.deserialize_any(LenientSink(|t: Option<&str>| ext.finish_entry(mark, t)))
     }
 }
