@@ -323,7 +323,8 @@ fn vm_rss_bytes(pid: u32) -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
-fn max_inflight_appends(metrics_port: u16) -> Option<u64> {
+/// The largest value of a per-shard gauge `name` on the broker's /metrics.
+fn max_shard_gauge(metrics_port: u16, name: &str) -> Option<u64> {
     let text = ureq::get(&format!("http://127.0.0.1:{metrics_port}/metrics"))
         .timeout(Duration::from_secs(5))
         .call()
@@ -331,7 +332,10 @@ fn max_inflight_appends(metrics_port: u16) -> Option<u64> {
         .into_string()
         .ok()?;
     text.lines()
-        .filter(|l| l.starts_with("coremq_shard_inflight_appends{"))
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{'))
+        })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .map(|v| v as u64)
         .max()
@@ -449,13 +453,16 @@ fn slow_disk_answers_system_busy_and_memory_stays_bounded() {
         .collect();
     let mut peak_rss = 0;
     let mut peak_inflight = 0;
+    let mut peak_inflight_bytes = 0;
     // One (RSS, appends in flight) sample a second, for the record.
     let mut timeline = Vec::new();
     while !floods.iter().all(|f| f.is_finished()) {
         let rss = vm_rss_bytes(pid);
         peak_rss = peak_rss.max(rss);
-        let inflight = max_inflight_appends(metrics_port);
+        let inflight = max_shard_gauge(metrics_port, "coremq_shard_inflight_appends");
         peak_inflight = peak_inflight.max(inflight.unwrap_or(0));
+        let inflight_bytes = max_shard_gauge(metrics_port, "coremq_shard_inflight_append_bytes");
+        peak_inflight_bytes = peak_inflight_bytes.max(inflight_bytes.unwrap_or(0));
         if timeline.len() <= started.elapsed().as_secs() as usize {
             timeline.push(format!("{}MiB/{}", rss >> 20, inflight.unwrap_or(0)));
         }
@@ -475,7 +482,7 @@ fn slow_disk_answers_system_busy_and_memory_stays_bounded() {
     let mut shown: Vec<_> = codes.iter().collect();
     shown.sort();
     println!(
-        "slow disk: {} sends of {frame_bytes}-byte frames on {FLOOD_CONNECTIONS} connections in {:.1} s, answers by code {shown:?}, baseline RSS {} MiB, peak RSS {} MiB, bound {} MiB, {} MiB sent, peak appends in flight {peak_inflight} (bound {}), each second RSS/appends in flight {timeline:?}",
+        "slow disk: {} sends of {frame_bytes}-byte frames on {FLOOD_CONNECTIONS} connections in {:.1} s, answers by code {shown:?}, baseline RSS {} MiB, peak RSS {} MiB, bound {} MiB, {} MiB sent, peak appends in flight {peak_inflight} (bound {}) holding {peak_inflight_bytes} bytes, each second RSS/appends in flight {timeline:?}",
         FLOOD_CONNECTIONS * FLOOD_SENDS_PER_CONNECTION,
         started.elapsed().as_secs_f64(),
         baseline >> 20,
@@ -502,6 +509,12 @@ fn slow_disk_answers_system_busy_and_memory_stays_bounded() {
     assert!(
         peak_inflight <= coremq::broker::shard::MAX_INFLIGHT_APPENDS_PER_SHARD as u64,
         "{peak_inflight} appends in flight"
+    );
+    // The sends that waited on the slow sync were counted, and never past the byte bound.
+    assert!(
+        peak_inflight_bytes > 0
+            && peak_inflight_bytes <= coremq::broker::shard::MAX_INFLIGHT_APPEND_BYTES_PER_SHARD,
+        "peak {peak_inflight_bytes} bytes held by appends in flight"
     );
     assert!(
         peak_rss > 0 && peak_rss < bound,

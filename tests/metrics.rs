@@ -163,6 +163,20 @@ fn lag_grows_while_a_consumer_is_away_and_returns_to_zero() {
         text.contains("# TYPE coremq_shard_inflight_appends gauge"),
         "{text}"
     );
+    // Memory held for clients is counted, and every send here has been answered.
+    assert!(
+        text.contains("# TYPE coremq_shard_unsent_response_bytes gauge"),
+        "{text}"
+    );
+    assert!(
+        text.contains("# TYPE coremq_shard_inflight_append_bytes gauge"),
+        "{text}"
+    );
+    assert_eq!(
+        sum(&text, "coremq_shard_inflight_append_bytes", &[]),
+        0.0,
+        "{text}"
+    );
     assert!(text.contains("coremq_shard_appends_total{cluster=\"DefaultCluster\",broker=\"broker-a\",shard=\"1\"}"), "{text}");
 
     // The same lag in mqadmin's consumerProgress, with its age.

@@ -94,12 +94,17 @@ fn connection_series(out: &mut String, base: &str, reports: &[ShardReport]) {
             "counter",
             "Connections closed because their unsent responses passed MAX_UNSENT_RESPONSE_BYTES.",
         ),
+        (
+            "coremq_shard_unsent_response_bytes",
+            "gauge",
+            "Response bytes queued for clients and not yet written (slow readers); a connection pauses past MAX_QUEUED_WRITE_BYTES and closes past MAX_UNSENT_RESPONSE_BYTES.",
+        ),
     ];
     for (i, (name, kind, help)) in families.into_iter().enumerate() {
         family(out, name, kind, help);
         for r in reports {
             let c = &r.connections;
-            let value = [c.open, c.paused, c.closed_unsent][i];
+            let value = [c.open, c.paused, c.closed_unsent, c.unsent_bytes][i];
             let _ = writeln!(out, "{name}{{{base},shard=\"{}\"}} {value}", r.shard);
         }
     }
@@ -126,6 +131,8 @@ struct ShardReport {
     breakdown: Breakdown,
     /// Appends in flight on the store.
     inflight_appends: usize,
+    /// Message bytes those appends hold.
+    inflight_append_bytes: u64,
     /// Cross-shard requests sent, and waiting now.
     router: (u64, usize),
     /// Request-reply replies pushed and dropped.
@@ -185,6 +192,7 @@ async fn report(s: Rc<Shard>) -> ShardReport {
         io: crate::store::io_inflight::take(),
         breakdown: s.throughput.breakdown(),
         inflight_appends: s.inflight_appends(),
+        inflight_append_bytes: s.inflight_append_bytes(),
         router: s.router_stats(),
         replies: s.replies(),
         transactions: s.transactions.borrow().counters(),
@@ -553,7 +561,7 @@ pub async fn scrape(
             );
         }
     }
-    let load: [ShardSeries; 11] = [
+    let load: [ShardSeries; 12] = [
         (
             "coremq_shard_router_messages_total",
             C,
@@ -571,6 +579,12 @@ pub async fn scrape(
             "gauge",
             "Appends waiting on the store (bounded: past the bound sends get SYSTEM_BUSY).",
             |r| r.inflight_appends as u64,
+        ),
+        (
+            "coremq_shard_inflight_append_bytes",
+            "gauge",
+            "Message bytes held by appends waiting on the store (SYNC_FLUSH sync, SYNC_MASTER slave ack); past MAX_INFLIGHT_APPEND_BYTES_PER_SHARD sends get SYSTEM_BUSY.",
+            |r| r.inflight_append_bytes,
         ),
         (
             "coremq_shard_replies_pushed_total",

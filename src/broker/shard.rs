@@ -33,6 +33,10 @@ use crate::store::{NewMessage, ShardStore, StoreError};
 
 /// Appends in flight on one shard before new sends are refused with SYSTEM_BUSY.
 pub const MAX_INFLIGHT_APPENDS_PER_SHARD: usize = 32_768;
+/// Message bytes of the appends in flight on one shard (those waiting for a SYNC_FLUSH
+/// sync or a slave's ack) before new sends are refused with SYSTEM_BUSY: what a slow disk
+/// or slave can make the shard hold, whatever the message sizes.
+pub const MAX_INFLIGHT_APPEND_BYTES_PER_SHARD: u64 = 64 * 1024 * 1024;
 /// How often a group's keeper drops silent clients.
 pub const CLIENT_SCAN_INTERVAL_MS: u64 = 10_000;
 
@@ -133,6 +137,8 @@ pub struct Shard {
     /// Message counters.
     pub throughput: Rc<Throughput>,
     inflight_appends: Cell<usize>,
+    /// Message bytes of those appends.
+    inflight_append_bytes: Cell<u64>,
     /// One offsets persist at a time.
     offset_writes: glommio::sync::Semaphore,
     /// Set when the shard stops serving (shutdown): requests get SERVICE_NOT_AVAILABLE.
@@ -199,6 +205,7 @@ impl Shard {
             local: RefCell::new(LocalConnections::default()),
             throughput: Rc::new(Throughput::default()),
             inflight_appends: Cell::new(0),
+            inflight_append_bytes: Cell::new(0),
             meta_writes: glommio::sync::Semaphore::new(1),
             offset_writes: glommio::sync::Semaphore::new(1),
             closing: Cell::new(false),
@@ -236,6 +243,11 @@ impl Shard {
     /// Appends waiting on the store now.
     pub fn inflight_appends(&self) -> usize {
         self.inflight_appends.get()
+    }
+
+    /// Message bytes of the appends waiting on the store now.
+    pub fn inflight_append_bytes(&self) -> u64 {
+        self.inflight_append_bytes.get()
     }
 
     /// Swaps in a changed config (UPDATE_BROKER_CONFIG, on every shard).
@@ -345,20 +357,31 @@ impl Shard {
                 &self.ident.addr,
             )));
         }
-        if self.inflight_appends.get() >= MAX_INFLIGHT_APPENDS_PER_SHARD {
+        let held: u64 = msgs.iter().map(NewMessage::held_bytes).sum();
+        let bytes: usize = msgs.iter().map(|m| m.body.len()).sum();
+        // One message alone always fits: a send larger than the bound is the store's to
+        // refuse (maxMessageSize), not flow control's.
+        if self.inflight_appends.get() >= MAX_INFLIGHT_APPENDS_PER_SHARD
+            || (self.inflight_append_bytes.get() > 0
+                && self.inflight_append_bytes.get() + held > MAX_INFLIGHT_APPEND_BYTES_PER_SHARD)
+        {
             return Err(AppendError::Busy);
         }
+        let Some((topic, queue_id)) = msgs.first().map(|m| (m.topic.clone(), m.queue_id)) else {
+            return Ok((Vec::new(), ResponseCode::SUCCESS));
+        };
         self.inflight_appends.set(self.inflight_appends.get() + 1);
-        let r = self.wait_stored(&msgs, &cfg).await;
+        self.inflight_append_bytes
+            .set(self.inflight_append_bytes.get() + held);
+        let r = self.wait_stored(msgs, &cfg).await;
         self.inflight_appends.set(self.inflight_appends.get() - 1);
+        self.inflight_append_bytes
+            .set(self.inflight_append_bytes.get() - held);
         let (results, durable, replicated) = r?;
-        let bytes: usize = msgs.iter().map(|m| m.body.len()).sum();
         self.throughput.put(results.len() as u64, bytes as u64);
-        if let Some(m) = msgs.first() {
-            self.throughput
-                .put_topic(&m.topic, results.len() as u64, bytes as u64);
-            self.waiters.notify(&m.topic, m.queue_id);
-        }
+        self.throughput
+            .put_topic(&topic, results.len() as u64, bytes as u64);
+        self.waiters.notify(&topic, queue_id);
         use super::replication::master::ReplicaWaitError;
         let status = match (durable, replicated) {
             (_, Err(ReplicaWaitError::NotAvailable)) => ResponseCode::SLAVE_NOT_AVAILABLE,
@@ -377,7 +400,7 @@ impl Shard {
     #[allow(clippy::type_complexity)]
     async fn wait_stored(
         &self,
-        msgs: &[NewMessage],
+        msgs: Vec<NewMessage>,
         cfg: &BrokerConfig,
     ) -> Result<
         (
@@ -389,9 +412,11 @@ impl Shard {
     > {
         let results = self
             .store
-            .append_unsynced(msgs)
+            .append_unsynced(&msgs)
             .await
             .map_err(AppendError::Store)?;
+        // The store holds its own copy now: free the request's while waiting for the sync.
+        drop(msgs);
         let Some(end) = results.last().map(|a| a.log_end) else {
             return Ok((results, Ok(()), Ok(())));
         };

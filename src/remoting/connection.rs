@@ -29,7 +29,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Poll, Waker};
 use std::time::Duration;
@@ -95,15 +95,30 @@ pub struct ConnectionStats {
     /// Connections closed because their unsent responses reached
     /// [`MAX_UNSENT_RESPONSE_BYTES`].
     pub closed_unsent: u64,
+    /// Bytes queued, being written or reserved for peers, summed over the open
+    /// connections: what slow readers hold in memory now.
+    pub unsent_bytes: u64,
 }
 
 thread_local! {
     static STATS: Cell<ConnectionStats> = Cell::new(ConnectionStats::default());
+    /// This executor's open connections, for the unsent-bytes gauge (read at scrape time,
+    /// so the write path keeps no extra counter).
+    static LIVE: RefCell<HashMap<u64, Weak<Inner>>> = RefCell::new(HashMap::new());
 }
 
-/// This executor's connection counts (open now; back-pressure since it started).
+/// This executor's connection counts (open now; back-pressure since it started) and the
+/// bytes its peers have not been sent yet.
 pub fn stats() -> ConnectionStats {
-    STATS.with(Cell::get)
+    let mut s = STATS.with(Cell::get);
+    s.unsent_bytes = LIVE.with(|live| {
+        live.borrow()
+            .values()
+            .filter_map(Weak::upgrade)
+            .map(|inner| Connection(inner).queued_bytes() as u64)
+            .sum()
+    });
+    s
 }
 
 fn count(f: impl FnOnce(&mut ConnectionStats)) {
@@ -227,6 +242,7 @@ impl Connection {
             reader_waker: RefCell::new(None),
         }));
         count(|c| c.open += 1);
+        LIVE.with(|live| live.borrow_mut().insert(conn.id(), Rc::downgrade(&conn.0)));
         glommio::spawn_local(write_loop(conn.clone(), Half(stream.clone()))).detach();
         glommio::spawn_local(read_loop(conn.clone(), Half(stream), handler)).detach();
         Ok(conn)
@@ -582,6 +598,7 @@ async fn read_loop<H: RequestHandler>(conn: Connection, mut stream: Half, handle
     tracing::debug!(peer = %conn.peer(), id = conn.id(), "connection ended: {outcome}");
     conn.close();
     count(|c| c.open = c.open.saturating_sub(1));
+    LIVE.with(|live| live.borrow_mut().remove(&conn.id()));
     handler.on_close(&conn);
 }
 

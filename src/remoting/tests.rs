@@ -290,3 +290,53 @@ fn a_peer_that_reads_no_responses_is_closed_at_the_unsent_limit() {
         );
     });
 }
+
+#[test]
+fn unsent_bytes_are_counted_while_a_peer_reads_nothing_and_freed_when_it_leaves() {
+    in_executor(|| async {
+        let (addr, _) = start_server().await;
+        assert_eq!(connection::stats().unsent_bytes, 0);
+        const REPLY_BYTES: usize = 1 << 20;
+        // Twice the pause threshold asked for, nothing read: the responses pile up here.
+        let requests = 2 * connection::MAX_QUEUED_WRITE_BYTES / REPLY_BYTES;
+        let peer = std::thread::spawn(move || {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            for i in 0..requests {
+                let mut ext = ExtFields::new();
+                ext.insert("size", REPLY_BYTES.to_string());
+                let mut cmd = RemotingCommand::request(BIG_REPLY, ext);
+                cmd.opaque = i as i32 + 1;
+                s.write_all(&crate::protocol::frame::encode_to_vec(&cmd))
+                    .unwrap();
+            }
+            s
+        });
+        while !peer.is_finished() {
+            glommio::timer::sleep(Duration::from_millis(10)).await;
+        }
+        let s = peer.join().unwrap();
+        // Loopback socket buffers take a few MiB; the rest waits in the connection's queue,
+        // and the reader pauses once that passes the threshold.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let mut peak = 0;
+        while peak <= connection::MAX_QUEUED_WRITE_BYTES as u64 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "unsent bytes stayed at {peak}"
+            );
+            glommio::timer::sleep(Duration::from_millis(10)).await;
+            peak = peak.max(connection::stats().unsent_bytes);
+        }
+        assert!(peak <= connection::MAX_UNSENT_RESPONSE_BYTES as u64);
+        drop(s);
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while connection::stats().unsent_bytes != 0 || connection::stats().open != 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} bytes still held after the peer left",
+                connection::stats().unsent_bytes
+            );
+            glommio::timer::sleep(Duration::from_millis(10)).await;
+        }
+    });
+}

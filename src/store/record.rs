@@ -137,6 +137,12 @@ pub fn encoded_len(m: &NewMessage) -> usize {
 }
 
 impl NewMessage {
+    /// Heap bytes this message holds (body, properties, topic): what an append waiting on
+    /// the store keeps alive.
+    pub fn held_bytes(&self) -> u64 {
+        (self.body.len() + self.properties.len() + self.topic.len()) as u64
+    }
+
     /// A plain message: no flags, no properties, born and stored at `host`.
     pub fn new(topic: &str, queue_id: i32, body: Vec<u8>, host: SocketAddr) -> Self {
         NewMessage {
