@@ -159,6 +159,12 @@ fn lag_grows_while_a_consumer_is_away_and_returns_to_zero() {
         sum(&text, "coremq_shard_router_messages_total", &[]) > 0.0,
         "{text}"
     );
+    // Requests and their replies travel in batches: never more batches than both together.
+    let batches = sum(&text, "coremq_shard_router_batches_total", &[]);
+    assert!(
+        batches > 0.0 && batches <= 2.0 * sum(&text, "coremq_shard_router_messages_total", &[]),
+        "{text}"
+    );
     assert!(
         text.contains("# TYPE coremq_shard_inflight_appends gauge"),
         "{text}"

@@ -134,7 +134,7 @@ struct ShardReport {
     /// Message bytes those appends hold.
     inflight_append_bytes: u64,
     /// Cross-shard requests sent, and waiting now.
-    router: (u64, usize),
+    router: (u64, usize, u64),
     /// Request-reply replies pushed and dropped.
     replies: (u64, u64),
     /// Transaction outcomes and check-backs.
@@ -561,7 +561,7 @@ pub async fn scrape(
             );
         }
     }
-    let load: [ShardSeries; 12] = [
+    let load: [ShardSeries; 13] = [
         (
             "coremq_shard_router_messages_total",
             C,
@@ -573,6 +573,12 @@ pub async fn scrape(
             "gauge",
             "Cross-shard requests awaiting an answer.",
             |r| r.router.1 as u64,
+        ),
+        (
+            "coremq_shard_router_batches_total",
+            C,
+            "Batches this shard sent to other shards: the requests and replies one turn queued for a peer travel together (one channel slot, at most one wakeup).",
+            |r| r.router.2,
         ),
         (
             "coremq_shard_inflight_appends",

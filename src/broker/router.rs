@@ -6,10 +6,17 @@
 //! otherwise as a `Call` message to the owner, whose reply comes back as a `Reply` message
 //! matched by id. Nothing is shared between cores but these messages.
 //!
+//! Batching: messages for a peer go into that peer's outbox, and one flusher task per peer
+//! moves the whole outbox onto the channel as one batch. The flusher first yields behind
+//! the tasks already runnable, so a batch carries what this core produced for the peer in a
+//! turn: one channel slot and at most one wakeup of the peer per batch, not per message
+//! (the trade-off: a message waits for the rest of the turn, microseconds). One flusher
+//! per peer at a time keeps each peer's messages in order.
+//!
 //! Deadlock freedom: each peer has a receive pump that only receives and dispatches (it
-//! spawns a task per call and completes local waiters on replies); replies are sent from
-//! those tasks, never from a pump. So pumps always drain their channels, and a full
-//! channel only ever waits on a pump that is making progress.
+//! spawns a task per call and completes local waiters on replies); queuing a reply never
+//! waits, and only flushers wait on a full channel, never a pump. So pumps always drain
+//! their channels, and a full channel only ever waits on a pump that is making progress.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -22,8 +29,8 @@ use std::panic::AssertUnwindSafe;
 
 use crate::remoting::oneshot;
 
-/// Messages in flight between cores per ordered pair, before senders wait.
-pub const MESH_CHANNEL_CAPACITY: usize = 4096;
+/// Batches in flight between cores per ordered pair, before a flusher waits.
+pub const MESH_CHANNEL_CAPACITY: usize = 1024;
 
 /// What a shard does with requests routed to it.
 pub trait ShardService: 'static {
@@ -55,9 +62,12 @@ pub enum Envelope<Q, R> {
     },
 }
 
+/// What crosses the mesh: the messages one core queued for a peer in one turn.
+pub type Batch<Q, R> = Vec<Envelope<Q, R>>;
+
 /// The mesh type for a service.
 pub type Mesh<S> =
-    MeshBuilder<Envelope<<S as ShardService>::Request, <S as ShardService>::Response>, Full>;
+    MeshBuilder<Batch<<S as ShardService>::Request, <S as ShardService>::Response>, Full>;
 
 /// Why a routed call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -85,11 +95,21 @@ async fn serve_caught<S: ShardService>(service: &S, req: S::Request, from: usize
 /// Calls waiting for a reply: id → (target shard, reply slot).
 type Pending<R> = HashMap<u64, (usize, oneshot::Sender<R>)>;
 
+/// Messages queued for one peer, and whether its flusher is running.
+struct Outbox<Q, R> {
+    queued: Batch<Q, R>,
+    flushing: bool,
+}
+
 /// A shard's router.
 pub struct Router<S: ShardService> {
     me: usize,
     shards: usize,
-    senders: Senders<Envelope<S::Request, S::Response>>,
+    senders: Senders<Batch<S::Request, S::Response>>,
+    /// Per peer: messages waiting for the next batch.
+    outboxes: Vec<RefCell<Outbox<S::Request, S::Response>>>,
+    /// Batches sent to other shards.
+    batches: Cell<u64>,
     /// Waiting calls: id → (target shard, reply slot).
     pending: RefCell<Pending<S::Response>>,
     next_id: Cell<u64>,
@@ -108,6 +128,15 @@ impl<S: ShardService> Router<S> {
             me: senders.peer_id(),
             shards,
             senders,
+            outboxes: (0..shards)
+                .map(|_| {
+                    RefCell::new(Outbox {
+                        queued: Vec::new(),
+                        flushing: false,
+                    })
+                })
+                .collect(),
+            batches: Cell::new(0),
             pending: RefCell::new(HashMap::new()),
             next_id: Cell::new(0),
             service,
@@ -131,8 +160,55 @@ impl<S: ShardService> Router<S> {
         (self.next_id.get(), self.pending.borrow().len())
     }
 
+    /// Batches this shard has sent to other shards (requests and replies).
+    pub fn batches_sent(&self) -> u64 {
+        self.batches.get()
+    }
+
+    /// Queues a message for `peer`; starts the peer's flusher unless it is running.
+    fn post(self: &Rc<Self>, peer: usize, env: Envelope<S::Request, S::Response>) {
+        let start = {
+            let mut out = self.outboxes[peer].borrow_mut();
+            out.queued.push(env);
+            !std::mem::replace(&mut out.flushing, true)
+        };
+        if start {
+            glommio::spawn_local(Self::flush(self.clone(), peer)).detach();
+        }
+    }
+
+    /// Sends `peer`'s outbox as batches until it is empty.
+    async fn flush(self: Rc<Self>, peer: usize) {
+        // glommio runs a spawned task at once: step behind the tasks already runnable, so
+        // what they queue for the peer goes in this batch.
+        futures_lite::future::yield_now().await;
+        loop {
+            let batch = {
+                let mut out = self.outboxes[peer].borrow_mut();
+                if out.queued.is_empty() {
+                    out.flushing = false;
+                    return;
+                }
+                std::mem::take(&mut out.queued)
+            };
+            self.batches.set(self.batches.get() + 1);
+            if self.senders.send_to(peer, batch).await.is_err() {
+                // The peer is gone: every call waiting on it fails now, and what is still
+                // queued for it has no one to read it.
+                self.outboxes[peer].borrow_mut().queued.clear();
+                self.pending
+                    .borrow_mut()
+                    .retain(|_, (target, _)| *target != peer);
+            }
+        }
+    }
+
     /// Runs `req` on shard `shard` and returns its response.
-    pub async fn call(&self, shard: usize, req: S::Request) -> Result<S::Response, RouterError> {
+    pub async fn call(
+        self: &Rc<Self>,
+        shard: usize,
+        req: S::Request,
+    ) -> Result<S::Response, RouterError> {
         if shard >= self.shards {
             return Err(RouterError::NoShard(shard));
         }
@@ -143,37 +219,30 @@ impl<S: ShardService> Router<S> {
         self.next_id.set(id + 1);
         let (tx, rx) = oneshot::channel();
         self.pending.borrow_mut().insert(id, (shard, tx));
-        if self
-            .senders
-            .send_to(shard, Envelope::Call { id, req })
-            .await
-            .is_err()
-        {
-            self.pending.borrow_mut().remove(&id);
-            return Err(RouterError::ShardGone(shard));
-        }
+        self.post(shard, Envelope::Call { id, req });
         rx.await.ok_or(RouterError::ShardGone(shard))
     }
 
-    fn start_pumps(router: &Rc<Self>, mut receivers: Receivers<Envelope<S::Request, S::Response>>) {
+    fn start_pumps(router: &Rc<Self>, mut receivers: Receivers<Batch<S::Request, S::Response>>) {
         for (peer, stream) in receivers.streams() {
             let r = router.clone();
             glommio::spawn_local(async move {
-                while let Some(env) = stream.recv().await {
-                    match env {
-                        Envelope::Call { id, req } => {
-                            let r = r.clone();
-                            glommio::spawn_local(async move {
-                                let resp = serve_caught(&*r.service, req, peer).await;
-                                // The caller's shard may be gone; nothing to do then.
-                                let _ = r.senders.send_to(peer, Envelope::Reply { id, resp }).await;
-                            })
-                            .detach();
-                        }
-                        Envelope::Reply { id, resp } => {
-                            let waiter = r.pending.borrow_mut().remove(&id);
-                            if let Some((_, tx)) = waiter {
-                                tx.send(resp);
+                while let Some(batch) = stream.recv().await {
+                    for env in batch {
+                        match env {
+                            Envelope::Call { id, req } => {
+                                let r = r.clone();
+                                glommio::spawn_local(async move {
+                                    let resp = serve_caught(&*r.service, req, peer).await;
+                                    r.post(peer, Envelope::Reply { id, resp });
+                                })
+                                .detach();
+                            }
+                            Envelope::Reply { id, resp } => {
+                                let waiter = r.pending.borrow_mut().remove(&id);
+                                if let Some((_, tx)) = waiter {
+                                    tx.send(resp);
+                                }
                             }
                         }
                     }
@@ -238,6 +307,19 @@ mod tests {
                             .collect();
                         for t in tasks {
                             t.await;
+                        }
+                        // Calls queued in one turn travel together (as do their replies).
+                        let batches = router.batches_sent();
+                        assert!(
+                            batches > 0 && batches < CALLS / 10,
+                            "{batches} batches for {CALLS} calls"
+                        );
+                        // One call at a time, each after the peer went idle: a lone message
+                        // is flushed and wakes its peer.
+                        for n in 0..20u64 {
+                            glommio::timer::sleep(std::time::Duration::from_millis(2)).await;
+                            let r = router.call((me + 1) % SHARDS, n).await.unwrap();
+                            assert_eq!(r, ((me + 1) % SHARDS, n * 2));
                         }
                         assert_eq!(
                             router.call(SHARDS, 1).await,

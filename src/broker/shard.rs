@@ -235,9 +235,11 @@ impl Shard {
             .map_err(|e| e.to_string())
     }
 
-    /// Cross-shard requests sent so far and awaiting an answer now.
-    pub fn router_stats(&self) -> (u64, usize) {
-        self.router.stats()
+    /// Cross-shard requests sent so far, awaiting an answer now, and the batches that
+    /// carried them (with the replies).
+    pub fn router_stats(&self) -> (u64, usize, u64) {
+        let (sent, waiting) = self.router.stats();
+        (sent, waiting, self.router.batches_sent())
     }
 
     /// Appends waiting on the store now.
