@@ -2,7 +2,9 @@
 # The standard producer matrix against a freshly started `coremq standalone` per cell:
 # message size 128 B / 1 KiB / 4 KiB, -w 16 / 64, ASYNC_FLUSH / SYNC_FLUSH, 1 / 2 shards.
 # Writes one JSON report per cell and a markdown table to bench/results/, named by date
-# and host, with broker CPU seconds per million messages and broker RSS beside each cell.
+# and host, with broker CPU seconds per million messages and broker RSS beside each cell,
+# and one latency-vs-throughput chart per flush type and shard count (its cells' send
+# p50/p99/p99.9 against msgs/s, drawn by `coremq bench chart` from the JSON reports).
 #
 #   bench/run.sh                 # 10 s per cell (+2 s warm-up), ~6 minutes
 #   DURATION=3 bench/run.sh      # a quick pass
@@ -68,4 +70,21 @@ done
 done
 done
 done
-echo "wrote $table and $out/" >&2
+{
+    echo
+    echo "Send latency against throughput, one dot per cell (sizes and -w of one flush type and"
+    echo "shard count), drawn from the cells' JSON:"
+}  >> "$table"
+for flush in $FLUSHES; do
+for shards in $SHARDS; do
+    chart="$stamp-matrix-${flush,,}-${shards}sh.svg"
+    "$bin" bench chart --latency send -o "$here/results/$chart" "$out"/*-"${flush,,}-${shards}sh.json"
+    {
+        echo
+        echo "$flush, $shards shard(s): \`coremq bench chart --latency send -o bench/results/$chart bench/results/$stamp-matrix/*-${flush,,}-${shards}sh.json\`"
+        echo
+        echo "![$flush, $shards shard(s): send latency against throughput]($chart)"
+    } >> "$table"
+done
+done
+echo "wrote $table, its charts and $out/" >&2
