@@ -47,7 +47,7 @@ fi
 start_peer() {
     local dir="$1"
     NS_PORT="$(free_port)"
-    BROKER_PORT="$(free_port)"
+    BROKER_PORT="$(free_port "$NS_PORT")"
     HOME="$dir" ROCKETMQ_HOME="$dir" "$peer/bin/rocketmq-namesrv-rust" \
         --listenPort "$NS_PORT" --bindAddress 127.0.0.1 --kvConfigPath "$dir/kv.json" \
         > "$dir/namesrv.log" 2>&1 &

@@ -3,12 +3,18 @@
 # Expects $bin (the coremq binary).
 # shellcheck disable=SC2154  # $bin is set by the sourcing script
 
-# A free loopback port p with p - 2 and p + 1 free too (a broker's VIP and HA ports).
+# A free loopback port p with p - 2 and p + 1 free too (a broker's VIP and HA ports), at
+# least 3 away from each port given as an argument (ports chosen but not yet bound).
 free_port() {
-    local p
+    local p a near
     while :; do
         p=$(( (RANDOM % 20000) + 30000 ))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null &&
+        near=0
+        for a in "$@"; do
+            if (( p - a <= 2 && a - p <= 2 )); then near=1; fi
+        done
+        if (( near == 0 )) &&
+           ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null &&
            ! (exec 3<>"/dev/tcp/127.0.0.1/$((p - 2))") 2>/dev/null &&
            ! (exec 3<>"/dev/tcp/127.0.0.1/$((p + 1))") 2>/dev/null; then
             echo "$p"
@@ -47,7 +53,7 @@ json_field() {
 start_coremq() {
     local dir="$1"
     NS_PORT="$(free_port)"
-    BROKER_PORT="$(free_port)"
+    BROKER_PORT="$(free_port "$NS_PORT")"
     cat > "$dir/broker.properties" <<EOF
 brokerClusterName=DefaultCluster
 brokerName=broker-a
@@ -65,6 +71,18 @@ EOF
     BROKER_PID=$!
     wait_port "$BROKER_PORT"
     wait_port "$NS_PORT"
+    wait_registered "$NS_PORT" broker-a
+}
+
+# Waits (<= 20 s) until the nameserver on 127.0.0.1:$1 lists broker $2: a producer started
+# before the broker's first registration finds no route (TOPIC_NOT_EXIST).
+wait_registered() {
+    for _ in $(seq 200); do
+        if "$bin" admin clusterList -n "127.0.0.1:$1" 2>/dev/null | grep -qw "$2"; then return 0; fi
+        sleep 0.1
+    done
+    echo "broker $2 never registered with 127.0.0.1:$1" >&2
+    return 1
 }
 
 # Stops the broker started by start_coremq and removes $1.
