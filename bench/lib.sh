@@ -6,9 +6,13 @@
 # A free loopback port p with p - 2 and p + 1 free too (a broker's VIP and HA ports), at
 # least 3 away from each port given as an argument (ports chosen but not yet bound).
 free_port() {
-    local p a near
+    local p a near low
+    # Below the ephemeral range: a port that no one listens on can still be the local end of
+    # some outgoing connection, and then binding it fails.
+    low="$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)"
+    (( low > 12000 )) || low=32768
     while :; do
-        p=$(( (RANDOM % 20000) + 30000 ))
+        p=$(( (RANDOM % (low - 11000)) + 10000 ))
         near=0
         for a in "$@"; do
             if (( p - a <= 2 && a - p <= 2 )); then near=1; fi
