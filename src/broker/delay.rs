@@ -89,7 +89,7 @@ fn unpark(r: &Record<'_>) -> Option<NewMessage> {
         store_host: r.born_host(),
         reconsume_times: r.reconsume_times(),
         prepared_tx_offset: 0,
-        body: r.body().to_vec(),
+        body: bytes::Bytes::copy_from_slice(r.body()),
         properties: props.encode(),
     })
 }

@@ -70,7 +70,7 @@ pub struct NewMessage {
     /// Half-message offset for committed transactions, else 0.
     pub prepared_tx_offset: i64,
     /// Body as sent.
-    pub body: Vec<u8>,
+    pub body: bytes::Bytes,
     /// Encoded properties string.
     pub properties: String,
 }
@@ -155,7 +155,7 @@ impl NewMessage {
             store_host: host,
             reconsume_times: 0,
             prepared_tx_offset: 0,
-            body,
+            body: body.into(),
             properties: String::new(),
         }
     }
@@ -539,7 +539,7 @@ mod tests {
             store_host: "127.0.0.1:10911".parse().unwrap(),
             reconsume_times: 0,
             prepared_tx_offset: 0,
-            body,
+            body: body.into(),
             properties: props.into(),
         }
     }

@@ -36,7 +36,7 @@ pub(crate) fn message(topic: &str, queue_id: i32, i: u64, body_len: usize) -> Ne
         store_host: host,
         reconsume_times: 0,
         prepared_tx_offset: 0,
-        body,
+        body: body.into(),
         properties: format!("TAGS\u{1}{tag}\u{2}KEYS\u{1}k{i}"),
     }
 }

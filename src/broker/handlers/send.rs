@@ -155,7 +155,7 @@ pub async fn send(shard: &Rc<Shard>, conn: &Connection, req: &RemotingCommand) -
         store_host: shard.ident.store_host,
         reconsume_times: reconsume,
         prepared_tx_offset: 0,
-        body: Vec::new(),
+        body: bytes::Bytes::new(),
         properties: String::new(),
     };
     let msgs = if batch {
@@ -172,7 +172,8 @@ pub async fn send(shard: &Rc<Shard>, conn: &Connection, req: &RemotingCommand) -
         }
     } else {
         let mut m = base;
-        m.body = req.body.to_vec();
+        // Shares the request's buffer: the store copies the body once, into its log.
+        m.body = req.body.clone();
         if half {
             transaction::prepare(&mut m, &mut props, shard.shards);
         } else if let Some(level) = props
@@ -242,9 +243,10 @@ pub fn v4_peer(peer: SocketAddr) -> SocketAddr {
     }
 }
 
-/// Splits a batch body (spec §4.3) into messages of the same queue.
+/// Splits a batch body (spec §4.3) into messages of the same queue. Each message's body
+/// is a slice of the request's buffer, not a copy.
 fn decode_batch(
-    body: &[u8],
+    body: &bytes::Bytes,
     base: &NewMessage,
     batch_props: &Properties,
 ) -> Result<Vec<NewMessage>, String> {
@@ -257,7 +259,7 @@ fn decode_batch(
         }
         let mut m = base.clone();
         m.flag = e.flag;
-        m.body = e.body.to_vec();
+        m.body = body.slice_ref(e.body);
         m.properties = props.encode();
         out.push(m);
     }
@@ -282,16 +284,20 @@ mod tests {
         bp.set(keys::CLUSTER, "c");
         let mut body = entry(7, b"one", "TAGS\u{1}a\u{2}WAIT\u{1}true");
         body.extend(entry(8, b"two!", ""));
-        let ms = decode_batch(&body, &base, &bp).unwrap();
+        let frame = bytes::Bytes::from(body.clone());
+        let ms = decode_batch(&frame, &base, &bp).unwrap();
         assert_eq!(ms.len(), 2);
-        assert_eq!((ms[0].flag, ms[0].body.as_slice()), (7, &b"one"[..]));
+        assert_eq!((ms[0].flag, &ms[0].body[..]), (7, &b"one"[..]));
+        // The bodies are views of the request's buffer, not copies.
+        assert!(frame.as_ptr_range().contains(&ms[1].body.as_ptr()));
         assert_eq!(ms[0].properties, "TAGS\u{1}a\u{2}CLUSTER\u{1}c");
         assert_eq!((ms[1].queue_id, ms[1].body.len()), (2, 4));
         for cut in [1, 10, body.len() - 1] {
-            assert!(decode_batch(&body[..cut], &base, &bp).is_err(), "cut {cut}");
+            let cut = frame.slice(..cut);
+            assert!(decode_batch(&cut, &base, &bp).is_err(), "cut {}", cut.len());
         }
         let mut bad = body.clone();
         bad[19] = 200; // body length past the entry
-        assert!(decode_batch(&bad, &base, &bp).is_err());
+        assert!(decode_batch(&bad.into(), &base, &bp).is_err());
     }
 }

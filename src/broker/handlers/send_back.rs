@@ -63,7 +63,7 @@ pub async fn send_back(shard: &Rc<Shard>, _conn: &Connection, req: &RemotingComm
         store_host: shard.ident.store_host,
         reconsume_times: times + 1,
         prepared_tx_offset: 0,
-        body: r.body().to_vec(),
+        body: bytes::Bytes::copy_from_slice(r.body()),
         properties: String::new(),
     };
     if times >= max || h.delay_level < 0 {

@@ -210,7 +210,7 @@ pub(super) fn message_from(r: &Record<'_>, props: Properties) -> NewMessage {
         store_host: r.store_host(),
         reconsume_times: r.reconsume_times(),
         prepared_tx_offset: 0,
-        body: r.body().to_vec(),
+        body: bytes::Bytes::copy_from_slice(r.body()),
         properties: props.encode(),
     }
 }
@@ -229,7 +229,7 @@ fn op_record(s: &Shard, half: u64) -> NewMessage {
         store_host: s.ident.store_host,
         reconsume_times: 0,
         prepared_tx_offset: 0,
-        body: half.to_string().into_bytes(),
+        body: half.to_string().into_bytes().into(),
         properties: props.encode(),
     }
 }
