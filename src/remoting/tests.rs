@@ -241,6 +241,31 @@ fn pending_requests_fail_when_the_connection_closes() {
     });
 }
 
+/// From a plain socket on another thread, asks for `requests` responses of `reply_bytes`
+/// each and reads none of them; returns the socket once everything is written.
+async fn ask_big_replies_unread(
+    addr: std::net::SocketAddr,
+    requests: usize,
+    reply_bytes: usize,
+) -> std::net::TcpStream {
+    let peer = std::thread::spawn(move || {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        for i in 0..requests {
+            let mut ext = ExtFields::new();
+            ext.insert("size", reply_bytes.to_string());
+            let mut cmd = RemotingCommand::request(BIG_REPLY, ext);
+            cmd.opaque = i as i32 + 1;
+            s.write_all(&crate::protocol::frame::encode_to_vec(&cmd))
+                .unwrap();
+        }
+        s
+    });
+    while !peer.is_finished() {
+        glommio::timer::sleep(Duration::from_millis(10)).await;
+    }
+    peer.join().unwrap()
+}
+
 #[test]
 fn a_peer_that_reads_no_responses_is_closed_at_the_unsent_limit() {
     in_executor(|| async {
@@ -249,22 +274,7 @@ fn a_peer_that_reads_no_responses_is_closed_at_the_unsent_limit() {
         const REPLY_BYTES: usize = 1 << 20;
         // Enough answers in flight to pass the limit once they all come back.
         let requests = connection::MAX_UNSENT_RESPONSE_BYTES / REPLY_BYTES + 16;
-        let peer = std::thread::spawn(move || {
-            let mut s = std::net::TcpStream::connect(addr).unwrap();
-            for i in 0..requests {
-                let mut ext = ExtFields::new();
-                ext.insert("size", REPLY_BYTES.to_string());
-                let mut cmd = RemotingCommand::request(BIG_REPLY, ext);
-                cmd.opaque = i as i32 + 1;
-                s.write_all(&crate::protocol::frame::encode_to_vec(&cmd))
-                    .unwrap();
-            }
-            s
-        });
-        while !peer.is_finished() {
-            glommio::timer::sleep(Duration::from_millis(10)).await;
-        }
-        let mut s = peer.join().unwrap();
+        let mut s = ask_big_replies_unread(addr, requests, REPLY_BYTES).await;
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         while connection::stats().closed_unsent == before {
             assert!(std::time::Instant::now() < deadline, "never closed");
@@ -299,22 +309,7 @@ fn unsent_bytes_are_counted_while_a_peer_reads_nothing_and_freed_when_it_leaves(
         const REPLY_BYTES: usize = 1 << 20;
         // Twice the pause threshold asked for, nothing read: the responses pile up here.
         let requests = 2 * connection::MAX_QUEUED_WRITE_BYTES / REPLY_BYTES;
-        let peer = std::thread::spawn(move || {
-            let mut s = std::net::TcpStream::connect(addr).unwrap();
-            for i in 0..requests {
-                let mut ext = ExtFields::new();
-                ext.insert("size", REPLY_BYTES.to_string());
-                let mut cmd = RemotingCommand::request(BIG_REPLY, ext);
-                cmd.opaque = i as i32 + 1;
-                s.write_all(&crate::protocol::frame::encode_to_vec(&cmd))
-                    .unwrap();
-            }
-            s
-        });
-        while !peer.is_finished() {
-            glommio::timer::sleep(Duration::from_millis(10)).await;
-        }
-        let s = peer.join().unwrap();
+        let s = ask_big_replies_unread(addr, requests, REPLY_BYTES).await;
         // Loopback socket buffers take a few MiB; the rest waits in the connection's queue,
         // and the reader pauses once that passes the threshold.
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
