@@ -105,7 +105,16 @@ pub fn spawn_until_line(cmd: &mut Command, home: &Path, needle: &str) -> ChildGu
             Err(_) => {
                 let _ = child.kill();
                 let stderr = std::fs::read_to_string(home.join("stderr.log")).unwrap_or_default();
-                panic!("{cmd:?} did not print {needle:?} within 20 s; its stderr:\n{stderr}");
+                // The process's own log says where it stopped (stderr is often empty).
+                let log = ["logs/broker.log", "logs/namesrv.log"]
+                    .iter()
+                    .find_map(|f| std::fs::read_to_string(home.join(f)).ok())
+                    .unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(40).collect();
+                panic!(
+                    "{cmd:?} did not print {needle:?} within 20 s; its stderr:\n{stderr}\nits log, newest first:\n{}",
+                    tail.join("\n")
+                );
             }
         }
     }
