@@ -126,9 +126,6 @@ pub fn run(args: &StoreBenchArgs) -> Result<StoreBenchReport, String> {
         let h = LocalExecutorBuilder::new(placement)
             .name(&format!("bench-shard-{shard}"))
             .io_memory(a.io_memory_bytes)
-            .preempt_timer(std::time::Duration::from_millis(
-                crate::store::shard_store::STORE_EXECUTOR_PREEMPT_MS,
-            ))
             .spawn(move || async move { shard_run(a, dir, shard).await })
             .map_err(|e| format!("starting shard {shard}: {e}"))?;
         handles.push(h);

@@ -190,9 +190,6 @@ pub fn run(
             .name(&format!("broker-shard-{i}"))
             .io_memory(io_memory)
             .spin_before_park(Duration::from_micros(cfg.spin_before_park_micros))
-            .preempt_timer(Duration::from_millis(
-                crate::store::shard_store::STORE_EXECUTOR_PREEMPT_MS,
-            ))
             .blocking_thread_pool_placement(glommio::PoolPlacement::Unbound(
                 BLOCKING_THREADS_PER_SHARD,
             ))

@@ -180,13 +180,6 @@ pub struct ShardStore {
 /// appends complete without awaiting) are preempted for them within this bound.
 pub const FLUSHER_LATENCY_MS: u64 = 1;
 
-/// Preemption timer of an executor that runs a store. glommio arms the timer only between
-/// scheduler rounds, so a latency-critical queue (flushers, the message-index writer) woken
-/// during a busy round waits for the timer armed before it: glommio's default, 100 ms, let
-/// appenders hold the core that long (bench store, 64 KiB, 16 writers: p99.9 110 ms and
-/// 0.5-1.3 GB/s; at 2 ms: 27-34 ms and 1.6-1.8 GB/s; 128 B broker sends unchanged).
-pub const STORE_EXECUTOR_PREEMPT_MS: u64 = 2;
-
 impl ShardStore {
     /// Opens (recovering) the shard's store and starts its flusher on this executor.
     pub async fn open(cfg: StoreConfig) -> Result<Self, StoreError> {
