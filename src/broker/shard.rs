@@ -369,21 +369,20 @@ impl Shard {
         {
             return Err(AppendError::Busy);
         }
-        let Some((topic, queue_id)) = msgs.first().map(|m| (m.topic.clone(), m.queue_id)) else {
-            return Ok((Vec::new(), ResponseCode::SUCCESS));
-        };
         self.inflight_appends.set(self.inflight_appends.get() + 1);
         self.inflight_append_bytes
             .set(self.inflight_append_bytes.get() + held);
-        let r = self.wait_stored(msgs, &cfg).await;
+        let r = self.wait_stored(&msgs, &cfg).await;
         self.inflight_appends.set(self.inflight_appends.get() - 1);
         self.inflight_append_bytes
             .set(self.inflight_append_bytes.get() - held);
         let (results, durable, replicated) = r?;
         self.throughput.put(results.len() as u64, bytes as u64);
-        self.throughput
-            .put_topic(&topic, results.len() as u64, bytes as u64);
-        self.waiters.notify(&topic, queue_id);
+        if let Some(m) = msgs.first() {
+            self.throughput
+                .put_topic(&m.topic, results.len() as u64, bytes as u64);
+            self.waiters.notify(&m.topic, m.queue_id);
+        }
         use super::replication::master::ReplicaWaitError;
         let status = match (durable, replicated) {
             (_, Err(ReplicaWaitError::NotAvailable)) => ResponseCode::SLAVE_NOT_AVAILABLE,
@@ -402,7 +401,7 @@ impl Shard {
     #[allow(clippy::type_complexity)]
     async fn wait_stored(
         &self,
-        msgs: Vec<NewMessage>,
+        msgs: &[NewMessage],
         cfg: &BrokerConfig,
     ) -> Result<
         (
@@ -414,11 +413,9 @@ impl Shard {
     > {
         let results = self
             .store
-            .append_unsynced(&msgs)
+            .append_unsynced(msgs)
             .await
             .map_err(AppendError::Store)?;
-        // The store holds its own copy now: free the request's while waiting for the sync.
-        drop(msgs);
         let Some(end) = results.last().map(|a| a.log_end) else {
             return Ok((results, Ok(()), Ok(())));
         };
