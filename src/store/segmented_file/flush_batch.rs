@@ -13,6 +13,9 @@ pub struct Sealed {
     pub(super) start: u64,
     pub(super) len: usize,
     pub(super) buf: Rc<DmaBuffer>,
+    /// Bytes the buffer was allocated with: trimming a `DmaBuffer` frees nothing, so the
+    /// read cache counts this, not the written length.
+    pub(super) alloc_bytes: usize,
 }
 
 /// Writes planned by [`SegmentedFile::take_flush`], run without borrowing the file.

@@ -37,8 +37,13 @@ pub use segment::{
 
 /// Direct-I/O block size: every write starts and ends on this boundary.
 pub const BLOCK_BYTES: u64 = 4096;
-/// Smallest chunk allocated.
+/// Smallest chunk allocated (a file whose chunks are at most 64 KiB uses a quarter of its
+/// largest chunk instead: an idle consume index then holds 4 KiB, not 16, for its tail).
 pub const MIN_CHUNK_BYTES: u64 = 16 * 1024;
+/// A written chunk using at most 1/this of its allocation is copied into a buffer of its
+/// own size before it enters the read cache: checkpoints seal each queue's partial index
+/// tail every second, and 1,024 queues kept ~60 MiB of mostly empty 16 KiB buffers.
+pub const CACHE_COMPACT_RATIO: usize = 2;
 
 fn align_down(v: u64) -> u64 {
     v & !(BLOCK_BYTES - 1)
@@ -173,7 +178,7 @@ impl SegmentedFile {
     fn evict(&mut self) {
         while self.recent_bytes > self.cache_bytes {
             match self.recent.pop_front() {
-                Some(c) => self.recent_bytes -= c.buf.len(),
+                Some(c) => self.recent_bytes -= c.alloc_bytes,
                 None => break,
             }
         }
@@ -360,8 +365,9 @@ impl SegmentedFile {
         let seg_start = start - start % self.segment_bytes;
         let seg = &self.segments[&seg_start];
         let room_to_seg_end = align_up(seg_start + self.segment_bytes) - start;
+        let min_chunk = MIN_CHUNK_BYTES.min(self.max_chunk_bytes as u64 / 4);
         let wanted = (self.last_round_bytes * 2 + head.len() as u64)
-            .max(MIN_CHUNK_BYTES)
+            .max(min_chunk)
             .next_power_of_two();
         let needed = align_up((head.len() + extra) as u64);
         let cap = (self.max_chunk_bytes as u64)
@@ -395,6 +401,7 @@ impl SegmentedFile {
             (tail_start, head)
         });
         let padded = align_up(c.len as u64) as usize;
+        let alloc_bytes = c.buf.len();
         c.buf.as_bytes_mut()[c.len..padded].fill(0);
         c.buf.trim_to_size(padded);
         let seg = self.segments[&c.seg_start].clone();
@@ -403,6 +410,7 @@ impl SegmentedFile {
             start: c.start,
             len: c.len,
             buf: Rc::new(c.buf),
+            alloc_bytes,
         }));
         if let Some((start, head)) = next {
             self.active = Some(self.new_chunk(start, &head));
@@ -456,12 +464,25 @@ impl SegmentedFile {
         {
             if let Some(c) = self.sealed.pop_front() {
                 if self.cache_bytes > 0 {
-                    self.recent_bytes += c.buf.len();
+                    // A chunk starting at or before an earlier cached one holds all of its
+                    // bytes (the partial tail block is rewritten with the same prefix).
+                    while self.recent.back().is_some_and(|r| r.start >= c.start) {
+                        if let Some(r) = self.recent.pop_back() {
+                            self.recent_bytes -= r.alloc_bytes;
+                        }
+                    }
+                    let c = compact(c);
+                    self.recent_bytes += c.alloc_bytes;
                     self.recent.push_back(c);
                 }
             }
         }
         self.evict();
+    }
+
+    /// Memory held by the read cache (allocated bytes, not written ones).
+    pub fn cached_bytes(&self) -> usize {
+        self.recent_bytes
     }
 
     /// Forgets a failed batch so the next `take_flush` plans the same bytes again.
@@ -543,4 +564,22 @@ impl SegmentedFile {
         }
         Ok(freed)
     }
+}
+
+/// `c` itself, or, when it uses at most 1/[`CACHE_COMPACT_RATIO`] of its allocation, a
+/// copy in a buffer of its own (block-padded) size.
+fn compact(c: Rc<Sealed>) -> Rc<Sealed> {
+    let padded = c.buf.len();
+    if c.alloc_bytes < padded * CACHE_COMPACT_RATIO {
+        return c;
+    }
+    let mut buf = c.seg.file.alloc_dma_buffer(padded);
+    buf.as_bytes_mut().copy_from_slice(c.buf.as_bytes());
+    Rc::new(Sealed {
+        seg: c.seg.clone(),
+        start: c.start,
+        len: c.len,
+        buf: Rc::new(buf),
+        alloc_bytes: padded,
+    })
 }

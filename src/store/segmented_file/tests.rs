@@ -252,3 +252,50 @@ fn sealed_only_rounds_write_filled_chunks_and_leave_the_tail_for_a_full_round() 
         assert_eq!(on_disk(dir.path(), total), expect);
     });
 }
+
+#[test]
+fn the_read_cache_counts_allocated_bytes_and_compacts_partial_chunks() {
+    run(|| async {
+        let dir = tempfile::tempdir().unwrap();
+        // Chunks up to 64 KiB: the first chunk is 16 KiB, each round seals it with ~100 bytes.
+        let mut f = SegmentedFile::open(dir.path(), SEG, 64 * 1024, 0, Allocation::Whole)
+            .await
+            .unwrap();
+        f.set_cache_bytes(1 << 20);
+        let mut expect = Vec::new();
+        for i in 0..20u8 {
+            let piece = vec![i; 100];
+            append_all(&mut f, &piece).await;
+            expect.extend_from_slice(&piece);
+            flush(&mut f, false).await;
+        }
+        // Each round's chunk is the partial tail block rewritten, holding every byte of the
+        // chunks cached before it that start in that block: 2,000 bytes cost one compacted
+        // block, not 20 chunk allocations of 16 KiB.
+        assert_eq!(f.cached_bytes(), BLOCK_BYTES as usize);
+        assert!(f.recent.iter().all(|c| c.alloc_bytes == c.buf.len()));
+        // Cached bytes read back exactly.
+        let mut got = vec![0; expect.len()];
+        assert!(f.copy_from_memory(0, &mut got));
+        assert_eq!(got, expect);
+        // Past the first block, chunks start in the second one: the chunk that crossed into
+        // it and the newest stay cached, each counted at its allocation.
+        for i in 20..60u8 {
+            let piece = vec![i; 100];
+            append_all(&mut f, &piece).await;
+            expect.extend_from_slice(&piece);
+            flush(&mut f, false).await;
+        }
+        assert_eq!(f.recent.len(), 2);
+        let held: usize = f.recent.iter().map(|c| c.alloc_bytes).sum();
+        assert_eq!(f.cached_bytes(), held);
+        assert!(held < CACHE_COMPACT_RATIO * 3 * BLOCK_BYTES as usize);
+        let mut got = vec![0; expect.len()];
+        assert!(f.copy_from_memory(0, &mut got));
+        assert_eq!(got, expect);
+        // A budget of one block keeps the newest only.
+        f.set_cache_bytes(BLOCK_BYTES as usize);
+        assert_eq!(f.cached_bytes(), BLOCK_BYTES as usize);
+        assert!(!f.copy_from_memory(0, &mut got[..10]));
+    });
+}
