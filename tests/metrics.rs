@@ -184,6 +184,17 @@ fn lag_grows_while_a_consumer_is_away_and_returns_to_zero() {
         "{text}"
     );
     assert!(text.contains("coremq_shard_appends_total{cluster=\"DefaultCluster\",broker=\"broker-a\",shard=\"1\"}"), "{text}");
+    // Written data stays readable from memory, within the configured cache (2 shards of
+    // readCacheBytesPerShard's 64 MiB, plus a few queues' index tails).
+    wait_until(
+        Duration::from_secs(10),
+        "written data in the read cache",
+        || sum(&scrape_metrics(port), "coremq_shard_read_cache_bytes", &[]) > 0.0,
+    );
+    assert!(
+        sum(&scrape_metrics(port), "coremq_shard_read_cache_bytes", &[]) < (129 << 20) as f64,
+        "{text}"
+    );
 
     // The same lag in mqadmin's consumerProgress, with its age.
     let progress = |want: &str| {

@@ -561,7 +561,7 @@ pub async fn scrape(
             );
         }
     }
-    let load: [ShardSeries; 13] = [
+    let load: [ShardSeries; 14] = [
         (
             "coremq_shard_router_messages_total",
             C,
@@ -639,6 +639,12 @@ pub async fn scrape(
             "gauge",
             "Commit-log bytes appended but not yet durable.",
             |r| r.store.log_end.saturating_sub(r.store.log_durable),
+        ),
+        (
+            "coremq_shard_read_cache_bytes",
+            "gauge",
+            "Memory held by the read caches of recent commit-log and consume-index data.",
+            |r| r.store.read_cache_bytes,
         ),
     ];
     per_shard(&mut out, &base, &reports, &load);

@@ -63,6 +63,8 @@ pub struct StoreStats {
     pub log_end: u64,
     /// Durable local end of the log.
     pub log_durable: u64,
+    /// Memory held by the commit log's and the consume indexes' read caches.
+    pub read_cache_bytes: u64,
 }
 
 /// Shared state of a shard store (this core only).
@@ -719,9 +721,18 @@ impl ShardStore {
     /// Counters.
     pub fn stats(&self) -> StoreStats {
         let log = self.inner.log.borrow();
+        let index_cache: usize = self
+            .inner
+            .queues
+            .borrow()
+            .values()
+            .flat_map(|m| m.values())
+            .map(|cq| cq.file().cached_bytes())
+            .sum();
         StoreStats {
             log_end: log.end(),
             log_durable: log.durable(),
+            read_cache_bytes: (log.file().cached_bytes() + index_cache) as u64,
             ..self.inner.stats.get()
         }
     }
