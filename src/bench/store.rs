@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use glommio::{LocalExecutorBuilder, Placement};
+use glommio::Placement;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
@@ -123,11 +123,13 @@ pub fn run(args: &StoreBenchArgs) -> Result<StoreBenchReport, String> {
             Some(c) if !cpus.is_empty() => Placement::Fixed(c.id),
             _ => Placement::Unbound,
         };
-        let h = LocalExecutorBuilder::new(placement)
-            .name(&format!("bench-shard-{shard}"))
-            .io_memory(a.io_memory_bytes)
-            .spawn(move || async move { shard_run(a, dir, shard).await })
-            .map_err(|e| format!("starting shard {shard}: {e}"))?;
+        let h = crate::runtime::store_executor(
+            &format!("bench-shard-{shard}"),
+            placement,
+            a.io_memory_bytes,
+        )
+        .spawn(move || async move { shard_run(a, dir, shard).await })
+        .map_err(|e| format!("starting shard {shard}: {e}"))?;
         handles.push(h);
     }
     let mut results = Vec::new();

@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use glommio::channels::channel_mesh::MeshBuilder;
-use glommio::{LocalExecutorBuilder, Placement};
+use glommio::Placement;
 use socket2::Socket;
 
 use super::acl::AclStart;
@@ -186,9 +186,7 @@ pub fn run(
             acl.clone(),
         );
         let io_memory = cfg.io_memory_bytes_per_shard as usize;
-        let h = LocalExecutorBuilder::new(placement)
-            .name(&format!("broker-shard-{i}"))
-            .io_memory(io_memory)
+        let h = crate::runtime::store_executor(&format!("broker-shard-{i}"), placement, io_memory)
             .spin_before_park(Duration::from_micros(cfg.spin_before_park_micros))
             .blocking_thread_pool_placement(glommio::PoolPlacement::Unbound(
                 BLOCKING_THREADS_PER_SHARD,

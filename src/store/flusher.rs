@@ -1,10 +1,11 @@
 //! Group commit, index writes and checkpoints: two tasks per shard.
 //!
-//! **Log task** (latency-critical, in a `Latency::Matters` task queue so busy appenders are
-//! preempted for it): appends only copy bytes into memory and wake it (at once under
-//! SYNC_FLUSH; when a chunk fills, or every flushIntervalCommitLog, under ASYNC_FLUSH). Each
-//! round takes everything appended since the last one, writes it (chunks concurrently) and,
-//! when needed, issues one fdatasync: every SYNC_FLUSH append that arrived while the
+//! **Log task** (in a task queue of its own, [`crate::runtime::prompt_queue`], which gets
+//! its share of the core whenever request handling yields): appends only copy bytes into
+//! memory and wake it (at once under SYNC_FLUSH; when a chunk fills, or every
+//! flushIntervalCommitLog, under ASYNC_FLUSH). Each round takes everything appended since
+//! the last one, writes it (chunks concurrently) and, when needed, issues one fdatasync:
+//! every SYNC_FLUSH append that arrived while the
 //! previous round was on the device is acknowledged by the next single sync.
 //!
 //! **Index task**: every [`INDEX_FLUSH_INTERVAL_MS`] writes the consume-index chunks that

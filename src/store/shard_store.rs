@@ -178,10 +178,6 @@ pub struct ShardStore {
     index_report: IndexOpenReport,
 }
 
-/// The flushers' task queue: latency matters, so appenders that never block (ASYNC_FLUSH
-/// appends complete without awaiting) are preempted for them within this bound.
-pub const FLUSHER_LATENCY_MS: u64 = 1;
-
 impl ShardStore {
     /// Opens (recovering) the shard's store and starts its flusher on this executor.
     pub async fn open(cfg: StoreConfig) -> Result<Self, StoreError> {
@@ -241,11 +237,7 @@ impl ShardStore {
                 }
             }
         }
-        let tq = glommio::executor().create_task_queue(
-            glommio::Shares::Static(1000),
-            glommio::Latency::Matters(Duration::from_millis(FLUSHER_LATENCY_MS)),
-            "store-flusher",
-        );
+        let tq = crate::runtime::prompt_queue("store-flusher");
         let spawn = |f| {
             glommio::spawn_local_into(f, tq)
                 .map_err(|e| StoreError::Io(FileError::io("spawn flusher", String::new(), e)))

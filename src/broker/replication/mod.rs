@@ -389,30 +389,19 @@ pub fn slave_write_refusal(cfg: &crate::config::broker::BrokerConfig, addr: &str
 pub const SLAVE_ADMIN_REFUSAL: &str =
     "Can't modify topic or subscription group from slave broker, please execute it from master broker.";
 
-/// Latency of the replication task queue: the link tasks preempt request handling.
-pub const LINK_LATENCY_MS: u64 = 1;
-
 thread_local! {
     static LINK_QUEUE: std::cell::OnceCell<glommio::TaskQueueHandle> = const { std::cell::OnceCell::new() };
 }
 
 /// Spawns a replication link task (sender, report reader, follower) on this core's
-/// latency-sensitive queue. A SYNC_MASTER send waits for a slave's report, so the link
-/// tasks sit on its acknowledgement path: in the default queue they ran behind every
-/// request handler that was ready before them.
+/// replication queue ([`crate::runtime::prompt_queue`]). A SYNC_MASTER send waits for a
+/// slave's report, so the link tasks sit on its acknowledgement path: a queue of their own
+/// gets its share of the core when the request handlers yield.
 pub fn spawn_link<F>(f: F)
 where
     F: std::future::Future<Output = ()> + 'static,
 {
-    let tq = LINK_QUEUE.with(|q| {
-        *q.get_or_init(|| {
-            glommio::executor().create_task_queue(
-                glommio::Shares::Static(1000),
-                glommio::Latency::Matters(std::time::Duration::from_millis(LINK_LATENCY_MS)),
-                "replication",
-            )
-        })
-    });
+    let tq = LINK_QUEUE.with(|q| *q.get_or_init(|| crate::runtime::prompt_queue("replication")));
     match glommio::spawn_local_into(f, tq) {
         Ok(t) => {
             t.detach();

@@ -41,13 +41,7 @@ impl ShardStore {
         }
         // Like the flushers, the writer must get the core promptly: appends wait for it
         // once runs back up.
-        let tq = glommio::executor().create_task_queue(
-            glommio::Shares::Static(1000),
-            glommio::Latency::Matters(std::time::Duration::from_millis(
-                crate::store::shard_store::FLUSHER_LATENCY_MS,
-            )),
-            "index-writer",
-        );
+        let tq = crate::runtime::prompt_queue("index-writer");
         let task = glommio::spawn_local_into(writer::run_writer(self.inner.clone()), tq)
             .map_err(|e| StoreError::Io(FileError::io("spawn index writer", String::new(), e)))?
             .detach();
