@@ -23,10 +23,11 @@ pub const PROMPT_QUEUE_SHARES: usize = 10_000;
 /// on its main ring missed the completions of a `Latency::Matters` queue (direct writes,
 /// fdatasync, timers and blocking-pool results alike) until some unrelated completion
 /// woke it; with no network traffic, for good. A loop of write + fdatasync in such a queue
-/// hung in 12 of 16 runs under CPU load (20 s without progress), the same loop in a
-/// `NotImportant` queue in none of 16; shards that stalled at boot and a crash test that hung
-/// in recovery were this. Such a queue runs when the default queue yields, which a shard
-/// does at every await on the network.
+/// hung in 13 of 16 runs under CPU load (20 s without progress), the same loop in a
+/// `NotImportant` queue in none of 12; shards that stalled at boot and a crash test that hung
+/// in recovery were this (bench/results/2026-12-01-vm-wakeups.md). Such a queue gets the
+/// core when the default queue yields (a shard does at every await on the network) or is
+/// preempted ([`STORE_EXECUTOR_PREEMPT_MS`]).
 pub fn prompt_queue(name: &str) -> TaskQueueHandle {
     glommio::executor().create_task_queue(
         glommio::Shares::Static(PROMPT_QUEUE_SHARES),
