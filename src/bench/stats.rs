@@ -252,10 +252,10 @@ where
     let mut handles = Vec::new();
     for e in 0..executors {
         let (work, tx) = (work.clone(), tx.clone());
-        let h = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+        let builder = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
             .name(&format!("{name}-{e}"))
-            .io_memory(crate::runtime::NETWORK_ONLY_IO_MEMORY_BYTES)
-            .spawn(move || async move { work(e, tx).await })
+            .io_memory(crate::runtime::NETWORK_ONLY_IO_MEMORY_BYTES);
+        let h = crate::runtime::spawn_executor(builder, move || work(e, tx))
             .map_err(|e| format!("starting a {name} executor: {e}"))?;
         handles.push(h);
     }

@@ -186,27 +186,28 @@ pub fn run(
             acl.clone(),
         );
         let io_memory = cfg.io_memory_bytes_per_shard as usize;
-        let h = crate::runtime::store_executor(&format!("broker-shard-{i}"), placement, io_memory)
-            .spin_before_park(Duration::from_micros(cfg.spin_before_park_micros))
-            .blocking_thread_pool_placement(glommio::PoolPlacement::Unbound(
-                BLOCKING_THREADS_PER_SHARD,
-            ))
-            .spawn(move || async move {
-                let r = shard_main(
-                    i,
-                    mesh,
-                    (ident, meta, acl),
-                    (sockets, ha),
-                    root_dir,
-                    ready.clone(),
-                )
-                .await;
-                if let Err(e) = &r {
-                    let _ = ready.send(Err(format!("shard {i}: {e}")));
-                }
-                r
-            })
-            .map_err(|e| format!("starting shard {i} executor: {e}"))?;
+        let builder =
+            crate::runtime::store_executor(&format!("broker-shard-{i}"), placement, io_memory)
+                .spin_before_park(Duration::from_micros(cfg.spin_before_park_micros))
+                .blocking_thread_pool_placement(glommio::PoolPlacement::Unbound(
+                    BLOCKING_THREADS_PER_SHARD,
+                ));
+        let h = crate::runtime::spawn_executor(builder, move || async move {
+            let r = shard_main(
+                i,
+                mesh,
+                (ident, meta, acl),
+                (sockets, ha),
+                root_dir,
+                ready.clone(),
+            )
+            .await;
+            if let Err(e) = &r {
+                let _ = ready.send(Err(format!("shard {i}: {e}")));
+            }
+            r
+        })
+        .map_err(|e| format!("starting shard {i} executor: {e}"))?;
         handles.push(h);
     }
     drop(ready_tx);

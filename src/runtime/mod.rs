@@ -1,0 +1,203 @@
+//! Executor set-up shared by every role.
+//!
+//! glommio registers `io_memory` with io_uring, which counts against `RLIMIT_MEMLOCK`
+//! (often 8 MiB for a non-root user, and shared by every executor in the process). Roles
+//! that do no direct file I/O ask for the minimum so they start on any host.
+//!
+//! Why no executor here preempts more often than every [`PREEMPT_PERIOD_MS`]: glommio 0.9's
+//! scheduler arms the preemption timer, then runs task queues, but stops before the first
+//! one if the timer has already fired, and reports that it ran nothing. The executor then
+//! goes to sleep with runnable tasks, until some unrelated completion wakes it; at boot or
+//! idle there is none. A thread kept off its CPU for one period at that moment is enough,
+//! so short periods (a 2 ms preemption, or a `Latency::Matters(1 ms)` queue, which sets the
+//! period) hung shards at boot and tests under CI's load: a store loop (write, fdatasync,
+//! timer, blocking call; 2,000 rounds) stalled in 3-6 of 12 runs under CPU load with a 2 ms
+//! period, in none of 36 with 100 ms. [`wake_bound`] bounds what is left.
+
+pub mod wake_bound;
+
+use std::future::Future;
+
+use glommio::{ExecutorJoinHandle, LocalExecutorBuilder, Placement, TaskQueueHandle};
+
+/// io_uring registered memory for an executor that does no storage I/O.
+pub const NETWORK_ONLY_IO_MEMORY_BYTES: usize = 128 * 1024;
+
+/// Shares of a [`prompt_queue`] against the default queue's 1,000: store work gets the core
+/// first whenever it is ready. At 60k sends/s (open loop, 2 shards) equal shares measured a
+/// send p99.9 of 3.8-9.3 ms over 4 rounds, these 3.2-6.3 ms.
+pub const PROMPT_QUEUE_SHARES: usize = 10_000;
+
+/// A task queue of this executor for work that acknowledgements wait on (the store's
+/// flushers, the message-index writer, replication links), named `name`.
+///
+/// `Latency::NotImportant` on purpose: a `Latency::Matters(d)` queue makes `d` the
+/// executor's preemption period, and short periods hang executors (module docs). The
+/// queue gets the core first whenever the default queue yields, which a shard does at
+/// every await on the network.
+pub fn prompt_queue(name: &str) -> TaskQueueHandle {
+    glommio::executor().create_task_queue(
+        glommio::Shares::Static(PROMPT_QUEUE_SHARES),
+        glommio::Latency::NotImportant,
+        name,
+    )
+}
+
+/// Preemption period of every executor, ms: glommio's default, and the shortest that is
+/// safe with glommio 0.9 (module docs).
+pub const PREEMPT_PERIOD_MS: u64 = 100;
+
+/// A builder for an executor that runs a store: `name`, `placement`, `io_memory_bytes` of
+/// registered memory, preempted every [`PREEMPT_PERIOD_MS`].
+pub fn store_executor(
+    name: &str,
+    placement: Placement,
+    io_memory_bytes: usize,
+) -> LocalExecutorBuilder {
+    LocalExecutorBuilder::new(placement)
+        .name(name)
+        .io_memory(io_memory_bytes)
+        .preempt_timer(std::time::Duration::from_millis(PREEMPT_PERIOD_MS))
+}
+
+/// Starts `builder`'s executor thread and runs `make()`'s future there, with the
+/// [`wake_bound`] tick running beside it. Every executor of the process starts this way.
+pub fn spawn_executor<F, Fut, T>(
+    builder: LocalExecutorBuilder,
+    make: F,
+) -> glommio::Result<ExecutorJoinHandle<T>, ()>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = T> + 'static,
+    T: Send + 'static,
+{
+    builder.spawn(move || async move {
+        if let Err(e) = wake_bound::start() {
+            tracing::warn!("no wake-bound tick on this executor: {e}");
+        }
+        make().await
+    })
+}
+
+/// Runs `make()`'s future on a new, unpinned glommio executor thread named `name` and
+/// waits for it to finish.
+pub fn run_unpinned<F, Fut, T>(name: &str, io_memory_bytes: usize, make: F) -> std::io::Result<T>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = T> + 'static,
+    T: Send + 'static,
+{
+    let builder = LocalExecutorBuilder::new(Placement::Unbound)
+        .name(name)
+        .io_memory(io_memory_bytes);
+    let handle = spawn_executor(builder, make)
+        .map_err(|e| std::io::Error::other(format!("starting executor {name}: {e}")))?;
+    handle
+        .join()
+        .map_err(|e| std::io::Error::other(format!("executor {name}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::rc::Rc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// Rounds of the loop below; each is a few hundred microseconds on an idle host.
+    const ROUNDS: u64 = 2_000;
+    /// A round that makes no progress for this long is a lost wakeup, not a slow disk.
+    const STALL_LIMIT_S: u64 = 20;
+    /// Busy threads beside the loop: the race needs the executor's thread off its CPU.
+    const CONTENDING_THREADS: usize = 2;
+    /// Executors running the loop at once, each on its own thread.
+    const LOOPS: usize = 3;
+
+    /// The loop that hung shards with a 2 ms preemption period (module docs), on executors
+    /// built and started as shards', more of them than cores, while two threads spin: the
+    /// loop sleeps on every await, so each round is a chance to park with work queued. With
+    /// a 2 ms period and no tick this failed 6 of 6 runs.
+    #[test]
+    fn a_store_executor_runs_its_queues_through_cpu_contention() {
+        let _contention = Contention::start(CONTENDING_THREADS);
+        let loops: Vec<_> = (0..LOOPS).map(|_| std::thread::spawn(store_loop)).collect();
+        for l in loops {
+            l.join().unwrap();
+        }
+    }
+
+    /// Threads that spin until dropped (also when the test fails).
+    struct Contention(Arc<AtomicBool>);
+
+    impl Contention {
+        fn start(threads: usize) -> Self {
+            let stop = Arc::new(AtomicBool::new(false));
+            for _ in 0..threads {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::hint::spin_loop();
+                    }
+                });
+            }
+            Contention(stop)
+        }
+    }
+
+    impl Drop for Contention {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Runs [`ROUNDS`] of write + fdatasync + timer + blocking call in a [`prompt_queue`] of a
+    /// store executor started by [`spawn_executor`]; fails on a round that makes no progress
+    /// for [`STALL_LIMIT_S`].
+    fn store_loop() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let done = Arc::new(AtomicU64::new(0));
+        let progress = done.clone();
+        let executor = std::thread::spawn(move || {
+            let builder = store_executor("store-loop-test", Placement::Unbound, 1 << 20);
+            let work = move || async move {
+                let tq = prompt_queue("test");
+                let file = Rc::new(glommio::io::DmaFile::create(&path).await.unwrap());
+                for i in 0..ROUNDS {
+                    let file = file.clone();
+                    glommio::spawn_local_into(
+                        async move {
+                            let mut buf = file.alloc_dma_buffer(4096);
+                            buf.as_bytes_mut().fill(i as u8);
+                            file.write_at(buf, (i % 64) * 4096).await.unwrap();
+                            file.fdatasync().await.unwrap();
+                            glommio::timer::sleep(Duration::from_micros(50)).await;
+                            glommio::executor().spawn_blocking(|| ()).await;
+                        },
+                        tq,
+                    )
+                    .unwrap()
+                    .await;
+                    progress.store(i + 1, Ordering::Relaxed);
+                }
+            };
+            spawn_executor(builder, work).unwrap().join().unwrap();
+        });
+        let mut seen = 0;
+        let mut since = Instant::now();
+        while done.load(Ordering::Relaxed) < ROUNDS {
+            std::thread::sleep(Duration::from_millis(50));
+            let now = done.load(Ordering::Relaxed);
+            if now != seen {
+                (seen, since) = (now, Instant::now());
+            }
+            assert!(
+                since.elapsed() < Duration::from_secs(STALL_LIMIT_S),
+                "the executor slept through its own completions at round {seen} of {ROUNDS}"
+            );
+        }
+        executor.join().unwrap();
+    }
+}
