@@ -4,9 +4,12 @@
 #![allow(dead_code)]
 
 pub mod loopfs;
+pub mod ports;
+
+pub use ports::{free_broker_port, free_port};
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -17,15 +20,6 @@ use coremq::protocol::{frame, ExtFields, RemotingCommand};
 /// Path of the built `coremq` binary.
 pub fn coremq_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_coremq"))
-}
-
-/// A loopback port nobody listens on right now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A child process killed when dropped.
@@ -278,22 +272,6 @@ pub struct BrokerProc {
     pub conf: PathBuf,
     pub dir: tempfile::TempDir,
     pub guard: ChildGuard,
-}
-
-/// A free port `p` whose `p - 2` (the broker's VIP port) and `p + 1` (its HA port) are
-/// free too.
-pub fn free_broker_port() -> u16 {
-    loop {
-        let p = free_port();
-        if p > 1024
-            && p < u16::MAX
-            && TcpListener::bind(("0.0.0.0", p - 2)).is_ok()
-            && TcpListener::bind(("0.0.0.0", p)).is_ok()
-            && TcpListener::bind(("0.0.0.0", p + 1)).is_ok()
-        {
-            return p;
-        }
-    }
 }
 
 /// Writes a broker property file for a loopback broker under `dir`.

@@ -31,30 +31,10 @@ pub fn coremq_bin() -> PathBuf {
     bin
 }
 
-/// A loopback port nobody listens on right now.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+#[path = "../../common/ports.rs"]
+mod ports;
 
-/// Free ports `p`, `p - 2` and `p + 1` (a broker also listens on listenPort - 2, and a
-/// master on listenPort + 1).
-pub fn free_broker_port() -> u16 {
-    loop {
-        let p = free_port();
-        if p > 1024
-            && p < u16::MAX
-            && std::net::TcpListener::bind(("0.0.0.0", p - 2)).is_ok()
-            && std::net::TcpListener::bind(("0.0.0.0", p)).is_ok()
-            && std::net::TcpListener::bind(("0.0.0.0", p + 1)).is_ok()
-        {
-            return p;
-        }
-    }
-}
+pub use ports::{free_broker_port, free_port};
 
 /// A child process, killed when dropped.
 pub struct Proc {
@@ -100,7 +80,11 @@ pub fn spawn_until(cmd: &mut Command, home: &Path, needle: &str) -> Proc {
         .env_remove("RUST_LOG")
         .env_remove("NAMESRV_ADDR")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(
+            std::fs::File::create(home.join("stderr.log"))
+                .map(Stdio::from)
+                .unwrap_or_else(|_| Stdio::null()),
+        )
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
@@ -116,12 +100,50 @@ pub fn spawn_until(cmd: &mut Command, home: &Path, needle: &str) -> Proc {
             Ok(line) if line.contains(needle) => return Proc { child },
             Ok(_) => continue,
             Err(_) => {
+                // Say whether it exited (a port taken, a bad config) or hung, and show
+                // what it said.
+                let status = child.try_wait().ok().flatten();
                 let _ = child.kill();
-                panic!("{cmd:?} did not print {needle:?} within 30 s");
+                panic!(
+                    "{cmd:?} did not print {needle:?} within 30 s ({}); {}",
+                    status.map_or("still running".to_string(), |s| format!("exited: {s}")),
+                    what_it_said(home)
+                );
             }
         }
     }
 }
+
+/// The stderr and the last lines of every log file under `home` (logs/, logs/*/).
+fn what_it_said(home: &Path) -> String {
+    let mut out = format!(
+        "its stderr:\n{}",
+        std::fs::read_to_string(home.join("stderr.log")).unwrap_or_default()
+    );
+    let logs = home.join("logs");
+    let dirs = std::iter::once(logs.clone()).chain(
+        std::fs::read_dir(&logs)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_dir()),
+    );
+    for dir in dirs {
+        for file in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = file.path();
+            if path.extension().is_some_and(|e| e == "log") {
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(LOG_TAIL_LINES).collect();
+                out += &format!("\n{}, newest first:\n{}", path.display(), tail.join("\n"));
+            }
+        }
+    }
+    out
+}
+
+/// Lines of each log file a failed start shows.
+const LOG_TAIL_LINES: usize = 30;
 
 /// A nameserver and a broker, as separate processes, in one temp dir.
 pub struct Cluster {
