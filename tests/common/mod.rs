@@ -5,6 +5,7 @@
 
 pub mod loopfs;
 pub mod ports;
+pub mod start_failure;
 
 pub use ports::{free_broker_port, free_port};
 
@@ -96,20 +97,10 @@ pub fn spawn_until_line(cmd: &mut Command, home: &Path, needle: &str) -> ChildGu
                 }
             }
             Ok(_) => continue,
-            Err(_) => {
-                let _ = child.kill();
-                let stderr = std::fs::read_to_string(home.join("stderr.log")).unwrap_or_default();
-                // The process's own log says where it stopped (stderr is often empty).
-                let log = ["logs/broker.log", "logs/namesrv.log"]
-                    .iter()
-                    .find_map(|f| std::fs::read_to_string(home.join(f)).ok())
-                    .unwrap_or_default();
-                let tail: Vec<&str> = log.lines().rev().take(40).collect();
-                panic!(
-                    "{cmd:?} did not print {needle:?} within 20 s; its stderr:\n{stderr}\nits log, newest first:\n{}",
-                    tail.join("\n")
-                );
-            }
+            Err(_) => panic!(
+                "{cmd:?} did not print {needle:?} within 20 s: {}",
+                start_failure::report(&mut child, home)
+            ),
         }
     }
 }

@@ -33,6 +33,8 @@ pub fn coremq_bin() -> PathBuf {
 
 #[path = "../../common/ports.rs"]
 mod ports;
+#[path = "../../common/start_failure.rs"]
+mod start_failure;
 
 pub use ports::{free_broker_port, free_port};
 
@@ -99,51 +101,13 @@ pub fn spawn_until(cmd: &mut Command, home: &Path, needle: &str) -> Proc {
         match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
             Ok(line) if line.contains(needle) => return Proc { child },
             Ok(_) => continue,
-            Err(_) => {
-                // Say whether it exited (a port taken, a bad config) or hung, and show
-                // what it said.
-                let status = child.try_wait().ok().flatten();
-                let _ = child.kill();
-                panic!(
-                    "{cmd:?} did not print {needle:?} within 30 s ({}); {}",
-                    status.map_or("still running".to_string(), |s| format!("exited: {s}")),
-                    what_it_said(home)
-                );
-            }
+            Err(_) => panic!(
+                "{cmd:?} did not print {needle:?} within 30 s: {}",
+                start_failure::report(&mut child, home)
+            ),
         }
     }
 }
-
-/// The stderr and the last lines of every log file under `home` (logs/, logs/*/).
-fn what_it_said(home: &Path) -> String {
-    let mut out = format!(
-        "its stderr:\n{}",
-        std::fs::read_to_string(home.join("stderr.log")).unwrap_or_default()
-    );
-    let logs = home.join("logs");
-    let dirs = std::iter::once(logs.clone()).chain(
-        std::fs::read_dir(&logs)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.is_dir()),
-    );
-    for dir in dirs {
-        for file in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let path = file.path();
-            if path.extension().is_some_and(|e| e == "log") {
-                let text = std::fs::read_to_string(&path).unwrap_or_default();
-                let tail: Vec<&str> = text.lines().rev().take(LOG_TAIL_LINES).collect();
-                out += &format!("\n{}, newest first:\n{}", path.display(), tail.join("\n"));
-            }
-        }
-    }
-    out
-}
-
-/// Lines of each log file a failed start shows.
-const LOG_TAIL_LINES: usize = 30;
 
 /// A nameserver and a broker, as separate processes, in one temp dir.
 pub struct Cluster {
