@@ -52,8 +52,8 @@ json_field() {
     sed -n "s/^ *\"$2\": *\\([-0-9.e]*\\),\\{0,1\\}$/\\1/p" "$1" | head -n 1
 }
 
-# Starts `coremq standalone` in $1 (flush type $2, shards $3, I/O memory $4); sets
-# NS_PORT, BROKER_PORT, BROKER_PID.
+# Starts `coremq standalone` in $1 (flush type $2, shards $3, I/O memory $4, and the
+# property lines in $EXTRA_CONF if set); sets NS_PORT, BROKER_PORT, BROKER_PID.
 start_coremq() {
     local dir="$1"
     NS_PORT="$(free_port)"
@@ -69,6 +69,7 @@ flushDiskType=$2
 shardCount=$3
 ioMemoryBytesPerShard=$4
 metricsPort=0
+${EXTRA_CONF:-}
 EOF
     HOME="$dir" "$bin" standalone --namesrv-port "$NS_PORT" -c "$dir/broker.properties" \
         > "$dir/standalone.log" 2>&1 &

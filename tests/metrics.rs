@@ -287,3 +287,84 @@ fn the_endpoint_answers_http_and_refuses_garbage_alone() {
     );
     assert!(scrape_metrics(port).contains("# TYPE"));
 }
+
+/// PULL_MESSAGE's sysFlag bit: the request carries its subscription (`*` when absent).
+const PULL_FLAG_SUBSCRIPTION: i32 = 0x4;
+
+/// Resident memory of process `pid`, MiB.
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmRSS in {status}"));
+    kib / 1024.0
+}
+
+#[test]
+fn an_idle_broker_gives_its_read_cache_memory_back() {
+    let port = free_port();
+    let mut s = standalone_with(&format!(
+        "metricsPort={port}\nreadCacheBytesPerShard=33554432\nreadCacheIdleReleaseMs=2000"
+    ));
+    let pid = s.guard.child.id();
+    update_topic(&s.ns, &s.broker, "IdleT", 4);
+    // 64 MB of 4 KiB messages: more than both shards' 32 MiB caches hold.
+    let mut producer = Command::new(coremq_bin())
+        .args([
+            "bench", "producer", "-n", &s.ns, "-t", "IdleT", "-s", "4096",
+        ])
+        .args(["-w", "8", "-q", "16000"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let cached = |text: &str| sum(text, "coremq_shard_read_cache_bytes", &[]) / 1048576.0;
+    // While sends go on the caches fill; nothing is dropped while the store is in use.
+    let (mut cache_peak, mut rss_peak) = (0.0f64, 0.0f64);
+    let sent = loop {
+        cache_peak = cache_peak.max(cached(&scrape_metrics(port)));
+        rss_peak = rss_peak.max(rss_mib(pid));
+        if let Some(status) = producer.try_wait().unwrap() {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(sent.success(), "bench producer: {sent}");
+    assert!(
+        cache_peak >= 32.0,
+        "caches held {cache_peak:.1} MiB under load"
+    );
+    // Idle: the caches are dropped and their pages go back to the system.
+    wait_until(Duration::from_secs(30), "caches dropped at idle", || {
+        cached(&scrape_metrics(port)) == 0.0
+    });
+    let rss_idle = rss_mib(pid);
+    assert!(
+        rss_idle < rss_peak - cache_peak / 2.0,
+        "RSS {rss_idle:.0} MiB at idle, {rss_peak:.0} MiB under load with {cache_peak:.0} MiB cached"
+    );
+    // Nothing stored is lost: the first messages come back, now from the device.
+    let mut c = RawClient::connect(s.broker.parse().unwrap());
+    for qid in 0..4 {
+        let got = raw_pull(
+            &mut c,
+            "idle_cg",
+            "IdleT",
+            qid,
+            0,
+            PULL_FLAG_SUBSCRIPTION,
+            0,
+        );
+        assert_eq!(got.code, 0, "queue {qid}: {got:?}");
+        assert!(
+            got.body.len() >= 4096,
+            "queue {qid}: {} bytes",
+            got.body.len()
+        );
+    }
+    assert!(
+        s.guard.child.try_wait().unwrap().is_none(),
+        "the broker exited"
+    );
+}

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::rc::Rc;
 
-use super::handlers::{runtime_table_of, store_time_at, RuntimePart};
+use super::handlers::{runtime_table_of, RuntimePart};
 use super::shard::Shard;
 use super::throughput::Breakdown;
 use crate::latency_histogram::HistogramSnapshot;
@@ -166,7 +166,9 @@ async fn report(s: Rc<Shard>) -> ShardReport {
         let (_, max) = s.store.queue_offsets(&topic, q);
         let max = max as i64;
         let oldest = if consumer < max {
-            store_time_at(&s, &topic, q, consumer.max(0) as u64).await
+            s.store
+                .store_time_at(&topic, q, consumer.max(0) as u64)
+                .await
         } else {
             0
         };

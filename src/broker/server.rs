@@ -109,6 +109,8 @@ fn store_config(cfg: &BrokerConfig, root: PathBuf, shard: u32) -> Result<StoreCo
     sc.flush_interval = Duration::from_millis(cfg.flush_interval_commit_log.max(1));
     sc.sync_flush_timeout = Duration::from_millis(cfg.sync_flush_timeout.max(1));
     sc.read_cache_bytes = cfg.read_cache_bytes_per_shard as usize;
+    sc.cache_idle_release = (cfg.read_cache_idle_release_ms > 0)
+        .then(|| Duration::from_millis(cfg.read_cache_idle_release_ms));
     sc.message_index_enable = cfg.message_index_enable;
     sc.message_index_buffer_entries = cfg.message_index_buffer_entries as usize;
     sc.retention = Some(RetentionPolicy {
@@ -270,6 +272,7 @@ async fn shard_main(
     .await
     .map_err(|e| e.to_string())?;
     glommio::spawn_local(store.clone().run_retention()).detach();
+    glommio::spawn_local(store.clone().run_idle_release()).detach();
     glommio::spawn_local(shard.throughput.clone().run_sampler()).detach();
     glommio::spawn_local(shard.clone().run_client_expiry()).detach();
     glommio::spawn_local(shard.clone().run_offset_flush()).detach();

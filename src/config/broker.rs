@@ -143,6 +143,10 @@ config_struct! {
         shard_cpus: String = "shardCpus", String::new();
         /// coremq: commit-log read cache per shard, bytes.
         read_cache_bytes_per_shard: u64 = "readCacheBytesPerShard", 64 << 20;
+        /// coremq: a shard idle (no append, no read) this long drops its read caches, ms;
+        /// 0 keeps them.
+        read_cache_idle_release_ms: u64 = "readCacheIdleReleaseMs",
+            crate::store::config::DEFAULT_CACHE_IDLE_RELEASE_MS;
         /// coremq: io_uring registered memory per shard, bytes (counts against memlock).
         io_memory_bytes_per_shard: u64 = "ioMemoryBytesPerShard", 1 << 20;
         /// coremq: microseconds a shard spins before sleeping (dedicated cores only).

@@ -14,6 +14,7 @@
 //! timer, blocking call; 2,000 rounds) stalled in 3-6 of 12 runs under CPU load with a 2 ms
 //! period, in none of 36 with 100 ms. [`wake_bound`] bounds what is left.
 
+pub mod memory;
 pub mod wake_bound;
 
 use std::future::Future;

@@ -37,6 +37,8 @@ pub struct StoreConfig {
     pub write_chunk_bytes: usize,
     /// Size of one consume-index write chunk (per queue).
     pub index_chunk_bytes: usize,
+    /// Read caches are dropped after this long without appends or reads (`None`: kept).
+    pub cache_idle_release: Option<Duration>,
     /// How often the checkpoint advances (bounds the log replayed after a crash).
     pub checkpoint_interval: Duration,
     /// Written commit-log bytes kept in memory for reads of recent data.
@@ -66,6 +68,8 @@ pub const DEFAULT_INDEX_CHUNK_BYTES: usize = 16 << 10;
 pub const DEFAULT_READ_CACHE_BYTES: usize = 64 << 20;
 /// Index read cache per queue.
 pub const INDEX_READ_CACHE_BYTES: usize = 32 << 10;
+/// Idle time after which a shard drops its read caches, ms.
+pub const DEFAULT_CACHE_IDLE_RELEASE_MS: u64 = 5_000;
 /// Checkpoint period.
 pub const DEFAULT_CHECKPOINT_INTERVAL_MS: u64 = 1000;
 
@@ -85,6 +89,7 @@ impl StoreConfig {
             index_chunk_bytes: DEFAULT_INDEX_CHUNK_BYTES,
             checkpoint_interval: Duration::from_millis(DEFAULT_CHECKPOINT_INTERVAL_MS),
             read_cache_bytes: DEFAULT_READ_CACHE_BYTES,
+            cache_idle_release: Some(Duration::from_millis(DEFAULT_CACHE_IDLE_RELEASE_MS)),
             retention: Some(RetentionPolicy::rocketmq_defaults()),
             message_index_enable: true,
             message_index_buffer_entries: super::message_index::DEFAULT_INDEX_BUFFER_ENTRIES,

@@ -38,6 +38,7 @@ pub mod consume_index;
 pub mod dma;
 pub mod error;
 mod flusher;
+pub mod idle_release;
 pub mod io_inflight;
 pub mod message_index;
 pub mod read;

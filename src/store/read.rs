@@ -195,6 +195,16 @@ impl ShardStore {
         phys: i64,
         size: usize,
     ) -> Result<Option<Bytes>, StoreError> {
+        self.read_record_as(phys, size, Counted::Yes).await
+    }
+
+    /// [`Self::read_record`], counted in the read statistics or not (a peek).
+    async fn read_record_as(
+        &self,
+        phys: i64,
+        size: usize,
+        counted: Counted,
+    ) -> Result<Option<Bytes>, StoreError> {
         let Some(local) = self.inner.log.borrow().local(phys) else {
             return Ok(None);
         };
@@ -210,9 +220,12 @@ impl ShardStore {
             Some((seg, pos, len)) => {
                 let d = read_segment(&seg, pos, len).await?;
                 buf[..len].copy_from_slice(&d);
-                self.inner.bump(|s| s.reads_from_disk += 1);
+                if counted == Counted::Yes {
+                    self.inner.bump(|s| s.reads_from_disk += 1);
+                }
             }
-            None => self.inner.bump(|s| s.reads_from_memory += 1),
+            None if counted == Counted::Yes => self.inner.bump(|s| s.reads_from_memory += 1),
+            None => {}
         }
         // Paired check: what was CRC-checked before the write is checked again after the read.
         match record::read_entry(&buf) {
@@ -230,6 +243,15 @@ impl ShardStore {
 
     /// The record at a physical offset (VIEW_MESSAGE_BY_ID), size read from the log.
     pub async fn read_by_physical(&self, phys: i64) -> Result<Option<Bytes>, StoreError> {
+        self.read_by_physical_as(phys, Counted::Yes).await
+    }
+
+    /// [`Self::read_by_physical`], counted in the read statistics or not (a peek).
+    async fn read_by_physical_as(
+        &self,
+        phys: i64,
+        counted: Counted,
+    ) -> Result<Option<Bytes>, StoreError> {
         let Some(local) = self.inner.log.borrow().local(phys) else {
             return Ok(None);
         };
@@ -256,13 +278,14 @@ impl ShardStore {
                     && s <= MAX_RECORD_BYTES
                     && local + (s + TRAILER_BYTES) as u64 <= self.inner.log.borrow().end() =>
             {
-                self.read_record(phys, s).await.or(Ok(None))
+                self.read_record_as(phys, s, counted).await.or(Ok(None))
             }
             _ => Ok(None),
         }
     }
 
-    /// Store time of the oldest record still in the commit log (0 when it is empty).
+    /// Store time of the oldest record still in the commit log (0 when it is empty); a peek,
+    /// like [`Self::store_time_at`].
     pub async fn earliest_store_time(&self) -> i64 {
         let phys = {
             let log = self.inner.log.borrow();
@@ -271,7 +294,31 @@ impl ShardStore {
             }
             log.physical(log.file().first_offset())
         };
-        match self.read_by_physical(phys).await {
+        match self.read_by_physical_as(phys, Counted::No).await {
+            Ok(Some(r)) => record::Record::parse(&r).map_or(0, |r| r.store_timestamp()),
+            _ => 0,
+        }
+    }
+
+    /// Store time of the record at a queue offset (0 when there is none): a peek for
+    /// monitoring and admin, left out of the read statistics, so a scraped broker still
+    /// counts as idle ([`super::idle_release`]).
+    pub async fn store_time_at(&self, topic: &str, qid: i32, offset: u64) -> i64 {
+        let (min, max) = self.queue_offsets(topic, qid);
+        if offset < min || offset >= max {
+            return 0;
+        }
+        let entry = match self.read_entries(topic, qid, offset, 1).await {
+            Ok(entries) => entries.first().copied().flatten(),
+            Err(_) => None,
+        };
+        let Some(e) = entry else {
+            return 0;
+        };
+        match self
+            .read_record_as(e.physical_offset, e.size as usize, Counted::No)
+            .await
+        {
             Ok(Some(r)) => record::Record::parse(&r).map_or(0, |r| r.store_timestamp()),
             _ => 0,
         }
@@ -309,6 +356,13 @@ impl ShardStore {
         }
         Ok(lo)
     }
+}
+
+/// Whether a record read counts in the store's read statistics.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Counted {
+    Yes,
+    No,
 }
 
 /// Fills the in-memory part of `dst` (bytes at or past the written mark) and returns the

@@ -10,6 +10,8 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
+use super::config::CLEAN_RESOURCE_INTERVAL_MS;
+
 /// Retention settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetentionPolicy {
@@ -146,6 +148,34 @@ pub fn segments_to_remove(
         }
     }
     out
+}
+
+impl super::ShardStore {
+    /// Runs the configured retention policy every [`CLEAN_RESOURCE_INTERVAL_MS`] until the
+    /// store closes (the owner spawns this on the store's executor).
+    pub async fn run_retention(self: std::rc::Rc<Self>) {
+        let Some(policy) = self.inner.cfg.retention.clone() else {
+            return;
+        };
+        let dir = self.inner.cfg.commitlog_dir();
+        while !self.inner.closing.get() {
+            glommio::timer::sleep(Duration::from_millis(CLEAN_RESOURCE_INTERVAL_MS)).await;
+            let now = SystemTime::now();
+            let disk = match DiskUsage::of(&dir) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!(shard = self.inner.cfg.shard, "cannot read disk usage: {e}");
+                    continue;
+                }
+            };
+            if let Err(e) = self
+                .apply_retention(&policy, now, local_hour(now), disk)
+                .await
+            {
+                tracing::warn!(shard = self.inner.cfg.shard, "retention failed: {e}");
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -9,13 +9,13 @@ use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use futures_lite::future::poll_fn;
 
 use super::checkpoint::{Checkpoint, CheckpointFile};
 use super::commitlog::{CommitLog, Placement};
-use super::config::{FlushMode, StoreConfig, CLEAN_RESOURCE_INTERVAL_MS};
+use super::config::{FlushMode, StoreConfig};
 use super::consume_index::{segment_bytes_for, ConsumeIndex, IndexEntry};
 use super::error::StoreError;
 use super::flusher;
@@ -55,9 +55,10 @@ pub struct StoreStats {
     pub log_syncs: u64,
     /// Checkpoints written.
     pub checkpoints: u64,
-    /// Record reads served from memory (unwritten data or the read cache).
+    /// Record reads served from memory (unwritten data or the read cache); monitoring's
+    /// peeks at store times are not counted.
     pub reads_from_memory: u64,
-    /// Record reads that went to the device.
+    /// Record reads that went to the device (peeks are not counted).
     pub reads_from_disk: u64,
     /// Local end of the log.
     pub log_end: u64,
@@ -257,32 +258,6 @@ impl ShardStore {
         store.advance_queue_mins().await?;
         store.index_report = store.open_message_index().await?;
         Ok(store)
-    }
-
-    /// Runs the configured retention policy every [`CLEAN_RESOURCE_INTERVAL_MS`] until the
-    /// store closes (the owner spawns this on the store's executor).
-    pub async fn run_retention(self: Rc<Self>) {
-        let Some(policy) = self.inner.cfg.retention.clone() else {
-            return;
-        };
-        let dir = self.inner.cfg.commitlog_dir();
-        while !self.inner.closing.get() {
-            glommio::timer::sleep(Duration::from_millis(CLEAN_RESOURCE_INTERVAL_MS)).await;
-            let now = SystemTime::now();
-            let disk = match DiskUsage::of(&dir) {
-                Ok(d) => d,
-                Err(e) => {
-                    tracing::warn!(shard = self.inner.cfg.shard, "cannot read disk usage: {e}");
-                    continue;
-                }
-            };
-            if let Err(e) = self
-                .apply_retention(&policy, now, retention::local_hour(now), disk)
-                .await
-            {
-                tracing::warn!(shard = self.inner.cfg.shard, "retention failed: {e}");
-            }
-        }
     }
 
     /// What recovery found when the store opened.

@@ -10,7 +10,6 @@ pub use call_consumer::CALL_CONSUMER_TIMEOUT_MS;
 mod clients;
 mod locks;
 mod offsets;
-pub use offsets::store_time_at;
 mod pull;
 mod query_message;
 mod replication;

@@ -11,8 +11,6 @@ use crate::protocol::header::broker::{
     SearchOffsetRequestHeader, TimestampResponseHeader, UpdateConsumerOffsetRequestHeader,
 };
 use crate::protocol::{CommandHeader, RemotingCommand, ResponseCode};
-use crate::store::record::Record;
-use crate::store::shard_store::ReadLimits;
 
 fn offset_reply(req: &RemotingCommand, offset: i64) -> RemotingCommand {
     req.success()
@@ -128,22 +126,6 @@ pub async fn by_time(shard: &Rc<Shard>, req: &RemotingCommand) -> Reply {
     Ok(offset_reply(req, offset as i64))
 }
 
-/// Store time of the message at `offset` (0 when there is none).
-pub async fn store_time_at(shard: &Shard, topic: &str, qid: i32, offset: u64) -> i64 {
-    let limits = ReadLimits {
-        max_msgs: 1,
-        max_bytes: 1,
-    };
-    match shard.store.read(topic, qid, offset, limits, |_| true).await {
-        Ok(r) => r
-            .records
-            .first()
-            .and_then(|b| Record::parse(b).ok().map(|r| r.store_timestamp()))
-            .unwrap_or(0),
-        Err(_) => 0,
-    }
-}
-
 /// 32: store time of the first readable message.
 pub async fn earliest_time(shard: &Rc<Shard>, req: &RemotingCommand) -> Reply {
     let h: QueueRequestHeader = req.header()?;
@@ -151,7 +133,7 @@ pub async fn earliest_time(shard: &Rc<Shard>, req: &RemotingCommand) -> Reply {
     let timestamp = shard
         .run_on(owner, move |s| async move {
             let (min, _) = s.store.queue_offsets(&h.topic, h.queue_id);
-            store_time_at(&s, &h.topic, h.queue_id, min).await
+            s.store.store_time_at(&h.topic, h.queue_id, min).await
         })
         .await?;
     Ok(req

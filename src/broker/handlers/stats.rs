@@ -5,7 +5,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
-use super::offsets::store_time_at;
 use super::{HandlerError, Reply};
 use crate::broker::shard::{futures_join_all, Shard};
 use crate::protocol::body::client::{GroupList, MessageQueue};
@@ -54,7 +53,7 @@ pub async fn topic_stats(shard: &Rc<Shard>, req: &RemotingCommand) -> Reply {
                 for q in qids {
                     let (min, max) = s.store.queue_offsets(&topic, q);
                     let last = if max > 0 {
-                        store_time_at(&s, &topic, q, max - 1).await
+                        s.store.store_time_at(&topic, q, max - 1).await
                     } else {
                         0
                     };
@@ -96,7 +95,7 @@ async fn progress(
                     let (_, max) = s.store.queue_offsets(&t, q);
                     let consumer = s.offsets.borrow().get(&g, &t, q).unwrap_or(0);
                     let last = if consumer > 0 {
-                        store_time_at(&s, &t, q, consumer as u64 - 1).await
+                        s.store.store_time_at(&t, q, consumer as u64 - 1).await
                     } else {
                         0
                     };

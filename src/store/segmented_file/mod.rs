@@ -175,6 +175,13 @@ impl SegmentedFile {
         self.evict();
     }
 
+    /// Drops every cached chunk (the store went idle: whoever reads next reads from the
+    /// device); the cache fills again from the next written chunk. Returns the bytes freed.
+    pub fn release_cache(&mut self) -> usize {
+        self.recent.clear();
+        std::mem::take(&mut self.recent_bytes)
+    }
+
     fn evict(&mut self) {
         while self.recent_bytes > self.cache_bytes {
             match self.recent.pop_front() {
