@@ -520,13 +520,27 @@ impl ShardStore {
         qid: i32,
         need: SpaceNeed,
     ) -> Result<(), StoreError> {
-        let (dir, size) = {
+        let (dir, size, gate) = {
             let queues = self.inner.queues.borrow();
             let cq = &queues[topic][&qid];
-            (cq.file().dir().to_owned(), cq.file().segment_bytes())
+            let f = cq.file();
+            (f.dir().to_owned(), f.segment_bytes(), f.creation_gate())
         };
         match need {
             SpaceNeed::Segment(start) => {
+                let _turn = gate.acquire_permit(1).await.map_err(|e| {
+                    StoreError::NotWritable(FileError::io("wait to create a segment", &dir, e))
+                })?;
+                let created = self
+                    .inner
+                    .queues
+                    .borrow()
+                    .get(topic)
+                    .and_then(|m| m.get(&qid))
+                    .is_some_and(|cq| cq.file().has_segment(start));
+                if created {
+                    return Ok(());
+                }
                 let seg = SegmentedFile::create_segment(dir, start, size, Allocation::Stepped)
                     .await
                     .map_err(StoreError::NotWritable)?;
@@ -549,10 +563,17 @@ impl ShardStore {
     }
 
     pub(super) async fn create_log_segment(&self, start: u64) -> Result<(), StoreError> {
-        let (dir, size) = {
+        let (dir, size, gate) = {
             let log = self.inner.log.borrow();
-            (log.file().dir().to_owned(), log.file().segment_bytes())
+            let f = log.file();
+            (f.dir().to_owned(), f.segment_bytes(), f.creation_gate())
         };
+        let _turn = gate.acquire_permit(1).await.map_err(|e| {
+            StoreError::NotWritable(FileError::io("wait to create a segment", &dir, e))
+        })?;
+        if self.inner.log.borrow().file().has_segment(start) {
+            return Ok(());
+        }
         let seg = SegmentedFile::create_segment(dir, start, size, Allocation::Whole)
             .await
             .map_err(StoreError::NotWritable)?;

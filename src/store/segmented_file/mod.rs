@@ -99,6 +99,8 @@ pub struct SegmentedFile {
     recent: VecDeque<Rc<Sealed>>,
     recent_bytes: usize,
     cache_bytes: usize,
+    /// One segment creation at a time ([`Self::creation_gate`]).
+    creating: Rc<glommio::sync::Semaphore>,
 }
 
 impl SegmentedFile {
@@ -165,6 +167,7 @@ impl SegmentedFile {
             recent: VecDeque::new(),
             recent_bytes: 0,
             cache_bytes: 0,
+            creating: Rc::new(glommio::sync::Semaphore::new(1)),
         })
     }
 
@@ -247,6 +250,20 @@ impl SegmentedFile {
 
     /// Creates (or opens) the segment starting at `start`, its space claimed as `allocation`
     /// says. Called by the owner when [`Self::space_needed`] asks for a segment.
+    /// Held while one of this file's segments is created. Concurrent appends that all
+    /// find the same segment missing take turns and check [`Self::has_segment`] first, so
+    /// one creates it: otherwise a creator whose space claim failed (a full disk) removes
+    /// the file that another creator has opened, and that one panics inside glommio's open
+    /// or installs an unlinked file whose records a restart would not find.
+    pub fn creation_gate(&self) -> Rc<glommio::sync::Semaphore> {
+        self.creating.clone()
+    }
+
+    /// True when the segment starting at `start` is installed.
+    pub fn has_segment(&self, start: u64) -> bool {
+        self.segments.contains_key(&start)
+    }
+
     pub async fn create_segment(
         dir: PathBuf,
         start: u64,
