@@ -368,3 +368,22 @@ fn an_idle_broker_gives_its_read_cache_memory_back() {
         "the broker exited"
     );
 }
+
+/// A broker restarted on its metrics port while connections it closed there linger in
+/// TIME_WAIT (a minute after a stop with Prometheus connected) still starts and serves.
+#[test]
+fn the_endpoint_binds_a_port_left_in_time_wait() {
+    use std::io::Read;
+    let port = free_port();
+    {
+        // The server side closes first, so its end (local port `port`) enters TIME_WAIT.
+        let listener = std::net::TcpListener::bind(("0.0.0.0", port)).unwrap();
+        let mut client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (server_end, _) = listener.accept().unwrap();
+        drop(server_end);
+        let mut rest = Vec::new();
+        let _ = client.read_to_end(&mut rest);
+    }
+    let _s = standalone_with(&format!("metricsPort={port}"));
+    assert!(scrape_metrics(port).contains("# TYPE"));
+}

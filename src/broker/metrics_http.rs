@@ -25,10 +25,15 @@ pub const REQUEST_TIMEOUT_MS: u64 = 5_000;
 /// Largest request head hyper buffers before answering 431.
 pub const MAX_REQUEST_HEAD_BYTES: usize = 8 * 1024;
 
-/// Binds `0.0.0.0:port` (so a Prometheus elsewhere can scrape).
+/// Binds `0.0.0.0:port` (so a Prometheus elsewhere can scrape), with SO_REUSEADDR like
+/// every listener of the broker: scrape connections the broker closed linger in TIME_WAIT
+/// on this port for a minute, and a broker restarted meanwhile must still start (it
+/// failed to, and a test that picked a recently used port failed with it).
 pub fn bind(port: u16) -> Result<TcpListener, String> {
     let addr = SocketAddr::from(([0, 0, 0, 0], port));
-    TcpListener::bind(addr).map_err(|e| format!("metricsPort={port}: cannot listen on {addr}: {e}"))
+    crate::remoting::server::bind_socket(addr, false)
+        .map(crate::remoting::server::into_listener)
+        .map_err(|e| format!("metricsPort={port}: cannot listen on {addr}: {e}"))
 }
 
 /// Serves scrapes until the process ends.

@@ -84,7 +84,10 @@ pub async fn run(opts: ConsoleOptions) -> Result<(), String> {
     let admin = AdminClient::new(opts.namesrv)
         .map_err(|e| e.to_string())?
         .with_credentials(opts.credentials);
-    let listener = glommio::net::TcpListener::bind(opts.bind)
+    // SO_REUSEADDR: a console restarted within a minute of closing browser connections
+    // finds the port in TIME_WAIT.
+    let listener = crate::remoting::server::bind_socket(opts.bind, false)
+        .map(crate::remoting::server::into_listener)
         .map_err(|e| format!("console: cannot listen on {}: {e}", opts.bind))?;
     let local = listener.local_addr().map_err(|e| format!("console: {e}"))?;
     let console = Rc::new(Console {
