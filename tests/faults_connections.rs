@@ -55,18 +55,8 @@ fn raise_fd_limit() -> u64 {
 }
 
 /// A field of /proc/PID/status in bytes (the file gives kB).
-fn status_bytes(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().trim_end_matches(" kB").parse::<u64>().ok())
-        .unwrap_or_else(|| panic!("{field} in {status}"))
-        * 1024
-}
-
 fn rss(pid: u32) -> u64 {
-    status_bytes(pid, "VmRSS")
+    proc_status_bytes(pid, "VmRSS")
 }
 
 fn mib(b: u64) -> f64 {
@@ -129,7 +119,7 @@ fn ten_thousand_idle_connections_cost_bounded_memory_and_block_no_send() {
     let (tps_plain, sent) = bench_producer(&s.ns, "ConnLoadT");
     assert_eq!(sent, LOAD_MESSAGES);
     let rss_before = rss(pid);
-    let hwm_plain = status_bytes(pid, "VmHWM");
+    let hwm_plain = proc_status_bytes(pid, "VmHWM");
     let base_connections = metric(metrics_port, "coremq_shard_connections");
 
     let mut silent = Vec::with_capacity(n);
@@ -160,7 +150,7 @@ fn ten_thousand_idle_connections_cost_bounded_memory_and_block_no_send() {
         "every send acknowledged beside {n} idle connections"
     );
     let rss_load = rss(pid);
-    let hwm_load = status_bytes(pid, "VmHWM");
+    let hwm_load = proc_status_bytes(pid, "VmHWM");
     // The idle ones are still served: every active one answers again.
     for (i, c) in active.iter_mut().enumerate().step_by(50) {
         assert_eq!(heartbeat(c, &format!("idle-again-{i}")).code, 0);
@@ -313,7 +303,7 @@ fn a_consumer_that_stops_reading_holds_bounded_memory_and_stalls_nobody_else() {
         std::thread::sleep(Duration::from_millis(50));
     }
     // The high-water mark catches any peak between samples.
-    let peak = peak.max(status_bytes(pid, "VmHWM"));
+    let peak = peak.max(proc_status_bytes(pid, "VmHWM"));
     let pauses = metric(metrics_port, "coremq_shard_connection_pauses_total");
     let closed_unsent = metric(metrics_port, "coremq_shard_connections_closed_unsent_total");
 

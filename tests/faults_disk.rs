@@ -314,15 +314,6 @@ impl Drop for Throttle {
     }
 }
 
-fn vm_rss_bytes(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
-}
-
 /// The largest value of a per-shard gauge `name` on the broker's /metrics.
 fn max_shard_gauge(metrics_port: u16, name: &str) -> Option<u64> {
     let text = ureq::get(&format!("http://127.0.0.1:{metrics_port}/metrics"))
@@ -419,7 +410,7 @@ fn slow_disk_answers_system_busy_and_memory_stays_bounded() {
     let r = c.call(send_request(topic, "warm", b"warm".to_vec()));
     assert_eq!(r.code, 0, "{:?}", r.remark);
     drop(c);
-    let baseline = vm_rss_bytes(pid);
+    let baseline = proc_status_bytes(pid, "VmRSS");
     throttle.add(pid).unwrap();
 
     let frame_bytes = frame::encode_to_vec(&send_request(
@@ -457,7 +448,7 @@ fn slow_disk_answers_system_busy_and_memory_stays_bounded() {
     // One (RSS, appends in flight) sample a second, for the record.
     let mut timeline = Vec::new();
     while !floods.iter().all(|f| f.is_finished()) {
-        let rss = vm_rss_bytes(pid);
+        let rss = proc_status_bytes(pid, "VmRSS");
         peak_rss = peak_rss.max(rss);
         let inflight = max_shard_gauge(metrics_port, "coremq_shard_inflight_appends");
         peak_inflight = peak_inflight.max(inflight.unwrap_or(0));

@@ -293,13 +293,7 @@ const PULL_FLAG_SUBSCRIPTION: i32 = 0x4;
 
 /// Resident memory of process `pid`, MiB.
 fn rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kib: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("no VmRSS in {status}"));
-    kib / 1024.0
+    proc_status_bytes(pid, "VmRSS") as f64 / 1048576.0
 }
 
 #[test]

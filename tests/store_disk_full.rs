@@ -30,6 +30,19 @@ fn big_message(i: u64) -> NewMessage {
     m
 }
 
+/// A store under `root` sized for a small filesystem: log segments of `segment_bytes`,
+/// small index segments and writes, no retention (it would free space behind the test).
+fn small_store(root: &std::path::Path, segment_bytes: u64, mode: FlushMode) -> StoreConfig {
+    let mut cfg = StoreConfig::new(root.to_owned(), 0);
+    cfg.commitlog_segment_bytes = segment_bytes;
+    cfg.consume_index_segment_bytes = 20_480;
+    cfg.flush_mode = mode;
+    cfg.write_chunk_bytes = 128 << 10;
+    cfg.index_chunk_bytes = 8 << 10;
+    cfg.retention = None;
+    cfg
+}
+
 #[test]
 fn disk_full_fails_appends_cleanly_and_they_resume() {
     let tmp = tempfile::tempdir().unwrap();
@@ -44,14 +57,8 @@ fn disk_full_fails_appends_cleanly_and_they_resume() {
     std::fs::create_dir_all(&root).unwrap();
     let ballast = fs.fill_leaving(3 << 20);
     run_unpinned("disk-full", 1 << 20, move || async move {
-        let mut cfg = StoreConfig::new(root.clone(), 0);
-        cfg.commitlog_segment_bytes = 1 << 20;
-        cfg.consume_index_segment_bytes = 20_480;
-        cfg.flush_mode = FlushMode::Sync;
+        let mut cfg = small_store(&root, 1 << 20, FlushMode::Sync);
         cfg.checkpoint_interval = Duration::from_millis(50);
-        cfg.write_chunk_bytes = 128 << 10;
-        cfg.index_chunk_bytes = 8 << 10;
-        cfg.retention = None;
         let store = ShardStore::open(cfg).await.unwrap();
         let mut acked = 0u64;
         let err = loop {
@@ -120,13 +127,7 @@ fn race_round() -> bool {
     std::fs::create_dir_all(&root).unwrap();
     let _ballast = fs.fill_leaving(20 << 20);
     run_unpinned("disk-full-race", 1 << 20, move || async move {
-        let mut cfg = StoreConfig::new(root.clone(), 0);
-        cfg.commitlog_segment_bytes = 8 << 20;
-        cfg.consume_index_segment_bytes = 20_480;
-        cfg.flush_mode = FlushMode::Async;
-        cfg.write_chunk_bytes = 128 << 10;
-        cfg.index_chunk_bytes = 8 << 10;
-        cfg.retention = None;
+        let cfg = small_store(&root, 8 << 20, FlushMode::Async);
         let store = std::rc::Rc::new(ShardStore::open(cfg.clone()).await.unwrap());
         let tasks: Vec<_> = (0..APPENDERS)
             .map(|t| {

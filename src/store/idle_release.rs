@@ -10,7 +10,7 @@
 //! part instead of keeping the run's last 64 MiB per shard
 //! (bench/results/2026-12-01-vm-idle-memory.md). The cache refills from the next write.
 //!
-//! Idleness is read from counters the store keeps anyway (appends, reads, log end), sampled
+//! Idleness is read from counters the store keeps anyway (appends, reads), sampled
 //! every [`IDLE_SAMPLE_MS`]: nothing is added to the append or read path. Monitoring's peeks
 //! at store times (`/metrics`, admin's stats) are not counted as reads, so a scraped broker
 //! still goes idle.
@@ -34,23 +34,29 @@ impl ShardStore {
         let sample = Duration::from_millis(IDLE_SAMPLE_MS).min(limit);
         let mut last = self.activity();
         let mut idle_for = Duration::ZERO;
+        // Once per idle spell: without appends nothing refills the caches.
+        let mut released = false;
         while !self.inner.closing.get() {
             glommio::timer::sleep(sample).await;
             let now = self.activity();
             if now != last {
                 last = now;
                 idle_for = Duration::ZERO;
+                released = false;
                 continue;
             }
             idle_for += sample;
-            if idle_for >= limit && self.stats().read_cache_bytes > 0 {
+            if idle_for >= limit && !released {
+                released = true;
                 let freed = self.release_read_caches();
-                crate::runtime::memory::return_freed_memory();
-                tracing::debug!(
-                    shard = self.inner.cfg.shard,
-                    freed,
-                    "idle: read caches dropped"
-                );
+                if freed > 0 {
+                    crate::runtime::memory::return_freed_memory();
+                    tracing::debug!(
+                        shard = self.inner.cfg.shard,
+                        freed,
+                        "idle: read caches dropped"
+                    );
+                }
             }
         }
     }
@@ -69,14 +75,11 @@ impl ShardStore {
         log + index
     }
 
-    /// What changes whenever the store is used: appends (also a slave's), reads.
-    fn activity(&self) -> (u64, u64, u64) {
-        let s = self.stats();
-        (
-            s.log_end,
-            s.appends,
-            s.reads_from_memory + s.reads_from_disk,
-        )
+    /// What changes whenever the store is used: appends (a slave's replicated ones too),
+    /// reads. Read from the counters alone, not `stats()`, which walks every queue.
+    fn activity(&self) -> (u64, u64) {
+        let s = self.inner.stats.get();
+        (s.appends, s.reads_from_memory + s.reads_from_disk)
     }
 }
 

@@ -5,7 +5,7 @@
 //! borrowed across an `.await`: appends do their checks and any segment creation first
 //! (awaiting), then assign offsets and copy bytes in one synchronous section.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, RefCell, RefMut};
 use std::future::Future;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
@@ -520,34 +520,17 @@ impl ShardStore {
         qid: i32,
         need: SpaceNeed,
     ) -> Result<(), StoreError> {
-        let (dir, size, gate) = {
-            let queues = self.inner.queues.borrow();
-            let cq = &queues[topic][&qid];
-            let f = cq.file();
-            (f.dir().to_owned(), f.segment_bytes(), f.creation_gate())
-        };
         match need {
             SpaceNeed::Segment(start) => {
-                let _turn = gate.acquire_permit(1).await.map_err(|e| {
-                    StoreError::NotWritable(FileError::io("wait to create a segment", &dir, e))
-                })?;
-                let created = self
-                    .inner
-                    .queues
-                    .borrow()
-                    .get(topic)
-                    .and_then(|m| m.get(&qid))
-                    .is_some_and(|cq| cq.file().has_segment(start));
-                if created {
-                    return Ok(());
-                }
-                let seg = SegmentedFile::create_segment(dir, start, size, Allocation::Stepped)
-                    .await
-                    .map_err(StoreError::NotWritable)?;
-                let mut queues = self.inner.queues.borrow_mut();
-                if let Some(cq) = queues.get_mut(topic).and_then(|m| m.get_mut(&qid)) {
-                    cq.file_mut().install_segment(seg);
-                }
+                self.create_segment_once(start, Allocation::Stepped, |inner| {
+                    RefMut::filter_map(inner.queues.borrow_mut(), |q| {
+                        q.get_mut(topic)
+                            .and_then(|m| m.get_mut(&qid))
+                            .map(ConsumeIndex::file_mut)
+                    })
+                    .ok()
+                })
+                .await?;
             }
             SpaceNeed::Claim { seg, upto } => {
                 claim_space(&seg, upto)
@@ -563,21 +546,38 @@ impl ShardStore {
     }
 
     pub(super) async fn create_log_segment(&self, start: u64) -> Result<(), StoreError> {
-        let (dir, size, gate) = {
-            let log = self.inner.log.borrow();
-            let f = log.file();
-            (f.dir().to_owned(), f.segment_bytes(), f.creation_gate())
+        self.create_segment_once(start, Allocation::Whole, |inner| {
+            Some(RefMut::map(inner.log.borrow_mut(), CommitLog::file_mut))
+        })
+        .await
+    }
+
+    /// Creates and installs segment `start` of the file `file` reaches (`None`: it is
+    /// gone), unless another append did so while this one waited its turn at the file's
+    /// [`SegmentedFile::creation_gate`].
+    async fn create_segment_once(
+        &self,
+        start: u64,
+        allocation: Allocation,
+        file: impl for<'a> Fn(&'a Inner) -> Option<RefMut<'a, SegmentedFile>>,
+    ) -> Result<(), StoreError> {
+        let Some((dir, size, gate)) =
+            file(&self.inner).map(|f| (f.dir().to_owned(), f.segment_bytes(), f.creation_gate()))
+        else {
+            return Ok(());
         };
         let _turn = gate.acquire_permit(1).await.map_err(|e| {
             StoreError::NotWritable(FileError::io("wait to create a segment", &dir, e))
         })?;
-        if self.inner.log.borrow().file().has_segment(start) {
+        if file(&self.inner).is_none_or(|f| f.has_segment(start)) {
             return Ok(());
         }
-        let seg = SegmentedFile::create_segment(dir, start, size, Allocation::Whole)
+        let seg = SegmentedFile::create_segment(dir, start, size, allocation)
             .await
             .map_err(StoreError::NotWritable)?;
-        self.inner.log.borrow_mut().file_mut().install_segment(seg);
+        if let Some(mut f) = file(&self.inner) {
+            f.install_segment(seg);
+        }
         Ok(())
     }
 

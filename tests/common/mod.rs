@@ -458,6 +458,17 @@ pub fn admin(ns: &str, args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// A `/proc/PID/status` size field (`VmRSS`, `VmHWM`) of a live process, in bytes.
+pub fn proc_status_bytes(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches(" kB").parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("{field} in {status}"))
+        * 1024
+}
+
 /// The text of a `/metrics` scrape on `port`.
 pub fn scrape_metrics(port: u16) -> String {
     ureq::get(&format!("http://127.0.0.1:{port}/metrics"))

@@ -248,8 +248,6 @@ impl SegmentedFile {
         (!self.segments.contains_key(&start)).then_some(start)
     }
 
-    /// Creates (or opens) the segment starting at `start`, its space claimed as `allocation`
-    /// says. Called by the owner when [`Self::space_needed`] asks for a segment.
     /// Held while one of this file's segments is created. Concurrent appends that all
     /// find the same segment missing take turns and check [`Self::has_segment`] first, so
     /// one creates it: otherwise a creator whose space claim failed (a full disk) removes
@@ -264,6 +262,8 @@ impl SegmentedFile {
         self.segments.contains_key(&start)
     }
 
+    /// Creates (or opens) the segment starting at `start`, its space claimed as `allocation`
+    /// says. Called by the owner when [`Self::space_needed`] asks for a segment.
     pub async fn create_segment(
         dir: PathBuf,
         start: u64,
