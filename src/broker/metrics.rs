@@ -464,7 +464,7 @@ pub async fn scrape(
     }
 
     const C: &str = "counter";
-    let counters: [ShardSeries; 8] = [
+    let counters: [ShardSeries; 9] = [
         (
             "coremq_shard_put_messages_total",
             C,
@@ -491,6 +491,12 @@ pub async fn scrape(
             C,
             "Commit-log write rounds.",
             |r| r.store.flushes,
+        ),
+        (
+            "coremq_shard_append_waits_total",
+            C,
+            "Appends that waited for the device (unwritten log bytes over the limit, or a key-index backlog).",
+            |r| r.store.append_waits,
         ),
         (
             "coremq_shard_log_syncs_total",

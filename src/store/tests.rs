@@ -558,3 +558,49 @@ fn recent_reads_come_from_the_cache_and_old_ones_from_disk() {
         store.close().await.unwrap();
     });
 }
+
+#[test]
+fn appends_waiting_for_the_device_do_not_spin() {
+    run(|| async {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = small_config(dir.path(), FlushMode::Async);
+        cfg.commitlog_segment_bytes = 4 << 20;
+        // A few chunks of room: most appends below wait for a write round.
+        cfg.max_pending_write_bytes = 256 * 1024;
+        let store = Rc::new(ShardStore::open(cfg).await.unwrap());
+        const WRITERS: u64 = 16;
+        const EACH: u64 = 40;
+        let tasks: Vec<_> = (0..WRITERS)
+            .map(|w| {
+                let s = store.clone();
+                glommio::spawn_local(async move {
+                    for i in 0..EACH {
+                        s.append(&message("W", (w % 4) as i32, w * 1000 + i, 32 * 1024))
+                            .await
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await;
+        }
+        let st = store.stats();
+        assert_eq!(st.appends, WRITERS * EACH);
+        assert!(
+            st.append_waits > 0,
+            "no append waited: the limit was not reached"
+        );
+        // A waiting append is polled when it queues, when its turn comes and when a write
+        // round ends while it is first; wake-ups that change nothing would add many more.
+        let bound = 3 * st.append_waits + 2 * st.flushes + 16;
+        assert!(
+            st.append_wait_polls <= bound,
+            "{} polls for {} waits and {} write rounds (bound {bound})",
+            st.append_wait_polls,
+            st.append_waits,
+            st.flushes
+        );
+        store.close().await.unwrap();
+    });
+}

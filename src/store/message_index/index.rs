@@ -163,6 +163,11 @@ impl MessageIndex {
         self.sealed.len() >= MAX_SEALED_BUFFERS && !self.writer_failing
     }
 
+    /// Whether the last run write failed.
+    pub fn writer_failing(&self) -> bool {
+        self.writer_failing
+    }
+
     /// Records whether the last run write failed.
     pub fn set_writer_failing(&mut self, failing: bool) {
         self.writer_failing = failing;

@@ -41,20 +41,23 @@ pub async fn write_sealed(dir: &Path, s: Sealed) -> Result<Run, FileError> {
     Run::write(dir, img, first).await
 }
 
-/// Writes every sealed buffer, oldest first; stops at the first failure.
-pub(in crate::store) async fn drain(inner: &Inner) -> Result<(), FileError> {
+/// Writes every sealed buffer, oldest first, and returns how many; stops at the first
+/// failure.
+pub(in crate::store) async fn drain(inner: &Inner) -> Result<usize, FileError> {
+    let mut written = 0;
     loop {
         let next = inner.msg_index.borrow().as_ref().and_then(|i| {
             let s = i.next_sealed()?;
             Some((i.dir.clone(), s))
         });
         let Some((dir, s)) = next else {
-            return Ok(());
+            return Ok(written);
         };
         let run = write_sealed(&dir, s).await?;
         if let Some(i) = inner.msg_index.borrow_mut().as_mut() {
             i.install_run(run);
         }
+        written += 1;
         inner.wake_admission(false);
     }
 }
@@ -74,11 +77,17 @@ pub(in crate::store) async fn run_writer(inner: Rc<Inner>) {
         inner.msg_index_signal.unpark();
         let closing = inner.msg_index_closing.get();
         let result = drain(&inner).await;
-        if let Some(i) = inner.msg_index.borrow_mut().as_mut() {
+        let was_failing = inner.msg_index.borrow_mut().as_mut().map(|i| {
+            let was = i.writer_failing();
             i.set_writer_failing(result.is_err());
+            was
+        });
+        // Appends held back by the backlog go on (written, or no longer waited for). A
+        // round that changed nothing wakes nobody: a waiter for the log's flush would
+        // only kick this writer again.
+        if !matches!(result, Ok(0)) || was_failing == Some(true) {
+            inner.wake_admission(true);
         }
-        // Appends held back by the backlog go on (written, or no longer waited for).
-        inner.wake_admission(true);
         if let Err(e) = result {
             tracing::error!(
                 shard = inner.cfg.shard,
