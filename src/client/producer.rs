@@ -475,21 +475,34 @@ impl Producer {
                 first.topic, m.topic
             )));
         }
-        let mut body = Vec::new();
         let mut ids = Vec::with_capacity(msgs.len());
+        let mut props = Vec::with_capacity(msgs.len());
         for m in msgs {
             let uniq = self.uniq_of(m);
-            let props = self.properties(m, &uniq).encode();
-            if props.len() > i16::MAX as usize {
+            let p = self.properties(m, &uniq).encode();
+            if p.len() > i16::MAX as usize {
                 return Err(ClientError::Invalid(format!(
                     "properties of message {uniq} are {} bytes; at most {}",
-                    props.len(),
+                    p.len(),
                     i16::MAX
                 )));
             }
-            crate::protocol::body::batch::encode_entry(m.flag, &m.body, &props, &mut body);
             ids.push(uniq);
+            props.push(p);
         }
+        // Sized once: a body grown by doubling copied a 1 MiB batch twice more. Retries
+        // share it (`Bytes`), and the connection sends it without another copy.
+        let size = msgs
+            .iter()
+            .zip(&props)
+            .map(|(m, p)| crate::protocol::body::batch::entry_len(m.body.len(), p.len()))
+            .sum();
+        let mut body = Vec::with_capacity(size);
+        for (m, p) in msgs.iter().zip(&props) {
+            crate::protocol::body::batch::encode_entry(m.flag, &m.body, p, &mut body);
+        }
+        debug_assert_eq!(body.len(), size);
+        let body = bytes::Bytes::from(body);
         let msg_id = ids.join(",");
         self.with_retries(&first.topic, |mq, addr| {
             let (body, msg_id) = (body.clone(), msg_id.clone());

@@ -50,6 +50,15 @@ pub enum FrameError {
 /// A command whose frame would exceed what peers accept leaves `dst` unchanged and is an
 /// error: the caller sends a short error response instead.
 pub fn encode(cmd: &RemotingCommand, dst: &mut BytesMut) -> Result<(), FrameError> {
+    encode_head(cmd, dst)?;
+    dst.extend_from_slice(&cmd.body);
+    Ok(())
+}
+
+/// Appends everything of `cmd`'s frame but its body (the length fields count the body):
+/// a writer that sends `cmd.body` right after these bytes, without copying it, sends the
+/// same frame as [`encode`]. Errors as [`encode`], leaving `dst` unchanged.
+pub fn encode_head(cmd: &RemotingCommand, dst: &mut BytesMut) -> Result<(), FrameError> {
     let start = dst.len();
     dst.put_u64(0); // length field and header-length word, patched below
     match cmd.serialize_type {
@@ -62,10 +71,8 @@ pub fn encode(cmd: &RemotingCommand, dst: &mut BytesMut) -> Result<(), FrameErro
         dst.truncate(start);
         return Err(FrameError::TooLarge(4 + frame_len));
     }
-    dst.extend_from_slice(&cmd.body);
-    let total = dst.len() - start - 4;
     let word = (u32::from(cmd.serialize_type.byte()) << 24) | header_len as u32;
-    dst[start..start + 4].copy_from_slice(&(total as u32).to_be_bytes());
+    dst[start..start + 4].copy_from_slice(&(frame_len as u32).to_be_bytes());
     dst[start + 4..start + 8].copy_from_slice(&word.to_be_bytes());
     Ok(())
 }

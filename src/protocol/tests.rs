@@ -191,6 +191,18 @@ proptest! {
     }
 
     #[test]
+    fn a_head_followed_by_the_body_is_the_whole_frame(cmds in proptest::collection::vec(arb_command(), 1..5)) {
+        let mut wire = BytesMut::new();
+        for c in &cmds {
+            frame::encode_head(c, &mut wire).unwrap();
+            wire.extend_from_slice(&c.body);
+        }
+        let whole: Vec<u8> = cmds.iter().flat_map(frame::encode_to_vec).collect();
+        prop_assert_eq!(&wire[..], &whole[..]);
+        prop_assert_eq!(decode_all(&wire).unwrap(), cmds);
+    }
+
+    #[test]
     fn frames_decode_byte_by_byte(cmd in arb_command()) {
         let wire = frame::encode_to_vec(&cmd);
         let mut buf = BytesMut::new();

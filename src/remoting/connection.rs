@@ -5,11 +5,12 @@
 //! Each connection runs two tasks on the executor that owns it, sharing one socket (one
 //! descriptor per connection: 10,000 clients cost 10,000 fds). glommio keeps separate
 //! read and write readiness sources on a stream, so the reader and the writer wait
-//! independently; each borrows the stream only inside a poll. Outgoing frames are encoded
-//! straight into one shared buffer; the writer swaps it out and sends everything queued
-//! since its last write in one call, so a burst of responses costs one syscall (group
-//! writes, not one write per frame). Buffers are allocated on first use, so an idle
-//! connection holds little more than its read scratch.
+//! independently; each borrows the stream only inside a poll. Outgoing frames go to a
+//! [`WriteQueue`]: small ones are encoded into one shared buffer, large bodies are queued
+//! uncopied, and the writer sends everything queued since its last write in one vectored
+//! call, so a burst of responses costs one syscall (group writes, not one write per
+//! frame). Buffers are allocated on first use, so an idle connection holds little more
+//! than its read scratch.
 //!
 //! Limits: at most [`MAX_INFLIGHT_REQUESTS`] requests from the peer are processed at once,
 //! and the reader stops taking requests while more than [`MAX_QUEUED_WRITE_BYTES`] (queued
@@ -36,10 +37,12 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use futures_lite::future::poll_fn;
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::AsyncReadExt;
 use glommio::net::TcpStream;
 
+use super::large_frame;
 use super::oneshot;
+use super::write_queue::WriteQueue;
 use super::RemotingError;
 use crate::protocol::command::{FLAG_ONEWAY, FLAG_RESPONSE};
 use crate::protocol::{frame, RemotingCommand, ResponseCode};
@@ -167,13 +170,6 @@ impl futures_lite::AsyncWrite for Half {
     }
 }
 
-struct WriteQueue {
-    buf: BytesMut,
-    writer: Option<Waker>,
-    /// Tasks waiting for the queue to drain below the limit.
-    drained: Vec<Waker>,
-}
-
 /// Per-connection settings.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionLimits {
@@ -228,11 +224,7 @@ impl Connection {
             peer,
             limits,
             fd,
-            out: RefCell::new(WriteQueue {
-                buf: BytesMut::new(),
-                writer: None,
-                drained: Vec::new(),
-            }),
+            out: RefCell::new(WriteQueue::default()),
             writing: Cell::new(0),
             reserved: Cell::new(0),
             pending: RefCell::new(HashMap::new()),
@@ -360,7 +352,7 @@ impl Connection {
         let wakers = {
             let mut out = self.0.out.borrow_mut();
             // Unsent bytes go now: nobody will read them.
-            out.buf = BytesMut::new();
+            out.clear();
             let mut w: Vec<Waker> = out.drained.drain(..).collect();
             w.extend(out.writer.take());
             w
@@ -380,7 +372,7 @@ impl Connection {
     fn enqueue(&self, cmd: &RemotingCommand) {
         let waker = {
             let mut out = self.0.out.borrow_mut();
-            if let Err(e) = frame::encode(cmd, &mut out.buf) {
+            if let Err(e) = out.push(cmd) {
                 tracing::warn!(peer = %self.peer(), code = cmd.code, "cannot send: {e}");
                 if cmd.is_response() {
                     // The peer still gets an answer for its opaque.
@@ -389,7 +381,7 @@ impl Connection {
                     short.remark = Some(format!("response too large to send: {e}"));
                     short.ext = crate::protocol::ExtFields::new();
                     short.body = bytes::Bytes::new();
-                    let _ = frame::encode(&short, &mut out.buf);
+                    let _ = out.push(&short);
                 }
             }
             out.writer.take()
@@ -401,7 +393,7 @@ impl Connection {
 
     /// Bytes queued, being written or reserved: what the peer has not yet been sent.
     fn queued_bytes(&self) -> usize {
-        self.0.out.borrow().buf.len() + self.0.writing.get() + self.0.reserved.get()
+        self.0.out.borrow().len() + self.0.writing.get() + self.0.reserved.get()
     }
 
     /// Waits until the peer's unsent bytes are at most [`MAX_QUEUED_WRITE_BYTES`], then
@@ -483,26 +475,29 @@ impl Drop for Reservation {
 }
 
 async fn write_loop(conn: Connection, mut stream: Half) {
-    let mut spare = BytesMut::new();
     loop {
-        let more = poll_fn(|cx| {
+        let taken = poll_fn(|cx| {
             let mut out = conn.0.out.borrow_mut();
-            if !out.buf.is_empty() {
-                std::mem::swap(&mut out.buf, &mut spare);
-                conn.0.writing.set(spare.len());
-                return Poll::Ready(true);
+            if let Some(segments) = out.take() {
+                conn.0.writing.set(segments.len());
+                return Poll::Ready(Some(segments));
             }
             if conn.is_closed() {
-                return Poll::Ready(false);
+                return Poll::Ready(None);
             }
             out.writer = Some(cx.waker().clone());
             Poll::Pending
         })
         .await;
-        if !more {
+        let Some(mut segments) = taken else {
             break;
-        }
-        let write = async { stream.write_all(&spare).await.map_err(|e| e.to_string()) };
+        };
+        let write = async {
+            segments
+                .write_all(conn.0.fd, &mut stream)
+                .await
+                .map_err(|e| e.to_string())
+        };
         let timeout = async {
             glommio::timer::sleep(Duration::from_millis(WRITE_TIMEOUT_MS)).await;
             Err(format!("no progress for {WRITE_TIMEOUT_MS} ms"))
@@ -513,10 +508,6 @@ async fn write_loop(conn: Connection, mut stream: Half) {
             tracing::debug!(peer = %conn.peer(), "write failed, closing: {e}");
             conn.close();
             break;
-        }
-        spare.clear();
-        if spare.capacity() > SHRINK_ABOVE_BYTES {
-            spare = BytesMut::new();
         }
         conn.wake_if_drained();
         if let Some(w) = conn.0.reader_waker.borrow_mut().take() {
@@ -553,22 +544,21 @@ async fn read_loop<H: RequestHandler>(conn: Connection, mut stream: Half, handle
         let idle_left = conn.0.limits.idle.saturating_sub(last_frame.elapsed());
         let read = async {
             match frame::frame_len(&buf) {
-                // A large frame in progress: one allocation of its full size, filled in place
-                // (zeroed once, not once per read), then handed over without copying.
+                // A large frame in progress: one buffer of its full size, filled in place
+                // and handed over without copying (see `large_frame`).
                 Ok(Some(total)) if 4 + total > buf.len() + READ_SCRATCH_BYTES => {
-                    let mut big = vec![0u8; 4 + total];
-                    big[..buf.len()].copy_from_slice(&buf);
-                    let mut filled = buf.len();
-                    while filled < big.len() {
-                        match stream.read(&mut big[filled..]).await? {
-                            0 => return Ok(0),
-                            n => filled += n,
-                        }
-                    }
-                    buf = bytes::Bytes::from(big)
-                        .try_into_mut()
-                        .unwrap_or_else(|b| BytesMut::from(&b[..]));
-                    Ok(filled)
+                    let mut frame = BytesMut::with_capacity(4 + total);
+                    frame.extend_from_slice(&buf);
+                    let n = large_frame::fill(
+                        conn.0.fd,
+                        &mut stream,
+                        &mut frame,
+                        4 + total,
+                        &mut scratch,
+                    )
+                    .await?;
+                    buf = frame;
+                    Ok(n)
                 }
                 // Small reads go through a fixed scratch buffer: nothing is zero-filled.
                 _ => {

@@ -5,8 +5,10 @@
 //! [`RequestHandler`] and times out requests. [`server`] binds and accepts.
 
 pub mod connection;
+mod large_frame;
 pub(crate) mod oneshot;
 pub mod server;
+mod write_queue;
 
 #[cfg(test)]
 mod tests;

@@ -9,7 +9,7 @@ pub const ENTRY_FIXED_BYTES: usize = 4 + 4 + 4 + 4 + 4;
 /// encoded (the broker would reject them anyway); the caller checks first.
 pub fn encode_entry(flag: i32, body: &[u8], props: &str, out: &mut Vec<u8>) {
     debug_assert!(props.len() <= i16::MAX as usize);
-    let total = ENTRY_FIXED_BYTES + body.len() + 2 + props.len();
+    let total = entry_len(body.len(), props.len());
     out.extend((total as i32).to_be_bytes());
     out.extend(0i32.to_be_bytes());
     out.extend(0i32.to_be_bytes());
@@ -18,6 +18,11 @@ pub fn encode_entry(flag: i32, body: &[u8], props: &str, out: &mut Vec<u8>) {
     out.extend(body);
     out.extend((props.len() as i16).to_be_bytes());
     out.extend(props.as_bytes());
+}
+
+/// Bytes [`encode_entry`] appends for a body and a properties string of these lengths.
+pub fn entry_len(body_bytes: usize, props_bytes: usize) -> usize {
+    ENTRY_FIXED_BYTES + body_bytes + 2 + props_bytes
 }
 
 /// One message of a batch body, borrowed from it.
