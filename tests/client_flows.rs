@@ -30,7 +30,7 @@ fn message(topic: &str, tag: &str, body: String) -> Message {
         topic: topic.into(),
         tags: Some(tag.into()),
         keys: Vec::new(),
-        body: body.into_bytes(),
+        body: body.into_bytes().into(),
         properties: Vec::new(),
         flag: 0,
     }

@@ -47,7 +47,7 @@ fn send_all(ns: SocketAddr) -> (Vec<String>, i64) {
                 topic: TOPIC.into(),
                 tags: Some(format!("T{}", i % 4)),
                 keys: vec![format!("key-{i}"), "shared".into()],
-                body: format!("body-{i}").into_bytes(),
+                body: format!("body-{i}").into_bytes().into(),
                 properties: Vec::new(),
                 flag: 0,
             };
@@ -242,7 +242,7 @@ fn a_slave_answers_queries_and_takes_over_when_the_master_dies() {
                 topic: TOPIC.into(),
                 tags: None,
                 keys: vec![format!("ha-{i}")],
-                body: format!("ha-body-{i}").into_bytes(),
+                body: format!("ha-body-{i}").into_bytes().into(),
                 properties: Vec::new(),
                 flag: 0,
             };

@@ -143,7 +143,7 @@ fn message(topic: &str, body: String) -> Message {
         topic: topic.into(),
         tags: Some("TagA".into()),
         keys: Vec::new(),
-        body: body.into_bytes(),
+        body: body.into_bytes().into(),
         properties: Vec::new(),
         flag: 0,
     }

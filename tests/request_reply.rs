@@ -25,7 +25,7 @@ fn message(topic: &str, body: String) -> Message {
         topic: topic.into(),
         tags: Some("Rpc".into()),
         keys: Vec::new(),
-        body: body.into_bytes(),
+        body: body.into(),
         properties: Vec::new(),
         flag: 0,
     }

@@ -30,7 +30,7 @@ fn message(topic: &str, body: &str) -> Message {
         topic: topic.into(),
         tags: Some("TagTx".into()),
         keys: vec![body.to_owned()],
-        body: body.as_bytes().to_vec(),
+        body: body.as_bytes().to_vec().into(),
         properties: Vec::new(),
         flag: 0,
     }

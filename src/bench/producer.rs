@@ -224,7 +224,7 @@ struct Gen {
     start_wall_us: i64,
     measure_from: Instant,
     end: Option<Instant>,
-    body: Vec<u8>,
+    body: bytes::Bytes,
     stop: fn() -> bool,
 }
 
@@ -352,7 +352,7 @@ async fn generate(
         |n: u64| n / args.cores as u64 + u64::from((executor as u64) < n % args.cores as u64);
     let g = Rc::new(Gen {
         quota: share(args.count),
-        body: random_body(args.size, 0x9E37_79B9 + executor as u64),
+        body: random_body(args.size, 0x9E37_79B9 + executor as u64).into(),
         producer,
         transactional,
         window: RefCell::default(),

@@ -74,7 +74,7 @@ pub fn run(args: ProduceArgs) -> Result<(), String> {
                     topic: args.topic.clone(),
                     tags: Some(args.tag.clone()),
                     keys: args.keys.iter().map(|k| format!("{k}-{i}")).collect(),
-                    body,
+                    body: body.into(),
                     ..Message::default()
                 };
                 let r = producer

@@ -51,8 +51,9 @@ pub struct Message {
     pub tags: Option<String>,
     /// Business keys.
     pub keys: Vec<String>,
-    /// Body.
-    pub body: Vec<u8>,
+    /// Body, shared: clones and retries do not copy it (`Vec<u8>`, `&'static [u8]` and
+    /// `String` convert with `.into()`).
+    pub body: bytes::Bytes,
     /// User properties.
     pub properties: Vec<(String, String)>,
     /// User flag.
@@ -72,7 +73,7 @@ impl Message {
                 .filter(|k| !k.is_empty())
                 .map(str::to_owned)
                 .collect(),
-            body: m.body.clone(),
+            body: m.body.clone().into(),
             // Tags, keys and wait-for-store are set from the fields at send time.
             properties: m
                 .properties
@@ -615,7 +616,7 @@ impl Producer {
             let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(5));
             let compressed = z.write_all(&msg.body).and_then(|()| z.finish());
             match compressed {
-                Ok(c) if c.len() < msg.body.len() => (c, SYSFLAG_COMPRESSED_ZLIB),
+                Ok(c) if c.len() < msg.body.len() => (c.into(), SYSFLAG_COMPRESSED_ZLIB),
                 _ => (msg.body.clone(), 0),
             }
         } else {

@@ -168,7 +168,7 @@ pub fn create_reply(request: &Received, body: Vec<u8>) -> Result<Message, Client
         topic: reply_topic(&cluster),
         tags: None,
         keys: Vec::new(),
-        body,
+        body: body.into(),
         properties,
         flag: 0,
     })

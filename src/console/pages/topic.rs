@@ -185,7 +185,7 @@ pub async fn send(c: &Console, r: &Req) -> Reply {
             .split_whitespace()
             .map(str::to_owned)
             .collect(),
-        body: r.arg("body").as_bytes().to_vec(),
+        body: r.arg("body").as_bytes().to_vec().into(),
         ..Message::default()
     };
     let result = match c.producer() {

@@ -79,7 +79,7 @@ fn coremq_producer(
                         topic: TOPIC.into(),
                         tags: Some("TagK".into()),
                         keys: vec![body.clone()],
-                        body: body.clone().into_bytes(),
+                        body: body.clone().into(),
                         ..CoreMessage::default()
                     };
                     glommio::timer::sleep(CORE_SEND_PAUSE).await;
