@@ -73,7 +73,7 @@ impl Message {
                 .filter(|k| !k.is_empty())
                 .map(str::to_owned)
                 .collect(),
-            body: m.body.clone().into(),
+            body: bytes::Bytes::copy_from_slice(&m.body),
             // Tags, keys and wait-for-store are set from the fields at send time.
             properties: m
                 .properties

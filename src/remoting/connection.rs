@@ -37,12 +37,12 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use futures_lite::future::poll_fn;
-use futures_lite::AsyncReadExt;
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 
 use super::large_frame;
 use super::oneshot;
-use super::write_queue::WriteQueue;
+use super::write_queue::{Taken, WriteQueue};
 use super::RemotingError;
 use crate::protocol::command::{FLAG_ONEWAY, FLAG_RESPONSE};
 use crate::protocol::{frame, RemotingCommand, ResponseCode};
@@ -63,7 +63,7 @@ pub const CHANNEL_IDLE_MS: u64 = 120_000;
 /// A write that does not complete within this is treated as a dead peer.
 pub const WRITE_TIMEOUT_MS: u64 = 30_000;
 /// Buffers larger than this are released once empty (after a big frame).
-const SHRINK_ABOVE_BYTES: usize = 1 << 20;
+pub(super) const SHRINK_ABOVE_BYTES: usize = 1 << 20;
 
 /// Serves the requests a peer sends on a connection.
 pub trait RequestHandler: 'static {
@@ -475,12 +475,13 @@ impl Drop for Reservation {
 }
 
 async fn write_loop(conn: Connection, mut stream: Half) {
+    let mut spare = BytesMut::new();
     loop {
         let taken = poll_fn(|cx| {
             let mut out = conn.0.out.borrow_mut();
-            if let Some(segments) = out.take() {
-                conn.0.writing.set(segments.len());
-                return Poll::Ready(Some(segments));
+            if let Some(taken) = out.take(&mut spare) {
+                conn.0.writing.set(taken.len());
+                return Poll::Ready(Some(taken));
             }
             if conn.is_closed() {
                 return Poll::Ready(None);
@@ -489,14 +490,15 @@ async fn write_loop(conn: Connection, mut stream: Half) {
             Poll::Pending
         })
         .await;
-        let Some(mut segments) = taken else {
+        let Some(taken) = taken else {
             break;
         };
         let write = async {
-            segments
-                .write_all(conn.0.fd, &mut stream)
-                .await
-                .map_err(|e| e.to_string())
+            match taken {
+                Taken::Buffer(_) => stream.write_all(&spare).await,
+                Taken::Segments(mut s) => s.write_all(conn.0.fd, &mut stream).await,
+            }
+            .map_err(|e| e.to_string())
         };
         let timeout = async {
             glommio::timer::sleep(Duration::from_millis(WRITE_TIMEOUT_MS)).await;
@@ -508,6 +510,10 @@ async fn write_loop(conn: Connection, mut stream: Half) {
             tracing::debug!(peer = %conn.peer(), "write failed, closing: {e}");
             conn.close();
             break;
+        }
+        spare.clear();
+        if spare.capacity() > SHRINK_ABOVE_BYTES {
+            spare = BytesMut::new();
         }
         conn.wake_if_drained();
         if let Some(w) = conn.0.reader_waker.borrow_mut().take() {
@@ -544,21 +550,11 @@ async fn read_loop<H: RequestHandler>(conn: Connection, mut stream: Half, handle
         let idle_left = conn.0.limits.idle.saturating_sub(last_frame.elapsed());
         let read = async {
             match frame::frame_len(&buf) {
-                // A large frame in progress: one buffer of its full size, filled in place
-                // and handed over without copying (see `large_frame`).
+                // A large frame in progress (`buf` holds only its start, and `decode` has
+                // reserved its full size): filled in place, handed over without copying.
                 Ok(Some(total)) if 4 + total > buf.len() + READ_SCRATCH_BYTES => {
-                    let mut frame = BytesMut::with_capacity(4 + total);
-                    frame.extend_from_slice(&buf);
-                    let n = large_frame::fill(
-                        conn.0.fd,
-                        &mut stream,
-                        &mut frame,
-                        4 + total,
-                        &mut scratch,
-                    )
-                    .await?;
-                    buf = frame;
-                    Ok(n)
+                    large_frame::fill(conn.0.fd, &mut stream, &mut buf, 4 + total, &mut scratch)
+                        .await
                 }
                 // Small reads go through a fixed scratch buffer: nothing is zero-filled.
                 _ => {

@@ -6,7 +6,10 @@
 //! client's batch, a pull response read from the store): the body is never copied into the
 //! queue. Measured on 1 MiB batches, the copy and the growing buffer it needed (a
 //! reallocation per doubling, and fresh pages after each shrink) were half of a producer's
-//! CPU. The writer hands everything queued to one `sendmsg` with an iovec per segment.
+//! CPU. When large bodies are queued, the writer hands everything to one `sendmsg` with an
+//! iovec per segment; small frames alone go out as before, one `send` of a buffer that the
+//! queue and the writer swap (no allocation per write: the 128 B send path measured 5-10 %
+//! fewer messages per second when every write froze and split a buffer instead).
 
 use std::collections::VecDeque;
 use std::io;
@@ -16,14 +19,13 @@ use std::task::Waker;
 use bytes::{Buf, Bytes, BytesMut};
 use futures_lite::{AsyncWrite, AsyncWriteExt};
 
+use super::connection::SHRINK_ABOVE_BYTES;
 use crate::protocol::{frame, RemotingCommand};
 
 /// Bodies at least this large are queued by reference instead of copied.
 pub const UNCOPIED_BODY_BYTES: usize = 64 * 1024;
 /// Segments handed to one `sendmsg` (well below the kernel's IOV_MAX of 1,024).
 const MAX_IOVECS_PER_WRITE: usize = 64;
-/// A tail buffer larger than this is released once its bytes are taken.
-const SHRINK_TAIL_ABOVE_BYTES: usize = 1 << 20;
 
 /// Frames queued for a connection's writer, in order.
 #[derive(Default)]
@@ -61,22 +63,32 @@ impl WriteQueue {
         Ok(())
     }
 
-    /// Takes everything queued, in order; `None` if nothing is.
-    pub(super) fn take(&mut self) -> Option<Segments> {
+    /// Takes everything queued, in order; `None` if nothing is. Small frames alone are
+    /// swapped into `spare` (the writer's empty buffer, which becomes the new tail): two
+    /// buffers take turns, and the common case allocates nothing per write.
+    pub(super) fn take(&mut self, spare: &mut BytesMut) -> Option<Taken> {
         if self.queued == 0 {
             return None;
         }
+        if self.segments.is_empty() {
+            debug_assert!(spare.is_empty(), "the writer's buffer still holds bytes");
+            std::mem::swap(&mut self.tail, spare);
+            return Some(Taken::Buffer(std::mem::take(&mut self.queued)));
+        }
+        // Measured before the split: afterwards `capacity` is only the room left at the
+        // end, and a burst's buffer would be reused (so kept) for the connection's life.
+        let allocated = self.tail.capacity();
         if !self.tail.is_empty() {
             self.segments.push_back(self.tail.split().freeze());
         }
-        if self.tail.capacity() > SHRINK_TAIL_ABOVE_BYTES {
+        if allocated > SHRINK_ABOVE_BYTES {
             self.tail = BytesMut::new();
         }
         let bytes = std::mem::take(&mut self.queued);
-        Some(Segments {
+        Some(Taken::Segments(Segments {
             parts: std::mem::take(&mut self.segments),
             bytes,
-        })
+        }))
     }
 
     /// Drops everything queued (the connection closed: nobody will read it).
@@ -84,6 +96,24 @@ impl WriteQueue {
         self.segments = VecDeque::new();
         self.tail = BytesMut::new();
         self.queued = 0;
+    }
+}
+
+/// What the writer took from a queue.
+pub(super) enum Taken {
+    /// Small frames only, now in the writer's buffer: this many bytes.
+    Buffer(usize),
+    /// Large bodies among them.
+    Segments(Segments),
+}
+
+impl Taken {
+    /// Bytes to write.
+    pub(super) fn len(&self) -> usize {
+        match self {
+            Taken::Buffer(n) => *n,
+            Taken::Segments(s) => s.len(),
+        }
     }
 }
 
@@ -130,6 +160,8 @@ impl Segments {
                 Ok(n) => self.advance(n),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // glommio's write is the way to wait for room; it sends part of one
+                    // segment (perhaps a short head), then `sendmsg` takes the rest.
                     let first = self.parts.front().expect("bytes left imply a segment");
                     match stream.write(first).await? {
                         0 => return Err(io::ErrorKind::WriteZero.into()),
@@ -145,18 +177,22 @@ impl Segments {
 
 /// One non-blocking `sendmsg` of up to [`MAX_IOVECS_PER_WRITE`] segments.
 fn send_vectored(fd: RawFd, parts: &VecDeque<Bytes>) -> io::Result<usize> {
-    let iov: Vec<libc::iovec> = parts
-        .iter()
-        .take(MAX_IOVECS_PER_WRITE)
-        .map(|p| libc::iovec {
+    let mut iov = [libc::iovec {
+        iov_base: std::ptr::null_mut(),
+        iov_len: 0,
+    }; MAX_IOVECS_PER_WRITE];
+    let mut count = 0;
+    for (slot, p) in iov.iter_mut().zip(parts) {
+        *slot = libc::iovec {
             iov_base: p.as_ptr() as *mut libc::c_void,
             iov_len: p.len(),
-        })
-        .collect();
+        };
+        count += 1;
+    }
     // SAFETY: an all-zero msghdr is valid (no address, no control data).
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = iov.as_ptr() as *mut libc::iovec;
-    msg.msg_iovlen = iov.len() as _;
+    msg.msg_iov = iov.as_mut_ptr();
+    msg.msg_iovlen = count as _;
     // SAFETY: the iovecs point into `parts`, borrowed (unchanged) for the call; the kernel
     // only reads them. The fd stays open while the connection's writer runs.
     let n = unsafe { libc::sendmsg(fd, &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
@@ -189,9 +225,13 @@ mod tests {
             .flat_map(frame::encode_to_vec)
             .collect();
         assert_eq!(q.len(), expected.len());
-        let taken = q.take().unwrap();
+        let mut spare = BytesMut::new();
+        let Some(Taken::Segments(taken)) = q.take(&mut spare) else {
+            panic!("a large body is queued as a segment");
+        };
+        assert!(spare.is_empty());
         assert_eq!(q.len(), 0);
-        assert!(q.take().is_none());
+        assert!(q.take(&mut spare).is_none());
         assert_eq!(taken.len(), expected.len());
         // Head (with the small frame before it), the body itself, then the tail.
         assert_eq!(taken.parts.len(), 3);
@@ -205,7 +245,9 @@ mod tests {
         let mut q = WriteQueue::default();
         q.push(&cmd(1, UNCOPIED_BODY_BYTES)).unwrap();
         q.push(&cmd(2, 3)).unwrap();
-        let mut s = q.take().unwrap();
+        let Some(Taken::Segments(mut s)) = q.take(&mut BytesMut::new()) else {
+            panic!("a large body is queued as a segment");
+        };
         let all: Vec<u8> = s.parts.iter().flat_map(|p| p.to_vec()).collect();
         let head = s.parts[0].len();
         s.advance(head + 100);
@@ -224,8 +266,29 @@ mod tests {
         let len = q.len();
         assert!(q.push(&cmd(2, frame::MAX_FRAME_BYTES)).is_err());
         assert_eq!(q.len(), len);
-        let s = q.take().unwrap();
-        assert_eq!(s.parts.len(), 1);
-        assert_eq!(s.len(), len);
+        let mut spare = BytesMut::new();
+        assert!(matches!(q.take(&mut spare), Some(Taken::Buffer(n)) if n == len));
+        assert_eq!(spare[..], frame::encode_to_vec(&cmd(1, 7))[..]);
+    }
+
+    #[test]
+    fn small_frames_alone_swap_buffers_without_allocating() {
+        let mut q = WriteQueue::default();
+        let mut spare = BytesMut::with_capacity(4096);
+        let mut seen = Vec::new();
+        for round in 0..4 {
+            q.push(&cmd(round, 10)).unwrap();
+            let Some(Taken::Buffer(n)) = q.take(&mut spare) else {
+                panic!("small frames are taken as one buffer");
+            };
+            assert_eq!(spare[..], frame::encode_to_vec(&cmd(round, 10))[..]);
+            assert_eq!(n, spare.len());
+            seen.push(spare.as_ptr());
+            spare.clear();
+        }
+        // Two buffers take turns.
+        assert_ne!(seen[0], seen[1]);
+        assert_eq!(seen[0], seen[2]);
+        assert_eq!(seen[1], seen[3]);
     }
 }

@@ -83,9 +83,10 @@ pub(in crate::store) async fn run_writer(inner: Rc<Inner>) {
             was
         });
         // Appends held back by the backlog go on (written, or no longer waited for). A
-        // round that changed nothing wakes nobody: a waiter for the log's flush would
-        // only kick this writer again.
-        if !matches!(result, Ok(0)) || was_failing == Some(true) {
+        // round that changed nothing (nothing written, still failing or still fine) wakes
+        // nobody: a waiter for the log's flush would only kick this writer again.
+        let wrote = matches!(result, Ok(n) if n > 0);
+        if wrote || was_failing.is_none_or(|was| was != result.is_err()) {
             inner.wake_admission(true);
         }
         if let Err(e) = result {
