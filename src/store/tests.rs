@@ -49,6 +49,32 @@ where
     run_unpinned("store-test", 1 << 20, f).unwrap();
 }
 
+/// `writers` tasks each append `each` messages of `body_len` bytes to `topic` (queues 0-3),
+/// all at once; returns when every append is acknowledged.
+async fn append_concurrently(
+    store: &Rc<ShardStore>,
+    topic: &'static str,
+    writers: u64,
+    each: u64,
+    body_len: usize,
+) {
+    let tasks: Vec<_> = (0..writers)
+        .map(|w| {
+            let s = store.clone();
+            glommio::spawn_local(async move {
+                for i in 0..each {
+                    s.append(&message(topic, (w % 4) as i32, w * 1000 + i, body_len))
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await;
+    }
+}
+
 fn all() -> ReadLimits {
     ReadLimits {
         max_msgs: usize::MAX,
@@ -196,21 +222,7 @@ fn sync_flush_group_commits_concurrent_writers() {
         );
         const WRITERS: u64 = 64;
         const EACH: u64 = 50;
-        let tasks: Vec<_> = (0..WRITERS)
-            .map(|w| {
-                let s = store.clone();
-                glommio::spawn_local(async move {
-                    for i in 0..EACH {
-                        s.append(&message("S", (w % 4) as i32, w * 1000 + i, 100))
-                            .await
-                            .unwrap();
-                    }
-                })
-            })
-            .collect();
-        for t in tasks {
-            t.await;
-        }
+        append_concurrently(&store, "S", WRITERS, EACH, 100).await;
         let st = store.stats();
         assert_eq!(st.appends, WRITERS * EACH);
         assert_eq!(
@@ -570,21 +582,7 @@ fn appends_waiting_for_the_device_do_not_spin() {
         let store = Rc::new(ShardStore::open(cfg).await.unwrap());
         const WRITERS: u64 = 16;
         const EACH: u64 = 40;
-        let tasks: Vec<_> = (0..WRITERS)
-            .map(|w| {
-                let s = store.clone();
-                glommio::spawn_local(async move {
-                    for i in 0..EACH {
-                        s.append(&message("W", (w % 4) as i32, w * 1000 + i, 32 * 1024))
-                            .await
-                            .unwrap();
-                    }
-                })
-            })
-            .collect();
-        for t in tasks {
-            t.await;
-        }
+        append_concurrently(&store, "W", WRITERS, EACH, 32 * 1024).await;
         let st = store.stats();
         assert_eq!(st.appends, WRITERS * EACH);
         assert!(
