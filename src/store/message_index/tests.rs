@@ -283,6 +283,8 @@ fn a_burst_of_concurrent_appends_drops_no_entry() {
             t.await;
         }
         assert_eq!(store.message_index_stats().unwrap().dropped, 0);
+        // The burst went through the index backlog, and its waiters were not woken in vain.
+        crate::store::tests::assert_waits_without_spinning(&store.stats());
         all_found(&store, 600).await;
         store.close().await.unwrap();
     });
