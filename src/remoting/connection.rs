@@ -7,9 +7,9 @@
 //! read and write readiness sources on a stream, so the reader and the writer wait
 //! independently; each borrows the stream only inside a poll. Outgoing frames go to a
 //! [`WriteQueue`]: small ones are encoded into one shared buffer, large bodies are queued
-//! uncopied, and the writer sends everything queued since its last write in one vectored
-//! call, so a burst of responses costs one syscall (group writes, not one write per
-//! frame). Buffers are allocated on first use, so an idle connection holds little more
+//! uncopied, and the writer sends everything queued since its last write in one call (a
+//! plain send, or a vectored one when large bodies are among it), so a burst of responses
+//! costs one syscall (group writes, not one write per frame). Buffers are allocated on first use, so an idle connection holds little more
 //! than its read scratch.
 //!
 //! Limits: at most [`MAX_INFLIGHT_REQUESTS`] requests from the peer are processed at once,

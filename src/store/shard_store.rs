@@ -416,10 +416,9 @@ impl ShardStore {
         let inner = &self.inner;
         // A backlog of unwritten index runs holds appends back too (bounded memory, and no
         // index entry is ever dropped for a writer that fell behind).
-        let has_room = || {
-            inner.log.borrow().file().unflushed_bytes() <= inner.cfg.max_pending_write_bytes
-                && !inner.index_backlogged()
-        };
+        let log_full =
+            || inner.log.borrow().file().unflushed_bytes() > inner.cfg.max_pending_write_bytes;
+        let has_room = || !log_full() && !inner.index_backlogged();
         if inner.admission.borrow().is_empty() && has_room() {
             return self.check_writable();
         }
@@ -445,7 +444,7 @@ impl ShardStore {
             // Kick only the writer this append waits on. Kicking the index writer while
             // only the log was full made it wake every waiter, which kicked it again: a
             // busy loop that took 20-30 % of a shard's CPU while the disk was the limit.
-            if inner.log.borrow().file().unflushed_bytes() > inner.cfg.max_pending_write_bytes {
+            if log_full() {
                 inner.wake_flusher();
             }
             if inner.index_backlogged() {
