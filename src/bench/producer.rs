@@ -57,6 +57,8 @@ pub struct ProducerBenchArgs {
     pub batch: usize,
     /// Generator executors.
     pub cores: usize,
+    /// Every message to this queue (None: round-robin).
+    pub queue: Option<usize>,
     /// ACL keys every request is signed with (-a true).
     #[serde(skip)]
     pub credentials: Option<crate::protocol::acl_signature::Credentials>,
@@ -415,6 +417,9 @@ async fn generate(
                                 g.record_n(due, &r, msgs.len() as u64);
                             } else if let Some(tp) = &g.transactional {
                                 let r = tp.send(&m, |_, _| TxState::Commit).await;
+                                g.record(due, &r);
+                            } else if let Some(q) = g.args.queue {
+                                let r = g.producer.send_ordered(&m, |_| q).await;
                                 g.record(due, &r);
                             } else {
                                 let r = g.producer.send(&m).await;

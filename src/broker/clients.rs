@@ -98,6 +98,27 @@ impl ClientTables {
             .insert(member.client_id.clone(), Entry { member, seen: now });
     }
 
+    /// Re-points `group`'s members on connection `conn_id` from shard `from` to shard `to`
+    /// (the connection moved; src/broker/connection_moves.rs).
+    pub fn connection_moved(&mut self, group: &str, from: usize, conn_id: u64, to: usize) {
+        let entries = self
+            .producers
+            .get_mut(group)
+            .into_iter()
+            .flat_map(|p| p.values_mut())
+            .chain(
+                self.consumers
+                    .get_mut(group)
+                    .into_iter()
+                    .flat_map(|g| g.members.values_mut()),
+            );
+        for e in entries {
+            if e.member.shard == from && e.member.conn_id == conn_id {
+                e.member.shard = to;
+            }
+        }
+    }
+
     /// Removes a closed connection from a group; the remaining consumers when its consumer
     /// membership changed.
     pub fn connection_closed(

@@ -17,6 +17,15 @@ pub struct Joined {
     pub producers: BTreeSet<String>,
 }
 
+/// What a connection's entry here carries when it moves to another shard.
+#[derive(Debug, Default)]
+pub struct Moved {
+    /// Groups it joined.
+    pub joined: Joined,
+    /// Producer client ids heard on it.
+    pub producer_ids: Vec<String>,
+}
+
 /// This shard's client connections.
 #[derive(Default)]
 pub struct LocalConnections {
@@ -90,6 +99,41 @@ impl LocalConnections {
         self.conns.remove(&conn_id);
         self.producer_ids.retain(|_, c| *c != conn_id);
         self.joined.remove(&conn_id).unwrap_or_default()
+    }
+
+    /// True when `conn_id` joined a consumer group.
+    pub fn joined_consumers(&self, conn_id: u64) -> bool {
+        self.joined
+            .get(&conn_id)
+            .is_some_and(|j| !j.consumers.is_empty())
+    }
+
+    /// Removes a connection that moves to another shard; what it carries there.
+    pub fn take(&mut self, conn_id: u64) -> Moved {
+        self.conns.remove(&conn_id);
+        let mut producer_ids = Vec::new();
+        self.producer_ids.retain(|id, c| {
+            let mine = *c == conn_id;
+            if mine {
+                producer_ids.push(id.clone());
+            }
+            !mine
+        });
+        Moved {
+            joined: self.joined.remove(&conn_id).unwrap_or_default(),
+            producer_ids,
+        }
+    }
+
+    /// Records a connection that moved here from another shard, with its state there.
+    pub fn adopt(&mut self, conn: &Connection, moved: Moved) {
+        self.conns.insert(conn.id(), conn.clone());
+        for id in moved.producer_ids {
+            self.producer_ids.insert(id, conn.id());
+        }
+        if !moved.joined.consumers.is_empty() || !moved.joined.producers.is_empty() {
+            self.joined.insert(conn.id(), moved.joined);
+        }
     }
 
     /// Leaves one group (UNREGISTER_CLIENT).

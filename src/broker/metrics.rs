@@ -95,6 +95,11 @@ fn connection_series(out: &mut String, base: &str, reports: &[ShardReport]) {
             "Connections closed because their unsent responses passed MAX_UNSENT_RESPONSE_BYTES.",
         ),
         (
+            "coremq_shard_connections_moved_total",
+            "counter",
+            "Connections handed from the shard's core to the core that owned nearly all their sends' queues (src/remoting/handover.rs).",
+        ),
+        (
             "coremq_shard_unsent_response_bytes",
             "gauge",
             "Response bytes queued for clients and not yet written (slow readers); a connection pauses past MAX_QUEUED_WRITE_BYTES and closes past MAX_UNSENT_RESPONSE_BYTES.",
@@ -104,7 +109,13 @@ fn connection_series(out: &mut String, base: &str, reports: &[ShardReport]) {
         family(out, name, kind, help);
         for r in reports {
             let c = &r.connections;
-            let value = [c.open, c.paused, c.closed_unsent, c.unsent_bytes][i];
+            let value = [
+                c.open,
+                c.paused,
+                c.closed_unsent,
+                c.moved_out,
+                c.unsent_bytes,
+            ][i];
             let _ = writeln!(out, "{name}{{{base},shard=\"{}\"}} {value}", r.shard);
         }
     }

@@ -15,6 +15,7 @@
 
 pub mod acl;
 pub mod clients;
+pub mod connection_moves;
 pub mod connections;
 pub mod delay;
 pub mod handlers;

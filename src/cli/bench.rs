@@ -117,6 +117,10 @@ struct ProducerArgs {
     /// Messages per batch send (large-message throughput).
     #[arg(long, default_value_t = 1)]
     batch: usize,
+    /// Every message to this queue of the topic (an ordered producer with one sharding
+    /// key); default: round-robin over the queues.
+    #[arg(long, value_name = "QUEUE_ID")]
+    queue: Option<usize>,
     /// Transactional sends: half message, local transaction (commits), END_TRANSACTION.
     #[arg(long)]
     transaction: bool,
@@ -300,6 +304,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
                 rate: a.rate,
                 cores: a.cores,
                 batch: a.batch.max(1),
+                queue: a.queue,
                 transaction: a.transaction,
                 e2e: a.e2e,
                 credentials: super::credentials::bench(a.acl, a.access_key, a.secret_key),

@@ -154,7 +154,9 @@ impl std::fmt::Display for SendResult {
 }
 
 /// Writable queues of a topic with their master's address.
-type PublishQueues = Rc<Vec<(MessageQueue, String)>>;
+/// A topic's writable queues with their masters' addresses, and the same queues alone
+/// (what an ordered send's selector picks among), computed once per route refresh.
+type PublishQueues = Rc<(Vec<(MessageQueue, String)>, Vec<MessageQueue>)>;
 
 /// A producer.
 pub struct Producer {
@@ -277,6 +279,7 @@ impl Producer {
     ) -> Result<SocketAddr, ClientError> {
         let queues = self.writable(&mq.topic).await?;
         let addr = queues
+            .0
             .iter()
             .find(|(q, _)| q.broker_name == mq.broker_name)
             .map(|(_, a)| a.clone())
@@ -332,7 +335,9 @@ impl Producer {
         route
             .queue_datas
             .sort_by(|a, b| a.broker_name.cmp(&b.broker_name));
-        let publish = Rc::new(Self::publish_queues(topic, &route));
+        let publish = Self::publish_queues(topic, &route);
+        let alone = publish.iter().map(|(q, _)| q.clone()).collect();
+        let publish = Rc::new((publish, alone));
         self.routes
             .borrow_mut()
             .insert(topic.to_owned(), (Instant::now(), route.clone(), publish));
@@ -370,7 +375,8 @@ impl Producer {
     /// The next queue round-robin, skipping the broker that failed last when another
     /// is writable.
     async fn pick(&self, topic: &str) -> Result<(MessageQueue, String), ClientError> {
-        let queues = self.writable(topic).await?;
+        let publish = self.writable(topic).await?;
+        let queues = &publish.0;
         if queues.is_empty() {
             return Err(ClientError::BadResponse {
                 addr: "nameserver".into(),
@@ -524,15 +530,15 @@ impl Producer {
         msg: &Message,
         select: impl Fn(&[MessageQueue]) -> usize,
     ) -> Result<SendResult, ClientError> {
-        let queues = self.writable(&msg.topic).await?;
-        let mqs: Vec<MessageQueue> = queues.iter().map(|(q, _)| q.clone()).collect();
+        let publish = self.writable(&msg.topic).await?;
+        let (queues, mqs) = (&publish.0, &publish.1);
         if mqs.is_empty() {
             return Err(ClientError::BadResponse {
                 addr: "nameserver".into(),
                 reason: format!("no writable queue for topic {}", msg.topic),
             });
         }
-        let (mq, addr) = &queues[select(&mqs) % queues.len()];
+        let (mq, addr) = &queues[select(mqs) % queues.len()];
         self.send_to(msg, mq, addr).await
     }
 

@@ -48,6 +48,9 @@ pub fn resolve(addr: &str) -> Result<SocketAddr, ClientError> {
 /// Connections by address.
 pub struct Links {
     conns: RefCell<HashMap<SocketAddr, Connection>>,
+    /// One connect at a time per address: requests that start together share it instead
+    /// of each opening (and leaking) a connection.
+    connecting: RefCell<HashMap<SocketAddr, Rc<glommio::sync::Semaphore>>>,
     /// Per-request timeout.
     pub timeout: Duration,
     handler: Rc<ClientRequests>,
@@ -76,6 +79,7 @@ impl Links {
     pub fn with_timeout(timeout: Duration) -> Self {
         Links {
             conns: RefCell::default(),
+            connecting: RefCell::default(),
             timeout,
             handler: Rc::new(ClientRequests(None)),
             credentials: None,
@@ -86,6 +90,7 @@ impl Links {
     pub fn serving(timeout: Duration, on_request: OnRequest) -> Self {
         Links {
             conns: RefCell::default(),
+            connecting: RefCell::default(),
             timeout,
             handler: Rc::new(ClientRequests(Some(on_request))),
             credentials: None,
@@ -105,14 +110,27 @@ impl Links {
         req
     }
 
-    async fn connection(&self, addr: SocketAddr) -> Result<Connection, ClientError> {
-        let existing = self
-            .conns
+    fn open_connection(&self, addr: SocketAddr) -> Option<Connection> {
+        self.conns
             .borrow()
             .get(&addr)
             .filter(|c| !c.is_closed())
-            .cloned();
-        if let Some(c) = existing {
+            .cloned()
+    }
+
+    async fn connection(&self, addr: SocketAddr) -> Result<Connection, ClientError> {
+        if let Some(c) = self.open_connection(addr) {
+            return Ok(c);
+        }
+        let turn = self
+            .connecting
+            .borrow_mut()
+            .entry(addr)
+            .or_insert_with(|| Rc::new(glommio::sync::Semaphore::new(1)))
+            .clone();
+        // The semaphore is never closed, so the permit always comes.
+        let _permit = turn.acquire_permit(1).await;
+        if let Some(c) = self.open_connection(addr) {
             return Ok(c);
         }
         let c = Connection::connect(addr, self.handler.clone(), self.timeout)

@@ -151,6 +151,9 @@ config_struct! {
         io_memory_bytes_per_shard: u64 = "ioMemoryBytesPerShard", 1 << 20;
         /// coremq: microseconds a shard spins before sleeping (dedicated cores only).
         spin_before_park_micros: u64 = "spinBeforeParkMicros", 0;
+        /// coremq: move a client connection to the shard owning nearly all its sends'
+        /// queues (src/remoting/handover.rs).
+        connection_move_enable: bool = "connectionMoveEnable", true;
         /// coremq: Prometheus endpoint port (`/metrics`); 0 turns it off.
         metrics_port: u16 = "metricsPort", 5557;
         /// coremq: directory of broker.log.

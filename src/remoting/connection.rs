@@ -29,7 +29,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, RawFd};
 use std::rc::{Rc, Weak};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Poll, Waker};
@@ -40,6 +40,7 @@ use futures_lite::future::poll_fn;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 
+use super::handover::{self, CoreTally, Detached, MOVE_MIN_INTERVAL_MS};
 use super::large_frame;
 use super::oneshot;
 use super::write_queue::{Taken, WriteQueue};
@@ -74,8 +75,17 @@ pub trait RequestHandler: 'static {
         req: RemotingCommand,
     ) -> impl Future<Output = Option<RemotingCommand>>;
 
-    /// Called once when the connection has closed, for any reason.
+    /// Called once when the connection has closed, for any reason but a move (then
+    /// [`Self::moved`] is called instead).
     fn on_close(&self, _conn: &Connection) {}
+
+    /// Takes a connection that left this core for `core` at the handler's request
+    /// ([`Connection::request_move`]); it is closed here, its socket is in `detached`.
+    /// Handlers that ask for moves implement this; by default the socket is closed.
+    fn moved(&self, conn: &Connection, core: usize, detached: Detached) {
+        tracing::warn!(peer = %conn.peer(), core, "connection moved without a taker; closing it");
+        drop(detached);
+    }
 }
 
 /// Java's answer to an unknown request code.
@@ -98,6 +108,8 @@ pub struct ConnectionStats {
     /// Connections closed because their unsent responses reached
     /// [`MAX_UNSENT_RESPONSE_BYTES`].
     pub closed_unsent: u64,
+    /// Connections handed to another core ([`handover`]).
+    pub moved_out: u64,
     /// Bytes queued, being written or reserved for peers, summed over the open
     /// connections: what slow readers hold in memory now.
     pub unsent_bytes: u64,
@@ -200,6 +212,12 @@ struct Inner {
     closed: Cell<bool>,
     inflight: Cell<usize>,
     reader_waker: RefCell<Option<Waker>>,
+    /// Where this connection's requests ran, for [`Connection::note_core`].
+    tally: RefCell<CoreTally>,
+    /// A move the handler asked for, carried out by the reader.
+    move_to: Cell<Option<usize>>,
+    /// When the connection last moved (it came from another core).
+    moved_at: Option<std::time::Instant>,
 }
 
 /// A cheap, clonable handle to a live (or closed) connection.
@@ -214,13 +232,40 @@ impl Connection {
         handler: Rc<H>,
         limits: ConnectionLimits,
     ) -> std::io::Result<Self> {
+        let id = NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed);
+        Self::start(stream, handler, limits, id, BytesMut::new(), None)
+    }
+
+    /// Serves a connection another core detached for this one ([`handover`]), with its
+    /// id and the bytes it had read.
+    pub fn adopt<H: RequestHandler>(detached: Detached, handler: Rc<H>) -> std::io::Result<Self> {
+        let Detached {
+            fd,
+            unread,
+            id,
+            limits,
+            moved_at,
+        } = detached;
+        // SAFETY: the descriptor is a connected TCP socket handed over whole.
+        let stream = unsafe { TcpStream::from_raw_fd(fd.into_raw_fd()) };
+        Self::start(stream, handler, limits, id, unread, Some(moved_at))
+    }
+
+    fn start<H: RequestHandler>(
+        stream: TcpStream,
+        handler: Rc<H>,
+        limits: ConnectionLimits,
+        id: u64,
+        unread: BytesMut,
+        moved_at: Option<std::time::Instant>,
+    ) -> std::io::Result<Self> {
         let peer = stream.peer_addr()?;
         // Requests and responses are small and latency-bound.
         stream.set_nodelay(true)?;
         let fd = stream.as_raw_fd();
         let stream = Rc::new(RefCell::new(stream));
         let conn = Connection(Rc::new(Inner {
-            id: NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed),
+            id,
             peer,
             limits,
             fd,
@@ -232,11 +277,14 @@ impl Connection {
             closed: Cell::new(false),
             inflight: Cell::new(0),
             reader_waker: RefCell::new(None),
+            tally: RefCell::new(CoreTally::default()),
+            move_to: Cell::new(None),
+            moved_at,
         }));
         count(|c| c.open += 1);
         LIVE.with(|live| live.borrow_mut().insert(conn.id(), Rc::downgrade(&conn.0)));
         glommio::spawn_local(write_loop(conn.clone(), Half(stream.clone()))).detach();
-        glommio::spawn_local(read_loop(conn.clone(), Half(stream), handler)).detach();
+        glommio::spawn_local(read_loop(conn.clone(), Half(stream), handler, unread)).detach();
         Ok(conn)
     }
 
@@ -274,6 +322,56 @@ impl Connection {
     /// True once the connection has closed.
     pub fn is_closed(&self) -> bool {
         self.0.closed.get()
+    }
+
+    /// Counts one request whose work ran on `core` (this connection is served on
+    /// `here`); gives the core it should move to when a window of requests says so and it
+    /// has not moved in the last [`MOVE_MIN_INTERVAL_MS`] ([`handover`]).
+    pub fn note_core(&self, core: usize, here: usize) -> Option<usize> {
+        let target = self.0.tally.borrow_mut().note(core, here)?;
+        let recent = self
+            .0
+            .moved_at
+            .is_some_and(|t| t.elapsed() < Duration::from_millis(MOVE_MIN_INTERVAL_MS));
+        (!recent).then_some(target)
+    }
+
+    /// Asks the reader to move this connection to `core` once its requests in flight are
+    /// answered; the handler's [`RequestHandler::moved`] then takes it.
+    pub fn request_move(&self, core: usize) {
+        self.0.move_to.set(Some(core));
+    }
+
+    /// Nothing in flight either way: every request taken is answered and written, and no
+    /// request of ours awaits a reply.
+    pub(super) fn settled(&self) -> bool {
+        self.0.inflight.get() == 0 && self.0.pending.borrow().is_empty() && self.queued_bytes() == 0
+    }
+
+    /// Wakes `waker` when a request finishes or a write completes.
+    pub(super) fn wake_reader_on_change(&self, waker: &Waker) {
+        *self.0.reader_waker.borrow_mut() = Some(waker.clone());
+    }
+
+    /// The connection's limits.
+    pub(super) fn limits(&self) -> ConnectionLimits {
+        self.0.limits
+    }
+
+    /// Ends the connection on this core for a move: both tasks stop, the socket is left
+    /// open (its duplicate travels on).
+    pub(super) fn close_for_move(&self) {
+        debug_assert!(self.settled(), "a connection moves only once settled");
+        if self.0.closed.replace(true) {
+            return;
+        }
+        let wakers = {
+            let mut out = self.0.out.borrow_mut();
+            let mut w: Vec<Waker> = out.drained.drain(..).collect();
+            w.extend(out.writer.take());
+            w
+        };
+        wakers.into_iter().for_each(Waker::wake);
     }
 
     /// Sends a request and waits for its response, at most `timeout`.
@@ -522,8 +620,12 @@ async fn write_loop(conn: Connection, mut stream: Half) {
     }
 }
 
-async fn read_loop<H: RequestHandler>(conn: Connection, mut stream: Half, handler: Rc<H>) {
-    let mut buf = BytesMut::new();
+async fn read_loop<H: RequestHandler>(
+    conn: Connection,
+    mut stream: Half,
+    handler: Rc<H>,
+    mut buf: BytesMut,
+) {
     let mut scratch = vec![0u8; READ_SCRATCH_BYTES];
     let mut last_frame = std::time::Instant::now();
     let outcome = loop {
@@ -534,6 +636,18 @@ async fn read_loop<H: RequestHandler>(conn: Connection, mut stream: Half, handle
                 // Logged once per connection: the connection ends right here.
                 tracing::warn!(peer = %conn.peer(), "malformed frame, closing connection: {e}");
                 break "malformed frame";
+            }
+        }
+        if let Some(core) = conn.0.move_to.take() {
+            if let Some(detached) = handover::detach(&conn, conn.0.fd, &mut buf).await {
+                tracing::debug!(peer = %conn.peer(), id = conn.id(), core, "connection moves to another core");
+                count(|c| {
+                    c.open = c.open.saturating_sub(1);
+                    c.moved_out += 1;
+                });
+                LIVE.with(|live| live.borrow_mut().remove(&conn.id()));
+                handler.moved(&conn, core, detached);
+                return;
             }
         }
         if buf.is_empty() && buf.capacity() > SHRINK_ABOVE_BYTES {

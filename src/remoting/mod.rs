@@ -5,6 +5,7 @@
 //! [`RequestHandler`] and times out requests. [`server`] binds and accepts.
 
 pub mod connection;
+pub mod handover;
 mod large_frame;
 pub(crate) mod oneshot;
 pub mod server;
@@ -14,6 +15,7 @@ mod write_queue;
 mod tests;
 
 pub use connection::{not_supported, Connection, ConnectionLimits, RequestHandler};
+pub use handover::Detached;
 
 use std::net::SocketAddr;
 

@@ -132,4 +132,10 @@ impl<H: RequestHandler> RequestHandler for Counted<H> {
         self.live.set(self.live.get().saturating_sub(1));
         self.inner.on_close(conn);
     }
+
+    fn moved(&self, conn: &Connection, core: usize, detached: super::Detached) {
+        // Counted against this listener no more (the core taking it does not count it).
+        self.live.set(self.live.get().saturating_sub(1));
+        self.inner.moved(conn, core, detached);
+    }
 }

@@ -65,6 +65,10 @@ impl RequestHandler for BrokerHandler {
     fn on_close(&self, conn: &Connection) {
         self.0.connection_closed(conn.id());
     }
+
+    fn moved(&self, conn: &Connection, core: usize, detached: crate::remoting::Detached) {
+        self.0.move_connection(conn, core, detached);
+    }
 }
 
 /// The request-code table.
