@@ -216,8 +216,8 @@ struct Inner {
     tally: RefCell<CoreTally>,
     /// A move the handler asked for, carried out by the reader.
     move_to: Cell<Option<usize>>,
-    /// When the connection last moved (it came from another core).
-    moved_at: Option<std::time::Instant>,
+    /// When the connection last moved here, or last failed to settle for a move.
+    move_tried: Cell<Option<std::time::Instant>>,
 }
 
 /// A cheap, clonable handle to a live (or closed) connection.
@@ -279,7 +279,7 @@ impl Connection {
             reader_waker: RefCell::new(None),
             tally: RefCell::new(CoreTally::default()),
             move_to: Cell::new(None),
-            moved_at,
+            move_tried: Cell::new(moved_at),
         }));
         count(|c| c.open += 1);
         LIVE.with(|live| live.borrow_mut().insert(conn.id(), Rc::downgrade(&conn.0)));
@@ -331,7 +331,8 @@ impl Connection {
         let target = self.0.tally.borrow_mut().note(core, here)?;
         let recent = self
             .0
-            .moved_at
+            .move_tried
+            .get()
             .is_some_and(|t| t.elapsed() < Duration::from_millis(MOVE_MIN_INTERVAL_MS));
         (!recent).then_some(target)
     }
@@ -351,6 +352,12 @@ impl Connection {
     /// Wakes `waker` when a request finishes or a write completes.
     pub(super) fn wake_reader_on_change(&self, waker: &Waker) {
         *self.0.reader_waker.borrow_mut() = Some(waker.clone());
+    }
+
+    /// Records a move that did not happen (the connection did not settle): the next is
+    /// not suggested before [`MOVE_MIN_INTERVAL_MS`].
+    pub(super) fn move_failed(&self) {
+        self.0.move_tried.set(Some(std::time::Instant::now()));
     }
 
     /// The connection's limits.

@@ -16,8 +16,9 @@
 //! took before the new one reads anything. If the connection does not settle in time the
 //! move is dropped and the connection goes on where it is.
 //!
-//! A connection moves at most once per [`MOVE_MIN_INTERVAL_MS`], so a client whose
-//! pattern changes cannot make it bounce between cores.
+//! A connection moves (or tries to) at most once per [`MOVE_MIN_INTERVAL_MS`], so a client
+//! whose pattern changes cannot make it bounce between cores, and one with a request that
+//! stays parked (a long-polling pull) pauses its reads for a settle at most that often.
 
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::task::Poll;
@@ -33,9 +34,11 @@ pub const MOVE_WINDOW_REQUESTS: u32 = 1024;
 /// Share of a window (percent) one other core must take for the connection to move there.
 pub const MOVE_SHARE_PERCENT: u32 = 90;
 /// Longest wait for a moving connection's requests to be answered before the move is
-/// dropped.
-pub const MOVE_QUIESCE_MS: u64 = 1_000;
-/// Shortest time between two moves of one connection.
+/// dropped (the reader takes no request meanwhile). Settling takes one round of answers;
+/// a request parked longer (a long-polling pull, a SYNC_FLUSH wait) makes it fail.
+pub const MOVE_QUIESCE_MS: u64 = 200;
+/// Shortest time between two moves of one connection, or after a move that failed to
+/// settle.
 pub const MOVE_MIN_INTERVAL_MS: u64 = 10_000;
 
 /// Where a connection's requests ran, over the current window.
@@ -94,8 +97,8 @@ impl Detached {
 }
 
 /// Settles `conn` for a move and takes its socket: `None` (the connection goes on here)
-/// if it closed, or did not settle within [`MOVE_QUIESCE_MS`], or the descriptor could not
-/// be duplicated. On success the connection is closed here without touching the socket;
+/// if it closed, or did not settle within [`MOVE_QUIESCE_MS`] (recorded, so the next try
+/// waits [`MOVE_MIN_INTERVAL_MS`]), or the descriptor could not be duplicated. On success the connection is closed here without touching the socket;
 /// `unread` is taken.
 pub(super) async fn detach(
     conn: &Connection,
@@ -118,6 +121,7 @@ pub(super) async fn detach(
     };
     if !futures_lite::future::or(settled, timeout).await {
         tracing::debug!(peer = %conn.peer(), "connection did not settle; it stays on this core");
+        conn.move_failed();
         return None;
     }
     // SAFETY: fcntl duplicates a descriptor this connection owns and keeps open until its

@@ -12,6 +12,8 @@ pub mod server;
 mod write_queue;
 
 #[cfg(test)]
+mod handover_tests;
+#[cfg(test)]
 mod tests;
 
 pub use connection::{not_supported, Connection, ConnectionLimits, RequestHandler};
