@@ -218,3 +218,29 @@ fn concurrent_first_sends_share_one_connection() {
         "32 sends started together open one connection"
     );
 }
+
+#[test]
+fn concurrent_first_requests_to_a_refusing_address_all_fail() {
+    // A port nothing listens on: every waiter gets the shared connect error, none hangs.
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let errors = on_executor(move || async move {
+        let links = Rc::new(coremq::client::rpc::Links::with_timeout(
+            Duration::from_secs(2),
+        ));
+        let calls: Vec<_> = (0..16)
+            .map(|_| {
+                let links = links.clone();
+                glommio::spawn_local(async move {
+                    let req = RemotingCommand::request(34, ExtFields::new());
+                    links.request(addr, req).await.is_err()
+                })
+            })
+            .collect();
+        let mut errors = 0;
+        for c in calls {
+            errors += usize::from(c.await);
+        }
+        errors
+    });
+    assert_eq!(errors, 16);
+}

@@ -38,7 +38,8 @@ impl Shard {
     /// `core` cannot take it, the socket closes and the client reconnects.
     pub fn move_connection(self: &Rc<Self>, conn: &Connection, core: usize, detached: Detached) {
         let state = self.local.borrow_mut().take(conn.id());
-        let from = self.id;
+        let joined = state.joined.clone();
+        let (from, conn_id) = (self.id, conn.id());
         let this = self.clone();
         let peer = conn.peer();
         glommio::spawn_local(async move {
@@ -50,7 +51,9 @@ impl Shard {
             match r.map_err(|e| e.to_string()).and_then(|r| r) {
                 Ok(()) => tracing::debug!(%peer, from, to = core, "connection moved"),
                 Err(e) => {
-                    tracing::warn!(%peer, "moving a connection to shard {core} failed, it is closed (the client reconnects): {e}")
+                    tracing::warn!(%peer, "moving a connection to shard {core} failed, it is closed (the client reconnects): {e}");
+                    // Its group entries still name this shard: leave as a close would.
+                    this.leave_groups(conn_id, joined);
                 }
             }
         })
@@ -67,7 +70,15 @@ impl Shard {
         let handler = Rc::new(BrokerHandler(self.clone()));
         let conn = Connection::adopt(detached, handler).map_err(|e| e.to_string())?;
         let conn_id = conn.id();
-        let groups: Vec<String> = state.joined.producers.iter().cloned().collect();
+        // Consumer groups too: a heartbeat in flight when the move was asked for may have
+        // joined one.
+        let joined = &state.joined;
+        let groups: Vec<String> = joined
+            .consumers
+            .iter()
+            .chain(&joined.producers)
+            .cloned()
+            .collect();
         self.local.borrow_mut().adopt(&conn, state);
         // The member entries name the shard holding the connection: the group's keeper must
         // know it moved, or a close here would not find it. Sent from here, before this

@@ -17,7 +17,7 @@ use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
 
 use super::clients::{group_shard, ClientTables, Member};
-use super::connections::LocalConnections;
+use super::connections::{Joined, LocalConnections};
 use super::locks::QueueLocks;
 use super::long_polling::PullWaiters;
 use super::metadata::{MetaChange, Metadata, MetadataFiles};
@@ -546,6 +546,12 @@ impl Shard {
     /// A connection of this core closed: leave its groups.
     pub fn connection_closed(self: &Rc<Self>, conn_id: u64) {
         let joined = self.local.borrow_mut().closed(conn_id);
+        self.leave_groups(conn_id, joined);
+    }
+
+    /// Removes connection `conn_id` of this core from the groups it joined (it closed, or
+    /// failed to move).
+    pub fn leave_groups(self: &Rc<Self>, conn_id: u64, joined: Joined) {
         let me = self.id;
         for group in joined.consumers.into_iter().chain(joined.producers) {
             let this = self.clone();

@@ -51,6 +51,9 @@ pub struct Links {
     /// One connect at a time per address: requests that start together share it instead
     /// of each opening (and leaking) a connection.
     connecting: RefCell<HashMap<SocketAddr, Rc<glommio::sync::Semaphore>>>,
+    /// The last failed connect per address: requests that waited for it share its error
+    /// instead of each trying (and timing out) in turn.
+    failed: RefCell<HashMap<SocketAddr, (std::time::Instant, ClientError)>>,
     /// Per-request timeout.
     pub timeout: Duration,
     handler: Rc<ClientRequests>,
@@ -80,6 +83,7 @@ impl Links {
         Links {
             conns: RefCell::default(),
             connecting: RefCell::default(),
+            failed: RefCell::default(),
             timeout,
             handler: Rc::new(ClientRequests(None)),
             credentials: None,
@@ -91,6 +95,7 @@ impl Links {
         Links {
             conns: RefCell::default(),
             connecting: RefCell::default(),
+            failed: RefCell::default(),
             timeout,
             handler: Rc::new(ClientRequests(Some(on_request))),
             credentials: None,
@@ -128,16 +133,31 @@ impl Links {
             .entry(addr)
             .or_insert_with(|| Rc::new(glommio::sync::Semaphore::new(1)))
             .clone();
+        let asked = std::time::Instant::now();
         // The semaphore is never closed, so the permit always comes.
         let _permit = turn.acquire_permit(1).await;
         if let Some(c) = self.open_connection(addr) {
             return Ok(c);
         }
-        let c = Connection::connect(addr, self.handler.clone(), self.timeout)
-            .await
-            .map_err(|e| unreachable(addr, e))?;
-        self.conns.borrow_mut().insert(addr, c.clone());
-        Ok(c)
+        if let Some((at, e)) = self.failed.borrow().get(&addr) {
+            if *at >= asked {
+                return Err(e.clone());
+            }
+        }
+        match Connection::connect(addr, self.handler.clone(), self.timeout).await {
+            Ok(c) => {
+                self.failed.borrow_mut().remove(&addr);
+                self.conns.borrow_mut().insert(addr, c.clone());
+                Ok(c)
+            }
+            Err(e) => {
+                let e = unreachable(addr, e);
+                self.failed
+                    .borrow_mut()
+                    .insert(addr, (std::time::Instant::now(), e.clone()));
+                Err(e)
+            }
+        }
     }
 
     /// Sends a request and returns the response, whatever its code.

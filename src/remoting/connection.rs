@@ -645,7 +645,11 @@ async fn read_loop<H: RequestHandler>(
                 break "malformed frame";
             }
         }
-        if let Some(core) = conn.0.move_to.take() {
+        // Not while a request of ours awaits the peer's reply: only this reader could take
+        // it, so the connection could not settle; the move waits for a later pass.
+        let awaiting_reply = !conn.0.pending.borrow().is_empty();
+        if let Some(core) = conn.0.move_to.get().filter(|_| !awaiting_reply) {
+            conn.0.move_to.set(None);
             if let Some(detached) = handover::detach(&conn, conn.0.fd, &mut buf).await {
                 tracing::debug!(peer = %conn.peer(), id = conn.id(), core, "connection moves to another core");
                 count(|c| {
