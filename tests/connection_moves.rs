@@ -23,23 +23,9 @@ const TOPIC: &str = "MoveTopic";
 /// mid-burst, with frames of the burst still unread.
 const SENDS_PER_PHASE: usize = 2 * MOVE_WINDOW_REQUESTS as usize;
 
-/// A SEND_MESSAGE_V2-equivalent (code 10) frame of one message to `qid`.
+/// A SEND_MESSAGE (10) frame of one message to `qid`.
 fn send_frame(qid: i32, body: &str, opaque: i32) -> Vec<u8> {
-    let mut ext = ExtFields::new();
-    for (k, v) in [
-        ("producerGroup", "move_pg"),
-        ("topic", TOPIC),
-        ("defaultTopic", "TBW102"),
-        ("defaultTopicQueueNums", "4"),
-        ("queueId", &qid.to_string()),
-        ("sysFlag", "0"),
-        ("bornTimestamp", "1700000000000"),
-        ("flag", "0"),
-        ("properties", "WAIT\u{1}true"),
-    ] {
-        ext.insert(k, v);
-    }
-    let mut cmd = RemotingCommand::request(10, ext).with_body(body.as_bytes().to_vec());
+    let mut cmd = send_command("move_pg", TOPIC, qid, body.as_bytes(), "WAIT\u{1}true");
     cmd.opaque = opaque;
     frame::encode_to_vec(&cmd)
 }

@@ -369,21 +369,33 @@ pub fn raw_send(
     tag: &str,
 ) -> RemotingCommand {
     let props = format!("TAGS\u{1}{tag}\u{2}KEYS\u{1}k1\u{2}WAIT\u{1}true");
-    c.call_with(
-        10,
-        &[
-            ("producerGroup", "pg"),
-            ("topic", topic),
-            ("defaultTopic", "TBW102"),
-            ("defaultTopicQueueNums", "4"),
-            ("queueId", &qid.to_string()),
-            ("sysFlag", "0"),
-            ("bornTimestamp", "1700000000000"),
-            ("flag", "0"),
-            ("properties", &props),
-        ],
-        body.to_vec(),
-    )
+    c.call(send_command("pg", topic, qid, body, &props))
+}
+
+/// A SEND_MESSAGE (10) request of one message from producer group `group` with encoded
+/// `properties`, not yet sent (callers pipelining sends set the opaque).
+pub fn send_command(
+    group: &str,
+    topic: &str,
+    qid: i32,
+    body: &[u8],
+    properties: &str,
+) -> RemotingCommand {
+    let mut ext = ExtFields::new();
+    for (k, v) in [
+        ("producerGroup", group),
+        ("topic", topic),
+        ("defaultTopic", "TBW102"),
+        ("defaultTopicQueueNums", "4"),
+        ("queueId", &qid.to_string()),
+        ("sysFlag", "0"),
+        ("bornTimestamp", "1700000000000"),
+        ("flag", "0"),
+        ("properties", properties),
+    ] {
+        ext.insert(k, v);
+    }
+    RemotingCommand::request(10, ext).with_body(body.to_vec())
 }
 
 /// PULL_MESSAGE (11) of up to 32 messages.
