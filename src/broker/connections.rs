@@ -96,9 +96,7 @@ impl LocalConnections {
 
     /// Forgets a closed connection; the groups it had joined.
     pub fn closed(&mut self, conn_id: u64) -> Joined {
-        self.conns.remove(&conn_id);
-        self.producer_ids.retain(|_, c| *c != conn_id);
-        self.joined.remove(&conn_id).unwrap_or_default()
+        self.take(conn_id).joined
     }
 
     /// True when `conn_id` joined a consumer group.
@@ -108,7 +106,7 @@ impl LocalConnections {
             .is_some_and(|j| !j.consumers.is_empty())
     }
 
-    /// Removes a connection that moves to another shard; what it carries there.
+    /// Removes a connection (it closed, or moves to another shard); what a move carries.
     pub fn take(&mut self, conn_id: u64) -> Moved {
         self.conns.remove(&conn_id);
         let mut producer_ids = Vec::new();

@@ -634,6 +634,18 @@ impl Shard {
             return Ok((Vec::new(), ResponseCode::SUCCESS));
         };
         let owner = self.queue_owner(&first.topic, first.queue_id);
+        self.store_on(owner, msgs).await
+    }
+
+    /// Stores messages of one queue on `owner`, the shard owning it (already known).
+    pub async fn store_on(
+        &self,
+        owner: usize,
+        msgs: Vec<NewMessage>,
+    ) -> Result<(Vec<AppendResult>, ResponseCode), Refusal> {
+        debug_assert!(msgs
+            .first()
+            .is_none_or(|m| self.queue_owner(&m.topic, m.queue_id) == owner));
         match self
             .run_on(owner, move |s| async move {
                 s.append(msgs).await.map_err(Refusal::from)

@@ -153,10 +153,15 @@ impl std::fmt::Display for SendResult {
     }
 }
 
-/// Writable queues of a topic with their master's address.
-/// A topic's writable queues with their masters' addresses, and the same queues alone
-/// (what an ordered send's selector picks among), computed once per route refresh.
-type PublishQueues = Rc<(Vec<(MessageQueue, String)>, Vec<MessageQueue>)>;
+/// A topic's writable queues, computed once per route refresh.
+struct Publish {
+    /// Each queue with its master's address, in route order.
+    with_addr: Vec<(MessageQueue, String)>,
+    /// The same queues alone: what an ordered send's selector picks among.
+    queues: Vec<MessageQueue>,
+}
+
+type PublishQueues = Rc<Publish>;
 
 /// A producer.
 pub struct Producer {
@@ -279,7 +284,7 @@ impl Producer {
     ) -> Result<SocketAddr, ClientError> {
         let queues = self.writable(&mq.topic).await?;
         let addr = queues
-            .0
+            .with_addr
             .iter()
             .find(|(q, _)| q.broker_name == mq.broker_name)
             .map(|(_, a)| a.clone())
@@ -335,9 +340,9 @@ impl Producer {
         route
             .queue_datas
             .sort_by(|a, b| a.broker_name.cmp(&b.broker_name));
-        let publish = Self::publish_queues(topic, &route);
-        let alone = publish.iter().map(|(q, _)| q.clone()).collect();
-        let publish = Rc::new((publish, alone));
+        let with_addr = Self::publish_queues(topic, &route);
+        let queues = with_addr.iter().map(|(q, _)| q.clone()).collect();
+        let publish = Rc::new(Publish { with_addr, queues });
         self.routes
             .borrow_mut()
             .insert(topic.to_owned(), (Instant::now(), route.clone(), publish));
@@ -376,7 +381,7 @@ impl Producer {
     /// is writable.
     async fn pick(&self, topic: &str) -> Result<(MessageQueue, String), ClientError> {
         let publish = self.writable(topic).await?;
-        let queues = &publish.0;
+        let queues = &publish.with_addr;
         if queues.is_empty() {
             return Err(ClientError::BadResponse {
                 addr: "nameserver".into(),
@@ -531,7 +536,7 @@ impl Producer {
         select: impl Fn(&[MessageQueue]) -> usize,
     ) -> Result<SendResult, ClientError> {
         let publish = self.writable(&msg.topic).await?;
-        let (queues, mqs) = (&publish.0, &publish.1);
+        let (queues, mqs) = (&publish.with_addr, &publish.queues);
         if mqs.is_empty() {
             return Err(ClientError::BadResponse {
                 addr: "nameserver".into(),

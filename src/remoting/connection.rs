@@ -9,8 +9,8 @@
 //! [`WriteQueue`]: small ones are encoded into one shared buffer, large bodies are queued
 //! uncopied, and the writer sends everything queued since its last write in one call (a
 //! plain send, or a vectored one when large bodies are among it), so a burst of responses
-//! costs one syscall (group writes, not one write per frame). Buffers are allocated on first use, so an idle connection holds little more
-//! than its read scratch.
+//! costs one syscall (group writes, not one write per frame). Buffers are allocated on
+//! first use, so an idle connection holds little more than its read scratch.
 //!
 //! Limits: at most [`MAX_INFLIGHT_REQUESTS`] requests from the peer are processed at once,
 //! and the reader stops taking requests while more than [`MAX_QUEUED_WRITE_BYTES`] (queued
@@ -244,10 +244,10 @@ impl Connection {
             unread,
             id,
             limits,
-            moved_at,
         } = detached;
         // SAFETY: the descriptor is a connected TCP socket handed over whole.
         let stream = unsafe { TcpStream::from_raw_fd(fd.into_raw_fd()) };
+        let moved_at = std::time::Instant::now();
         Self::start(stream, handler, limits, id, unread, Some(moved_at))
     }
 
@@ -366,19 +366,15 @@ impl Connection {
     }
 
     /// Ends the connection on this core for a move: both tasks stop, the socket is left
-    /// open (its duplicate travels on).
+    /// open (its duplicate travels on). Settled, so nothing queued or awaited is dropped.
     pub(super) fn close_for_move(&self) {
         debug_assert!(self.settled(), "a connection moves only once settled");
-        if self.0.closed.replace(true) {
-            return;
-        }
-        let wakers = {
-            let mut out = self.0.out.borrow_mut();
-            let mut w: Vec<Waker> = out.drained.drain(..).collect();
-            w.extend(out.writer.take());
-            w
-        };
-        wakers.into_iter().for_each(Waker::wake);
+        self.end(false);
+    }
+
+    /// The socket's descriptor.
+    pub(super) fn fd(&self) -> RawFd {
+        self.0.fd
     }
 
     /// Sends a request and waits for its response, at most `timeout`.
@@ -447,12 +443,19 @@ impl Connection {
 
     /// Closes the connection: pending requests fail, both tasks end, `on_close` runs.
     pub fn close(&self) {
+        self.end(true);
+    }
+
+    /// Ends both tasks; with `shutdown`, the socket too (a move keeps it for its duplicate).
+    fn end(&self, shutdown: bool) {
         if self.0.closed.replace(true) {
             return;
         }
-        // Waking the blocked read: shutdown makes it return 0 at once.
-        // SAFETY: the fd stays open until both tasks have dropped their halves.
-        unsafe { libc::shutdown(self.0.fd, libc::SHUT_RDWR) };
+        if shutdown {
+            // Waking the blocked read: shutdown makes it return 0 at once.
+            // SAFETY: the fd stays open until both tasks have dropped their halves.
+            unsafe { libc::shutdown(self.0.fd, libc::SHUT_RDWR) };
+        }
         self.0.pending.borrow_mut().clear();
         let wakers = {
             let mut out = self.0.out.borrow_mut();
@@ -642,7 +645,7 @@ async fn read_loop<H: RequestHandler>(
             Err(e) => {
                 // Logged once per connection: the connection ends right here.
                 tracing::warn!(peer = %conn.peer(), "malformed frame, closing connection: {e}");
-                break "malformed frame";
+                break Ended::Closed("malformed frame");
             }
         }
         // Not while a request of ours awaits the peer's reply: only this reader could take
@@ -650,15 +653,8 @@ async fn read_loop<H: RequestHandler>(
         let awaiting_reply = !conn.0.pending.borrow().is_empty();
         if let Some(core) = conn.0.move_to.get().filter(|_| !awaiting_reply) {
             conn.0.move_to.set(None);
-            if let Some(detached) = handover::detach(&conn, conn.0.fd, &mut buf).await {
-                tracing::debug!(peer = %conn.peer(), id = conn.id(), core, "connection moves to another core");
-                count(|c| {
-                    c.open = c.open.saturating_sub(1);
-                    c.moved_out += 1;
-                });
-                LIVE.with(|live| live.borrow_mut().remove(&conn.id()));
-                handler.moved(&conn, core, detached);
-                return;
+            if let Some(detached) = handover::detach(&conn, &mut buf).await {
+                break Ended::Moved(core, detached);
             }
         }
         if buf.is_empty() && buf.capacity() > SHRINK_ABOVE_BYTES {
@@ -666,7 +662,7 @@ async fn read_loop<H: RequestHandler>(
         }
         wait_for_capacity(&conn).await;
         if conn.is_closed() {
-            break "closed";
+            break Ended::Closed("closed");
         }
         if frame::frame_len(&buf).is_ok_and(|len| len.is_some_and(|n| 4 + n <= buf.len())) {
             // Whole frames left over from before a pause: serve them before reading more.
@@ -694,23 +690,40 @@ async fn read_loop<H: RequestHandler>(
             Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "idle"))
         };
         match futures_lite::future::or(read, idle).await {
-            Ok(0) => break "peer closed",
+            Ok(0) => break Ended::Closed("peer closed"),
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
                 tracing::info!(peer = %conn.peer(), "closing connection: no complete frame for {} ms", conn.0.limits.idle.as_millis());
-                break "idle";
+                break Ended::Closed("idle");
             }
             Err(e) => {
                 tracing::debug!(peer = %conn.peer(), "read failed: {e}");
-                break "read error";
+                break Ended::Closed("read error");
             }
         }
     };
-    tracing::debug!(peer = %conn.peer(), id = conn.id(), "connection ended: {outcome}");
-    conn.close();
+    if let Ended::Closed(why) = &outcome {
+        tracing::debug!(peer = %conn.peer(), id = conn.id(), "connection ended: {why}");
+        conn.close();
+    }
     count(|c| c.open = c.open.saturating_sub(1));
     LIVE.with(|live| live.borrow_mut().remove(&conn.id()));
-    handler.on_close(&conn);
+    match outcome {
+        Ended::Moved(core, detached) => {
+            tracing::debug!(peer = %conn.peer(), id = conn.id(), core, "connection moves to another core");
+            count(|c| c.moved_out += 1);
+            handler.moved(&conn, core, detached);
+        }
+        Ended::Closed(_) => handler.on_close(&conn),
+    }
+}
+
+/// How a connection's reader ended on this core.
+enum Ended {
+    /// Closed, and why.
+    Closed(&'static str),
+    /// Detached for the core given ([`handover`]).
+    Moved(usize, Detached),
 }
 
 /// Dispatches whole frames in `buf` while the connection has capacity; returns how many.

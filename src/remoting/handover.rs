@@ -20,9 +20,9 @@
 //! whose pattern changes cannot make it bounce between cores, and one with a request that
 //! stays parked (a long-polling pull) pauses its reads for a settle at most that often.
 
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::task::Poll;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::BytesMut;
 use futures_lite::future::poll_fn;
@@ -86,7 +86,6 @@ pub struct Detached {
     pub(super) unread: BytesMut,
     pub(super) id: u64,
     pub(super) limits: ConnectionLimits,
-    pub(super) moved_at: Instant,
 }
 
 impl Detached {
@@ -98,13 +97,9 @@ impl Detached {
 
 /// Settles `conn` for a move and takes its socket: `None` (the connection goes on here)
 /// if it closed, or did not settle within [`MOVE_QUIESCE_MS`] (recorded, so the next try
-/// waits [`MOVE_MIN_INTERVAL_MS`]), or the descriptor could not be duplicated. On success the connection is closed here without touching the socket;
-/// `unread` is taken.
-pub(super) async fn detach(
-    conn: &Connection,
-    fd: RawFd,
-    unread: &mut BytesMut,
-) -> Option<Detached> {
+/// waits [`MOVE_MIN_INTERVAL_MS`]), or the descriptor could not be duplicated. On success
+/// the connection is closed here without touching the socket, and `unread` is taken.
+pub(super) async fn detach(conn: &Connection, unread: &mut BytesMut) -> Option<Detached> {
     let settled = poll_fn(|cx| {
         if conn.is_closed() {
             return Poll::Ready(false);
@@ -126,7 +121,7 @@ pub(super) async fn detach(
     }
     // SAFETY: fcntl duplicates a descriptor this connection owns and keeps open until its
     // tasks end; the duplicate is owned by the returned value alone.
-    let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+    let dup = unsafe { libc::fcntl(conn.fd(), libc::F_DUPFD_CLOEXEC, 0) };
     if dup < 0 {
         tracing::warn!(peer = %conn.peer(), "cannot move connection: dup failed: {}", std::io::Error::last_os_error());
         return None;
@@ -139,7 +134,6 @@ pub(super) async fn detach(
         unread: std::mem::take(unread),
         id: conn.id(),
         limits: conn.limits(),
-        moved_at: Instant::now(),
     })
 }
 

@@ -198,8 +198,9 @@ pub async fn send(shard: &Rc<Shard>, conn: &Connection, req: &RemotingCommand) -
         (None, Some(q)) => (q, false),
         (None, None) => (msgs[0].queue_id, false),
     };
-    shard.note_send_owner(conn, shard.queue_owner(&msgs[0].topic, msgs[0].queue_id));
-    match shard.store_routed(msgs).await {
+    let owner = shard.queue_owner(&msgs[0].topic, msgs[0].queue_id);
+    shard.note_send_owner(conn, owner);
+    match shard.store_on(owner, msgs).await {
         Ok((results, status)) => Ok(response(shard, req, &results, reported_queue, status)),
         Err(r) => Ok(req.error(r.code, r.remark)),
     }
