@@ -1,5 +1,7 @@
 //! Codec micro-benchmark: encode + decode of a SEND_MESSAGE_V2 request (Java's header letters,
-//! 128-byte body) and of a PULL_MESSAGE response (32 records of 128-byte bodies).
+//! 128-byte body) and of a PULL_MESSAGE response (32 records of 128-byte bodies), and the
+//! typed send header read from / written to its extFields (what the broker's send handler
+//! and the producer do per message on top of the frame codec).
 //!
 //! Run: `cargo bench --bench codec` (add `-- --rounds N --iters M` to change the defaults).
 //! Prints the median of the rounds per operation; record results in bench/results/.
@@ -8,7 +10,8 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use bytes::BytesMut;
-use coremq::protocol::{frame, ExtFields, RemotingCommand};
+use coremq::protocol::header::broker::{SendMessageRequestHeader, SendMessageRequestHeaderV2};
+use coremq::protocol::{frame, CommandHeader, ExtFields, RemotingCommand};
 
 fn send_v2_request() -> RemotingCommand {
     let mut ext = ExtFields::new();
@@ -112,4 +115,15 @@ fn main() {
         });
         report(&format!("{name} decode"), wire.len(), dec);
     }
+    let ext = send_v2_request().ext;
+    let read = measure(rounds, iters, || {
+        let h = SendMessageRequestHeader::from_request(310, black_box(&ext)).unwrap();
+        black_box(h);
+    });
+    report("send header read (typed)", 0, read);
+    let typed = SendMessageRequestHeaderV2::from_ext(&ext).unwrap();
+    let write = measure(rounds, iters, || {
+        black_box(black_box(&typed).to_ext());
+    });
+    report("send header write (typed)", 0, write);
 }

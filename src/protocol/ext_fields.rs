@@ -154,28 +154,61 @@ impl ExtFields {
 
     /// Reads a required field.
     pub fn required<T: ExtValue>(&self, field: &'static str) -> Result<T, HeaderError> {
-        match self.get(field) {
-            Some(text) => T::parse_ext(text).ok_or_else(|| HeaderError::BadValue {
-                field,
-                value: shorten(text),
-                expected: T::EXPECTED,
-            }),
-            None => Err(HeaderError::Missing(field)),
-        }
+        parse_required(field, self.get(field))
     }
 
     /// Reads an optional field; a present but malformed value is still an error.
     pub fn optional<T: ExtValue>(&self, field: &'static str) -> Result<Option<T>, HeaderError> {
-        match self.get(field) {
-            Some(text) => T::parse_ext(text)
-                .map(Some)
-                .ok_or_else(|| HeaderError::BadValue {
-                    field,
-                    value: shorten(text),
-                    expected: T::EXPECTED,
-                }),
-            None => Ok(None),
-        }
+        parse_optional(field, self.get(field))
+    }
+
+    /// Appends `key` with `value` rendered in place (no `String` per field): for encoders
+    /// whose keys are known to be distinct.
+    pub(crate) fn push_display(&mut self, key: &str, value: impl std::fmt::Display) {
+        use std::fmt::Write as _;
+        let mark = self.begin_entry(key);
+        let start = self.text.len();
+        // Formatting into a String cannot fail.
+        let _ = write!(self.text, "{value}");
+        let end = self.text.len();
+        assert!(end <= u32::MAX as usize, "extFields text past 4 GiB");
+        let key = TextSpan {
+            start: mark as u32,
+            end: start as u32,
+        };
+        let value = TextSpan {
+            start: start as u32,
+            end: end as u32,
+        };
+        self.spans.push((key, value));
+    }
+}
+
+/// Parses a required field from its text (`None`: absent).
+pub fn parse_required<T: ExtValue>(
+    field: &'static str,
+    text: Option<&str>,
+) -> Result<T, HeaderError> {
+    match text {
+        Some(text) => T::parse_ext(text).ok_or_else(|| bad_value::<T>(field, text)),
+        None => Err(HeaderError::Missing(field)),
+    }
+}
+
+/// Parses an optional field from its text; a present but malformed value is an error.
+pub fn parse_optional<T: ExtValue>(
+    field: &'static str,
+    text: Option<&str>,
+) -> Result<Option<T>, HeaderError> {
+    text.map(|text| T::parse_ext(text).ok_or_else(|| bad_value::<T>(field, text)))
+        .transpose()
+}
+
+fn bad_value<T: ExtValue>(field: &'static str, text: &str) -> HeaderError {
+    HeaderError::BadValue {
+        field,
+        value: shorten(text),
+        expected: T::EXPECTED,
     }
 }
 
@@ -192,6 +225,11 @@ pub trait ExtValue: Sized {
     fn parse_ext(text: &str) -> Option<Self>;
     /// Renders the wire text.
     fn to_ext(&self) -> String;
+    /// Appends `key` with this value to `ext` (keys known distinct; see
+    /// [`ExtFields::push_display`]).
+    fn push_ext(&self, key: &str, ext: &mut ExtFields) {
+        ext.push_unchecked(key, &self.to_ext());
+    }
 }
 
 impl ExtValue for String {
@@ -201,6 +239,9 @@ impl ExtValue for String {
     }
     fn to_ext(&self) -> String {
         self.clone()
+    }
+    fn push_ext(&self, key: &str, ext: &mut ExtFields) {
+        ext.push_unchecked(key, self);
     }
 }
 
@@ -224,6 +265,9 @@ macro_rules! ext_value_int {
             }
             fn to_ext(&self) -> String {
                 self.to_string()
+            }
+            fn push_ext(&self, key: &str, ext: &mut ExtFields) {
+                ext.push_display(key, self);
             }
         }
     )*};
@@ -256,23 +300,38 @@ macro_rules! command_header {
         impl $crate::protocol::ext_fields::CommandHeader for $name {
             fn from_ext(ext: &$crate::protocol::ext_fields::ExtFields)
                 -> Result<Self, $crate::protocol::ext_fields::HeaderError> {
-                Ok(Self { $( $field: $crate::command_header!(@read ext, $key, $kind $(< $inner >)?) ),* })
+                // One pass over the entries, each key matched once (a per-field `get` scanned
+                // the entries once per field: the send header's 14 fields made ~100 string
+                // compares per request). The first of repeated keys wins, as with `get`.
+                $( let mut $field: Option<&str> = None; )*
+                for (key, value) in ext.iter() {
+                    match key {
+                        $( $key => { $field = $field.or(Some(value)); } )*
+                        _ => {}
+                    }
+                }
+                Ok(Self { $( $field: $crate::command_header!(@read $field, $key, $kind $(< $inner >)?) ),* })
             }
             fn to_ext(&self) -> $crate::protocol::ext_fields::ExtFields {
-                #[allow(unused_imports)]
                 use $crate::protocol::ext_fields::ExtValue as _;
-                let mut ext = $crate::protocol::ext_fields::ExtFields::new();
+                const FIELDS: usize = [$($key),*].len();
+                let mut ext = $crate::protocol::ext_fields::ExtFields::with_capacity(FIELDS);
                 $( $crate::command_header!(@write ext, self.$field, $key, $kind $(< $inner >)?); )*
                 ext
             }
         }
     };
-    (@read $ext:ident, $key:literal, Option < $inner:ty >) => { $ext.optional::<$inner>($key)? };
-    (@read $ext:ident, $key:literal, $t:ty) => { $ext.required::<$t>($key)? };
-    (@write $ext:ident, $v:expr, $key:literal, Option < $inner:ty >) => {
-        if let Some(v) = &$v { $ext.insert($key, v.to_ext()); }
+    (@read $text:ident, $key:literal, Option < $inner:ty >) => {
+        $crate::protocol::ext_fields::parse_optional::<$inner>($key, $text)?
     };
-    (@write $ext:ident, $v:expr, $key:literal, $t:ty) => { $ext.insert($key, $v.to_ext()); };
+    (@read $text:ident, $key:literal, $t:ty) => {
+        $crate::protocol::ext_fields::parse_required::<$t>($key, $text)?
+    };
+    // Struct fields have distinct keys, so entries are appended without a lookup.
+    (@write $ext:ident, $v:expr, $key:literal, Option < $inner:ty >) => {
+        if let Some(v) = &$v { v.push_ext($key, &mut $ext); }
+    };
+    (@write $ext:ident, $v:expr, $key:literal, $t:ty) => { $v.push_ext($key, &mut $ext); };
 }
 
 #[cfg(test)]
@@ -309,6 +368,36 @@ mod tests {
         missing.insert("queueId", "x1");
         let err = Sample::from_ext(&missing).unwrap_err();
         assert!(err.to_string().contains("queueId"), "{err}");
+    }
+
+    #[test]
+    fn typed_read_ignores_unknown_keys_and_takes_the_first_of_repeats() {
+        let mut ext = ExtFields::new();
+        ext.push_unchecked("extra", "x");
+        ext.push_unchecked("queueId", "7");
+        ext.push_unchecked("topic", "first");
+        ext.push_unchecked("topic", "second");
+        let h = Sample::from_ext(&ext).unwrap();
+        assert_eq!((h.topic.as_str(), h.queue_id, h.flag), ("first", 7, None));
+        assert_eq!(ext.get("topic"), Some("first"), "the same rule as get");
+
+        // Two bad fields: the first declared is named, whatever the wire order.
+        let mut bad = ExtFields::new();
+        bad.push_unchecked("queueId", "x");
+        let err = Sample::from_ext(&bad).unwrap_err();
+        assert_eq!(err, HeaderError::Missing("topic"));
+    }
+
+    #[test]
+    fn typed_write_renders_numbers_in_place() {
+        let h = Sample {
+            topic: "T".into(),
+            queue_id: -12,
+            flag: Some(true),
+        };
+        let ext = h.to_ext();
+        let got: Vec<_> = ext.iter().collect();
+        assert_eq!(got, [("topic", "T"), ("queueId", "-12"), ("flag", "true")]);
     }
 
     #[test]
