@@ -214,3 +214,53 @@ fn e2e_stamps_give_consumer_latency_and_a_chart() {
         String::from_utf8_lossy(&bad.stderr)
     );
 }
+
+#[test]
+fn a_queue_past_the_topics_last_is_refused_not_wrapped() {
+    let s = standalone();
+    // A queue that exists: every send lands in it and in no other.
+    let (_, v) = bench(
+        &s.ns,
+        &[
+            "producer",
+            "-s",
+            "64",
+            "-w",
+            "2",
+            "--queue",
+            "1",
+            "--duration",
+            "1",
+            "--warmup",
+            "0",
+        ],
+    );
+    let sent = v["messages"].as_u64().unwrap();
+    assert!(sent > 0, "{v}");
+    let (code, status, err) = admin(&s.ns, &["topicStatus", "-t", "BenchmarkTest"]);
+    assert_eq!(code, 0, "{err}");
+    // Rows: broker, queue id, min offset, max offset, last updated (date and time).
+    let (mut on_1, mut elsewhere) = (0u64, 0u64);
+    for row in status.lines().skip(1) {
+        let c: Vec<&str> = row.split_whitespace().collect();
+        let max: u64 = c[3].parse().unwrap();
+        if c[1] == "1" {
+            on_1 += max;
+        } else {
+            elsewhere += max;
+        }
+    }
+    assert!(on_1 >= sent, "{sent} sent: {status}");
+    assert_eq!(elsewhere, 0, "{status}");
+    let out = Command::new(coremq_bin())
+        .args(["bench", "producer", "-n", &s.ns, "--queue", "100000"])
+        .args(["--duration", "1", "--warmup", "0"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "exit {:?}: {err}", out.status);
+    assert!(
+        err.contains("--queue 100000") && err.contains("writable queues"),
+        "{err}"
+    );
+}

@@ -344,10 +344,22 @@ async fn generate(
         None
     };
     // The route first (creates the topic from TBW102 when it is new).
-    producer
+    let route = producer
         .route(&args.topic)
         .await
         .map_err(|e| format!("route of {}: {e}", args.topic))?;
+    if let Some(q) = args.queue {
+        // `send_ordered` would wrap a queue past the last one; a bench run that silently
+        // measures another queue than asked is worse than no run.
+        let writable = Producer::publish_queues(&args.topic, &route).len();
+        if q >= writable {
+            return Err(format!(
+                "--queue {q}: topic {} has {writable} writable queues (0..={})",
+                args.topic,
+                writable.saturating_sub(1)
+            ));
+        }
+    }
     let start = Instant::now();
     let start_wall_us = crate::clock::now_us();
     let share =
