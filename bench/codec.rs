@@ -115,6 +115,18 @@ fn main() {
         });
         report(&format!("{name} decode"), wire.len(), dec);
     }
+    // The JSON header alone, both decoders on the same bytes (the scanner declines nothing
+    // here: this is the header every Java producer sends).
+    let mut head = BytesMut::new();
+    coremq::protocol::json_header::encode(&send_v2_request(), &mut head);
+    let fast = measure(rounds, iters, || {
+        black_box(coremq::protocol::json_header::decode(black_box(&head)).unwrap());
+    });
+    report("send JSON header (scanner)", head.len(), fast);
+    let slow = measure(rounds, iters, || {
+        black_box(coremq::protocol::json_header::decode_with_serde(black_box(&head)).unwrap());
+    });
+    report("send JSON header (serde)", head.len(), slow);
     let ext = send_v2_request().ext;
     let read = measure(rounds, iters, || {
         let h = SendMessageRequestHeader::from_request(310, black_box(&ext)).unwrap();

@@ -90,6 +90,14 @@ pub fn push_str(dst: &mut BytesMut, s: &str) {
 
 /// Decodes a JSON header into a command with an empty body.
 pub fn decode(header: &[u8]) -> Result<RemotingCommand, FrameError> {
+    match super::json_scan::scan(header) {
+        Some(cmd) => Ok(cmd),
+        None => decode_with_serde(header),
+    }
+}
+
+/// The general decoder: every leniency and every error message (the scanner's fallback).
+pub fn decode_with_serde(header: &[u8]) -> Result<RemotingCommand, FrameError> {
     let h: HeaderIn = serde_json::from_slice(header)
         .map_err(|e| FrameError::BadHeader(format!("JSON header: {e}")))?;
     let code = h

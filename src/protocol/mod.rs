@@ -20,6 +20,7 @@ pub mod ext_fields;
 pub mod frame;
 pub mod header;
 pub mod json_header;
+mod json_scan;
 pub mod message_id;
 pub mod properties;
 pub mod sys_flag;

@@ -241,3 +241,238 @@ proptest! {
         let _ = decode_all(&wire);
     }
 }
+
+/// The JSON header scanner (`json_scan`) against the serde decoder: a header the scanner
+/// accepts decodes to exactly what serde gives, and one serde rejects is never accepted.
+fn scan_agrees_with_serde(header: &[u8]) -> Result<bool, TestCaseError> {
+    let fast = json_scan::scan(header);
+    let slow = json_header::decode_with_serde(header);
+    match (&fast, &slow) {
+        (Some(f), Ok(s)) => prop_assert_eq!(f, s, "{}", String::from_utf8_lossy(header)),
+        (Some(f), Err(e)) => prop_assert!(
+            false,
+            "scanner took what serde rejects ({e}): {f:?} from {}",
+            String::from_utf8_lossy(header)
+        ),
+        (None, _) => {}
+    }
+    Ok(fast.is_some())
+}
+
+fn json_header_of(cmd: &RemotingCommand) -> Vec<u8> {
+    let mut out = BytesMut::new();
+    json_header::encode(cmd, &mut out);
+    out.to_vec()
+}
+
+/// One JSON value as clients might write it: mostly shapes the scanner takes, some it
+/// leaves to serde, some no decoder takes.
+fn arb_json_value() -> impl Strategy<Value = String> {
+    let taken = proptest::sample::select(vec![
+        "0",
+        "7",
+        "-12",
+        "310",
+        "2147483647",
+        "123456789012345678",
+        "true",
+        "false",
+        "null",
+        r#""""#,
+        r#""JAVA""#,
+        r#""GO""#,
+        r#"" 42 ""#,
+        r#""x\"y\\z\/""#,
+        r#""\u0001\u0002\t\n""#,
+    ]);
+    let other = proptest::sample::select(vec![
+        "2147483648",
+        "-2147483649",
+        "00",
+        "-0",
+        "1.5",
+        "1e3",
+        "1234567890123456789",
+        r#""\ud83d\ude00""#,
+        r#""\u+123""#,
+        r#""bad \q""#,
+        "\"raw\u{1}ctl\"",
+        r#"{"a":1}"#,
+        "[1,2]",
+        "{}",
+        "tru",
+        "\"unterminated",
+    ]);
+    prop_oneof![
+        6 => taken.prop_map(str::to_owned),
+        2 => "[a-zA-Z0-9 ]{0,12}".prop_map(|s| format!("\"{s}\"")),
+        1 => any::<i64>().prop_map(|n| n.to_string()),
+        1 => other.prop_map(str::to_owned),
+    ]
+}
+
+fn arb_ext_object() -> impl Strategy<Value = String> {
+    prop_oneof![
+        1 => Just("null".to_owned()),
+        1 => Just("\"text\"".to_owned()),
+        8 => proptest::collection::vec(
+            (
+                proptest::sample::select(vec!["a", "b", "queueId", "k\\u0041", "a"]),
+                arb_json_value(),
+            ),
+            0..6,
+        )
+        .prop_map(|entries| {
+            let body: Vec<String> =
+                entries.iter().map(|(k, v)| format!("\"{k}\" : {v}")).collect();
+            format!("{{{}}}", body.join(","))
+        }),
+    ]
+}
+
+/// A value for top-level field `key`: mostly of the field's type, sometimes anything.
+fn value_for(key: &str, pick: usize, any_value: String, ext: String) -> String {
+    const INTS: [&str; 6] = ["0", "-12", "310", "2147483647", r#""34""#, r#"" 5 ""#];
+    const LANGUAGES: [&str; 5] = [r#""JAVA""#, r#""GO""#, r#""COBOL""#, "7", "null"];
+    const TEXTS: [&str; 4] = [r#""""#, r#""a\"b\\c\/""#, r#""\u0001\u00e9\n""#, "null"];
+    if pick % 8 == 0 {
+        return any_value;
+    }
+    let one = |set: &[&str]| set[pick % set.len()].to_owned();
+    match key {
+        "extFields" => ext,
+        "language" => one(&LANGUAGES),
+        "remark" | "serializeTypeCurrentRPC" | "other" => one(&TEXTS),
+        _ => one(&INTS),
+    }
+}
+
+/// Top-level members: mostly distinct known fields with `code` among them, sometimes a
+/// repeat or an escaped name, in any order.
+fn arb_members() -> impl Strategy<Value = Vec<(&'static str, String)>> {
+    let names = vec![
+        "language",
+        "version",
+        "opaque",
+        "flag",
+        "remark",
+        "extFields",
+        "serializeTypeCurrentRPC",
+        "other",
+    ];
+    (
+        proptest::sample::subsequence(names, 0..=8),
+        proptest::sample::select(vec!["code", "code", "code", "co\\u0064e", ""]),
+        proptest::sample::select(vec!["", "", "", "", "", "", "code", "flag"]),
+        proptest::collection::vec((any::<usize>(), arb_json_value(), arb_ext_object()), 10),
+        any::<proptest::sample::Index>(),
+    )
+        .prop_map(|(mut keys, code, repeat, values, at)| {
+            if !code.is_empty() {
+                keys.insert(at.index(keys.len() + 1), code);
+            }
+            if !repeat.is_empty() {
+                keys.push(repeat);
+            }
+            keys.iter()
+                .zip(values)
+                .map(|(k, (pick, v, ext))| (*k, value_for(k, pick, v, ext)))
+                .collect()
+        })
+}
+
+proptest! {
+    #[test]
+    fn the_scanner_takes_every_header_coremq_writes(cmd in arb_command()) {
+        let mut cmd = cmd;
+        cmd.serialize_type = SerializeType::Json;
+        cmd.body = Bytes::new();
+        let header = json_header_of(&cmd);
+        prop_assert!(scan_agrees_with_serde(&header)?, "declined {}", String::from_utf8_lossy(&header));
+        prop_assert_eq!(json_scan::scan(&header), Some(cmd));
+    }
+
+    #[test]
+    fn the_scanner_agrees_with_serde_or_declines(
+        members in arb_members(),
+        pad in proptest::sample::select(vec!["", " ", "\n\t ", "\r\n"]),
+        tail in proptest::sample::select(vec!["", "", "", "", "", "\n", " x", "}"]),
+    ) {
+        let members: Vec<String> = members
+            .iter()
+            .map(|(k, v)| format!("{pad}\"{k}\"{pad}:{pad}{v}{pad}"))
+            .collect();
+        let header = format!("{pad}{{{}}}{tail}", members.join(","));
+        scan_agrees_with_serde(header.as_bytes())?;
+    }
+}
+
+proptest! {
+    /// Near-misses of valid headers: a JSON-significant byte inserted, replaced or dropped
+    /// somewhere in a header coremq writes.
+    #[test]
+    fn the_scanner_agrees_with_serde_on_edited_headers(
+        cmd in arb_command(),
+        edits in proptest::collection::vec(
+            (
+                any::<proptest::sample::Index>(),
+                0u8..3,
+                proptest::sample::select(b"\x01\"\\{}[],:-.eE0 u/nt".to_vec()),
+            ),
+            1..4,
+        ),
+    ) {
+        let mut header = json_header_of(&cmd);
+        for (at, kind, byte) in edits {
+            let i = at.index(header.len());
+            match kind {
+                0 => header.insert(i, byte),
+                1 => header[i] = byte,
+                _ => {
+                    header.remove(i);
+                }
+            }
+        }
+        scan_agrees_with_serde(&header)?;
+    }
+}
+
+#[test]
+fn the_scanner_takes_real_clients_headers_and_declines_the_rest() {
+    let taken: [&[u8]; 4] = [
+        // Java (fastjson): alphabetical, every value of extFields a string.
+        br#"{"code":310,"extFields":{"a":"pg","b":"T","c":"TBW102","d":"4","e":"3","f":"0","g":"1700000000000","h":"0","i":"UNIQ_KEY\u00017F00\u0002WAIT\u0001true\u0002","j":"0","k":"false","m":"false","n":"broker-a"},"flag":0,"language":"JAVA","opaque":12,"serializeTypeCurrentRPC":"JSON","version":401}"#,
+        // Go: numbers for the enums, no serializeTypeCurrentRPC.
+        br#"{"code":105,"language":"GO","version":317,"opaque":9,"flag":0,"remark":"","extFields":{"topic":"T"}}"#,
+        // ali-ons without the nested value: numbers and booleans in extFields, null remark.
+        br#"{"code":310,"language":"JAVA","opaque":3,"flag":0,"version":121,"remark":null,"extFields":{"e":0,"g":1700000000000,"k":false,"x":null}}"#,
+        // Numeric strings, a language ordinal, blanks everywhere.
+        b" { \"code\" : \"34\" ,\n\"language\":7,\"opaque\":\" 5 \",\"extFields\":null}\n",
+    ];
+    for h in taken {
+        assert!(
+            json_scan::scan(h).is_some(),
+            "{}",
+            String::from_utf8_lossy(h)
+        );
+        assert_eq!(json_scan::scan(h), json_header::decode_with_serde(h).ok());
+    }
+    let declined: [&[u8]; 10] = [
+        br#"{"opaque":1}"#,
+        br#"{}"#,
+        br#"{"code":310.0}"#,
+        br#"{"code":1,"code":2}"#,
+        br#"{"code":1,"extFields":{"o":{"a":1}}}"#,
+        br#"{"code":1,"remark":5}"#,
+        br#"{"code":1,"remark":"\ud83d\ude00"}"#,
+        br#"{"code":1} x"#,
+        b"{\"code\":1,\"remark\":\"a\x01b\"}",
+        br#"{"code":1,"extra":[1]}"#,
+    ];
+    for h in declined {
+        assert_eq!(json_scan::scan(h), None, "{}", String::from_utf8_lossy(h));
+    }
+    // Declined is not rejected: the serde path still reads the lenient ones.
+    assert_eq!(json_header::decode(br#"{"code":310.0}"#).unwrap().code, 310);
+    assert!(json_header::decode(br#"{"code":1,"extra":[1]}"#).is_ok());
+}
