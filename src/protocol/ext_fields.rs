@@ -75,6 +75,11 @@ impl ExtFields {
     fn push_text(&mut self, piece: &str) -> TextSpan {
         let start = self.text.len();
         self.text.push_str(piece);
+        self.span_from(start)
+    }
+
+    /// The range from `start` to the end of the text.
+    fn span_from(&self, start: usize) -> TextSpan {
         // Headers are bounded by the frame size, far below 4 GiB; spans are u32.
         assert!(
             self.text.len() <= u32::MAX as usize,
@@ -126,10 +131,7 @@ impl ExtFields {
     pub(crate) fn finish_entry(&mut self, mark: usize, value: Option<&str>) {
         match value {
             Some(value) => {
-                let key = TextSpan {
-                    start: mark as u32,
-                    end: self.text.len() as u32,
-                };
+                let key = self.span_from(mark);
                 let v = self.push_text(value);
                 self.spans.push((key, v));
             }
@@ -152,34 +154,16 @@ impl ExtFields {
         self.spans.iter().map(|(k, v)| (self.at(*k), self.at(*v)))
     }
 
-    /// Reads a required field.
-    pub fn required<T: ExtValue>(&self, field: &'static str) -> Result<T, HeaderError> {
-        parse_required(field, self.get(field))
-    }
-
-    /// Reads an optional field; a present but malformed value is still an error.
-    pub fn optional<T: ExtValue>(&self, field: &'static str) -> Result<Option<T>, HeaderError> {
-        parse_optional(field, self.get(field))
-    }
-
     /// Appends `key` with `value` rendered in place (no `String` per field): for encoders
     /// whose keys are known to be distinct.
     pub(crate) fn push_display(&mut self, key: &str, value: impl std::fmt::Display) {
         use std::fmt::Write as _;
         let mark = self.begin_entry(key);
+        let key = self.span_from(mark);
         let start = self.text.len();
         // Formatting into a String cannot fail.
         let _ = write!(self.text, "{value}");
-        let end = self.text.len();
-        assert!(end <= u32::MAX as usize, "extFields text past 4 GiB");
-        let key = TextSpan {
-            start: mark as u32,
-            end: start as u32,
-        };
-        let value = TextSpan {
-            start: start as u32,
-            end: end as u32,
-        };
+        let value = self.span_from(start);
         self.spans.push((key, value));
     }
 }

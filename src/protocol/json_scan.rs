@@ -46,7 +46,7 @@ pub(super) fn scan(header: &[u8]) -> Option<RemotingCommand> {
                 h.seen |= f.bit();
                 h.read(f, &mut c, &mut scratch)?;
             }
-            None => c.skip_scalar()?,
+            None => c.skip_scalar(&mut scratch)?,
         }
         match c.next()? {
             b',' => continue,
@@ -301,9 +301,9 @@ impl<'a> Cursor<'a> {
     }
 
     /// Skips a string, integer, `true`, `false` or `null`.
-    fn skip_scalar(&mut self) -> Option<()> {
+    fn skip_scalar(&mut self, scratch: &mut String) -> Option<()> {
         match self.peek()? {
-            b'"' => self.string(&mut String::new()).map(|_| ()),
+            b'"' => self.string(scratch).map(|_| ()),
             b't' => self.word("true"),
             b'f' => self.word("false"),
             b'n' => self.word("null"),
