@@ -2,8 +2,8 @@
 //!
 //! - [`server`]: start-up, listeners, shutdown; [`placement`]: shards, CPUs, address.
 //! - [`shard`]: one core's state and [`shard::Shard::run_on`], the only way across cores;
-//!   [`router`] moves those calls over glommio's channel mesh; [`shard_map`] says which
-//!   core owns a queue.
+//!   [`router`] moves those calls between cores in [`mailbox`]es; [`shard_map`] says
+//!   which core owns a queue.
 //! - Per-queue state on the owner: [`offsets`] (consumer offsets), [`locks`] (orderly
 //!   consumers), [`long_polling`] (parked pulls); [`delay`] (delay levels, retries).
 //! - Per-group state on the group's keeper: [`clients`]; per-connection state on the
@@ -22,6 +22,7 @@ pub mod handlers;
 pub mod hot_window;
 pub mod locks;
 pub mod long_polling;
+pub mod mailbox;
 pub mod metadata;
 pub mod metrics;
 pub mod metrics_http;

@@ -1,22 +1,23 @@
 //! The share-nothing router: how a core gets work done by the core that owns a queue.
 //!
-//! Every shard runs one `Router` over glommio's channel mesh (one bounded SPSC channel per
-//! ordered pair of cores). `call(shard, request)` runs the request on that shard's
-//! [`ShardService`] and returns its response: directly when the shard is this one,
-//! otherwise as a `Call` message to the owner, whose reply comes back as a `Reply` message
-//! matched by id. Nothing is shared between cores but these messages.
+//! Every shard runs one `Router` over a [`MailboxMesh`] (one mailbox per ordered pair of
+//! cores; `mailbox` says why not glommio's channel mesh). `call(shard, request)` runs
+//! the request on that shard's [`ShardService`] and returns its response: directly when
+//! the shard is this one, otherwise as a `Call` message to the owner, whose reply comes
+//! back as a `Reply` message matched by id. Nothing is shared between cores but these
+//! messages.
 //!
 //! Batching: messages for a peer go into that peer's outbox, and one flusher task per peer
-//! moves the whole outbox onto the channel as one batch. The flusher first yields behind
+//! moves the whole outbox into the peer's mailbox as one batch. The flusher first yields behind
 //! the tasks already runnable, so a batch carries what this core produced for the peer in a
 //! turn: one channel slot and at most one wakeup of the peer per batch, not per message
 //! (the trade-off: a message waits for the rest of the turn, microseconds). One flusher
 //! per peer at a time keeps each peer's messages in order.
 //!
-//! Deadlock freedom: each peer has a receive pump that only receives and dispatches (it
-//! spawns a task per call and completes local waiters on replies); queuing a reply never
-//! waits, and only flushers wait on a full channel, never a pump. So pumps always drain
-//! their channels, and a full channel only ever waits on a pump that is making progress.
+//! Deadlock freedom: nothing waits to send (mailboxes are unbounded; what bounds them is
+//! the connections' in-flight limits), and each peer has a receive pump that only
+//! receives and dispatches (it spawns a task per call and completes local waiters on
+//! replies).
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -24,13 +25,10 @@ use std::future::Future;
 use std::rc::Rc;
 
 use futures_lite::FutureExt as _;
-use glommio::channels::channel_mesh::{Full, MeshBuilder, Receivers, Senders};
 use std::panic::AssertUnwindSafe;
 
+use super::mailbox::{Incoming, MailboxMesh, Outgoing};
 use crate::remoting::oneshot;
-
-/// Batches in flight between cores per ordered pair, before a flusher waits.
-pub const MESH_CHANNEL_CAPACITY: usize = 1024;
 
 /// What a shard does with requests routed to it.
 pub trait ShardService: 'static {
@@ -66,8 +64,13 @@ pub enum Envelope<Q, R> {
 pub type Batch<Q, R> = Vec<Envelope<Q, R>>;
 
 /// The mesh type for a service.
-pub type Mesh<S> =
-    MeshBuilder<Batch<<S as ShardService>::Request, <S as ShardService>::Response>, Full>;
+pub type Mesh<S> = MailboxMesh<Batch<<S as ShardService>::Request, <S as ShardService>::Response>>;
+
+/// A shard's receiving ends, by peer.
+type Inboxes<S> = Vec<(
+    usize,
+    Incoming<Batch<<S as ShardService>::Request, <S as ShardService>::Response>>,
+)>;
 
 /// Why a routed call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -105,7 +108,7 @@ struct Outbox<Q, R> {
 pub struct Router<S: ShardService> {
     me: usize,
     shards: usize,
-    senders: Senders<Batch<S::Request, S::Response>>,
+    senders: Outgoing<Batch<S::Request, S::Response>>,
     /// Per peer: messages waiting for the next batch.
     outboxes: Vec<RefCell<Outbox<S::Request, S::Response>>>,
     /// Batches sent to other shards.
@@ -114,18 +117,18 @@ pub struct Router<S: ShardService> {
     pending: RefCell<Pending<S::Response>>,
     next_id: Cell<u64>,
     service: Rc<S>,
+    /// The receiving ends until [`Router::serve`] starts their pumps.
+    inboxes: RefCell<Option<Inboxes<S>>>,
 }
 
 impl<S: ShardService> Router<S> {
-    /// Joins the mesh (every shard must join) and starts this shard's receive pumps.
-    pub async fn join(mesh: Mesh<S>, service: Rc<S>) -> Result<Rc<Self>, RouterError> {
-        let shards = mesh.nr_peers();
-        let (senders, receivers) = mesh
-            .join()
-            .await
-            .map_err(|_| RouterError::ShardGone(usize::MAX))?;
-        let router = Rc::new(Router {
-            me: senders.peer_id(),
+    /// Takes shard `me`'s ends of the mesh. Calls from peers wait in the mailboxes until
+    /// [`Router::serve`].
+    pub fn join(mesh: &Mesh<S>, me: usize, service: Rc<S>) -> Rc<Self> {
+        let shards = mesh.shards();
+        let (senders, receivers) = mesh.join(me);
+        Rc::new(Router {
+            me,
             shards,
             senders,
             outboxes: (0..shards)
@@ -140,9 +143,17 @@ impl<S: ShardService> Router<S> {
             pending: RefCell::new(HashMap::new()),
             next_id: Cell::new(0),
             service,
-        });
-        Self::start_pumps(&router, receivers);
-        Ok(router)
+            inboxes: RefCell::new(Some(receivers)),
+        })
+    }
+
+    /// Starts serving peers' calls. Separate from [`Router::join`] because a peer may have
+    /// sent before this shard joined, and glommio runs a spawned task at once: a pump
+    /// started before the service is ready would hand it those calls.
+    pub fn serve(self: &Rc<Self>) {
+        if let Some(inboxes) = self.inboxes.borrow_mut().take() {
+            Self::start_pumps(self, inboxes);
+        }
     }
 
     /// This shard's id.
@@ -177,22 +188,19 @@ impl<S: ShardService> Router<S> {
         }
     }
 
-    /// Sends `peer`'s outbox as batches until it is empty.
+    /// Sends `peer`'s outbox as one batch.
     async fn flush(self: Rc<Self>, peer: usize) {
         // glommio runs a spawned task at once: step behind the tasks already runnable, so
         // what they queue for the peer goes in this batch.
         futures_lite::future::yield_now().await;
-        loop {
-            let batch = {
-                let mut out = self.outboxes[peer].borrow_mut();
-                if out.queued.is_empty() {
-                    out.flushing = false;
-                    return;
-                }
-                std::mem::take(&mut out.queued)
-            };
+        let batch = {
+            let mut out = self.outboxes[peer].borrow_mut();
+            out.flushing = false;
+            std::mem::take(&mut out.queued)
+        };
+        if !batch.is_empty() {
             self.batches.set(self.batches.get() + 1);
-            if self.senders.send_to(peer, batch).await.is_err() {
+            if self.senders.send(peer, batch).is_err() {
                 // The peer is gone: every call waiting on it fails now, and what is still
                 // queued for it has no one to read it.
                 self.outboxes[peer].borrow_mut().queued.clear();
@@ -223,8 +231,8 @@ impl<S: ShardService> Router<S> {
         rx.await.ok_or(RouterError::ShardGone(shard))
     }
 
-    fn start_pumps(router: &Rc<Self>, mut receivers: Receivers<Batch<S::Request, S::Response>>) {
-        for (peer, stream) in receivers.streams() {
+    fn start_pumps(router: &Rc<Self>, receivers: Inboxes<S>) {
+        for (peer, stream) in receivers {
             let r = router.clone();
             glommio::spawn_local(async move {
                 while let Some(batch) = stream.recv().await {
@@ -282,7 +290,7 @@ mod tests {
     fn calls_reach_the_owner_and_replies_match() {
         const SHARDS: usize = 2;
         const CALLS: u64 = 5000;
-        let mesh: Mesh<Echo> = MeshBuilder::full(SHARDS, MESH_CHANNEL_CAPACITY);
+        let mesh = Mesh::<Echo>::new(SHARDS);
         let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let handles: Vec<_> = (0..SHARDS)
             .map(|i| {
@@ -291,7 +299,8 @@ mod tests {
                 LocalExecutorBuilder::new(Placement::Unbound)
                     .io_memory(128 << 10)
                     .spawn(move || async move {
-                        let router = Router::join(mesh, Rc::new(Echo(i))).await.unwrap();
+                        let router = Router::join(&mesh, i, Rc::new(Echo(i)));
+                        router.serve();
                         let me = router.shard_id();
                         assert_eq!(me, i);
                         // Many concurrent calls to every shard, this one included.
@@ -340,5 +349,68 @@ mod tests {
         for h in handles {
             h.join().unwrap();
         }
+    }
+
+    /// Answers only once it has been told its shard id (set between join and serve).
+    #[derive(Default)]
+    struct Late(std::cell::OnceCell<usize>);
+
+    impl ShardService for Late {
+        type Request = u64;
+        type Response = (usize, u64);
+        async fn handle(&self, req: u64) -> (usize, u64) {
+            match self.0.get() {
+                Some(&me) => (me, req * 2),
+                None => Self::failed(),
+            }
+        }
+        fn failed() -> (usize, u64) {
+            (usize::MAX, 0)
+        }
+    }
+
+    #[test]
+    fn a_call_sent_before_the_peer_joined_is_served_once_it_is_ready() {
+        let mesh = Mesh::<Late>::new(2);
+        let sent = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (mesh1, sent1) = (mesh.clone(), sent.clone());
+        let caller = LocalExecutorBuilder::new(Placement::Unbound)
+            .io_memory(128 << 10)
+            .spawn(move || async move {
+                let svc = Rc::new(Late::default());
+                let _ = svc.0.set(0);
+                let router = Router::join(&mesh, 0, svc);
+                router.serve();
+                let call = glommio::spawn_local({
+                    let r = router.clone();
+                    async move { r.call(1, 21).await }
+                });
+                // The call's batch leaves on the next turn; then the peer may join.
+                glommio::timer::sleep(std::time::Duration::from_millis(20)).await;
+                sent.store(true, std::sync::atomic::Ordering::SeqCst);
+                call.await
+            })
+            .unwrap();
+        let callee = LocalExecutorBuilder::new(Placement::Unbound)
+            .io_memory(128 << 10)
+            .spawn(move || async move {
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+                while !sent1.load(std::sync::atomic::Ordering::SeqCst) {
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "the caller never sent"
+                    );
+                    glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+                }
+                let svc = Rc::new(Late::default());
+                let router = Router::join(&mesh1, 1, svc.clone());
+                let _ = svc.0.set(1);
+                router.serve();
+                // Serve until the caller has its answer.
+                glommio::timer::sleep(std::time::Duration::from_millis(200)).await;
+            })
+            .unwrap();
+        assert_eq!(caller.join().unwrap(), Ok((1, 42)));
+        callee.join().unwrap();
     }
 }

@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::Placement;
 use socket2::Socket;
 
@@ -17,7 +16,7 @@ use super::acl::AclStart;
 use super::handlers::BrokerHandler;
 use super::metadata::{Metadata, MetadataFiles};
 use super::offsets::ConsumerOffsets;
-use super::router::{Mesh, MESH_CHANNEL_CAPACITY};
+use super::router::Mesh;
 use super::shard::{BrokerIdentity, Jobs, Shard};
 use super::{delay, placement, registration, replication};
 use crate::config::broker::{BrokerConfig, BrokerRole, FlushDiskType};
@@ -172,7 +171,7 @@ pub fn run(
             .map_err(|e| format!("cannot listen on {addr} (haListenPort): {e}"))?,
         )
     };
-    let mesh: Mesh<Jobs> = MeshBuilder::full(shards, MESH_CHANNEL_CAPACITY);
+    let mesh = Mesh::<Jobs>::new(shards);
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
     let mut handles = Vec::new();
     for (i, cpu) in cpus.iter().enumerate() {
@@ -262,15 +261,13 @@ async fn shard_main(
     let delays = ConsumerOffsets::load(config_dir.join("delayOffset.json"))?;
     let shard = Shard::start(
         i,
-        mesh,
+        &mesh,
         Rc::new(ident),
         store.clone(),
         meta,
         (offsets, delays),
         acl.as_ref().map(AclStart::gate),
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    );
     glommio::spawn_local(store.clone().run_retention()).detach();
     glommio::spawn_local(store.clone().run_idle_release()).detach();
     glommio::spawn_local(shard.throughput.clone().run_sampler()).detach();

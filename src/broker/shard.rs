@@ -1,7 +1,7 @@
 //! One shard: the state a pinned core owns, and the only way other cores touch it.
 //!
 //! A `Shard` is `!Send` and lives on its executor. Another core gets something done here
-//! with [`Shard::run_on`]: the closure crosses the channel mesh, runs on this core with
+//! with [`Shard::run_on`]: the closure crosses to this core's mailbox, runs on this core with
 //! this core's `Rc<Shard>`, and its (`Send`) result comes back. What each core owns:
 //! the store of its queues with their offsets, locks and parked pulls (by the queue map in
 //! `shard_map`); the member lists of the client groups that hash to it (`clients`); the
@@ -178,18 +178,18 @@ impl Shard {
         self.replies.get()
     }
 
-    /// Builds the shard and joins the mesh.
-    pub async fn start(
+    /// Builds the shard and takes its ends of the mesh.
+    pub fn start(
         id: usize,
-        mesh: super::router::Mesh<Jobs>,
+        mesh: &super::router::Mesh<Jobs>,
         ident: Rc<BrokerIdentity>,
         store: Rc<ShardStore>,
         meta: Metadata,
         (offsets, delay_offsets): (ConsumerOffsets, ConsumerOffsets),
         acl: Option<super::acl::AclGate>,
-    ) -> Result<Rc<Shard>, RouterError> {
+    ) -> Rc<Shard> {
         let jobs = Rc::new(Jobs::default());
-        let router = Router::join(mesh, jobs.clone()).await?;
+        let router = Router::join(mesh, id, jobs.clone());
         let shard = Rc::new(Shard {
             id,
             shards: router.shards(),
@@ -219,7 +219,8 @@ impl Shard {
             acl,
         });
         let _ = jobs.shard.set(Rc::downgrade(&shard));
-        Ok(shard)
+        shard.router.serve();
+        shard
     }
 
     /// The effective config (the boot config plus run-time changes).
