@@ -11,16 +11,22 @@
 //! receiver never wakes the sender.
 //!
 //! The trade-off: a mailbox is unbounded, so a sender never waits for room and nothing
-//! needs the "room" wakeup. What bounds it is upstream: a connection has at most
-//! `MAX_INFLIGHT_REQUESTS` requests in flight, a call has one reply, and a batch is what
-//! one turn of one shard produced for its peer.
+//! needs the "room" wakeup. What fills it is calls, each awaited by its caller, and their
+//! replies: client requests (at most `MAX_INFLIGHT_REQUESTS` per connection) and the
+//! broker's own periodic work. The old bounded channel did not bound memory either: what
+//! did not fit waited in the router's outboxes.
 //!
-//! Closing: dropping a shard's [`Outgoing`] (its router) marks its mailboxes closed and
-//! wakes their pumps, which end once they have drained what was sent; dropping an
-//! [`Incoming`] refuses later sends, so the sender learns the peer is gone.
+//! Start-up: a shard may call a peer that has not started; the call waits in the peer's
+//! mailbox. [`MailboxMesh::serving`] counts shards that serve, so that start-up can wait
+//! for all of them before taking clients (glommio's mesh made `join` that barrier).
+//!
+//! Closing: dropping a shard's [`Outgoing`] marks its mailboxes closed and wakes their
+//! pumps, which end once they have drained what was sent; dropping an [`Incoming`]
+//! refuses later sends, so the sender learns the peer is gone. (A send racing that drop
+//! can still be queued and never read; both only happen as a shard's executor ends.)
 
 use std::future::poll_fn;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 
@@ -53,6 +59,7 @@ pub struct MailboxMesh<T> {
     shards: usize,
     /// `from * shards + to`.
     boxes: Vec<Arc<Mailbox<T>>>,
+    serving: Arc<AtomicUsize>,
 }
 
 impl<T> Clone for MailboxMesh<T> {
@@ -60,6 +67,7 @@ impl<T> Clone for MailboxMesh<T> {
         MailboxMesh {
             shards: self.shards,
             boxes: self.boxes.clone(),
+            serving: self.serving.clone(),
         }
     }
 }
@@ -72,6 +80,15 @@ impl<T: Send> MailboxMesh<T> {
             boxes: (0..shards * shards)
                 .map(|_| Arc::new(Mailbox::default()))
                 .collect(),
+            serving: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// The count of shards serving their mailboxes (see [`StartLatch`]).
+    pub fn serving(&self) -> StartLatch {
+        StartLatch {
+            serving: self.serving.clone(),
+            shards: self.shards,
         }
     }
 
@@ -99,6 +116,29 @@ impl<T: Send> MailboxMesh<T> {
             })
             .collect();
         (outgoing, incoming)
+    }
+}
+
+/// Counts the shards that serve their mailboxes; start-up waits for all.
+pub struct StartLatch {
+    serving: Arc<AtomicUsize>,
+    shards: usize,
+}
+
+/// How often a starting shard looks whether every shard serves (start-up only).
+const START_POLL_MS: u64 = 1;
+
+impl StartLatch {
+    /// This shard serves now (once per shard).
+    pub fn arrive(&self) {
+        self.serving.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Returns once every shard serves.
+    pub async fn all_arrived(&self) {
+        while self.serving.load(Ordering::Acquire) < self.shards {
+            glommio::timer::sleep(std::time::Duration::from_millis(START_POLL_MS)).await;
+        }
     }
 }
 
@@ -147,6 +187,8 @@ impl<T> Incoming<T> {
             // seen by it or finds the waker and wakes us.
             mailbox.pump.register(cx.waker());
             if let Some(item) = mailbox.queue.pop() {
+                // Not waiting after all: senders need not wake us.
+                drop(mailbox.pump.take());
                 return Poll::Ready(Some(item));
             }
             if mailbox.sender_closed.load(Ordering::Acquire) {
@@ -223,5 +265,30 @@ mod tests {
         assert_eq!(out.send(1, 7), Ok(()));
         drop(incoming);
         assert_eq!(out.send(1, 8), Err(8));
+    }
+
+    #[test]
+    fn start_waits_for_every_shard_to_serve() {
+        let mesh = MailboxMesh::<u64>::new(2);
+        let late = mesh.clone();
+        let arrived_late = std::sync::Arc::new(AtomicBool::new(false));
+        let flag = arrived_late.clone();
+        let early = LocalExecutorBuilder::new(Placement::Unbound)
+            .io_memory(128 << 10)
+            .spawn(move || async move {
+                let latch = mesh.serving();
+                latch.arrive();
+                latch.all_arrived().await;
+                // Only the late shard's arrival can have let us through.
+                assert!(
+                    flag.load(Ordering::SeqCst),
+                    "went on before the late shard served"
+                );
+            })
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        arrived_late.store(true, Ordering::SeqCst);
+        late.serving().arrive();
+        early.join().unwrap();
     }
 }

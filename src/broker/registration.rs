@@ -181,8 +181,8 @@ async fn learn_master(shard: &Shard, master_addr: Option<String>, ha: Option<Str
             }
         })
         .await;
-    // A shard still starting up cannot be told yet: the next registration (soon, see
-    // `run`) tells every shard again.
+    // A shard that could not be told (it is stopping) is told again at the next
+    // registration (soon, see `run`).
     shard.replication.set_followers_told(r.is_ok());
     if let Err(e) = r {
         tracing::warn!("cannot tell the shards where the master is yet: {e}");

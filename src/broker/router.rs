@@ -10,7 +10,7 @@
 //! Batching: messages for a peer go into that peer's outbox, and one flusher task per peer
 //! moves the whole outbox into the peer's mailbox as one batch. The flusher first yields behind
 //! the tasks already runnable, so a batch carries what this core produced for the peer in a
-//! turn: one channel slot and at most one wakeup of the peer per batch, not per message
+//! turn: one mailbox entry and at most one wakeup of the peer per batch, not per message
 //! (the trade-off: a message waits for the rest of the turn, microseconds). One flusher
 //! per peer at a time keeps each peer's messages in order.
 //!
@@ -27,7 +27,7 @@ use std::rc::Rc;
 use futures_lite::FutureExt as _;
 use std::panic::AssertUnwindSafe;
 
-use super::mailbox::{Incoming, MailboxMesh, Outgoing};
+use super::mailbox::{Incoming, MailboxMesh, Outgoing, StartLatch};
 use crate::remoting::oneshot;
 
 /// What a shard does with requests routed to it.
@@ -119,6 +119,7 @@ pub struct Router<S: ShardService> {
     service: Rc<S>,
     /// The receiving ends until [`Router::serve`] starts their pumps.
     inboxes: RefCell<Option<Inboxes<S>>>,
+    started: StartLatch,
 }
 
 impl<S: ShardService> Router<S> {
@@ -144,6 +145,7 @@ impl<S: ShardService> Router<S> {
             next_id: Cell::new(0),
             service,
             inboxes: RefCell::new(Some(receivers)),
+            started: mesh.serving(),
         })
     }
 
@@ -151,9 +153,16 @@ impl<S: ShardService> Router<S> {
     /// sent before this shard joined, and glommio runs a spawned task at once: a pump
     /// started before the service is ready would hand it those calls.
     pub fn serve(self: &Rc<Self>) {
-        if let Some(inboxes) = self.inboxes.borrow_mut().take() {
+        let inboxes = self.inboxes.borrow_mut().take();
+        if let Some(inboxes) = inboxes {
             Self::start_pumps(self, inboxes);
+            self.started.arrive();
         }
+    }
+
+    /// Returns once every shard has called [`Router::serve`].
+    pub async fn all_serving(&self) {
+        self.started.all_arrived().await
     }
 
     /// This shard's id.
@@ -383,7 +392,11 @@ mod tests {
                 router.serve();
                 let call = glommio::spawn_local({
                     let r = router.clone();
-                    async move { r.call(1, 21).await }
+                    let hung = async {
+                        glommio::timer::sleep(std::time::Duration::from_secs(30)).await;
+                        panic!("no reply in 30 s")
+                    };
+                    async move { futures_lite::future::or(hung, r.call(1, 21)).await }
                 });
                 // The call's batch leaves on the next turn; then the peer may join.
                 glommio::timer::sleep(std::time::Duration::from_millis(20)).await;

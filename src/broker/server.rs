@@ -280,6 +280,9 @@ async fn shard_main(
     // A slave only ever holds what its master made durable; a SYNC_FLUSH master serves
     // only what it made durable itself.
     store.set_reads_durable_only(!slave && shard.cfg().flush_disk_type == FlushDiskType::SyncFlush);
+    // Peers' calls run from here on. No shard goes further until every store is open and
+    // serving, so none takes clients or registers while a peer still recovers.
+    shard.serve_peers().await;
     if slave {
         // A slave's log is its master's: delay levels are delivered there, not here.
         replication::spawn_link(replication::slave::run(shard.clone()));

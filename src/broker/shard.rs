@@ -178,7 +178,8 @@ impl Shard {
         self.replies.get()
     }
 
-    /// Builds the shard and takes its ends of the mesh.
+    /// Builds the shard and takes its ends of the mesh; peers' calls wait until
+    /// `router.serve()`.
     pub fn start(
         id: usize,
         mesh: &super::router::Mesh<Jobs>,
@@ -219,8 +220,13 @@ impl Shard {
             acl,
         });
         let _ = jobs.shard.set(Rc::downgrade(&shard));
-        shard.router.serve();
         shard
+    }
+
+    /// Starts running peers' calls here, then waits until every shard does (start-up).
+    pub async fn serve_peers(&self) {
+        self.router.serve();
+        self.router.all_serving().await;
     }
 
     /// The effective config (the boot config plus run-time changes).
