@@ -107,6 +107,8 @@ fn store_config(cfg: &BrokerConfig, root: PathBuf, shard: u32) -> Result<StoreCo
     };
     sc.flush_interval = Duration::from_millis(cfg.flush_interval_commit_log.max(1));
     sc.sync_flush_timeout = Duration::from_millis(cfg.sync_flush_timeout.max(1));
+    sc.checkpoint_interval =
+        Duration::from_millis(cfg.flush_consume_queue_thorough_interval.max(1));
     sc.read_cache_bytes = cfg.read_cache_bytes_per_shard as usize;
     sc.cache_idle_release = (cfg.read_cache_idle_release_ms > 0)
         .then(|| Duration::from_millis(cfg.read_cache_idle_release_ms));

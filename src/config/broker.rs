@@ -92,6 +92,9 @@ config_struct! {
         mapped_file_size_consume_queue: u64 = "mappedFileSizeConsumeQueue", 6_000_000;
         /// ASYNC_FLUSH period, ms.
         flush_interval_commit_log: u64 = "flushIntervalCommitLog", 500;
+        /// Longest time, ms, between checkpoints (each syncs every queue's partial index
+        /// tail); one is due sooner after 64 MiB of log.
+        flush_consume_queue_thorough_interval: u64 = "flushConsumeQueueThoroughInterval", 60_000;
         /// Hours when expired files are removed, `04` or `04;16`.
         delete_when: String = "deleteWhen", "04".to_string();
         /// Hours a segment is kept.

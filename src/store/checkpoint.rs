@@ -58,6 +58,8 @@ pub fn decode(block: &[u8]) -> Option<Checkpoint> {
 pub struct CheckpointFile {
     file: DmaFile,
     path: String,
+    /// The log offset of the last checkpoint written or read (0 if none).
+    log_offset: std::cell::Cell<u64>,
 }
 
 impl CheckpointFile {
@@ -79,6 +81,7 @@ impl CheckpointFile {
             CheckpointFile {
                 file,
                 path: path.display().to_string(),
+                log_offset: std::cell::Cell::new(cp.as_ref().map_or(0, |c| c.log_offset)),
             },
             cp,
         ))
@@ -94,7 +97,14 @@ impl CheckpointFile {
             .map_err(|e| io("write", e))?;
         tracked(IoKind::Sync, self.file.fdatasync())
             .await
-            .map_err(|e| io("fdatasync", e))
+            .map_err(|e| io("fdatasync", e))?;
+        self.log_offset.set(cp.log_offset);
+        Ok(())
+    }
+
+    /// The log offset of the last checkpoint on disk.
+    pub fn log_offset(&self) -> u64 {
+        self.log_offset.get()
     }
 }
 

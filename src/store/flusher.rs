@@ -9,8 +9,9 @@
 //! previous round was on the device is acknowledged by the next single sync.
 //!
 //! **Index task**: every [`INDEX_FLUSH_INTERVAL_MS`] writes the consume-index chunks that
-//! filled since its last round (without syncing), and every checkpointInterval writes the
-//! partial tails too, syncs the index files it wrote and advances the checkpoint to the log's durable end *as of planning*:
+//! filled since its last round (without syncing). A checkpoint round (due once
+//! `checkpoint_after_log_bytes` more of the log is durable, or after `checkpoint_interval`
+//! with anything logged) writes the partial tails too, syncs the index files it wrote and advances the checkpoint to the log's durable end *as of planning*:
 //! every record below that end had its index entry pushed before the plan, so the entry is
 //! in this round or an earlier one. Index writes never delay an acknowledgement.
 //!
@@ -42,6 +43,9 @@ pub const INDEX_FLUSH_INTERVAL_MS: u64 = 50;
 /// (send p99 10 ms at 10k msgs/s against 0.4 ms on an 8-queue topic).
 pub const INDEX_WRITES_IN_FLIGHT: u64 = 8;
 
+/// Period of a SYNC_FLUSH log round when no append kicks it.
+pub const SYNC_IDLE_ROUND_MS: u64 = 1000;
+
 /// Bucket bounds of the commit-log write round histogram, ms: from a write that only
 /// reached the device cache to a sync on a saturated volume.
 pub const FLUSH_LATENCY_BUCKETS_MS: [f64; 13] = [
@@ -54,7 +58,7 @@ pub(super) async fn run_log(inner: Rc<Inner>) {
     loop {
         let period = match inner.cfg.flush_mode {
             FlushMode::Async => inner.cfg.flush_interval,
-            FlushMode::Sync => inner.cfg.checkpoint_interval,
+            FlushMode::Sync => Duration::from_millis(SYNC_IDLE_ROUND_MS),
         };
         wait_for(&inner.log_signal, &inner, period).await;
         let closing = inner.closing.get();
@@ -118,6 +122,9 @@ pub(super) async fn run_log(inner: Rc<Inner>) {
 /// The index and checkpoint loop; ends after a clean checkpoint once the log task is done.
 pub(super) async fn run_index(inner: Rc<Inner>) {
     let mut last_checkpoint = Instant::now();
+    // Recovery may have rebuilt index entries past the checkpoint on disk: they count as
+    // logged, so a shard that recovered a replay checkpoints it even without new appends.
+    let mut checkpointed_log_end = inner.checkpoint.log_offset();
     let mut unsynced = Unsynced::default();
     loop {
         wait_for(
@@ -127,15 +134,21 @@ pub(super) async fn run_index(inner: Rc<Inner>) {
         )
         .await;
         let final_round = inner.closing.get() && inner.log_done.get();
-        let due = final_round || last_checkpoint.elapsed() >= inner.cfg.checkpoint_interval;
         // Plan: the durable log end first, then the index entries pushed so far: all of
         // them in a checkpoint round, else only filled chunks (partial tails wait, in
         // memory, for the checkpoint; nothing acknowledged waits for them).
         let durable = inner.log.borrow().durable();
+        let logged = durable.saturating_sub(checkpointed_log_end);
+        // Due by data (bounds the replay after a crash) or by time, and only when
+        // something changed: an idle shard writes no checkpoint.
+        let due = final_round
+            || logged >= inner.cfg.checkpoint_after_log_bytes
+            || (logged > 0 && last_checkpoint.elapsed() >= inner.cfg.checkpoint_interval);
         let batches = take_index_batches(&inner, due);
         let ok = write_index_batches(&inner, batches, &mut unsynced).await;
         if due && ok && checkpoint(&inner, &mut unsynced, durable, final_round).await {
             last_checkpoint = Instant::now();
+            checkpointed_log_end = durable;
         }
         if final_round {
             return;
