@@ -79,9 +79,10 @@ pub const DEFAULT_CACHE_IDLE_RELEASE_MS: u64 = 5_000;
 /// queues) a 1 s period cost about 930 fdatasyncs and 4.5 MB of rewritten tails per second
 /// at 2k msgs/s, 7x the data logged.
 pub const DEFAULT_CHECKPOINT_INTERVAL_MS: u64 = 60_000;
-/// Durable log bytes past the last checkpoint that make the next one due: the replay after
-/// a crash reads at most about this much (plus one flush interval) per shard, while the
-/// index cost follows the data rate, not the queue count.
+/// Durable log bytes past the last checkpoint that make the next one due (at most one a
+/// second): the replay after a crash reads about this much per shard, plus what arrives
+/// while a checkpoint round runs and one flush interval; the index cost follows the data
+/// rate, not the queue count.
 pub const DEFAULT_CHECKPOINT_AFTER_LOG_BYTES: u64 = 64 << 20;
 
 impl StoreConfig {

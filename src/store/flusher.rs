@@ -43,6 +43,10 @@ pub const INDEX_FLUSH_INTERVAL_MS: u64 = 50;
 /// (send p99 10 ms at 10k msgs/s against 0.4 ms on an 8-queue topic).
 pub const INDEX_WRITES_IN_FLIGHT: u64 = 8;
 
+/// Least time between two checkpoints due by data: a fast log (64 MiB/s per shard and
+/// more) would otherwise sync every queue's index tail more often than once a second.
+pub const CHECKPOINT_MIN_GAP_MS: u64 = 1000;
+
 /// Period of a SYNC_FLUSH log round when no append kicks it.
 pub const SYNC_IDLE_ROUND_MS: u64 = 1000;
 
@@ -60,7 +64,7 @@ pub(super) async fn run_log(inner: Rc<Inner>) {
             FlushMode::Async => inner.cfg.flush_interval,
             FlushMode::Sync => Duration::from_millis(SYNC_IDLE_ROUND_MS),
         };
-        wait_for(&inner.log_signal, &inner, period).await;
+        wait_for(&inner.log_signal, || inner.closing.get(), period).await;
         let closing = inner.closing.get();
         let now = Instant::now();
         let sync = closing
@@ -127,9 +131,12 @@ pub(super) async fn run_index(inner: Rc<Inner>) {
     let mut checkpointed_log_end = inner.checkpoint.log_offset();
     let mut unsynced = Unsynced::default();
     loop {
+        // Not woken by `closing` alone: until the log task is done there is no final
+        // round to run, and a round with nothing to write never yields (this loop would
+        // spin and starve the log task it waits for). close() kicks it after the log task.
         wait_for(
             &inner.index_signal,
-            &inner,
+            || inner.closing.get() && inner.log_done.get(),
             Duration::from_millis(INDEX_FLUSH_INTERVAL_MS),
         )
         .await;
@@ -139,11 +146,15 @@ pub(super) async fn run_index(inner: Rc<Inner>) {
         // memory, for the checkpoint; nothing acknowledged waits for them).
         let durable = inner.log.borrow().durable();
         let logged = durable.saturating_sub(checkpointed_log_end);
-        // Due by data (bounds the replay after a crash) or by time, and only when
-        // something changed: an idle shard writes no checkpoint.
+        // Due by data (bounds the replay after a crash; at most one a second, as before
+        // checkpoints followed the data), by time, or when retention or idle release asks,
+        // and only when something changed: an idle shard writes no checkpoint.
+        let since = last_checkpoint.elapsed();
+        let wanted = inner.checkpoint_wanted.take();
         let due = final_round
-            || logged >= inner.cfg.checkpoint_after_log_bytes
-            || (logged > 0 && last_checkpoint.elapsed() >= inner.cfg.checkpoint_interval);
+            || (logged >= inner.cfg.checkpoint_after_log_bytes
+                && since >= Duration::from_millis(CHECKPOINT_MIN_GAP_MS))
+            || (logged > 0 && (wanted || since >= inner.cfg.checkpoint_interval));
         let batches = take_index_batches(&inner, due);
         let ok = write_index_batches(&inner, batches, &mut unsynced).await;
         if due && ok && checkpoint(&inner, &mut unsynced, durable, final_round).await {
@@ -156,10 +167,10 @@ pub(super) async fn run_index(inner: Rc<Inner>) {
     }
 }
 
-/// Waits for a kick, the close, or `period`.
-async fn wait_for(signal: &Signal, inner: &Inner, period: Duration) {
+/// Waits for a kick, `done` (the task's last round is due), or `period`.
+async fn wait_for(signal: &Signal, done: impl Fn() -> bool, period: Duration) {
     let kicked = poll_fn(|cx| {
-        if signal.take() || inner.closing.get() {
+        if signal.take() || done() {
             return Poll::Ready(());
         }
         signal.park(cx.waker());

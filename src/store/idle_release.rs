@@ -46,6 +46,15 @@ impl ShardStore {
                 continue;
             }
             idle_for += sample;
+            // A checkpoint writes every partial index tail into the read caches; one that
+            // came after the release would refill them until the next activity. So the
+            // release first asks for it, and waits (a bounded time) until it is written.
+            let unsealed = self.inner.checkpoint.log_offset() < self.inner.log.borrow().durable();
+            if idle_for >= limit && !released && unsealed && idle_for < limit * 2 {
+                self.inner.checkpoint_wanted.set(true);
+                self.inner.index_signal.kick();
+                continue;
+            }
             if idle_for >= limit && !released {
                 released = true;
                 let freed = self.release_read_caches();

@@ -92,6 +92,9 @@ pub(super) struct Inner {
     /// Sync every write round whatever the flush mode (a slave whose master needs durable
     /// acknowledgements).
     pub(super) force_sync: Cell<bool>,
+    /// Make the next index round a checkpoint if anything was logged since the last one
+    /// (retention waits for it; idle release lets it seal the tails before dropping caches).
+    pub(super) checkpoint_wanted: Cell<bool>,
     /// Serve only records below the durable end (a SYNC_FLUSH master).
     pub(super) reads_durable_only: Cell<bool>,
     /// FIFO admission of appends while the write buffer is full (fairness under overload):
@@ -220,6 +223,7 @@ impl ShardStore {
             durable_waiters: RefCell::new(Vec::new()),
             progress_waiters: RefCell::new(Vec::new()),
             force_sync: Cell::new(false),
+            checkpoint_wanted: Cell::new(false),
             reads_durable_only: Cell::new(false),
             admission: RefCell::new(std::collections::VecDeque::new()),
             next_ticket: Cell::new(0),
@@ -641,10 +645,22 @@ impl ShardStore {
             (infos, log.file().segment_bytes())
         };
         let doomed = retention::segments_to_remove(&infos, seg_bytes, policy, now, hour, disk);
-        let Some(last) = doomed.last() else {
+        let Some(&last) = doomed.last() else {
             return Ok(RetentionOutcome::default());
         };
-        let new_first = last + seg_bytes;
+        // Never past the segment holding the checkpoint: recovery replays from there, and
+        // a queue whose entries above it were lost with the segment would reuse offsets.
+        let checkpoint_segment = self.inner.checkpoint.log_offset() / seg_bytes * seg_bytes;
+        let new_first = (last + seg_bytes).min(checkpoint_segment);
+        let doomed: Vec<u64> = doomed.into_iter().filter(|s| *s < new_first).collect();
+        if new_first < last + seg_bytes {
+            // A later pass removes the rest, once the checkpoint has moved.
+            self.inner.checkpoint_wanted.set(true);
+            self.inner.index_signal.kick();
+        }
+        if doomed.is_empty() {
+            return Ok(RetentionOutcome::default());
+        }
         // Removal happens synchronously on this core's state; readers holding a segment keep
         // its descriptor open until they finish.
         let freed = {
@@ -718,6 +734,15 @@ impl ShardStore {
             }
         }
         Ok(moved)
+    }
+
+    /// The log offset of the checkpoint on disk and the log's durable end (tests).
+    #[cfg(test)]
+    pub(crate) fn checkpoint_and_durable(&self) -> (u64, u64) {
+        (
+            self.inner.checkpoint.log_offset(),
+            self.inner.log.borrow().durable(),
+        )
     }
 
     /// Counters.

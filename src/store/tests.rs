@@ -458,6 +458,8 @@ fn retention_removes_old_segments_and_advances_queue_minimums() {
                 .unwrap();
         }
         store.flush_now().await.unwrap();
+        // Retention stops at the checkpoint's segment: let the checkpoint reach the end.
+        wait_for_checkpoint(&store).await;
         let roomy = DiskUsage {
             total: 1 << 40,
             used: 1 << 30,
@@ -514,8 +516,24 @@ fn retention_removes_old_segments_and_advances_queue_minimums() {
     });
 }
 
+/// Waits (≤ 10 s) until the checkpoint on disk covers the durable log.
+pub(crate) async fn wait_for_checkpoint(store: &ShardStore) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (checkpoint, durable) = store.checkpoint_and_durable();
+        if checkpoint == durable {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "checkpoint stuck at {checkpoint}, durable end {durable}"
+        );
+        glommio::timer::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// A checkpoint follows the data: due once `checkpoint_after_log_bytes` more of the log is
-/// durable, long before `checkpoint_interval`; below that bound, and at idle, none is written.
+/// durable, long before `checkpoint_interval`; below that bound none is written.
 #[test]
 fn checkpoints_follow_the_logged_bytes_not_the_clock() {
     let dir = tempfile::tempdir().unwrap();
@@ -531,8 +549,9 @@ fn checkpoints_follow_the_logged_bytes_not_the_clock() {
                 .await
                 .unwrap();
         }
-        // Many log flushes (20 ms) and index rounds (50 ms), about 3 KB logged.
-        glommio::timer::sleep(Duration::from_millis(400)).await;
+        // Past CHECKPOINT_MIN_GAP_MS, with many log flushes (20 ms) and index rounds
+        // (50 ms), about 3 KB logged.
+        glommio::timer::sleep(Duration::from_millis(1500)).await;
         assert_eq!(
             store.stats().checkpoints,
             0,
@@ -552,13 +571,55 @@ fn checkpoints_follow_the_logged_bytes_not_the_clock() {
             );
             glommio::timer::sleep(Duration::from_millis(20)).await;
         }
-        let n = store.stats().checkpoints;
-        glommio::timer::sleep(Duration::from_millis(400)).await;
+        store.close().await.unwrap();
+    });
+}
+
+/// Retention never removes the segment the checkpoint points into (recovery replays from
+/// there); it asks for a checkpoint instead, and removes the segments on a later pass.
+#[test]
+fn retention_waits_for_the_checkpoint_to_leave_a_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path().to_owned();
+    run(move || async move {
+        let mut cfg = small_config(&r, FlushMode::Async);
+        cfg.checkpoint_interval = Duration::from_secs(3600);
+        cfg.checkpoint_after_log_bytes = u64::MAX;
+        let store = ShardStore::open(cfg).await.unwrap();
+        // ~1 MiB: four 256 KiB log segments; the checkpoint stays at offset 0.
+        for i in 0..3000u64 {
+            store
+                .append(&message("R", (i % 2) as i32, i, 300))
+                .await
+                .unwrap();
+        }
+        store.flush_now().await.unwrap();
+        assert_eq!(store.checkpoint_and_durable().0, 0);
+        let disk = DiskUsage {
+            total: 1 << 40,
+            used: 1 << 30,
+        };
+        let expire_all = RetentionPolicy {
+            delete_hours: vec![4],
+            reserved: Duration::ZERO,
+            disk_max_used_ratio: 75,
+        };
+        let now = SystemTime::now() + Duration::from_secs(1);
+        let out = store
+            .apply_retention(&expire_all, now, 4, disk)
+            .await
+            .unwrap();
         assert_eq!(
-            store.stats().checkpoints,
-            n,
-            "an idle shard writes no checkpoint"
+            out.segments_removed, 0,
+            "the checkpoint's segment and later stay"
         );
+        // The request makes the next index round a checkpoint.
+        wait_for_checkpoint(&store).await;
+        let out = store
+            .apply_retention(&expire_all, now, 4, disk)
+            .await
+            .unwrap();
+        assert!(out.segments_removed >= 3, "{out:?}");
         store.close().await.unwrap();
     });
 }
