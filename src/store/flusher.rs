@@ -11,7 +11,8 @@
 //! **Index task**: every [`INDEX_FLUSH_INTERVAL_MS`] writes the consume-index chunks that
 //! filled since its last round (without syncing). A checkpoint round (due once
 //! `checkpoint_after_log_bytes` more of the log is durable, or after `checkpoint_interval`
-//! with anything logged) writes the partial tails too, syncs the index files it wrote and advances the checkpoint to the log's durable end *as of planning*:
+//! with anything logged) writes the partial tails too, syncs the index files it wrote and
+//! advances the checkpoint to the log's durable end *as of planning*:
 //! every record below that end had its index entry pushed before the plan, so the entry is
 //! in this round or an earlier one. Index writes never delay an acknowledgement.
 //!
@@ -126,9 +127,6 @@ pub(super) async fn run_log(inner: Rc<Inner>) {
 /// The index and checkpoint loop; ends after a clean checkpoint once the log task is done.
 pub(super) async fn run_index(inner: Rc<Inner>) {
     let mut last_checkpoint = Instant::now();
-    // Recovery may have rebuilt index entries past the checkpoint on disk: they count as
-    // logged, so a shard that recovered a replay checkpoints it even without new appends.
-    let mut checkpointed_log_end = inner.checkpoint.log_offset();
     let mut unsynced = Unsynced::default();
     loop {
         // Not woken by `closing` alone: until the log task is done there is no final
@@ -145,7 +143,9 @@ pub(super) async fn run_index(inner: Rc<Inner>) {
         // them in a checkpoint round, else only filled chunks (partial tails wait, in
         // memory, for the checkpoint; nothing acknowledged waits for them).
         let durable = inner.log.borrow().durable();
-        let logged = durable.saturating_sub(checkpointed_log_end);
+        // Measured from the checkpoint on disk: index entries that recovery rebuilt past it
+        // count as logged, so a shard that replayed checkpoints even without new appends.
+        let logged = inner.unsealed_log_bytes();
         // Due by data (bounds the replay after a crash; at most one a second, as before
         // checkpoints followed the data), by time, or when retention or idle release asks,
         // and only when something changed: an idle shard writes no checkpoint.
@@ -159,7 +159,6 @@ pub(super) async fn run_index(inner: Rc<Inner>) {
         let ok = write_index_batches(&inner, batches, &mut unsynced).await;
         if due && ok && checkpoint(&inner, &mut unsynced, durable, final_round).await {
             last_checkpoint = Instant::now();
-            checkpointed_log_end = durable;
         }
         if final_round {
             return;

@@ -49,10 +49,9 @@ impl ShardStore {
             // A checkpoint writes every partial index tail into the read caches; one that
             // came after the release would refill them until the next activity. So the
             // release first asks for it, and waits (a bounded time) until it is written.
-            let unsealed = self.inner.checkpoint.log_offset() < self.inner.log.borrow().durable();
+            let unsealed = self.inner.unsealed_log_bytes() > 0;
             if idle_for >= limit && !released && unsealed && idle_for < limit * 2 {
-                self.inner.checkpoint_wanted.set(true);
-                self.inner.index_signal.kick();
+                self.inner.want_checkpoint();
                 continue;
             }
             if idle_for >= limit && !released {

@@ -144,6 +144,18 @@ impl Signal {
 }
 
 impl Inner {
+    /// Durable log bytes not yet covered by the checkpoint on disk.
+    pub(super) fn unsealed_log_bytes(&self) -> u64 {
+        let durable = self.log.borrow().durable();
+        durable.saturating_sub(self.checkpoint.log_offset())
+    }
+
+    /// Makes the next index round a checkpoint, if anything is unsealed.
+    pub(super) fn want_checkpoint(&self) {
+        self.checkpoint_wanted.set(true);
+        self.index_signal.kick();
+    }
+
     pub(super) fn wake_flusher(&self) {
         self.log_signal.kick();
     }
@@ -655,8 +667,7 @@ impl ShardStore {
         let doomed: Vec<u64> = doomed.into_iter().filter(|s| *s < new_first).collect();
         if new_first < last + seg_bytes {
             // A later pass removes the rest, once the checkpoint has moved.
-            self.inner.checkpoint_wanted.set(true);
-            self.inner.index_signal.kick();
+            self.inner.want_checkpoint();
         }
         if doomed.is_empty() {
             return Ok(RetentionOutcome::default());
