@@ -300,17 +300,34 @@ fn a_slave_answers_queries_and_takes_over_when_the_master_dies() {
     assert!(r.ext.get("indexLastUpdatePhyoffset").is_some());
     // The master dies: the admin client's query goes to the slave.
     let mut master = master;
+    let master_addr = master.addr;
     master.guard.child.kill().unwrap();
     master.guard.child.wait().unwrap();
-    on_executor(move || async move {
+    let failed = on_executor(move || async move {
         let admin = AdminClient::new(vec![nsa]).unwrap();
         for (i, id) in ids.iter().enumerate().step_by(20) {
-            let found = admin
-                .query_message(TOPIC, id, 32, 0, i64::MAX, true)
-                .await
-                .unwrap();
+            let found = match admin.query_message(TOPIC, id, 32, 0, i64::MAX, true).await {
+                Ok(found) => found,
+                Err(e) => {
+                    let route = admin.topic_route(TOPIC).await;
+                    return Some(format!("ha-{i}: {e}; route now: {route:?}"));
+                }
+            };
             assert_eq!(found.len(), 1, "unique key of ha-{i}");
             assert_eq!(found[0].keys, format!("ha-{i}"));
         }
+        None
     });
+    if let Some(why) = failed {
+        // Which peer failed, and in what state the slave was, decide where to look.
+        let mut slave = slave;
+        let status = slave.guard.child.try_wait();
+        let log =
+            std::fs::read_to_string(slave.dir.path().join("logs/broker.log")).unwrap_or_default();
+        panic!(
+            "query after the master ({master_addr}) died failed: {why}\n\
+             slave {} exited: {status:?}\nslave log:\n{log}",
+            slave.addr
+        );
+    }
 }

@@ -76,7 +76,10 @@ pub fn start_namesrv(extra: &str) -> NamesrvProc {
 pub fn spawn_until_line(cmd: &mut Command, home: &Path, needle: &str) -> ChildGuard {
     let mut child = cmd
         .env("HOME", home)
+        // The level is the conf's; TEST_CHILD_RUST_LOG, when set, is the child's RUST_LOG
+        // (to see a failing test's processes at debug level).
         .env_remove("RUST_LOG")
+        .envs(std::env::var("TEST_CHILD_RUST_LOG").map(|v| ("RUST_LOG", v)))
         .stdout(Stdio::piped())
         .stderr(
             std::fs::File::create(home.join("stderr.log"))

@@ -16,7 +16,7 @@ use futures_lite::future::{self, poll_fn};
 use glommio::net::{TcpListener, TcpStream};
 
 use super::wire::{self, Frame, RefuseReason, WIRE_VERSION};
-use super::{dup_fd, stream_from_fd};
+use super::{dup_fd, stream_from_fd, LinkSocket};
 use crate::broker::shard::Shard;
 use crate::config::broker::BrokerRole;
 use crate::store::FlushMode;
@@ -204,16 +204,21 @@ async fn run_link(shard: Rc<Shard>, mut stream: TcpStream, hello: Hello) {
             return;
         }
     };
+    let socket = match LinkSocket::of(&stream) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("{who}: {e}");
+            return;
+        }
+    };
     let repl = &shard.replication;
     let id = repl.add_link(hello.addr.clone(), hello.end);
     tracing::info!(from = hello.end, master_end = pos.end, "{who} connected");
-    let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
     let reports = read_reports(&shard, reader, id);
     let sending = send_log(&shard, stream, id, hello.end);
     let why = future::or(reports, sending).await;
     // Whichever side ended first, end the other: the socket is shut for both descriptors.
-    // SAFETY: shutdown on a descriptor the dropped streams owned; harmless if closed.
-    unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+    socket.shut();
     repl.remove_link(id);
     tracing::warn!("{who} disconnected: {why}");
 }

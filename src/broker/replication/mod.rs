@@ -19,7 +19,7 @@ pub mod slave;
 pub mod wire;
 
 use std::cell::{Cell, RefCell};
-use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::task::Waker;
 
 use glommio::net::TcpStream;
@@ -266,6 +266,33 @@ pub(crate) fn dup_fd(s: &TcpStream) -> std::io::Result<RawFd> {
     Ok(fd)
 }
 
+/// One more descriptor of a link's socket, held while its reader and writer race: after
+/// both streams are dropped, [`LinkSocket::shut`] ends the socket for every descriptor
+/// through one this link still owns. Shutting down by the streams' raw number after the
+/// drop could hit whatever socket reused that number meanwhile (descriptors are
+/// process-wide: a client connection another shard just accepted), and did.
+pub(crate) struct LinkSocket(OwnedFd);
+
+impl LinkSocket {
+    /// Holds a duplicate of `s`'s descriptor.
+    pub(crate) fn of(s: &impl AsRawFd) -> std::io::Result<Self> {
+        // SAFETY: dup returns a new descriptor we own exclusively (or -1, checked).
+        let fd = unsafe { libc::dup(s.as_raw_fd()) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: `fd` is open and owned by nobody else.
+        Ok(LinkSocket(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    /// Shuts the socket for both directions and every descriptor (the peer reads end of
+    /// file), then closes this one.
+    pub(crate) fn shut(self) {
+        // SAFETY: shutdown on a descriptor this value owns and keeps open for the call.
+        unsafe { libc::shutdown(self.0.as_raw_fd(), libc::SHUT_RDWR) };
+    }
+}
+
 /// A stream for a descriptor from [`dup_fd`], bound to this core's executor.
 pub(crate) fn stream_from_fd(fd: RawFd) -> TcpStream {
     // SAFETY: `fd` came from `dup_fd`: an open socket descriptor owned by nobody else.
@@ -407,5 +434,43 @@ where
             t.detach();
         }
         Err(e) => tracing::error!("replication task not started: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+
+    use super::LinkSocket;
+
+    /// The link's socket is shut through a descriptor the link still owns, after both of
+    /// its streams are dropped: the peer reads end of file, and a connection opened in
+    /// between (on the lowest free numbers: the ones the streams freed) keeps working.
+    #[test]
+    fn a_link_shuts_its_own_socket_and_no_other() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut peer = TcpStream::connect(addr).unwrap();
+        let (link, _) = listener.accept().unwrap();
+        let reader = link.try_clone().unwrap();
+        let socket = LinkSocket::of(&link).unwrap();
+        drop(link);
+        drop(reader);
+        let mut other = TcpStream::connect(addr).unwrap();
+        let (mut other_end, _) = listener.accept().unwrap();
+        socket.shut();
+        let mut buf = [0u8; 4];
+        assert_eq!(
+            peer.read(&mut buf).unwrap(),
+            0,
+            "the link's peer reads end of file"
+        );
+        other.write_all(b"ping").unwrap();
+        other_end.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"ping");
+        other_end.write_all(b"pong").unwrap();
+        other.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"pong");
     }
 }

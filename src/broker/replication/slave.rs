@@ -19,7 +19,7 @@ use futures_lite::future;
 use glommio::net::TcpStream;
 
 use super::wire::{self, Frame, RefuseReason, WIRE_VERSION};
-use super::{dup_fd, stream_from_fd, FollowState};
+use super::{dup_fd, stream_from_fd, FollowState, LinkSocket};
 use crate::broker::shard::Shard;
 use crate::store::StoreError;
 
@@ -166,15 +166,17 @@ async fn follow_once(shard: &Rc<Shard>, addr: &str) -> Ended {
         Ok(fd) => stream_from_fd(fd),
         Err(e) => return Ended::Failed(e.to_string()),
     };
-    let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
+    let socket = match LinkSocket::of(&stream) {
+        Ok(s) => s,
+        Err(e) => return Ended::Failed(e.to_string()),
+    };
     let backlog = CatchUp {
         from: pos.end,
         to: master_end,
         since: Instant::now(),
     };
     let ended = future::or(receive(shard, stream, backlog, idle), report(shard, writer)).await;
-    // SAFETY: shutdown ends both descriptors' use of the socket; harmless if closed.
-    unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+    socket.shut();
     store.set_force_sync(false);
     ended
 }
