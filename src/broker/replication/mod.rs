@@ -19,7 +19,7 @@ pub mod slave;
 pub mod wire;
 
 use std::cell::{Cell, RefCell};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::task::Waker;
 
 use glommio::net::TcpStream;
@@ -256,14 +256,16 @@ impl Replication {
     }
 }
 
-/// A second descriptor for the same socket, so a reader and a writer each own a stream.
-pub(crate) fn dup_fd(s: &TcpStream) -> std::io::Result<RawFd> {
+/// A second descriptor for the same socket, so a reader and a writer each own a stream
+/// (owned: closed if dropped before it becomes one, as when a hand-over fails).
+pub(crate) fn dup_fd(s: &impl AsRawFd) -> std::io::Result<OwnedFd> {
     // SAFETY: dup returns a new descriptor we own exclusively (or -1, checked).
     let fd = unsafe { libc::dup(s.as_raw_fd()) };
     if fd < 0 {
         return Err(std::io::Error::last_os_error());
     }
-    Ok(fd)
+    // SAFETY: `fd` is open and owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// One more descriptor of a link's socket, held while its reader and writer race: after
@@ -276,13 +278,7 @@ pub(crate) struct LinkSocket(OwnedFd);
 impl LinkSocket {
     /// Holds a duplicate of `s`'s descriptor.
     pub(crate) fn of(s: &impl AsRawFd) -> std::io::Result<Self> {
-        // SAFETY: dup returns a new descriptor we own exclusively (or -1, checked).
-        let fd = unsafe { libc::dup(s.as_raw_fd()) };
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: `fd` is open and owned by nobody else.
-        Ok(LinkSocket(unsafe { OwnedFd::from_raw_fd(fd) }))
+        dup_fd(s).map(LinkSocket)
     }
 
     /// Shuts the socket for both directions and every descriptor (the peer reads end of
@@ -294,9 +290,9 @@ impl LinkSocket {
 }
 
 /// A stream for a descriptor from [`dup_fd`], bound to this core's executor.
-pub(crate) fn stream_from_fd(fd: RawFd) -> TcpStream {
-    // SAFETY: `fd` came from `dup_fd`: an open socket descriptor owned by nobody else.
-    unsafe { TcpStream::from_raw_fd(fd) }
+pub(crate) fn stream_from_fd(fd: OwnedFd) -> TcpStream {
+    // SAFETY: `fd` is an open socket descriptor whose ownership passes to the stream.
+    unsafe { TcpStream::from_raw_fd(fd.into_raw_fd()) }
 }
 
 /// One shard's replication status, gathered for brokerStatus, haStatus and metrics.
