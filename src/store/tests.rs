@@ -532,6 +532,15 @@ pub(crate) async fn wait_for_checkpoint(store: &ShardStore) {
     }
 }
 
+/// Waits (at most 10 s, else fails with `what`) until the store has written a checkpoint.
+async fn wait_for_first_checkpoint(store: &ShardStore, what: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while store.stats().checkpoints == 0 {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        glommio::timer::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// A checkpoint follows the data: due once `checkpoint_after_log_bytes` more of the log is
 /// durable, long before `checkpoint_interval`; below that bound none is written.
 #[test]
@@ -563,14 +572,7 @@ fn checkpoints_follow_the_logged_bytes_not_the_clock() {
                 .await
                 .unwrap();
         }
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while store.stats().checkpoints == 0 {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "no checkpoint after 150 KB"
-            );
-            glommio::timer::sleep(Duration::from_millis(20)).await;
-        }
+        wait_for_first_checkpoint(&store, "no checkpoint after 150 KB").await;
         store.close().await.unwrap();
     });
 }
@@ -637,14 +639,7 @@ fn an_idle_shard_writes_no_periodic_checkpoint() {
         for i in 0..10u64 {
             store.append(&message("I", 0, i, 200)).await.unwrap();
         }
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while store.stats().checkpoints == 0 {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "no checkpoint after appends"
-            );
-            glommio::timer::sleep(Duration::from_millis(20)).await;
-        }
+        wait_for_first_checkpoint(&store, "no checkpoint after appends").await;
         // Let a checkpoint that was planned before the last flush settle, then idle.
         glommio::timer::sleep(Duration::from_millis(200)).await;
         let n = store.stats().checkpoints;

@@ -42,7 +42,8 @@ pub const BLOCK_BYTES: u64 = 4096;
 pub const MIN_CHUNK_BYTES: u64 = 16 * 1024;
 /// A written chunk using at most 1/this of its allocation is copied into a buffer of its
 /// own size before it enters the read cache: checkpoints seal each queue's partial index
-/// tail (once a second before checkpoints followed the data), and 1,024 queues kept ~60 MiB of mostly empty 16 KiB buffers.
+/// tail (once a second before checkpoints followed the data), and 1,024 queues kept
+/// ~60 MiB of mostly empty 16 KiB buffers.
 pub const CACHE_COMPACT_RATIO: usize = 2;
 
 fn align_down(v: u64) -> u64 {
