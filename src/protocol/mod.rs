@@ -18,6 +18,7 @@ pub mod codes;
 pub mod command;
 pub mod ext_fields;
 pub mod frame;
+pub mod grpc;
 pub mod header;
 pub mod json_header;
 mod json_scan;
