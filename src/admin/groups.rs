@@ -25,6 +25,8 @@ pub struct GroupOptions {
     pub which_broker_when_consume_slowly: Option<i64>,
     /// -a.
     pub notify_consumer_ids_changed: Option<bool>,
+    /// -o (RocketMQ 5).
+    pub consume_message_orderly: Option<bool>,
 }
 
 /// The config updateSubGroup sends: RocketMQ's defaults, except that the command turns
@@ -45,6 +47,7 @@ pub fn group_config(group: &str, o: &GroupOptions) -> SubscriptionGroupConfig {
         notify_consumer_ids_changed_enable: o
             .notify_consumer_ids_changed
             .unwrap_or(d.notify_consumer_ids_changed_enable),
+        consume_message_orderly: o.consume_message_orderly.unwrap_or(false),
     }
 }
 

@@ -178,6 +178,9 @@ pub enum Command {
         /// Notify consumers when membership changes.
         #[arg(short = 'a', long = "notifyConsumerIdsChanged")]
         notify: Option<bool>,
+        /// RocketMQ 5: the group consumes FIFO (gRPC clients).
+        #[arg(short = 'o', long = "consumeMessageOrderly")]
+        orderly: Option<bool>,
     },
     /// Delete a subscription group from a broker, or from every master of a cluster
     /// together with its retry and dead-letter topics.
@@ -547,6 +550,7 @@ pub async fn run(admin: &AdminClient, cmd: Command, json: bool) -> Result<String
             broker_id,
             slow_broker,
             notify,
+            orderly,
         } => {
             let opts = groups::GroupOptions {
                 consume_enable,
@@ -557,6 +561,7 @@ pub async fn run(admin: &AdminClient, cmd: Command, json: bool) -> Result<String
                 broker_id,
                 which_broker_when_consume_slowly: slow_broker,
                 notify_consumer_ids_changed: notify,
+                consume_message_orderly: orderly,
             };
             groups::update_sub_group(admin, broker, cluster, &group, &opts, json).await
         }

@@ -15,6 +15,9 @@ pub const MAX_PARKED_PULLS_PER_SHARD: usize = 65_536;
 /// Longest park, whatever the client asks: clients time out at 30 s.
 pub const MAX_SUSPEND_MS: u64 = 20_000;
 
+/// The queue id under which topic-wide waiters park.
+const ANY_QUEUE: i32 = -1;
+
 type Waiters = Vec<(u64, oneshot::Sender<()>)>;
 
 /// Parked pulls of one shard.
@@ -64,13 +67,26 @@ impl PullWaiters {
         true
     }
 
-    /// Wakes every pull parked on the queue.
+    /// Parks until a message is appended to any of the topic's queues on this shard (a
+    /// POP receive, which takes from every queue) or `timeout`.
+    pub async fn wait_topic(&self, topic: &str, timeout: Duration) -> bool {
+        self.wait(topic, ANY_QUEUE, timeout).await
+    }
+
+    /// Wakes every pull parked on the queue, and the receives parked on its topic.
     pub fn notify(&self, topic: &str, qid: i32) {
         if self.count.get() == 0 {
             return;
         }
-        let list = self.parked.borrow_mut().remove(&(topic.to_owned(), qid));
-        for (_, tx) in list.into_iter().flatten() {
+        let list = {
+            let mut parked = self.parked.borrow_mut();
+            let mut list = parked.remove(&(topic.to_owned(), qid)).unwrap_or_default();
+            if let Some(any) = parked.remove(&(topic.to_owned(), ANY_QUEUE)) {
+                list.extend(any);
+            }
+            list
+        };
+        for (_, tx) in list {
             self.count.set(self.count.get() - 1);
             tx.send(());
         }

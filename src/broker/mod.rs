@@ -10,6 +10,8 @@
 //!   connection's core: [`connections`].
 //! - [`metadata`]: topics and subscription groups (shard 0 keeps the original);
 //!   [`registration`]: with the nameservers; [`replication`]: master/slave, per shard.
+//! - [`grpc`]: RocketMQ 5's gRPC service on every shard; [`pop`]: its POP receive state,
+//!   per queue on the owner.
 //! - [`acl`]: plain ACL, checked before dispatch on the receiving core.
 //! - [`handlers`]: one file per request area; [`message_id`], [`throughput`], [`persist`].
 
@@ -18,6 +20,7 @@ pub mod clients;
 pub mod connection_moves;
 pub mod connections;
 pub mod delay;
+pub mod grpc;
 pub mod handlers;
 pub mod hot_window;
 pub mod locks;
@@ -29,6 +32,7 @@ pub mod metrics_http;
 pub mod offsets;
 pub mod persist;
 pub mod placement;
+pub mod pop;
 pub mod registration;
 pub mod replication;
 pub mod router;

@@ -161,6 +161,11 @@ pub fn run(
     delay::parse_levels(&cfg.message_delay_level).map_err(|e| format!("messageDelayLevel: {e}"))?;
     let mut main_sockets = bind_shared(cfg.listen_port, shards)?;
     let mut vip_sockets = bind_shared(cfg.listen_port - 2, shards)?;
+    let mut grpc_sockets = if cfg.grpc_server_port > 0 {
+        bind_shared(cfg.grpc_server_port, shards).map_err(|e| format!("grpcServerPort: {e}"))?
+    } else {
+        Vec::new()
+    };
     // Masters accept slaves on the HA port (shard 0 accepts, the link moves to its shard).
     let mut ha_socket = if cfg.broker_role == BrokerRole::Slave {
         None
@@ -179,6 +184,7 @@ pub fn run(
     for (i, cpu) in cpus.iter().enumerate() {
         let placement = cpu.map_or(Placement::Unbound, Placement::Fixed);
         let sockets = vec![main_sockets.remove(0), vip_sockets.remove(0)];
+        let grpc = (!grpc_sockets.is_empty()).then(|| grpc_sockets.remove(0));
         let ha = ha_socket.take();
         let (mesh, ident, meta, ready, root_dir, acl) = (
             mesh.clone(),
@@ -200,7 +206,7 @@ pub fn run(
                 i,
                 mesh,
                 (ident, meta, acl),
-                (sockets, ha),
+                (sockets, grpc, ha),
                 root_dir,
                 ready.clone(),
             )
@@ -252,7 +258,7 @@ async fn shard_main(
     i: usize,
     mesh: Mesh<Jobs>,
     (ident, meta, acl): (BrokerIdentity, Metadata, Option<AclStart>),
-    (sockets, ha): (Vec<Socket>, Option<Socket>),
+    (sockets, grpc, ha): (Vec<Socket>, Option<Socket>, Option<Socket>),
     root_dir: PathBuf,
     ready: mpsc::Sender<Result<(), String>>,
 ) -> Result<(), String> {
@@ -310,7 +316,7 @@ async fn shard_main(
             glommio::spawn_local(super::metrics_http::serve(listener, shard.clone())).detach();
         }
     }
-    let listeners: Vec<_> = sockets
+    let mut listeners: Vec<_> = sockets
         .into_iter()
         .map(|s| {
             let listener = server::into_listener(s);
@@ -323,6 +329,10 @@ async fn shard_main(
             .detach()
         })
         .collect();
+    if let Some(g) = grpc {
+        let listener = server::into_listener(g);
+        listeners.push(glommio::spawn_local(super::grpc::server::serve(listener, shard.clone())).detach());
+    }
     if i == 0 {
         // Registered before the boot line, as RocketMQ's broker: a client that starts
         // when it sees "boot success" finds the routes (TBW102 included).

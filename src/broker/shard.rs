@@ -163,6 +163,10 @@ pub struct Shard {
     pub transactions: RefCell<super::transaction::book::TxBook>,
     /// Plain ACL (aclEnable=true): this core's rules snapshot.
     pub acl: Option<super::acl::AclGate>,
+    /// POP receive state of this shard's queues (gRPC consumers).
+    pub pop: RefCell<super::pop::book::PopBook>,
+    /// gRPC clients whose connection is on this core.
+    pub grpc_clients: RefCell<super::grpc::clients::GrpcClients>,
 }
 
 impl Shard {
@@ -218,6 +222,10 @@ impl Shard {
             send_latency: super::send_latency::histogram(),
             replication: Default::default(),
             acl,
+            pop: RefCell::new(super::pop::book::PopBook::new(
+                crate::clock::now_ms().max(0) as u64 * 1_000,
+            )),
+            grpc_clients: RefCell::default(),
         });
         let _ = jobs.shard.set(Rc::downgrade(&shard));
         shard

@@ -58,7 +58,7 @@ fn write_pair(
         cfg.metrics_port.saturating_add(1)
     };
     let slave = format!(
-        "{head}\n# standalone --with-slave: the slave\nbrokerIP1={ip}\nbrokerId=1\nbrokerRole=SLAVE\nnamesrvAddr={ns_addr}\nlistenPort={}\nhaListenPort=0\nmetricsPort={slave_metrics}\nstorePathRootDir={}\nlogDir={}\n",
+        "{head}\n# standalone --with-slave: the slave\nbrokerIP1={ip}\nbrokerId=1\nbrokerRole=SLAVE\nnamesrvAddr={ns_addr}\nlistenPort={}\nhaListenPort=0\ngrpcServerPort=0\nmetricsPort={slave_metrics}\nstorePathRootDir={}\nlogDir={}\n",
         cfg.listen_port.saturating_add(SLAVE_PORT_OFFSET),
         root.join("slave").display(),
         logs.join("slave").display()

@@ -159,6 +159,12 @@ config_struct! {
         connection_move_enable: bool = "connectionMoveEnable", true;
         /// coremq: Prometheus endpoint port (`/metrics`); 0 turns it off.
         metrics_port: u16 = "metricsPort", 5557;
+        /// RocketMQ 5's gRPC endpoint (the proxy's port), served by every shard; 0 turns
+        /// it off.
+        grpc_server_port: u16 = "grpcServerPort", 8081;
+        /// coremq: `host:port` QueryRoute gives gRPC clients (NAT, containers); empty =
+        /// brokerIP1 with grpcServerPort.
+        grpc_advertised_address: String = "grpcAdvertisedAddress", String::new();
         /// coremq: directory of broker.log.
         log_dir: PathBuf = "logDir", expand_home("~/logs/coremqlogs");
         /// coremq: log level; RUST_LOG overrides it.

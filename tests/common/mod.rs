@@ -274,7 +274,7 @@ pub fn broker_conf(dir: &Path, port: u16, extra: &str) -> PathBuf {
     std::fs::write(
         &conf,
         format!(
-            "brokerName=broker-a\nbrokerIP1=127.0.0.1\nlistenPort={port}\nstorePathRootDir={0}/store\nlogDir={0}/logs\nshardCount=2\nioMemoryBytesPerShard=262144\nmetricsPort=0\n{extra}\n",
+            "brokerName=broker-a\nbrokerIP1=127.0.0.1\nlistenPort={port}\nstorePathRootDir={0}/store\nlogDir={0}/logs\nshardCount=2\nioMemoryBytesPerShard=262144\nmetricsPort=0\ngrpcServerPort=0\n{extra}\n",
             dir.display()
         ),
     )

@@ -299,6 +299,10 @@ pub struct SubscriptionGroupConfig {
     pub which_broker_when_consume_slowly: i64,
     /// Send NOTIFY_CONSUMER_IDS_CHANGED.
     pub notify_consumer_ids_changed_enable: bool,
+    /// RocketMQ 5: the group consumes FIFO (gRPC receives hold a queue while a delivery
+    /// is in flight). Written only when set, so 4.x tools see the 4.x shape.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub consume_message_orderly: bool,
 }
 
 impl Default for SubscriptionGroupConfig {
@@ -313,6 +317,7 @@ impl Default for SubscriptionGroupConfig {
             broker_id: 0,
             which_broker_when_consume_slowly: 1,
             notify_consumer_ids_changed_enable: true,
+            consume_message_orderly: false,
         }
     }
 }

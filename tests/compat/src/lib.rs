@@ -158,7 +158,7 @@ impl Cluster {
         std::fs::write(
             &broker_conf,
             format!(
-                "brokerName=broker-a\nbrokerIP1=127.0.0.1\nlistenPort={broker_port}\nstorePathRootDir={0}/store\nlogDir={0}/logs\nioMemoryBytesPerShard=262144\nmetricsPort=0\n{extra}\n",
+                "brokerName=broker-a\nbrokerIP1=127.0.0.1\nlistenPort={broker_port}\nstorePathRootDir={0}/store\nlogDir={0}/logs\nioMemoryBytesPerShard=262144\nmetricsPort=0\ngrpcServerPort=0\n{extra}\n",
                 dir.path().display()
             ),
         )

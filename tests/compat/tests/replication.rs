@@ -88,7 +88,7 @@ async fn sync_master_killed_every_acknowledged_message_is_consumed_from_the_slav
     std::fs::write(
         &slave_conf,
         format!(
-            "brokerName=broker-a\nbrokerId=1\nbrokerRole=SLAVE\nflushDiskType=SYNC_FLUSH\nbrokerIP1=127.0.0.1\nlistenPort={port}\nstorePathRootDir={dir}/store\nlogDir={dir}/logs\nshardCount=2\nioMemoryBytesPerShard=262144\nmetricsPort=0\n",
+            "brokerName=broker-a\nbrokerId=1\nbrokerRole=SLAVE\nflushDiskType=SYNC_FLUSH\nbrokerIP1=127.0.0.1\nlistenPort={port}\nstorePathRootDir={dir}/store\nlogDir={dir}/logs\nshardCount=2\nioMemoryBytesPerShard=262144\nmetricsPort=0\ngrpcServerPort=0\n",
             dir = slave_dir.display(),
             port = slave_port
         ),
