@@ -78,6 +78,9 @@ pub enum Command {
         /// Ordered topic.
         #[arg(short = 'o', long = "order", default_value_t = false, action = clap::ArgAction::Set)]
         order: bool,
+        /// RocketMQ 5 attributes: `+message.type=NORMAL|FIFO|DELAY|TRANSACTION|MIXED`.
+        #[arg(short = 'a', long = "attributes")]
+        attributes: Option<String>,
     },
     /// Delete a topic from a cluster and the nameservers.
     #[command(name = "deleteTopic")]
@@ -445,6 +448,9 @@ pub enum AdminError {
     /// Something the operator named does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// An option's value is not valid.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// Runs a command; the text to print.

@@ -201,11 +201,18 @@ pub async fn update_topic(
         write,
         perm: p,
         order,
+        attributes,
     } = cmd
     else {
         return Err(AdminError::NotFound("not updateTopic".into()));
     };
+    let attributes = crate::protocol::topic_attributes::apply(
+        &Default::default(),
+        attributes.as_deref().unwrap_or(""),
+    )
+    .map_err(AdminError::Invalid)?;
     let config = TopicConfig {
+        attributes,
         read_queue_nums: read,
         write_queue_nums: write,
         perm: p,

@@ -331,7 +331,9 @@ async fn shard_main(
         .collect();
     if let Some(g) = grpc {
         let listener = server::into_listener(g);
-        listeners.push(glommio::spawn_local(super::grpc::server::serve(listener, shard.clone())).detach());
+        listeners.push(
+            glommio::spawn_local(super::grpc::server::serve(listener, shard.clone())).detach(),
+        );
     }
     if i == 0 {
         // Registered before the boot line, as RocketMQ's broker: a client that starts

@@ -206,7 +206,8 @@ impl AdminClient {
             t.write_queue_nums.to_string(),
             t.perm.to_string(),
         );
-        let req = request(
+        let attrs = crate::protocol::topic_attributes::encode(&t.attributes);
+        let mut req = request(
             RequestCode::UPDATE_AND_CREATE_TOPIC,
             &[
                 ("topic", &t.topic_name),
@@ -219,6 +220,9 @@ impl AdminClient {
                 ("order", if t.order { "true" } else { "false" }),
             ],
         );
+        if !attrs.is_empty() {
+            req.ext.insert("attributes", &attrs);
+        }
         self.broker_call(addr, req).await.map(|_| ())
     }
 

@@ -25,6 +25,7 @@ mod json_scan;
 pub mod message_id;
 pub mod properties;
 pub mod sys_flag;
+pub mod topic_attributes;
 pub mod topics;
 
 #[cfg(test)]

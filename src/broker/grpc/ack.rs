@@ -21,7 +21,10 @@ fn stale(handle: &str) -> Option<v2::Status> {
     )
 }
 
-fn names(group: &Option<v2::Resource>, topic: &Option<v2::Resource>) -> Result<(String, String), v2::Status> {
+fn names(
+    group: &Option<v2::Resource>,
+    topic: &Option<v2::Resource>,
+) -> Result<(String, String), v2::Status> {
     Ok((name_of(group, "group")?, name_of(topic, "topic")?))
 }
 
@@ -102,7 +105,9 @@ pub async fn change_invisible(
     let o = call.shard.queue_owner(&topic, h.queue_id);
     match call
         .shard
-        .run_on(o, move |s| async move { owner::change(&s, &group, &topic, h, ms) })
+        .run_on(o, move |s| async move {
+            owner::change(&s, &group, &topic, h, ms)
+        })
         .await
     {
         Ok(Some(l)) => v2::ChangeInvisibleDurationResponse {

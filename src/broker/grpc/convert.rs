@@ -10,7 +10,7 @@ use std::io::Read;
 use md5::{Digest as _, Md5};
 
 use super::send::SHARDING_KEY;
-use super::{ms_timestamp, ms_duration};
+use super::{ms_duration, ms_timestamp};
 use crate::protocol::grpc::v2;
 use crate::protocol::message_id::offset_msg_id;
 use crate::protocol::properties::{keys, Properties};
@@ -22,16 +22,55 @@ const SYSFLAG_COMPRESSED: i32 = 0x1;
 /// Properties RocketMQ reserves (`MessageConst.STRING_HASH_SET` and 5.x's additions):
 /// never shown to a gRPC client as user properties.
 const SYSTEM_KEYS: &[&str] = &[
-    "TRACE_ON", "MSG_REGION", "KEYS", "TAGS", "WAIT", "DELAY", "RETRY_TOPIC", "REAL_TOPIC",
-    "REAL_QID", "TRAN_MSG", "PGROUP", "MIN_OFFSET", "MAX_OFFSET", "BUYER_ID",
-    "ORIGIN_MESSAGE_ID", "TRANSFER_FLAG", "CORRECTION_FLAG", "MQ2_FLAG", "RECONSUME_TIME",
-    "UNIQ_KEY", "MAX_RECONSUME_TIMES", "CONSUME_START_TIME", "__transactionId__",
-    "TRAN_PREPARED_QUEUE_OFFSET", "CHECK_IMMUNITY_TIME_IN_SECONDS", "INSTANCE_ID",
-    "CORRELATION_ID", "REPLY_TO_CLIENT", "TTL", "ARRIVE_TIME", "PUSH_REPLY_TIME", "CLUSTER",
-    "MSG_TYPE", "__SHARDINGKEY", "TIMER_DELIVER_MS", "TIMER_DELAY_SEC", "TIMER_DELAY_MS",
-    "TIMER_OUT_MS", "TIMER_ENQUEUE_MS", "TIMER_DEQUEUE_MS", "TIMER_ROLL_TIMES",
-    "TRACE_CONTEXT", "1ST_POP_TIME", "POP_CK", "POP_CK_OFFSET", "INNER_NUM",
-    "INNER_BASE", "DUP_INFO", "BORN_HOST",
+    "TRACE_ON",
+    "MSG_REGION",
+    "KEYS",
+    "TAGS",
+    "WAIT",
+    "DELAY",
+    "RETRY_TOPIC",
+    "REAL_TOPIC",
+    "REAL_QID",
+    "TRAN_MSG",
+    "PGROUP",
+    "MIN_OFFSET",
+    "MAX_OFFSET",
+    "BUYER_ID",
+    "ORIGIN_MESSAGE_ID",
+    "TRANSFER_FLAG",
+    "CORRECTION_FLAG",
+    "MQ2_FLAG",
+    "RECONSUME_TIME",
+    "UNIQ_KEY",
+    "MAX_RECONSUME_TIMES",
+    "CONSUME_START_TIME",
+    "__transactionId__",
+    "TRAN_PREPARED_QUEUE_OFFSET",
+    "CHECK_IMMUNITY_TIME_IN_SECONDS",
+    "INSTANCE_ID",
+    "CORRELATION_ID",
+    "REPLY_TO_CLIENT",
+    "TTL",
+    "ARRIVE_TIME",
+    "PUSH_REPLY_TIME",
+    "CLUSTER",
+    "MSG_TYPE",
+    "__SHARDINGKEY",
+    "TIMER_DELIVER_MS",
+    "TIMER_DELAY_SEC",
+    "TIMER_DELAY_MS",
+    "TIMER_OUT_MS",
+    "TIMER_ENQUEUE_MS",
+    "TIMER_DEQUEUE_MS",
+    "TIMER_ROLL_TIMES",
+    "TRACE_CONTEXT",
+    "1ST_POP_TIME",
+    "POP_CK",
+    "POP_CK_OFFSET",
+    "INNER_NUM",
+    "INNER_BASE",
+    "DUP_INFO",
+    "BORN_HOST",
 ];
 
 /// The uppercase hex MD5 of a body.
@@ -95,7 +134,12 @@ pub fn to_message(rec: &Record<'_>, d: &Delivery) -> v2::Message {
             tag: props.get(keys::TAGS).map(str::to_owned),
             keys: props
                 .get(keys::KEYS)
-                .map(|k| k.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect())
+                .map(|k| {
+                    k.split(' ')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
                 .unwrap_or_default(),
             message_id,
             body_digest: Some(v2::Digest {

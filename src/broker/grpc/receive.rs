@@ -85,7 +85,10 @@ fn tag_filter(f: &Option<v2::FilterExpression>) -> Result<Option<Vec<i64>>, v2::
     match v2::FilterType::try_from(f.r#type) {
         Ok(v2::FilterType::Sql) => Err(bad(
             v2::Code::IllegalFilterExpression,
-            format!("SQL92 filter {:?}: SQL92 filters are not supported yet", f.expression),
+            format!(
+                "SQL92 filter {:?}: SQL92 filters are not supported yet",
+                f.expression
+            ),
         )),
         _ => {
             let e = f.expression.trim();
@@ -114,14 +117,12 @@ async fn prepare(call: &Call, req: v2::ReceiveMessageRequest) -> Result<Plan, v2
     let tags = tag_filter(&req.filter_expression)?;
     let invisible_ms = match duration_ms(&req.invisible_duration) {
         Some(ms) if (MIN_INVISIBLE_MS..=MAX_INVISIBLE_MS).contains(&ms) => ms,
-        Some(ms) => {
-            return Err(bad(
-                v2::Code::IllegalInvisibleTime,
-                format!(
-                    "invisible_duration {ms} ms is outside [{MIN_INVISIBLE_MS}, {MAX_INVISIBLE_MS}] ms"
-                ),
-            ))
-        }
+        Some(ms) => return Err(bad(
+            v2::Code::IllegalInvisibleTime,
+            format!(
+                "invisible_duration {ms} ms is outside [{MIN_INVISIBLE_MS}, {MAX_INVISIBLE_MS}] ms"
+            ),
+        )),
         None if req.auto_renew => AUTO_RENEW_INVISIBLE_MS,
         None => {
             return Err(bad(
@@ -138,7 +139,10 @@ async fn prepare(call: &Call, req: v2::ReceiveMessageRequest) -> Result<Plan, v2
         .cloned()
         .ok_or_else(|| bad(v2::Code::TopicNotFound, format!("topic {topic} not found")))?;
     if t.perm & perm::READ == 0 || shard.cfg().broker_permission as i32 & perm::READ == 0 {
-        return Err(bad(v2::Code::Forbidden, format!("topic {topic} is not readable")));
+        return Err(bad(
+            v2::Code::Forbidden,
+            format!("topic {topic} is not readable"),
+        ));
     }
     let g = topic_check::group(shard, &group)
         .await

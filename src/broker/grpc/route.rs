@@ -17,7 +17,7 @@ use crate::protocol::codes::perm;
 use crate::protocol::grpc::v2;
 
 /// The topic attribute holding RocketMQ 5's message type.
-pub const MESSAGE_TYPE_ATTRIBUTE: &str = "message.type";
+pub use crate::protocol::topic_attributes::MESSAGE_TYPE as MESSAGE_TYPE_ATTRIBUTE;
 
 /// The message types a topic takes.
 pub fn accepted_types(t: &TopicConfig) -> Vec<v2::MessageType> {
@@ -111,7 +111,10 @@ fn topic(call: &Call, name: &str) -> Result<TopicConfig, v2::Status> {
         .cloned()
         .ok_or_else(|| v2::Status {
             code: v2::Code::TopicNotFound as i32,
-            message: format!("topic {name} not found on broker {}", call.shard.cfg().broker_name),
+            message: format!(
+                "topic {name} not found on broker {}",
+                call.shard.cfg().broker_name
+            ),
         })
 }
 

@@ -96,9 +96,12 @@ async fn send_one(call: &Call, m: v2::Message) -> Result<v2::SendResultEntry, Re
     let shard = &call.shard;
     let cfg = shard.cfg();
     let topic = name_of(&m.topic, "message.topic")?;
-    let sys = m
-        .system_properties
-        .ok_or_else(|| refuse(v2::Code::BadRequest, "message.system_properties is missing".into()))?;
+    let sys = m.system_properties.ok_or_else(|| {
+        refuse(
+            v2::Code::BadRequest,
+            "message.system_properties is missing".into(),
+        )
+    })?;
     if sys.message_id.is_empty() {
         return Err(refuse(
             v2::Code::IllegalMessageId,
@@ -112,7 +115,9 @@ async fn send_one(call: &Call, m: v2::Message) -> Result<v2::SendResultEntry, Re
         ));
     }
     let body = match v2::Encoding::try_from(sys.body_encoding) {
-        Ok(v2::Encoding::Gzip) => inflate_gzip(&m.body).map_err(|e| refuse(v2::Code::BadRequest, e))?,
+        Ok(v2::Encoding::Gzip) => {
+            inflate_gzip(&m.body).map_err(|e| refuse(v2::Code::BadRequest, e))?
+        }
         _ => m.body,
     };
     if body.len() > cfg.max_message_size as usize {
@@ -185,7 +190,9 @@ async fn send_one(call: &Call, m: v2::Message) -> Result<v2::SendResultEntry, Re
     let born = sys
         .born_timestamp
         .as_ref()
-        .map_or_else(crate::clock::now_ms, |t| t.seconds * 1000 + i64::from(t.nanos) / 1_000_000);
+        .map_or_else(crate::clock::now_ms, |t| {
+            t.seconds * 1000 + i64::from(t.nanos) / 1_000_000
+        });
     let mut msg = NewMessage {
         topic: tc.topic_name.clone(),
         queue_id: qid,
@@ -205,15 +212,19 @@ async fn send_one(call: &Call, m: v2::Message) -> Result<v2::SendResultEntry, Re
         // rather than delivered at the wrong time.
         return Err(refuse(
             v2::Code::NotImplemented,
-            "messages with a delivery_timestamp (timer messages) are not served by this broker yet".into(),
+            "messages with a delivery_timestamp (timer messages) are not served by this broker yet"
+                .into(),
         ));
     }
     if half {
         props.set(keys::TRAN_MSG, "true");
         props.set(keys::PRODUCER_GROUP, topic.clone());
-        create_if_absent(shard, TopicConfig::new(TRANS_HALF_TOPIC, shard.shards as i32))
-            .await
-            .map_err(|e| refuse(v2::Code::InternalServerError, e))?;
+        create_if_absent(
+            shard,
+            TopicConfig::new(TRANS_HALF_TOPIC, shard.shards as i32),
+        )
+        .await
+        .map_err(|e| refuse(v2::Code::InternalServerError, e))?;
         transaction::prepare(&mut msg, &mut props, shard.shards);
     }
     msg.properties = props.encode();
@@ -230,7 +241,10 @@ async fn send_one(call: &Call, m: v2::Message) -> Result<v2::SendResultEntry, Re
         )
     })?;
     let Some(a) = results.first() else {
-        return Err(refuse(v2::Code::InternalServerError, "nothing stored".into()));
+        return Err(refuse(
+            v2::Code::InternalServerError,
+            "nothing stored".into(),
+        ));
     };
     if code != crate::protocol::ResponseCode::SUCCESS {
         let c = match code {
@@ -260,7 +274,10 @@ fn transaction_id(phys: i64, queue_offset: i64) -> String {
 
 fn parse_transaction_id(id: &str) -> Option<(i64, i64)> {
     let (p, q) = id.split_once('.')?;
-    Some((i64::from_str_radix(p, 16).ok()?, i64::from_str_radix(q, 16).ok()?))
+    Some((
+        i64::from_str_radix(p, 16).ok()?,
+        i64::from_str_radix(q, 16).ok()?,
+    ))
 }
 
 /// EndTransaction: commits or rolls back the half message the id names.
@@ -278,12 +295,20 @@ pub async fn end_transaction(
     let commit = match v2::TransactionResolution::try_from(req.resolution) {
         Ok(v2::TransactionResolution::Commit) => true,
         Ok(v2::TransactionResolution::Rollback) => false,
-        _ => return reply(v2::Code::Ok, "resolution unspecified: it will be checked back".into()),
+        _ => {
+            return reply(
+                v2::Code::Ok,
+                "resolution unspecified: it will be checked back".into(),
+            )
+        }
     };
     let Some((phys, queue_offset)) = parse_transaction_id(&req.transaction_id) else {
         return reply(
             v2::Code::InvalidTransactionId,
-            format!("transaction id {:?} was not issued by this broker", req.transaction_id),
+            format!(
+                "transaction id {:?} was not issued by this broker",
+                req.transaction_id
+            ),
         );
     };
     let Some(owner) = split_physical(phys)

@@ -242,13 +242,19 @@ where
     }
 }
 
-async fn dispatch(shard: Rc<Shard>, peer: SocketAddr, req: Request<Incoming>) -> Response<GrpcBody> {
+async fn dispatch(
+    shard: Rc<Shard>,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Response<GrpcBody> {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path();
     let Some(rpc) = path.strip_prefix(SERVICE_PATH_PREFIX).map(str::to_owned) else {
         return status_only(
             GrpcCode::Unimplemented,
-            &format!("unknown service path {path}: coremq serves apache.rocketmq.v2.MessagingService"),
+            &format!(
+                "unknown service path {path}: coremq serves apache.rocketmq.v2.MessagingService"
+            ),
         );
     };
     if parts.method != Method::POST {
@@ -298,9 +304,7 @@ async fn dispatch(shard: Rc<Shard>, peer: SocketAddr, req: Request<Incoming>) ->
         "SendMessage" => unary(&rpc, body, |r| send::send_message(c, r)).await,
         "AckMessage" => unary(&rpc, body, |r| ack::ack_message(c, r)).await,
         "ChangeInvisibleDuration" => unary(&rpc, body, |r| ack::change_invisible(c, r)).await,
-        "ForwardMessageToDeadLetterQueue" => {
-            unary(&rpc, body, |r| ack::forward_to_dlq(c, r)).await
-        }
+        "ForwardMessageToDeadLetterQueue" => unary(&rpc, body, |r| ack::forward_to_dlq(c, r)).await,
         "EndTransaction" => unary(&rpc, body, |r| send::end_transaction(c, r)).await,
         "ReceiveMessage" => match read_one::<v2::ReceiveMessageRequest>(&rpc, body).await {
             Ok(r) => receive::open(call, r),
@@ -309,7 +313,9 @@ async fn dispatch(shard: Rc<Shard>, peer: SocketAddr, req: Request<Incoming>) ->
         "Telemetry" => telemetry::open(call, MessageReader::new("Telemetry", body)),
         other => status_only(
             GrpcCode::Unimplemented,
-            &format!("RPC apache.rocketmq.v2.MessagingService/{other} is not implemented by coremq"),
+            &format!(
+                "RPC apache.rocketmq.v2.MessagingService/{other} is not implemented by coremq"
+            ),
         ),
     }
 }

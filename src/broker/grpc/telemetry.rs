@@ -16,6 +16,9 @@ use super::server::{grpc_response, Call, MessageReader};
 use super::{ms_duration, name_of, ok};
 use crate::broker::delay;
 use crate::broker::handlers::topic_check;
+use crate::broker::metadata::retry_topic;
+use crate::protocol::body::TopicConfig;
+use crate::protocol::codes::perm;
 use crate::protocol::grpc::status::GrpcCode;
 use crate::protocol::grpc::v2;
 use crate::protocol::grpc::v2::telemetry_command::Command;
@@ -31,7 +34,11 @@ pub const PRODUCER_BACKOFF_MS: (i64, i64) = (10, 1_000);
 
 fn client_type_name(t: i32) -> String {
     v2::ClientType::try_from(t)
-        .map(|t| t.as_str_name().trim_start_matches("CLIENT_TYPE_").to_owned())
+        .map(|t| {
+            t.as_str_name()
+                .trim_start_matches("CLIENT_TYPE_")
+                .to_owned()
+        })
         .unwrap_or_else(|_| format!("TYPE_{t}"))
 }
 
@@ -138,6 +145,15 @@ async fn merge(
                 .ok_or_else(|| v2::Status {
                     code: v2::Code::ConsumerGroupNotFound as i32,
                     message: format!("consumer group {group} not found"),
+                })?;
+            // consumerProgress finds a group's brokers through its retry topic's route.
+            let mut retry = TopicConfig::new(&retry_topic(&group), g.retry_queue_nums.max(1));
+            retry.perm = perm::READ | perm::WRITE;
+            topic_check::create_if_absent(&call.shard, retry)
+                .await
+                .map_err(|e| v2::Status {
+                    code: v2::Code::InternalServerError as i32,
+                    message: e,
                 })?;
             client.group = group;
             client.topics = sub

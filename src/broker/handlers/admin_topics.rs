@@ -45,8 +45,23 @@ pub async fn create(shard: &Rc<Shard>, req: &RemotingCommand) -> Reply {
             ));
         }
     }
+    let current = shard
+        .meta
+        .borrow()
+        .topics
+        .get(&h.topic)
+        .map(|t| t.attributes.clone())
+        .unwrap_or_default();
+    let attributes = match crate::protocol::topic_attributes::apply(
+        &current,
+        h.attributes.as_deref().unwrap_or(""),
+    ) {
+        Ok(a) => a,
+        Err(e) => return Ok(req.error(ResponseCode::SYSTEM_ERROR, e)),
+    };
     let t = TopicConfig {
         topic_name: h.topic.clone(),
+        attributes,
         read_queue_nums: h.read_queue_nums,
         write_queue_nums: h.write_queue_nums,
         perm: h.perm,

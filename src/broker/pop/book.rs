@@ -268,7 +268,10 @@ mod tests {
         let (mut b, l) = book_with(&[5], 6, 100);
         let nl = b.change(&key(), 5, l[0].id, 500).unwrap();
         assert_eq!(nl.visible_at_ms, 500);
-        assert!(b.take_expired(&key(), 200, 10, 32).is_empty(), "new time holds");
+        assert!(
+            b.take_expired(&key(), 200, 10, 32).is_empty(),
+            "new time holds"
+        );
         assert!(b.change(&key(), 5, l[0].id, 900).is_none(), "old handle");
         assert_eq!(b.ack(&key(), 5, l[0].id), LeaseCheck::Stale);
         assert_eq!(b.ack(&key(), 5, nl.id), LeaseCheck::Current);

@@ -70,7 +70,14 @@ mod tests {
 
     #[test]
     fn foreign_handles_are_refused_by_name() {
-        for bad in ["", "1.2.3", "2.0.0.0.0", "1.0.0.0.0.0", "1.z.0.0.0", "0 1 2 3"] {
+        for bad in [
+            "",
+            "1.2.3",
+            "2.0.0.0.0",
+            "1.0.0.0.0.0",
+            "1.z.0.0.0",
+            "0 1 2 3",
+        ] {
             let e = ReceiptHandle::decode(bad).unwrap_err();
             assert!(e.contains("receipt handle"), "{e}");
         }

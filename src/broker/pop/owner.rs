@@ -74,9 +74,7 @@ fn initial_cursor(s: &Shard, key: &QueueKey) -> u64 {
 
 fn commit(s: &Shard, key: &QueueKey) {
     if let Some(c) = s.pop.borrow().committed(key) {
-        s.offsets
-            .borrow_mut()
-            .set(&key.0, &key.1, key.2, c as i64);
+        s.offsets.borrow_mut().set(&key.0, &key.1, key.2, c as i64);
     }
 }
 
@@ -91,9 +89,10 @@ async fn read_one(s: &Shard, topic: &str, qid: i32, offset: u64) -> Result<Optio
         .read(topic, qid, offset, limits, |_| true)
         .await
         .map_err(|e| e.to_string())?;
-    Ok(r.records.into_iter().next().filter(|rec| {
-        Record::parse(rec).is_ok_and(|p| p.queue_offset() == offset as i64)
-    }))
+    Ok(r.records
+        .into_iter()
+        .next()
+        .filter(|rec| Record::parse(rec).is_ok_and(|p| p.queue_offset() == offset as i64)))
 }
 
 /// Pops up to `req.max` messages from the queues of `req` on this shard.
@@ -209,10 +208,10 @@ pub async fn to_dlq(s: &Shard, group: &str, rec: &[u8], reconsume: u32) -> Resul
     let dlq = create_if_absent(s, TopicConfig::new(&dlq_topic(group), 1)).await?;
     let mut props = Properties::parse(&r.properties());
     props.set_if_absent(keys::RETRY_TOPIC, r.topic().into_owned());
-    props.set(keys::ORIGIN_MESSAGE_ID, crate::protocol::message_id::offset_msg_id(
-        r.store_host(),
-        r.physical_offset(),
-    ));
+    props.set(
+        keys::ORIGIN_MESSAGE_ID,
+        crate::protocol::message_id::offset_msg_id(r.store_host(), r.physical_offset()),
+    );
     let m = NewMessage {
         topic: dlq.topic_name,
         queue_id: 0,
@@ -271,7 +270,12 @@ pub async fn forward_to_dlq(
     h: ReceiptHandle,
 ) -> Result<LeaseCheck, String> {
     let key: QueueKey = (group.clone(), topic.clone(), h.queue_id);
-    let Some(lease) = s.pop.borrow().lease(&key, h.offset).filter(|l| l.id == h.lease) else {
+    let Some(lease) = s
+        .pop
+        .borrow()
+        .lease(&key, h.offset)
+        .filter(|l| l.id == h.lease)
+    else {
         return Ok(LeaseCheck::Stale);
     };
     if let Some(rec) = read_one(&s, &topic, h.queue_id, h.offset).await? {

@@ -71,8 +71,8 @@ impl MessageDecoder {
             return Ok(None);
         }
         let compressed = self.buf[0];
-        let declared = u32::from_be_bytes([self.buf[1], self.buf[2], self.buf[3], self.buf[4]])
-            as usize;
+        let declared =
+            u32::from_be_bytes([self.buf[1], self.buf[2], self.buf[3], self.buf[4]]) as usize;
         if declared > self.limit {
             return Err(FramingError::TooLarge {
                 declared,
@@ -96,8 +96,7 @@ impl MessageDecoder {
         }
         let needed = if self.buf.len() >= GRPC_PREFIX_BYTES {
             GRPC_PREFIX_BYTES
-                + u32::from_be_bytes([self.buf[1], self.buf[2], self.buf[3], self.buf[4]])
-                    as usize
+                + u32::from_be_bytes([self.buf[1], self.buf[2], self.buf[3], self.buf[4]]) as usize
         } else {
             GRPC_PREFIX_BYTES
         };

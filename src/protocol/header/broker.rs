@@ -268,6 +268,7 @@ command_header! {
         pub topic_filter_type: Option<String> = "topicFilterType",
         pub topic_sys_flag: Option<i32> = "topicSysFlag",
         pub order: Option<bool> = "order",
+        pub attributes: Option<String> = "attributes",
     }
 }
 

@@ -1,0 +1,298 @@
+//! RocketMQ 5 clients against a real coremq: Apache's official Python SDK (PyPI
+//! `rocketmq-python-client` 5.1.x, `tls_enable=False`) drives a standalone broker's gRPC
+//! port on loopback, through tests/grpc_sdk/sdk.py. CI installs the SDK (.ci/run); a
+//! machine without it fails here with the command that installs it.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{admin, free_port, standalone_with, start_consume, Standalone};
+use serde_json::Value;
+
+/// The SDK version the tests are written against.
+const SDK_PIN: &str = "rocketmq-python-client==5.1.2";
+
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/grpc_sdk/sdk.py")
+}
+
+fn require_sdk() {
+    let ok = Command::new("python3")
+        .args(["-c", "import rocketmq, grpc"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "the Python RocketMQ 5 SDK is missing: pip install {SDK_PIN}"
+    );
+}
+
+struct GrpcBroker {
+    s: Standalone,
+    endpoint: String,
+}
+
+fn broker(extra: &str) -> GrpcBroker {
+    require_sdk();
+    let port = free_port();
+    let s = standalone_with(&format!("grpcServerPort={port}\n{extra}"));
+    GrpcBroker {
+        s,
+        endpoint: format!("127.0.0.1:{port}"),
+    }
+}
+
+impl GrpcBroker {
+    fn topic(&self, topic: &str, queues: u32, attributes: Option<&str>) {
+        let n = queues.to_string();
+        let mut args = vec![
+            "updateTopic",
+            "-b",
+            &self.s.broker,
+            "-t",
+            topic,
+            "-r",
+            &n,
+            "-w",
+            &n,
+        ];
+        if let Some(a) = attributes {
+            args.extend(["-a", a]);
+        }
+        let (code, out, err) = admin(&self.s.ns, &args);
+        assert_eq!(code, 0, "{out}{err}");
+    }
+
+    /// Runs one scenario of sdk.py (bounded by `limit`); its JSON lines.
+    fn sdk(&self, limit: Duration, args: &[&str]) -> Vec<Value> {
+        let mut child = Command::new("python3")
+            .arg(script())
+            .arg(&self.endpoint)
+            .args(args)
+            .env("HOME", self.s.dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("python3 runs");
+        let stdout = child.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+                .collect::<Vec<_>>()
+        });
+        let start = Instant::now();
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if start.elapsed() > limit {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("sdk.py {args:?} did not finish in {limit:?}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let lines = reader.join().unwrap();
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            use std::io::Read;
+            let _ = e.read_to_string(&mut err);
+        }
+        assert!(
+            status.success(),
+            "sdk.py {args:?} failed: {status}\n{}\n{err}",
+            lines.join("\n")
+        );
+        lines
+            .iter()
+            .filter(|l| l.starts_with('{'))
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+            .collect()
+    }
+}
+
+fn n(v: &Value, key: &str) -> i64 {
+    v[key].as_i64().unwrap_or_else(|| panic!("{key} in {v}"))
+}
+
+#[test]
+fn ten_thousand_messages_each_received_once_and_acked_ones_never_return() {
+    let b = broker("");
+    b.topic("SdkRound", 8, None);
+    let out = b.sdk(
+        Duration::from_secs(400),
+        &["roundtrip", "SdkRound", "SdkRoundGroup", "10000"],
+    );
+    assert_eq!(n(&out[0], "sent"), 10_000);
+    let r = &out[1];
+    assert_eq!(n(r, "received"), 10_000, "{r}");
+    assert_eq!(n(r, "dups"), 0, "{r}");
+    assert_eq!(n(r, "bad"), 0, "ids, bodies, tags, keys, attempts: {r}");
+    assert_eq!(n(r, "extra"), 0, "an acked message came back: {r}");
+    // The POP group's progress shows like any group's: everything consumed.
+    let (code, text, err) = admin(&b.s.ns, &["consumerProgress", "-g", "SdkRoundGroup"]);
+    assert_eq!(code, 0, "{text}{err}");
+    assert!(text.contains("Diff Total: 0"), "{text}");
+}
+
+#[test]
+fn fifo_message_groups_arrive_in_order() {
+    let b = broker("");
+    b.topic("SdkFifo", 4, Some("+message.type=FIFO"));
+    let out = b.sdk(
+        Duration::from_secs(300),
+        &["fifo", "SdkFifo", "SdkFifoGroup", "20", "25"],
+    );
+    let r = &out[0];
+    assert_eq!(n(r, "received"), 500, "{r}");
+    assert_eq!(r["violations"].as_array().unwrap().len(), 0, "{r}");
+}
+
+#[test]
+fn unacked_messages_come_back_and_a_changed_duration_holds() {
+    let b = broker("");
+    b.topic("SdkRedeliver", 2, None);
+    let out = b.sdk(
+        Duration::from_secs(120),
+        &["redeliver", "SdkRedeliver", "SdkRedeliverGroup"],
+    );
+    let step = |name: &str| {
+        out.iter()
+            .find(|v| v["step"] == name)
+            .unwrap_or_else(|| panic!("step {name} in {out:?}"))
+    };
+    let first = step("first");
+    assert_eq!(first["id"], first["sent"]);
+    assert_eq!(n(first, "attempt"), 1);
+    let second = step("second");
+    assert_eq!(second["id"], first["id"]);
+    assert_eq!(n(second, "attempt"), 2, "redelivered with the next attempt");
+    let after = second["after_s"].as_f64().unwrap();
+    assert!(
+        after >= 1.9,
+        "came back before its 2 s invisible time: {after}"
+    );
+    assert_eq!(step("changed")["new_handle"], true);
+    assert!(
+        step("stale")["error"].as_str().unwrap().contains("40013"),
+        "{out:?}"
+    );
+    let third = step("third");
+    assert_eq!(n(third, "attempt"), 3);
+    let after = third["after_change_s"].as_f64().unwrap();
+    assert!(
+        after >= 3.9,
+        "the changed 4 s invisible time was not honoured: {after}"
+    );
+    let done = step("done");
+    assert_eq!(done["stale_acked"], false);
+    assert_eq!(done["came_back"], false, "an acked message came back");
+}
+
+#[test]
+fn bad_requests_get_a_status_naming_them_and_the_connection_goes_on() {
+    let b = broker("");
+    b.topic("SdkBad", 2, None);
+    let out = b.sdk(Duration::from_secs(60), &["bad-input", "SdkBad"]);
+    let r = &out[0];
+    let code = |k: &str| r[k][0].as_str().unwrap().to_owned();
+    let detail = |k: &str| r[k][1].as_str().unwrap().to_owned();
+    assert_eq!(code("unknown"), "UNIMPLEMENTED", "{r}");
+    assert!(detail("unknown").contains("NoSuchRpc"), "{r}");
+    assert_eq!(code("malformed"), "INVALID_ARGUMENT", "{r}");
+    assert!(detail("malformed").contains("SendMessageRequest"), "{r}");
+    assert_eq!(code("too_large"), "RESOURCE_EXHAUSTED", "{r}");
+    assert!(detail("too_large").contains("past the limit"), "{r}");
+    // The same channel (connection) still answers.
+    assert_eq!(r["route_after"][0], 20_000, "{r}");
+    assert_eq!(r["route_after"][1], 2, "{r}");
+    assert_eq!(r["receive"]["no_topic"][0], 40_402, "TOPIC_NOT_FOUND: {r}");
+    assert_eq!(
+        r["receive"]["ok_topic"][0], 40_401,
+        "MESSAGE_NOT_FOUND: {r}"
+    );
+}
+
+#[test]
+fn four_x_and_five_x_clients_share_messages() {
+    let b = broker("");
+    b.topic("SdkMixed", 4, None);
+    // 4.x (coremq's remoting producer) → 5.x SimpleConsumer.
+    let out = Command::new(common::coremq_bin())
+        .args(["produce", "-n", &b.s.ns, "-t", "SdkMixed", "--count", "5"])
+        .args(["--tag", "Four", "--keys", "fourkey"])
+        .env_remove("NAMESRV_ADDR")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let sent = String::from_utf8_lossy(&out.stdout);
+    let ids: Vec<String> = sent
+        .lines()
+        .filter_map(|l| l.split("msgId=").nth(1))
+        .map(|s| s.split(',').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 5, "{sent}");
+    let got = b.sdk(
+        Duration::from_secs(90),
+        &["receive", "SdkMixed", "SdkMixedFive", "5"],
+    );
+    assert_eq!(got.len(), 5, "{got:?}");
+    for m in &got {
+        assert!(
+            ids.iter().any(|i| m["id"] == i.as_str()),
+            "4.x id kept: {m}"
+        );
+        assert_eq!(m["tag"], "Four", "{m}");
+        assert!(
+            m["keys"][0].as_str().unwrap().starts_with("fourkey-"),
+            "{m}"
+        );
+        assert!(
+            m["body"].as_str().unwrap().starts_with("Hello RocketMQ "),
+            "{m}"
+        );
+        assert_eq!(n(m, "attempt"), 1);
+    }
+    // 5.x Producer → 4.x push consumer (coremq's remoting consumer).
+    let home = tempfile::tempdir().unwrap();
+    let (mut child, rx) = start_consume(
+        &b.s.ns,
+        "SdkMixed",
+        "SdkMixedFour",
+        &["--tag", "Five", "--from", "first"],
+        home.path(),
+    );
+    let sent = b.sdk(Duration::from_secs(60), &["send", "SdkMixed", "3"]);
+    let five_ids: Vec<String> = sent
+        .iter()
+        .map(|v| v["id"].as_str().unwrap().to_owned())
+        .collect();
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while seen.len() < 3 && Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(500)) {
+            if line.contains("Receive New Messages") {
+                seen.push(line);
+            }
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    for line in &seen {
+        assert!(
+            five_ids
+                .iter()
+                .any(|i| line.contains(&format!("msgId={i}"))),
+            "{line}"
+        );
+        assert!(line.contains("tags=Five"), "{line}");
+        assert!(line.contains("keys=fk"), "{line}");
+        assert!(line.contains("body=five "), "{line}");
+    }
+}

@@ -1,0 +1,246 @@
+"""Drives Apache RocketMQ's official Python SDK (PyPI rocketmq-python-client 5.1.x)
+against a coremq broker's gRPC port, for tests/grpc_sdk.rs.
+
+Usage: sdk.py ENDPOINT SCENARIO ARGS... Each scenario prints one JSON object per line;
+the Rust test asserts on them. Every loop is bounded in count and time.
+"""
+
+import json
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+from rocketmq import (ClientConfiguration, Credentials, FilterExpression, Message,
+                      Producer, SimpleConsumer)
+
+
+def out(**kv):
+    print(json.dumps(kv), flush=True)
+
+
+def config(endpoint):
+    return ClientConfiguration(endpoint, Credentials(), request_timeout=10)
+
+
+def producer(endpoint, topic):
+    p = Producer(config(endpoint), (topic,))
+    p.startup()
+    return p
+
+
+def consumer(endpoint, group, topic, tag="*", await_s=5):
+    c = SimpleConsumer(config(endpoint), group, {topic: FilterExpression(tag)},
+                       await_duration=await_s)
+    c.startup()
+    return c
+
+
+def message(topic, body, tag=None, keys=None, group=None, props=None):
+    m = Message()
+    m.topic = topic
+    m.body = body
+    if tag:
+        m.tag = tag
+    if keys:
+        m.keys = keys
+    if group:
+        m.message_group = group
+    for k, v in (props or {}).items():
+        m.add_property(k, v)
+    return m
+
+
+def roundtrip(endpoint, topic, group, n):
+    """Sends n messages, receives and acks until each came once (or 180 s pass)."""
+    n = int(n)
+    p = producer(endpoint, topic)
+    sent = {}
+    window = []
+    for i in range(n):
+        window.append((i, p.send_async(message(topic, f"m{i}".encode(), "T", f"k{i}"))))
+        if len(window) >= 256 or i == n - 1:
+            for j, f in window:
+                sent[f.result(timeout=30).message_id] = j
+            window = []
+    p.shutdown()
+    out(sent=len(sent))
+    c = consumer(endpoint, group, topic)
+    pool = ThreadPoolExecutor(max_workers=16)
+    seen = {}
+    dups = 0
+    bad = 0
+    deadline = time.time() + 180
+    while len(seen) < n and time.time() < deadline:
+        msgs = c.receive(32, 60)
+        acks = []
+        for m in msgs:
+            if m.message_id in seen:
+                dups += 1
+            want = sent.get(m.message_id)
+            if want is None or m.body != f"m{want}".encode() or m.tag != "T" \
+                    or set(m.keys) != {f"k{want}"} or m.delivery_attempt != 1:
+                bad += 1
+            seen[m.message_id] = True
+            # SimpleConsumer.ack_async returns no future in 5.1.2: acks go through a
+            # thread pool instead.
+            acks.append(pool.submit(c.ack, m))
+        for f in acks:
+            f.result(timeout=30)
+    # Nothing acked comes back: one more receive finds nothing.
+    extra = len(c.receive(32, 60))
+    pool.shutdown()
+    c.shutdown()
+    out(received=len(seen), dups=dups, bad=bad, extra=extra)
+
+
+def fifo(endpoint, topic, group, groups, per):
+    """groups message groups of per messages each, interleaved; checks order per group."""
+    groups, per = int(groups), int(per)
+    p = producer(endpoint, topic)
+    for i in range(per):
+        for g in range(groups):
+            p.send(message(topic, f"{g}:{i}".encode(), "F", group=f"g{g}"))
+    p.shutdown()
+    c = consumer(endpoint, group, topic)
+    nxt = [0] * groups
+    violations = []
+    got = 0
+    deadline = time.time() + 120
+    while got < groups * per and time.time() < deadline:
+        for m in c.receive(32, 30):
+            g, i = map(int, m.body.decode().split(":"))
+            if m.message_group != f"g{g}":
+                violations.append(f"message {g}:{i} has group {m.message_group}")
+            if i != nxt[g]:
+                violations.append(f"group g{g}: got {i}, expected {nxt[g]}")
+            nxt[g] = i + 1
+            got += 1
+            c.ack(m)
+    c.shutdown()
+    out(received=got, violations=violations[:20])
+
+
+def redeliver(endpoint, topic, group):
+    """An un-acked message comes back after its invisible time; a changed time holds;
+    the handle from before the change no longer acks."""
+    p = producer(endpoint, topic)
+    mid = p.send(message(topic, b"again", "R")).message_id
+    p.shutdown()
+    c = consumer(endpoint, group, topic, await_s=10)
+
+    def receive_one(invisible_s, limit_s):
+        start = time.time()
+        while time.time() - start < limit_s:
+            msgs = c.receive(1, invisible_s)
+            if msgs:
+                return msgs[0], time.time()
+        return None, time.time()
+
+    first, t1 = receive_one(2, 20)
+    out(step="first", id=first.message_id, sent=mid, attempt=first.delivery_attempt)
+    second, t2 = receive_one(30, 20)
+    out(step="second", id=second.message_id, attempt=second.delivery_attempt,
+        after_s=round(t2 - t1, 3))
+    old_handle = second.receipt_handle
+    c.change_invisible_duration(second, 4)
+    t_change = time.time()
+    new_handle = second.receipt_handle
+    out(step="changed", new_handle=new_handle != old_handle)
+    # The handle from before the change must not ack: the SDK acks with the handle the
+    # message carries, so give it the old one.
+    second.receipt_handle = old_handle
+    stale_ok = True
+    try:
+        c.ack(second)
+    except Exception as e:
+        stale_ok = False
+        out(step="stale", error=str(e)[:300])
+    third, t3 = receive_one(30, 20)
+    out(step="third", id=third.message_id, attempt=third.delivery_attempt,
+        after_change_s=round(t3 - t_change, 3))
+    c.ack(third)
+    again, _ = receive_one(30, 6)
+    c.shutdown()
+    out(step="done", stale_acked=stale_ok, came_back=again is not None)
+
+
+def receive_some(endpoint, topic, group, n):
+    """Receives n messages and prints what a 5.x consumer sees of each."""
+    n = int(n)
+    c = consumer(endpoint, group, topic)
+    got = 0
+    deadline = time.time() + 60
+    while got < n and time.time() < deadline:
+        for m in c.receive(32, 30):
+            out(id=m.message_id, tag=m.tag, keys=sorted(m.keys), body=m.body.decode("latin-1"),
+                props=dict(m.properties or {}), attempt=m.delivery_attempt)
+            c.ack(m)
+            got += 1
+    c.shutdown()
+
+
+def send_some(endpoint, topic, n):
+    """Sends n messages with a tag, a key and a user property; prints their ids."""
+    p = producer(endpoint, topic)
+    for i in range(int(n)):
+        r = p.send(message(topic, f"five {i}".encode(), "Five", f"fk{i}", props={"color": "red"}))
+        out(id=r.message_id)
+    p.shutdown()
+
+
+def bad_input(endpoint, topic):
+    """Raw gRPC calls: each refusal is a status naming the problem, and the same
+    connection keeps serving."""
+    from rocketmq.grpc_protocol import service_pb2, definition_pb2
+    ch = grpc.insecure_channel(endpoint, options=[("grpc.max_send_message_length", -1)])
+    svc = "/apache.rocketmq.v2.MessagingService/"
+
+    def raw(rpc, payload):
+        call = ch.unary_unary(svc + rpc, request_serializer=lambda b: b,
+                              response_deserializer=lambda b: b)
+        try:
+            call(payload, timeout=10)
+            return "OK", ""
+        except grpc.RpcError as e:
+            return e.code().name, e.details() or ""
+
+    def route():
+        call = ch.unary_unary(svc + "QueryRoute",
+                              request_serializer=service_pb2.QueryRouteRequest.SerializeToString,
+                              response_deserializer=service_pb2.QueryRouteResponse.FromString)
+        r = call(service_pb2.QueryRouteRequest(topic=definition_pb2.Resource(name=topic)),
+                 timeout=10)
+        return r.status.code, len(r.message_queues)
+
+    results = {}
+    results["unknown"] = raw("NoSuchRpc", b"")
+    results["malformed"] = raw("SendMessage", b"\x0a\xff\xff\xff\xff\x0f")
+    results["too_large"] = raw("SendMessage", b"\x0a" + b"\x00" * (17 * 1024 * 1024))
+    results["route_after"] = route()
+    recv = ch.unary_stream(svc + "ReceiveMessage",
+                           request_serializer=service_pb2.ReceiveMessageRequest.SerializeToString,
+                           response_deserializer=service_pb2.ReceiveMessageResponse.FromString)
+    statuses = {}
+    for name, t, g in (("no_topic", "NoSuchTopic", "G1"), ("ok_topic", topic, "G1")):
+        req = service_pb2.ReceiveMessageRequest(
+            group=definition_pb2.Resource(name=g),
+            message_queue=definition_pb2.MessageQueue(topic=definition_pb2.Resource(name=t)),
+            batch_size=1, invisible_duration={"seconds": 10},
+            long_polling_timeout={"seconds": 1})
+        codes = [r.status.code for r in recv(req, timeout=10) if r.HasField("status")]
+        statuses[name] = codes
+    results["receive"] = statuses
+    out(**{k: list(v) if isinstance(v, tuple) else v for k, v in results.items()})
+
+
+if __name__ == "__main__":
+    endpoint, scenario, *args = sys.argv[1:]
+    {
+        "roundtrip": roundtrip,
+        "fifo": fifo,
+        "redeliver": redeliver,
+        "receive": receive_some,
+        "send": send_some,
+        "bad-input": bad_input,
+    }[scenario](endpoint, *args)
