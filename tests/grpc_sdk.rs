@@ -296,3 +296,46 @@ fn four_x_and_five_x_clients_share_messages() {
         assert!(line.contains("body=five "), "{line}");
     }
 }
+
+#[test]
+fn after_sigkill_unacked_messages_come_back_and_acked_ones_do_not() {
+    let mut b = broker("");
+    b.topic("SdkCrash", 4, None);
+    let out = b.sdk(
+        Duration::from_secs(120),
+        &["crash-before", "SdkCrash", "SdkCrashGroup", "200"],
+    );
+    let r = &out[0];
+    assert_eq!(n(r, "received"), 200, "{r}");
+    let ids = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let acked = ids(&r["acked"]);
+    let mut unacked = ids(&r["unacked"]);
+    assert_eq!((acked.len(), unacked.len()), (100, 100), "{r}");
+    // SIGKILL, then the same store and ports.
+    b.s.guard.child.kill().unwrap();
+    let _ = b.s.guard.child.wait();
+    let ns_port = b.s.ns.rsplit(':').next().unwrap().to_owned();
+    let home = b.s.dir.path().to_owned();
+    b.s.guard = common::spawn_until_line(
+        Command::new(common::coremq_bin())
+            .args(["standalone", "--namesrv-port", &ns_port, "-c"])
+            .arg(home.join("broker.properties")),
+        &home,
+        "The broker[",
+    );
+    let out = b.sdk(
+        Duration::from_secs(150),
+        &["crash-after", "SdkCrash", "SdkCrashGroup", "100"],
+    );
+    let mut got = ids(&out[0]["ids"]);
+    got.sort();
+    unacked.sort();
+    assert_eq!(got, unacked, "every un-acked message once, nothing acked");
+    assert!(ids(&out[0]["more"]).is_empty(), "{}", out[0]);
+}

@@ -267,6 +267,9 @@ async fn shard_main(
     let store = Rc::new(ShardStore::open(sc).await.map_err(|e| e.to_string())?);
     let offsets = ConsumerOffsets::load(config_dir.join("consumerOffset.json"))?;
     let delays = ConsumerOffsets::load(config_dir.join("delayOffset.json"))?;
+    let pop_dir = config_dir.join("pop");
+    let pop_acks = crate::broker::pop::journal::load(&pop_dir)
+        .map_err(|e| format!("{}: {e}", pop_dir.display()))?;
     let shard = Shard::start(
         i,
         &mesh,
@@ -276,6 +279,20 @@ async fn shard_main(
         (offsets, delays),
         acl.as_ref().map(AclStart::gate),
     );
+    // Acks below a queue's committed offset say nothing more.
+    let pop_acks: Vec<_> = pop_acks
+        .into_iter()
+        .filter(|((g, t, q), o)| {
+            shard
+                .offsets
+                .borrow()
+                .get(g, t, *q)
+                .is_none_or(|c| *o as i64 >= c)
+        })
+        .collect();
+    shard.pop.borrow_mut().restore(pop_acks);
+    let journal = crate::broker::pop::journal::AckJournal::open(&pop_dir).await?;
+    *shard.pop_journal.borrow_mut() = Some(Rc::new(journal));
     glommio::spawn_local(store.clone().run_retention()).detach();
     glommio::spawn_local(store.clone().run_idle_release()).detach();
     glommio::spawn_local(shard.throughput.clone().run_sampler()).detach();

@@ -165,6 +165,8 @@ pub struct Shard {
     pub acl: Option<super::acl::AclGate>,
     /// POP receive state of this shard's queues (gRPC consumers).
     pub pop: RefCell<super::pop::book::PopBook>,
+    /// The journal of POP acks (set once the store is open).
+    pub pop_journal: RefCell<Option<Rc<super::pop::journal::AckJournal>>>,
     /// gRPC clients whose connection is on this core.
     pub grpc_clients: RefCell<super::grpc::clients::GrpcClients>,
 }
@@ -226,6 +228,7 @@ impl Shard {
                 crate::clock::now_ms().max(0) as u64 * 1_000,
             )),
             grpc_clients: RefCell::default(),
+            pop_journal: RefCell::new(None),
         });
         let _ = jobs.shard.set(Rc::downgrade(&shard));
         shard
@@ -684,6 +687,16 @@ impl Shard {
         let Ok(_turn) = self.offset_writes.acquire_permit(1).await else {
             return;
         };
+        // POP acks first: a snapshot taken before the offsets covers every ack at or
+        // above the committed offsets written next (src/broker/pop/journal.rs).
+        let journal = self.pop_journal.borrow().clone();
+        let mut pop_snapshot = None;
+        if let Some(j) = journal.as_ref().filter(|j| j.has_new_records()) {
+            match j.rotate().await {
+                Ok(gen) => pop_snapshot = Some((gen, self.pop.borrow().acked_snapshot())),
+                Err(e) => tracing::warn!(shard = self.id, "cannot rotate the POP ack journal: {e}"),
+            }
+        }
         for table in [&self.offsets, &self.delay_offsets] {
             let Some((path, bytes)) = table.borrow_mut().take_snapshot() else {
                 continue;
@@ -695,6 +708,20 @@ impl Shard {
             if let Err(e) = r {
                 table.borrow_mut().mark_dirty();
                 tracing::warn!(shard = self.id, "cannot persist {shown}: {e}");
+            }
+        }
+        if let (Some(j), Some((gen, acks))) = (journal, pop_snapshot) {
+            let mut bytes = Vec::new();
+            for (k, o) in &acks {
+                super::pop::journal::encode(k, *o, &mut bytes);
+            }
+            let path = j.snapshot_path();
+            let r = glommio::executor()
+                .spawn_blocking(move || super::persist::write_atomic(&path, &bytes))
+                .await;
+            match r {
+                Ok(()) => j.finish_snapshot(gen),
+                Err(e) => tracing::warn!(shard = self.id, "cannot write the POP ack snapshot: {e}"),
             }
         }
     }

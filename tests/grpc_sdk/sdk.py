@@ -165,6 +165,49 @@ def redeliver(endpoint, topic, group):
     out(step="done", stale_acked=stale_ok, came_back=again is not None)
 
 
+def crash_before(endpoint, topic, group, n):
+    """Sends n messages, receives them all (invisible 300 s), acks every even one and
+    leaves the rest in flight; prints which ids were acked. The test then kills the
+    broker."""
+    n = int(n)
+    p = producer(endpoint, topic)
+    for i in range(n):
+        p.send(message(topic, f"c{i}".encode(), "C"))
+    p.shutdown()
+    c = consumer(endpoint, group, topic)
+    got = {}
+    deadline = time.time() + 60
+    while len(got) < n and time.time() < deadline:
+        for m in c.receive(32, 300):
+            got[m.message_id] = m
+    acked = []
+    for mid, m in got.items():
+        i = int(m.body.decode()[1:])
+        if i % 2 == 0:
+            c.ack(m)
+            acked.append(mid)
+    out(received=len(got), acked=acked, unacked=[i for i in got if i not in acked])
+    # No shutdown: the leases stay as they are when the broker dies.
+    import os
+    os._exit(0)
+
+
+def crash_after(endpoint, topic, group, want):
+    """After the restart: receives until `want` messages came (or 40 s), acking each."""
+    want = int(want)
+    c = consumer(endpoint, group, topic)
+    ids = []
+    deadline = time.time() + 40
+    while len(ids) < want and time.time() < deadline:
+        for m in c.receive(32, 60):
+            ids.append(m.message_id)
+            c.ack(m)
+    # Anything more would be a message acked before the crash.
+    more = [m.message_id for m in c.receive(32, 60)]
+    c.shutdown()
+    out(ids=ids, more=more)
+
+
 def receive_some(endpoint, topic, group, n):
     """Receives n messages and prints what a 5.x consumer sees of each."""
     n = int(n)
@@ -243,4 +286,6 @@ if __name__ == "__main__":
         "receive": receive_some,
         "send": send_some,
         "bad-input": bad_input,
+        "crash-before": crash_before,
+        "crash-after": crash_after,
     }[scenario](endpoint, *args)

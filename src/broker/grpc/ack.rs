@@ -49,11 +49,12 @@ pub async fn ack_message(call: Rc<Call>, req: v2::AckMessageRequest) -> v2::AckM
                 let o = call.shard.queue_owner(&topic, h.queue_id);
                 match call
                     .shard
-                    .run_on(o, move |s| async move { owner::ack(&s, &g, &t, h) })
+                    .run_on(o, move |s| async move { owner::ack(&s, &g, &t, h).await })
                     .await
                 {
-                    Ok(LeaseCheck::Current) => ok(),
-                    Ok(LeaseCheck::Stale) => stale(&e.receipt_handle),
+                    Ok(Ok(LeaseCheck::Current)) => ok(),
+                    Ok(Ok(LeaseCheck::Stale)) => stale(&e.receipt_handle),
+                    Ok(Err(err)) => status(v2::Code::InternalServerError, err),
                     Err(err) => status(v2::Code::InternalServerError, err.to_string()),
                 }
             }

@@ -117,12 +117,14 @@ async fn prepare(call: &Call, req: v2::ReceiveMessageRequest) -> Result<Plan, v2
     let tags = tag_filter(&req.filter_expression)?;
     let invisible_ms = match duration_ms(&req.invisible_duration) {
         Some(ms) if (MIN_INVISIBLE_MS..=MAX_INVISIBLE_MS).contains(&ms) => ms,
-        Some(ms) => return Err(bad(
-            v2::Code::IllegalInvisibleTime,
-            format!(
+        Some(ms) => {
+            return Err(bad(
+                v2::Code::IllegalInvisibleTime,
+                format!(
                 "invisible_duration {ms} ms is outside [{MIN_INVISIBLE_MS}, {MAX_INVISIBLE_MS}] ms"
             ),
-        )),
+            ))
+        }
         None if req.auto_renew => AUTO_RENEW_INVISIBLE_MS,
         None => {
             return Err(bad(

@@ -4,7 +4,7 @@
 //! Pure bookkeeping, no I/O: [`super::owner`] reads the store and calls in here, so the
 //! rules (who may ack, what comes back when, what FIFO blocks) are tested on their own.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Identifies one queue of one group.
 pub type QueueKey = (String, String, i32);
@@ -24,8 +24,23 @@ pub struct Lease {
 struct PopQueue {
     cursor: u64,
     leases: BTreeMap<u64, Lease>,
+    /// Acked offsets at or above the committed offset (kept for the ack journal, and
+    /// after a restart skipped when the cursor reaches them).
+    acked: BTreeSet<u64>,
     /// A receive is reading new messages from the cursor (its await must not race another).
     reading: bool,
+}
+
+impl PopQueue {
+    fn committed(&self) -> u64 {
+        self.leases.keys().next().copied().unwrap_or(self.cursor)
+    }
+
+    /// Forgets acks below the committed offset: nothing there is handed out again.
+    fn prune(&mut self) {
+        let c = self.committed();
+        self.acked = self.acked.split_off(&c);
+    }
 }
 
 /// What an ack or a change found.
@@ -42,6 +57,8 @@ pub enum LeaseCheck {
 #[derive(Debug)]
 pub struct PopBook {
     queues: HashMap<QueueKey, PopQueue>,
+    /// Acks read back at start for queues not opened since.
+    restored: HashMap<QueueKey, BTreeSet<u64>>,
     next_lease: u64,
 }
 
@@ -51,6 +68,7 @@ impl PopBook {
     pub fn new(first_lease: u64) -> Self {
         Self {
             queues: HashMap::new(),
+            restored: HashMap::new(),
             next_lease: first_lease,
         }
     }
@@ -67,10 +85,36 @@ impl PopBook {
 
     /// Sets a queue's cursor the first time it is popped (from the committed offset).
     pub fn open(&mut self, key: &QueueKey, cursor: u64) {
-        self.queues.entry(key.clone()).or_insert(PopQueue {
+        if self.queues.contains_key(key) {
+            return;
+        }
+        let mut q = PopQueue {
             cursor,
+            acked: self.restored.remove(key).unwrap_or_default(),
             ..PopQueue::default()
-        });
+        };
+        q.prune();
+        self.queues.insert(key.clone(), q);
+    }
+
+    /// Acks read back from the journal at start (before any queue is opened).
+    pub fn restore(&mut self, acks: impl IntoIterator<Item = (QueueKey, u64)>) {
+        for (k, o) in acks {
+            self.restored.entry(k).or_default().insert(o);
+        }
+    }
+
+    /// Every queue's acks above its committed offset, for the journal's snapshot.
+    pub fn acked_snapshot(&self) -> Vec<(QueueKey, u64)> {
+        let open = self
+            .queues
+            .iter()
+            .flat_map(|(k, q)| q.acked.iter().map(move |o| (k.clone(), *o)));
+        let restored = self
+            .restored
+            .iter()
+            .flat_map(|(k, set)| set.iter().map(move |o| (k.clone(), *o)));
+        open.chain(restored).collect()
     }
 
     /// Leases whose time ran out, re-leased for `invisible_ms` with attempt + 1: at most
@@ -134,7 +178,7 @@ impl PopBook {
         offsets: &[u64],
         next: u64,
         visible_at_ms: i64,
-    ) -> Vec<Lease> {
+    ) -> Vec<Option<Lease>> {
         let ids: Vec<u64> = offsets.iter().map(|_| self.lease_id()).collect();
         let Some(q) = self.queues.get_mut(key) else {
             return Vec::new();
@@ -145,15 +189,21 @@ impl PopBook {
         let mut out = Vec::with_capacity(offsets.len());
         for (o, id) in offsets.iter().zip(ids) {
             debug_assert!((from..next).contains(o));
+            if q.acked.contains(o) {
+                // Acked before a restart: never handed out again.
+                out.push(None);
+                continue;
+            }
             let l = Lease {
                 id,
                 visible_at_ms,
                 attempt: 1,
             };
             q.leases.insert(*o, l);
-            out.push(l);
+            out.push(Some(l));
         }
         q.cursor = next;
+        q.prune();
         out
     }
 
@@ -172,6 +222,8 @@ impl PopBook {
         match q.leases.get(&offset) {
             Some(l) if l.id == lease => {
                 q.leases.remove(&offset);
+                q.acked.insert(offset);
+                q.prune();
                 LeaseCheck::Current
             }
             _ => LeaseCheck::Stale,
@@ -202,8 +254,7 @@ impl PopBook {
     /// The group's committed offset for the queue: the lowest leased offset, or the
     /// cursor when nothing is leased.
     pub fn committed(&self, key: &QueueKey) -> Option<u64> {
-        let q = self.queues.get(key)?;
-        Some(q.leases.keys().next().copied().unwrap_or(q.cursor))
+        Some(self.queues.get(key)?.committed())
     }
 
     /// The earliest time a lease of (group, topic) runs out, to bound a long poll.
@@ -234,7 +285,7 @@ mod tests {
         b.open(&key(), 0);
         let from = b.begin_read(&key()).unwrap();
         let l = b.end_read(&key(), from, offsets, next, visible);
-        (b, l)
+        (b, l.into_iter().flatten().collect())
     }
 
     #[test]
@@ -298,5 +349,31 @@ mod tests {
         assert_eq!(b.committed(&key()), Some(9));
         b.open(&key(), 0);
         assert_eq!(b.committed(&key()), Some(9), "open keeps a known cursor");
+    }
+
+    #[test]
+    fn acks_above_the_committed_offset_survive_a_restart() {
+        let (mut b, l) = book_with(&[0, 1, 2, 3], 4, 100);
+        b.ack(&key(), 1, l[1].id);
+        b.ack(&key(), 3, l[3].id);
+        let mut snap = b.acked_snapshot();
+        snap.sort();
+        assert_eq!(snap, vec![(key(), 1), (key(), 3)]);
+        // Restart: the committed offset (0) and the journal's acks.
+        let mut again = PopBook::new(5_000);
+        again.restore(snap);
+        again.open(&key(), 0);
+        let from = again.begin_read(&key()).unwrap();
+        let leases = again.end_read(&key(), from, &[0, 1, 2, 3], 4, 100);
+        let handed: Vec<bool> = leases.iter().map(Option::is_some).collect();
+        assert_eq!(handed, [true, false, true, false], "acked ones are skipped");
+        let ids: Vec<u64> = leases.iter().flatten().map(|l| l.id).collect();
+        again.ack(&key(), 0, ids[0]);
+        again.ack(&key(), 2, ids[1]);
+        assert_eq!(again.committed(&key()), Some(4));
+        assert!(
+            again.acked_snapshot().is_empty(),
+            "acks below committed are dropped"
+        );
     }
 }

@@ -16,4 +16,5 @@
 
 pub mod book;
 pub mod handle;
+pub mod journal;
 pub mod owner;

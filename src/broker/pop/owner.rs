@@ -191,6 +191,9 @@ async fn read_new(
         .borrow_mut()
         .end_read(key, from, &offsets, next, visible_at);
     for ((rec, offset), lease) in r.records.into_iter().zip(offsets).zip(leases) {
+        let Some(lease) = lease else {
+            continue;
+        };
         *bytes += rec.len();
         out.push(Popped {
             record: rec,
@@ -231,16 +234,29 @@ pub async fn to_dlq(s: &Shard, group: &str, rec: &[u8], reconsume: u32) -> Resul
         .map_err(|r| format!("cannot store to the dead-letter queue: {}", r.remark))
 }
 
-/// Acks one delivery on its owner.
-pub fn ack(s: &Shard, group: &str, topic: &str, h: ReceiptHandle) -> LeaseCheck {
+/// Acks one delivery on its owner; answered once the ack is in the journal.
+pub async fn ack(
+    s: &Shard,
+    group: &str,
+    topic: &str,
+    h: ReceiptHandle,
+) -> Result<LeaseCheck, String> {
     let key: QueueKey = (group.to_owned(), topic.to_owned(), h.queue_id);
     let r = s.pop.borrow_mut().ack(&key, h.offset, h.lease);
     if r == LeaseCheck::Current {
+        // The write starts before any other await, so a rotation of the journal either
+        // sees this ack in the book's snapshot or gets the record in its new log.
+        let journal = s.pop_journal.borrow().clone();
+        let written = match journal {
+            Some(j) => j.append(&key, h.offset).await,
+            None => Ok(()),
+        };
         commit(s, &key);
         // A FIFO queue may be unblocked now.
         s.waiters.notify(topic, h.queue_id);
+        written?;
     }
-    r
+    Ok(r)
 }
 
 /// Gives a delivery a new invisible time; the new lease, `None` for a stale handle.
@@ -281,7 +297,7 @@ pub async fn forward_to_dlq(
     if let Some(rec) = read_one(&s, &topic, h.queue_id, h.offset).await? {
         to_dlq(&s, &group, &rec, lease.attempt).await?;
     }
-    Ok(ack(&s, &group, &topic, h))
+    ack(&s, &group, &topic, h).await
 }
 
 /// Parks until a message arrives on one of the topic's queues here, a lease of the group
