@@ -339,3 +339,114 @@ fn after_sigkill_unacked_messages_come_back_and_acked_ones_do_not() {
     assert_eq!(got, unacked, "every un-acked message once, nothing acked");
     assert!(ids(&out[0]["more"]).is_empty(), "{}", out[0]);
 }
+
+/// (id, due, arrived) of every timer message a 5.x consumer received.
+fn timer_arrivals(out: &[Value]) -> Vec<(String, i64, i64)> {
+    out.iter()
+        .map(|v| {
+            (
+                v["id"].as_str().unwrap().to_owned(),
+                n(v, "due"),
+                n(v, "at"),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn timer_messages_arrive_at_their_time_from_both_protocols() {
+    let b = broker("");
+    b.topic("SdkTimer", 4, None);
+    // 5.x: delivery_timestamp 3-7 s out.
+    let sent = b.sdk(
+        Duration::from_secs(60),
+        &["timer-send", "SdkTimer", "10", "3"],
+    );
+    // 4.x: a remoting send with TIMER_DELAY_SEC (what a 4.x client sets as a user
+    // property), before the 5.x consumer starts.
+    let mut raw = common::RawClient::connect(b.s.broker.parse().unwrap());
+    let four_sent_ms = coremq::clock::now_ms();
+    let r = raw.call(common::send_command(
+        "pg",
+        "SdkTimer",
+        1,
+        b"four",
+        "TAGS\u{1}Timer\u{2}TIMER_DELAY_SEC\u{1}4\u{2}UNIQ_KEY\u{1}FOURXTIMER0000000000000000000001",
+    ));
+    assert_eq!(r.code, 0, "{:?}", r.remark);
+    let got = b.sdk(
+        Duration::from_secs(60),
+        &["timer-receive", "SdkTimer", "SdkTimerGroup", "11", "20"],
+    );
+    let arrivals = timer_arrivals(&got);
+    assert_eq!(arrivals.len(), 11, "{got:?}");
+    for s in &sent {
+        let id = s["id"].as_str().unwrap();
+        let due = n(s, "due");
+        let (_, reported, at) = arrivals.iter().find(|a| a.0 == id).expect("each once");
+        assert_eq!(*reported, due, "delivery_timestamp shown to the consumer");
+        assert!(*at >= due - 50, "{id} arrived {} ms early", due - at);
+        assert!(*at - due < 1_000, "{id} arrived {} ms late", at - due);
+    }
+    let four = arrivals
+        .iter()
+        .find(|a| a.0 == "FOURXTIMER0000000000000000000001")
+        .expect("the 4.x timer message");
+    assert!(
+        four.2 >= four_sent_ms + 4_000 - 50,
+        "4.x timer early: {four:?}"
+    );
+    assert!(
+        four.2 < four_sent_ms + 5_000 + 500,
+        "4.x timer late: {four:?}"
+    );
+}
+
+#[test]
+fn pending_timers_survive_sigkill_and_arrive_once() {
+    let mut b = broker("");
+    b.topic("SdkTimerCrash", 4, None);
+    let sent = b.sdk(
+        Duration::from_secs(60),
+        &["timer-send", "SdkTimerCrash", "20", "8"],
+    );
+    // Under ASYNC_FLUSH the store writes appends every flushIntervalCommitLog (500 ms):
+    // the kill comes after the messages are on disk, before any is due.
+    std::thread::sleep(Duration::from_millis(1_500));
+    b.s.guard.child.kill().unwrap();
+    let _ = b.s.guard.child.wait();
+    let ns_port = b.s.ns.rsplit(':').next().unwrap().to_owned();
+    let home = b.s.dir.path().to_owned();
+    b.s.guard = common::spawn_until_line(
+        Command::new(common::coremq_bin())
+            .args(["standalone", "--namesrv-port", &ns_port, "-c"])
+            .arg(home.join("broker.properties")),
+        &home,
+        "The broker[",
+    );
+    // Received until 20 came, then a further 5 s: nothing more (each once).
+    let got = b.sdk(
+        Duration::from_secs(90),
+        &[
+            "timer-receive",
+            "SdkTimerCrash",
+            "SdkTimerCrashGroup",
+            "25",
+            "20",
+        ],
+    );
+    let arrivals = timer_arrivals(&got);
+    assert_eq!(arrivals.len(), 20, "{got:?}");
+    for s in &sent {
+        let id = s["id"].as_str().unwrap();
+        let due = n(s, "due");
+        let hits: Vec<_> = arrivals.iter().filter(|a| a.0 == id).collect();
+        assert_eq!(hits.len(), 1, "{id}: {hits:?}");
+        assert!(hits[0].2 >= due - 50, "{id} early after the restart");
+        assert!(
+            hits[0].2 - due < 1_000,
+            "{id} arrived {} ms late",
+            hits[0].2 - due
+        );
+    }
+}

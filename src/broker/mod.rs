@@ -5,7 +5,8 @@
 //!   [`router`] moves those calls between cores in [`mailbox`]es; [`shard_map`] says
 //!   which core owns a queue.
 //! - Per-queue state on the owner: [`offsets`] (consumer offsets), [`locks`] (orderly
-//!   consumers), [`long_polling`] (parked pulls); [`delay`] (delay levels, retries).
+//!   consumers), [`long_polling`] (parked pulls); [`delay`] (delay levels, retries);
+//!   [`timer`] (timer messages, any delivery time).
 //! - Per-group state on the group's keeper: [`clients`]; per-connection state on the
 //!   connection's core: [`connections`].
 //! - [`metadata`]: topics and subscription groups (shard 0 keeps the original);
@@ -41,4 +42,5 @@ pub mod server;
 pub mod shard;
 pub mod shard_map;
 pub mod throughput;
+pub mod timer;
 pub mod transaction;

@@ -316,6 +316,7 @@ async fn shard_main(
         }
     } else {
         delay::start(&shard)?;
+        super::timer::start(&shard)?;
         super::transaction::start(&shard).await?;
     }
     if let Some(ha) = ha {

@@ -165,6 +165,8 @@ pub struct Shard {
     pub acl: Option<super::acl::AclGate>,
     /// POP receive state of this shard's queues (gRPC consumers).
     pub pop: RefCell<super::pop::book::PopBook>,
+    /// Timer messages waiting on this shard (masters; set at start).
+    pub timer: RefCell<Option<Rc<super::timer::TimerState>>>,
     /// The journal of POP acks (set once the store is open).
     pub pop_journal: RefCell<Option<Rc<super::pop::journal::AckJournal>>>,
     /// gRPC clients whose connection is on this core.
@@ -229,6 +231,7 @@ impl Shard {
             )),
             grpc_clients: RefCell::default(),
             pop_journal: RefCell::new(None),
+            timer: RefCell::new(None),
         });
         let _ = jobs.shard.set(Rc::downgrade(&shard));
         shard
@@ -395,6 +398,12 @@ impl Shard {
         self.inflight_append_bytes
             .set(self.inflight_append_bytes.get() - held);
         let (results, durable, replicated) = r?;
+        if msgs
+            .first()
+            .is_some_and(|m| m.topic == crate::protocol::topics::TIMER_TOPIC)
+        {
+            super::timer::index(self, &msgs, &results).await;
+        }
         self.throughput.put(results.len() as u64, bytes as u64);
         if let Some(m) = msgs.first() {
             self.throughput

@@ -159,6 +159,8 @@ config_struct! {
         connection_move_enable: bool = "connectionMoveEnable", true;
         /// coremq: Prometheus endpoint port (`/metrics`); 0 turns it off.
         metrics_port: u16 = "metricsPort", 5557;
+        /// RocketMQ 5: longest delay a timer message may ask for, seconds.
+        timer_max_delay_sec: u64 = "timerMaxDelaySec", 259_200;
         /// RocketMQ 5's gRPC endpoint (the proxy's port), served by every shard; 0 turns
         /// it off.
         grpc_server_port: u16 = "grpcServerPort", 8081;

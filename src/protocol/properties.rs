@@ -37,6 +37,12 @@ pub mod keys {
     pub const REAL_QID: &str = "REAL_QID";
     /// Client-side unique id.
     pub const UNIQ_KEY: &str = "UNIQ_KEY";
+    /// RocketMQ 5 timer message: due time, ms since the epoch.
+    pub const TIMER_DELIVER_MS: &str = "TIMER_DELIVER_MS";
+    /// RocketMQ 5 timer message: delay in seconds from its arrival.
+    pub const TIMER_DELAY_SEC: &str = "TIMER_DELAY_SEC";
+    /// RocketMQ 5 timer message: delay in milliseconds from its arrival.
+    pub const TIMER_DELAY_MS: &str = "TIMER_DELAY_MS";
     /// Redelivery count carried by client-side resends.
     pub const RECONSUME_TIME: &str = "RECONSUME_TIME";
     /// Max redeliveries carried by client-side resends.

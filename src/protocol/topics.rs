@@ -18,6 +18,8 @@ pub const TRANS_OP_DONE_TAG: &str = "d";
 pub const AUTO_CREATE_TOPIC: &str = "TBW102";
 /// Topic of delayed messages, one queue per delay level.
 pub const SCHEDULE_TOPIC: &str = "SCHEDULE_TOPIC_XXXX";
+/// Where timer messages (RocketMQ 5, any delivery time) wait, one queue per shard.
+pub const TIMER_TOPIC: &str = "rmq_sys_wheel_timer";
 /// Prefix of a group's retry topic.
 pub const RETRY_PREFIX: &str = "%RETRY%";
 /// Prefix of a group's dead-letter topic.
@@ -30,8 +32,9 @@ pub const OFFSET_MOVED_EVENT: &str = "OFFSET_MOVED_EVENT";
 pub const SELF_TEST_TOPIC: &str = "SELF_TEST_TOPIC";
 
 /// Topics producers may not send to.
-const NOT_ALLOWED_SEND: [&str; 4] = [
+const NOT_ALLOWED_SEND: [&str; 5] = [
     SCHEDULE_TOPIC,
+    TIMER_TOPIC,
     TRANS_HALF_TOPIC,
     TRANS_OP_HALF_TOPIC,
     TRANS_CHECK_MAX_TIME_TOPIC,

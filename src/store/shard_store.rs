@@ -347,6 +347,11 @@ impl ShardStore {
         Ok(out)
     }
 
+    /// This shard's directory under the store root.
+    pub fn shard_dir(&self) -> std::path::PathBuf {
+        self.inner.cfg.shard_dir()
+    }
+
     /// The flush mode this store was opened with.
     pub fn flush_mode(&self) -> FlushMode {
         self.inner.cfg.flush_mode

@@ -208,6 +208,36 @@ def crash_after(endpoint, topic, group, want):
     out(ids=ids, more=more)
 
 
+def timer_send(endpoint, topic, n, delay_s):
+    """Sends n timer messages due delay_s whole seconds from now, one second apart in
+    pairs; prints each id with its due time (ms). The SDK puts `delivery_timestamp` in
+    the protobuf Timestamp's seconds as given: it takes seconds since the epoch (as the
+    rocketmq-clients example does), though its docstring says ms."""
+    p = producer(endpoint, topic)
+    base = int(time.time()) + int(delay_s)
+    for i in range(int(n)):
+        m = message(topic, f"t{i}".encode(), "Timer")
+        m.delivery_timestamp = base + i // 2
+        r = p.send(m)
+        out(id=r.message_id, due=(base + i // 2) * 1000)
+    p.shutdown()
+
+
+def timer_receive(endpoint, topic, group, n, limit_s):
+    """Receives until n messages came or limit_s passed; prints each with the time it
+    arrived (ms since the epoch)."""
+    c = consumer(endpoint, group, topic)
+    got = 0
+    deadline = time.time() + float(limit_s)
+    while got < int(n) and time.time() < deadline:
+        for m in c.receive(32, 30):
+            out(id=m.message_id, at=int(time.time() * 1000), body=m.body.decode(),
+                due=m.delivery_timestamp)
+            c.ack(m)
+            got += 1
+    c.shutdown()
+
+
 def receive_some(endpoint, topic, group, n):
     """Receives n messages and prints what a 5.x consumer sees of each."""
     n = int(n)
@@ -287,5 +317,7 @@ if __name__ == "__main__":
         "send": send_some,
         "bad-input": bad_input,
         "crash-before": crash_before,
+        "timer-send": timer_send,
+        "timer-receive": timer_receive,
         "crash-after": crash_after,
     }[scenario](endpoint, *args)

@@ -113,7 +113,7 @@ pub fn to_message(rec: &Record<'_>, d: &Delivery) -> v2::Message {
         v2::MessageType::Transaction
     } else if group.is_some() {
         v2::MessageType::Fifo
-    } else if props.get("TIMER_DELIVER_MS").is_some() || props.get(keys::DELAY).is_some() {
+    } else if props.get(keys::TIMER_DELIVER_MS).is_some() || props.get(keys::DELAY).is_some() {
         v2::MessageType::Delay
     } else {
         v2::MessageType::Normal

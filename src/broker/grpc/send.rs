@@ -23,7 +23,7 @@ use crate::protocol::body::TopicConfig;
 use crate::protocol::codes::perm;
 use crate::protocol::grpc::v2;
 use crate::protocol::properties::{keys, Properties};
-use crate::protocol::topics::TRANS_HALF_TOPIC;
+use crate::protocol::topics::{TIMER_TOPIC, TRANS_HALF_TOPIC};
 use crate::store::commitlog::split_physical;
 use crate::store::NewMessage;
 
@@ -207,15 +207,20 @@ async fn send_one(call: &Call, m: v2::Message) -> Result<v2::SendResultEntry, Re
         properties: String::new(),
     };
     let half = kind == v2::MessageType::Transaction;
-    if sys.delivery_timestamp.is_some() {
-        // Timer messages need the timer wheel (issue #37, not built yet): refused by name
-        // rather than delivered at the wrong time.
-        return Err(refuse(
-            v2::Code::NotImplemented,
-            "messages with a delivery_timestamp (timer messages) are not served by this broker yet"
-                .into(),
-        ));
+    if let Some(at) = sys.delivery_timestamp.as_ref() {
+        if half {
+            return Err(refuse(
+                v2::Code::BadRequest,
+                "a transactional message cannot have a delivery_timestamp".into(),
+            ));
+        }
+        let due = at.seconds.saturating_mul(1000) + i64::from(at.nanos) / 1_000_000;
+        props.set(keys::TIMER_DELIVER_MS, due.to_string());
     }
+    let now = crate::clock::now_ms();
+    let timer_due = crate::broker::timer::due_ms(&props, now, cfg.timer_max_delay_sec)
+        .map_err(|e| refuse(v2::Code::IllegalDeliveryTime, e))?
+        .filter(|due| *due > now);
     if half {
         props.set(keys::TRAN_MSG, "true");
         props.set(keys::PRODUCER_GROUP, topic.clone());
@@ -226,6 +231,12 @@ async fn send_one(call: &Call, m: v2::Message) -> Result<v2::SendResultEntry, Re
         .await
         .map_err(|e| refuse(v2::Code::InternalServerError, e))?;
         transaction::prepare(&mut msg, &mut props, shard.shards);
+    }
+    if let Some(due) = timer_due {
+        create_if_absent(shard, TopicConfig::new(TIMER_TOPIC, shard.shards as i32))
+            .await
+            .map_err(|e| refuse(v2::Code::InternalServerError, e))?;
+        crate::broker::timer::park(&mut msg, &mut props, due, shard.shards);
     }
     msg.properties = props.encode();
     if msg.properties.len() > crate::store::record::MAX_PROPERTIES_BYTES {
@@ -262,7 +273,12 @@ async fn send_one(call: &Call, m: v2::Message) -> Result<v2::SendResultEntry, Re
         } else {
             String::new()
         },
-        offset: a.queue_offset as i64,
+        // A timer message's offset on its real queue is not known until it is due.
+        offset: if timer_due.is_some() {
+            -1
+        } else {
+            a.queue_offset as i64
+        },
         recall_handle: String::new(),
     })
 }

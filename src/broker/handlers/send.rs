@@ -12,13 +12,13 @@ use super::{HandlerError, Reply};
 use crate::broker::delay;
 use crate::broker::metadata::{dlq_topic, is_not_allowed_send, topic_name_problem, RETRY_PREFIX};
 use crate::broker::shard::Shard;
-use crate::broker::transaction;
+use crate::broker::{timer, transaction};
 use crate::protocol::body::TopicConfig;
 use crate::protocol::codes::perm;
 use crate::protocol::header::broker::{SendMessageRequestHeader, SendMessageResponseHeader};
 use crate::protocol::message_id::offset_msg_id;
 use crate::protocol::properties::{keys, Properties};
-use crate::protocol::topics::TRANS_HALF_TOPIC;
+use crate::protocol::topics::{TIMER_TOPIC, TRANS_HALF_TOPIC};
 use crate::protocol::{CommandHeader, RemotingCommand, RequestCode, ResponseCode};
 use crate::remoting::Connection;
 use crate::store::record::MAX_PROPERTIES_BYTES;
@@ -183,6 +183,18 @@ pub async fn send(shard: &Rc<Shard>, conn: &Connection, req: &RemotingCommand) -
             if level > 0 {
                 delay::park(&mut m, &mut props, level);
             }
+        } else {
+            let now = crate::clock::now_ms();
+            match timer::due_ms(&props, now, cfg.timer_max_delay_sec) {
+                Err(e) => return fail(ResponseCode::MESSAGE_ILLEGAL, e),
+                Ok(Some(due)) if due > now => {
+                    create_if_absent(shard, TopicConfig::new(TIMER_TOPIC, shard.shards as i32))
+                        .await
+                        .map_err(HandlerError::Meta)?;
+                    timer::park(&mut m, &mut props, due, shard.shards);
+                }
+                Ok(_) => {}
+            }
         }
         m.properties = props.encode();
         vec![m]
@@ -191,7 +203,7 @@ pub async fn send(shard: &Rc<Shard>, conn: &Connection, req: &RemotingCommand) -
     // half message reports its real queue and its half-queue offset (END_TRANSACTION's
     // tranStateTableOffset).
     let reported_queue = match (
-        delay::real_target(&msgs[0]),
+        delay::real_target(&msgs[0]).or_else(|| timer::real_target(&msgs[0])),
         transaction::real_queue(&msgs[0]),
     ) {
         (Some((_, q)), _) => (q, true),
