@@ -450,3 +450,20 @@ fn pending_timers_survive_sigkill_and_arrive_once() {
         );
     }
 }
+
+#[test]
+fn transactions_commit_roll_back_and_are_checked_back_over_telemetry() {
+    let b = broker("transactionCheckInterval=1000\ntransactionTimeOut=2000");
+    b.topic("SdkTx", 2, Some("+message.type=TRANSACTION"));
+    let out = b.sdk(
+        Duration::from_secs(90),
+        &["transactions", "SdkTx", "SdkTxGroup"],
+    );
+    let r = &out[0];
+    assert_eq!(r["got"], serde_json::json!(["commit-me", "orphan"]), "{r}");
+    assert_eq!(
+        r["asked"],
+        serde_json::json!(["orphan"]),
+        "only the orphan is checked back: {r}"
+    );
+}

@@ -10,6 +10,8 @@
 use std::io::Read;
 use std::rc::Rc;
 
+use crate::broker::shard::Shard;
+
 use bytes::Bytes;
 
 use super::route::accepted_types;
@@ -373,4 +375,57 @@ mod tests {
         assert_eq!(parse_transaction_id(&id), Some((0x1_0000_0042, 7)));
         assert_eq!(parse_transaction_id("x.y"), None);
     }
+}
+
+/// Asks a RocketMQ 5 producer of `topic` (its own producer group) to resolve a half
+/// message: `RecoverOrphanedTransactionCommand` on its Telemetry stream, on whichever core
+/// holds it. False when no such producer is connected.
+pub async fn check_back_over_telemetry(
+    shard: &Shard,
+    half: &crate::store::record::Record<'_>,
+    topic: &str,
+    queue_id: i32,
+    half_offset: u64,
+    phys: i64,
+) -> Result<bool, String> {
+    let d = super::convert::Delivery {
+        receipt_handle: String::new(),
+        attempt: 1,
+        invisible_ms: 0,
+    };
+    let mut msg = super::convert::to_message(half, &d);
+    msg.topic = Some(v2::Resource {
+        resource_namespace: String::new(),
+        name: topic.to_owned(),
+    });
+    if let Some(sp) = msg.system_properties.as_mut() {
+        sp.queue_id = queue_id;
+        sp.message_type = v2::MessageType::Transaction as i32;
+        sp.receipt_handle = None;
+    }
+    let cmd = v2::TelemetryCommand {
+        status: ok(),
+        command: Some(
+            v2::telemetry_command::Command::RecoverOrphanedTransactionCommand(
+                v2::RecoverOrphanedTransactionCommand {
+                    message: Some(msg),
+                    transaction_id: transaction_id(phys, half_offset as i64),
+                },
+            ),
+        ),
+    };
+    for i in 0..shard.shards {
+        let (cmd, topic) = (cmd.clone(), topic.to_owned());
+        let sent = shard
+            .run_on(i, move |s| async move {
+                let w = s.grpc_clients.borrow().producer_stream(&topic);
+                w.is_some_and(|w| w.send(&cmd))
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        if sent {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }

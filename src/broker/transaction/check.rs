@@ -232,6 +232,14 @@ async fn check_back(s: &Rc<Shard>, half: u64, phys: i64) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     let Some((target, conn_id)) = found else {
+        // RocketMQ 5 producers: the group is the topic, asked over their Telemetry stream.
+        if crate::broker::grpc::send::check_back_over_telemetry(
+            s, &r, &m.topic, m.queue_id, half, phys,
+        )
+        .await?
+        {
+            return Ok(());
+        }
         return Err(format!("no producer of group {group} is connected"));
     };
     s.oneway_on_conn(target, conn_id, cmd)
