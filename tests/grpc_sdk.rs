@@ -467,3 +467,14 @@ fn transactions_commit_roll_back_and_are_checked_back_over_telemetry() {
         "only the orphan is checked back: {r}"
     );
 }
+
+#[test]
+fn the_python_push_consumer_consumes_and_a_failure_comes_back() {
+    let b = broker("");
+    b.topic("SdkPush", 4, None);
+    let out = b.sdk(Duration::from_secs(120), &["push", "SdkPush", "SdkPushGroup", "200"]);
+    let r = &out[0];
+    assert_eq!(n(r, "done"), 200, "{r}");
+    assert_eq!(r["m7"], serde_json::json!([1, 2]), "failed once, redelivered once: {r}");
+    assert_eq!(r["repeated"].as_array().unwrap().len(), 0, "{r}");
+}

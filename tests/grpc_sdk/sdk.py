@@ -273,6 +273,48 @@ def transactions(endpoint, topic, group):
     out(got=sorted(got), asked=asked)
 
 
+def push(endpoint, topic, group, n):
+    """A PushConsumer consumes n messages; the first delivery of m7 fails and must come
+    back (the SDK nacks it with the group's retry backoff)."""
+    from rocketmq import ConsumeResult, MessageListener, PushConsumer
+    import threading
+
+    n = int(n)
+    p = producer(endpoint, topic)
+    for i in range(n):
+        p.send(message(topic, f"m{i}".encode(), "P"))
+    p.shutdown()
+    lock = threading.Lock()
+    done = set()
+    attempts = {}
+
+    class Listener(MessageListener):
+        def consume(self, m):
+            body = m.body.decode()
+            with lock:
+                attempts.setdefault(body, []).append(m.delivery_attempt)
+                if body == "m7" and len(attempts[body]) == 1:
+                    return ConsumeResult.FAILURE
+                done.add(body)
+            return ConsumeResult.SUCCESS
+
+    c = PushConsumer(config(endpoint), group, Listener(), {topic: FilterExpression("P")})
+    c.startup()
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        with lock:
+            if len(done) >= n:
+                break
+        time.sleep(0.2)
+    time.sleep(2)  # anything redelivered after success would show now
+    c.shutdown()
+    with lock:
+        out(done=len(done), m7=attempts.get("m7", []),
+            repeated=sorted(b for b, a in attempts.items() if len(a) > 1 and b != "m7"))
+    import os
+    os._exit(0)
+
+
 def receive_some(endpoint, topic, group, n):
     """Receives n messages and prints what a 5.x consumer sees of each."""
     n = int(n)
@@ -354,6 +396,7 @@ if __name__ == "__main__":
         "crash-before": crash_before,
         "timer-send": timer_send,
         "transactions": transactions,
+        "push": push,
         "timer-receive": timer_receive,
         "crash-after": crash_after,
     }[scenario](endpoint, *args)
