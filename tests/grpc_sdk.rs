@@ -46,6 +46,23 @@ fn broker(extra: &str) -> GrpcBroker {
     }
 }
 
+/// A broker with `aclEnable=true` and `acl` as its plain_acl.yml.
+fn acl_broker(acl: &str) -> GrpcBroker {
+    require_sdk();
+    let port = free_port();
+    let text = acl.to_owned();
+    let s = common::standalone_prepared(
+        &format!("grpcServerPort={port}\naclEnable=true"),
+        move |dir| {
+            std::fs::write(dir.join("plain_acl.yml"), text).unwrap();
+        },
+    );
+    GrpcBroker {
+        s,
+        endpoint: format!("127.0.0.1:{port}"),
+    }
+}
+
 impl GrpcBroker {
     fn topic(&self, topic: &str, queues: u32, attributes: Option<&str>) {
         let n = queues.to_string();
@@ -63,8 +80,17 @@ impl GrpcBroker {
         if let Some(a) = attributes {
             args.extend(["-a", a]);
         }
-        let (code, out, err) = admin(&self.s.ns, &args);
-        assert_eq!(code, 0, "{out}{err}");
+        let out = Command::new(common::coremq_bin())
+            .arg("admin")
+            .args(&args)
+            .args(["-n", &self.s.ns])
+            .env_remove("NAMESRV_ADDR")
+            // Signed as the ACL tests' admin account (ignored when ACL is off).
+            .env("COREMQ_ACCESS_KEY", "grpcAdmin")
+            .env("COREMQ_SECRET_KEY", "grpcAdminSecret")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
     }
 
     /// Runs one scenario of sdk.py (bounded by `limit`); its JSON lines.
@@ -472,9 +498,45 @@ fn transactions_commit_roll_back_and_are_checked_back_over_telemetry() {
 fn the_python_push_consumer_consumes_and_a_failure_comes_back() {
     let b = broker("");
     b.topic("SdkPush", 4, None);
-    let out = b.sdk(Duration::from_secs(120), &["push", "SdkPush", "SdkPushGroup", "200"]);
+    let out = b.sdk(
+        Duration::from_secs(120),
+        &["push", "SdkPush", "SdkPushGroup", "200"],
+    );
     let r = &out[0];
     assert_eq!(n(r, "done"), 200, "{r}");
-    assert_eq!(r["m7"], serde_json::json!([1, 2]), "failed once, redelivered once: {r}");
+    assert_eq!(
+        r["m7"],
+        serde_json::json!([1, 2]),
+        "failed once, redelivered once: {r}"
+    );
     assert_eq!(r["repeated"].as_array().unwrap().len(), 0, "{r}");
+}
+
+#[test]
+fn acl_refuses_unsigned_calls_and_takes_the_sdk_signature() {
+    let b = acl_broker(
+        "accounts:\n  - accessKey: grpcAdmin\n    secretKey: grpcAdminSecret\n    admin: true\n  - accessKey: appUser\n    secretKey: appSecret1234\n    defaultTopicPerm: DENY\n    defaultGroupPerm: DENY\n    topicPerms: [AclFive=PUB|SUB]\n    groupPerms: [AclFiveGroup=SUB]\n",
+    );
+    b.topic("AclFive", 2, None);
+    b.topic("AclOther", 2, None);
+    let out = b.sdk(
+        Duration::from_secs(90),
+        &["acl", "AclFive", "AclFiveGroup", "appUser", "appSecret1234"],
+    );
+    let r = &out[0];
+    assert_eq!(r["unsigned"][0], "PERMISSION_DENIED", "{r}");
+    assert!(
+        r["unsigned"][1].as_str().unwrap().contains("AccessKey"),
+        "{r}"
+    );
+    assert_eq!(r["got"][0], r["sent"], "signed send and receive: {r}");
+    let denied = r["denied"].as_str().unwrap();
+    assert!(
+        denied.contains("no ANY permission") || denied.contains("no PUB permission"),
+        "{r}"
+    );
+    assert!(
+        denied.contains("AclOther"),
+        "the refusal names the topic: {r}"
+    );
 }

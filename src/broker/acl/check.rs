@@ -30,26 +30,52 @@ pub fn check(
     code: RequestCode,
     req: &RemotingCommand,
 ) -> Result<(), String> {
+    let access_key = req.ext.get(ACCESS_KEY).unwrap_or("");
+    let signed = req.ext.get(SIGNATURE).is_some_and(|s| !s.is_empty());
+    check_signed(
+        rules,
+        peer,
+        access_key,
+        signed,
+        |account| acl_signature::verify(req, &account.secret_key),
+        || {
+            needs(code, req)
+                .map_err(|e| format!("cannot read the request: {e}"))
+                .map(|n| (n, format!("request code {} ({})", code.code(), code.name())))
+        },
+    )
+}
+
+/// The check with the protocol's parts given: the access key, whether a signature came,
+/// how to verify it against an account, and what the request needs (with its name for
+/// refusals). Shared by remoting and gRPC.
+pub fn check_signed(
+    rules: &AclRules,
+    peer: IpAddr,
+    access_key: &str,
+    signed: bool,
+    verify: impl FnOnce(&Account) -> bool,
+    needs: impl FnOnce() -> Result<(super::resources::Needs, String), String>,
+) -> Result<(), String> {
     if rules.global_white.iter().any(|p| p.matches(peer)) {
         return Ok(());
     }
-    let access_key = match req.ext.get(ACCESS_KEY) {
-        Some(k) if !k.is_empty() => k,
-        _ => return Err("no signature: the request has no AccessKey (ACL is on)".into()),
-    };
+    if access_key.is_empty() {
+        return Err("no signature: the request has no AccessKey (ACL is on)".into());
+    }
     let Some(account) = rules.accounts.get(access_key) else {
         return Err(format!("unknown accessKey {access_key}"));
     };
     if account.white.matches(peer) {
         return Ok(());
     }
-    if req.ext.get(SIGNATURE).is_none_or(str::is_empty) {
+    if !signed {
         return Err(format!("no signature for accessKey {access_key}"));
     }
-    if !acl_signature::verify(req, &account.secret_key) {
+    if !verify(account) {
         return Err(format!("signature mismatch for accessKey {access_key}"));
     }
-    let needs = needs(code, req).map_err(|e| format!("cannot read the request: {e}"))?;
+    let (needs, what) = needs()?;
     if needs
         .resources
         .iter()
@@ -59,9 +85,7 @@ pub fn check(
     }
     if needs.admin && !account.admin {
         return Err(format!(
-            "accessKey {access_key} is not admin: request code {} ({}) needs admin",
-            code.code(),
-            code.name()
+            "accessKey {access_key} is not admin: {what} needs admin"
         ));
     }
     if account.admin && account.topics.is_empty() && account.groups.is_empty() {

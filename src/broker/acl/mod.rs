@@ -59,6 +59,25 @@ impl AclGate {
         check::check(&self.rules.borrow(), peer, code, req)
     }
 
+    /// Checks a gRPC call: the access key, the signature check and the call's needs.
+    pub fn check_signed(
+        &self,
+        peer: IpAddr,
+        access_key: &str,
+        signed: bool,
+        verify: impl FnOnce(&rules::Account) -> bool,
+        needs: impl FnOnce() -> Result<(resources::Needs, String), String>,
+    ) -> Result<(), String> {
+        check::check_signed(
+            &self.rules.borrow(),
+            peer,
+            access_key,
+            signed,
+            verify,
+            needs,
+        )
+    }
+
     /// The snapshot in force.
     pub fn rules(&self) -> Arc<AclRules> {
         self.rules.borrow().clone()

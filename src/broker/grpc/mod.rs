@@ -10,9 +10,10 @@
 //! - [`route`]: QueryRoute, QueryAssignment; [`telemetry`]: the settings stream;
 //!   [`send`]: SendMessage; [`receive`]: ReceiveMessage; [`ack`]: AckMessage,
 //!   ChangeInvisibleDuration, ForwardMessageToDeadLetterQueue; [`convert`]: a stored
-//!   record as a gRPC `Message`; [`clients`]: the gRPC clients seen on this core.
+//!   record as a gRPC `Message`; [`acl`]: plain ACL on calls; [`clients`]: the gRPC clients seen on this core.
 
 pub mod ack;
+pub mod acl;
 pub mod body;
 pub mod clients;
 pub mod convert;

@@ -20,6 +20,7 @@ use hyper::server::conn::http2;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response};
 
+use super::acl::{self, AclNeeds};
 use super::body::{channel, GrpcBody};
 use super::{ack, receive, route, send, telemetry};
 use crate::broker::shard::Shard;
@@ -229,15 +230,23 @@ impl MessageReader {
     }
 }
 
-async fn unary<Req, Resp, F, Fut>(rpc: &str, body: Incoming, f: F) -> Response<GrpcBody>
+async fn unary<Req, Resp, F, Fut>(
+    call: &Call,
+    rpc: &str,
+    body: Incoming,
+    f: F,
+) -> Response<GrpcBody>
 where
-    Req: prost::Message + Default,
+    Req: prost::Message + Default + AclNeeds,
     Resp: prost::Message,
     F: FnOnce(Req) -> Fut,
     Fut: Future<Output = Resp>,
 {
     match read_one::<Req>(rpc, body).await {
-        Ok(req) => unary_response(&f(req).await),
+        Ok(req) => match acl::check(call, rpc, &req) {
+            Ok(()) => unary_response(&f(req).await),
+            Err(e) => status_only(GrpcCode::PermissionDenied, &e),
+        },
         Err((code, msg)) => status_only(code, &msg),
     }
 }
@@ -297,17 +306,26 @@ async fn dispatch(
     }
     let c = call.clone();
     match rpc.as_str() {
-        "QueryRoute" => unary(&rpc, body, |r| route::query_route(c, r)).await,
-        "QueryAssignment" => unary(&rpc, body, |r| route::query_assignment(c, r)).await,
-        "Heartbeat" => unary(&rpc, body, |r| telemetry::heartbeat(c, r)).await,
-        "NotifyClientTermination" => unary(&rpc, body, |r| telemetry::terminated(c, r)).await,
-        "SendMessage" => unary(&rpc, body, |r| send::send_message(c, r)).await,
-        "AckMessage" => unary(&rpc, body, |r| ack::ack_message(c, r)).await,
-        "ChangeInvisibleDuration" => unary(&rpc, body, |r| ack::change_invisible(c, r)).await,
-        "ForwardMessageToDeadLetterQueue" => unary(&rpc, body, |r| ack::forward_to_dlq(c, r)).await,
-        "EndTransaction" => unary(&rpc, body, |r| send::end_transaction(c, r)).await,
+        "QueryRoute" => unary(&call, &rpc, body, |r| route::query_route(c, r)).await,
+        "QueryAssignment" => unary(&call, &rpc, body, |r| route::query_assignment(c, r)).await,
+        "Heartbeat" => unary(&call, &rpc, body, |r| telemetry::heartbeat(c, r)).await,
+        "NotifyClientTermination" => {
+            unary(&call, &rpc, body, |r| telemetry::terminated(c, r)).await
+        }
+        "SendMessage" => unary(&call, &rpc, body, |r| send::send_message(c, r)).await,
+        "AckMessage" => unary(&call, &rpc, body, |r| ack::ack_message(c, r)).await,
+        "ChangeInvisibleDuration" => {
+            unary(&call, &rpc, body, |r| ack::change_invisible(c, r)).await
+        }
+        "ForwardMessageToDeadLetterQueue" => {
+            unary(&call, &rpc, body, |r| ack::forward_to_dlq(c, r)).await
+        }
+        "EndTransaction" => unary(&call, &rpc, body, |r| send::end_transaction(c, r)).await,
         "ReceiveMessage" => match read_one::<v2::ReceiveMessageRequest>(&rpc, body).await {
-            Ok(r) => receive::open(call, r),
+            Ok(r) => match acl::check(&call, &rpc, &r) {
+                Ok(()) => receive::open(call, r),
+                Err(e) => status_only(GrpcCode::PermissionDenied, &e),
+            },
             Err((code, msg)) => status_only(code, &msg),
         },
         "Telemetry" => telemetry::open(call, MessageReader::new("Telemetry", body)),

@@ -73,6 +73,16 @@ async fn on_command(call: &Rc<Call>, w: &BodyWriter, cmd: v2::TelemetryCommand) 
         // Stack traces and verify results answer commands coremq does not send.
         return;
     };
+    if let Err(e) = super::acl::check(call, "Telemetry", &settings) {
+        w.send(&v2::TelemetryCommand {
+            status: Some(v2::Status {
+                code: v2::Code::Forbidden as i32,
+                message: e,
+            }),
+            command: None,
+        });
+        return;
+    }
     let reply = match merge(call, settings, w).await {
         Ok(s) => v2::TelemetryCommand {
             status: ok(),

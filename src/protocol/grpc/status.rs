@@ -18,6 +18,8 @@ pub enum GrpcCode {
     InvalidArgument = 3,
     /// The deadline passed.
     DeadlineExceeded = 4,
+    /// The caller may not do this (ACL).
+    PermissionDenied = 7,
     /// A limit was hit (message size).
     ResourceExhausted = 8,
     /// The RPC is not served here.
@@ -38,6 +40,7 @@ impl GrpcCode {
             GrpcCode::Cancelled => "1",
             GrpcCode::InvalidArgument => "3",
             GrpcCode::DeadlineExceeded => "4",
+            GrpcCode::PermissionDenied => "7",
             GrpcCode::ResourceExhausted => "8",
             GrpcCode::Unimplemented => "12",
             GrpcCode::Internal => "13",
