@@ -325,7 +325,8 @@ fn four_x_and_five_x_clients_share_messages() {
 
 #[test]
 fn after_sigkill_unacked_messages_come_back_and_acked_ones_do_not() {
-    let mut b = broker("");
+    let metrics_port = free_port();
+    let mut b = broker(&format!("metricsPort={metrics_port}"));
     b.topic("SdkCrash", 4, None);
     let out = b.sdk(
         Duration::from_secs(120),
@@ -343,6 +344,19 @@ fn after_sigkill_unacked_messages_come_back_and_acked_ones_do_not() {
     let acked = ids(&r["acked"]);
     let mut unacked = ids(&r["unacked"]);
     assert_eq!((acked.len(), unacked.len()), (100, 100), "{r}");
+    // /metrics shows the in-flight deliveries and the gRPC clients.
+    let text = common::scrape_metrics(metrics_port);
+    let total = |name: &str| -> u64 {
+        text.lines()
+            .filter(|l| l.starts_with(name))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    };
+    assert_eq!(total("coremq_shard_pop_inflight_messages{"), 100, "{text}");
+    assert!(total("coremq_shard_grpc_clients{") >= 1, "{text}");
+    // Under ASYNC_FLUSH the store writes appends every flushIntervalCommitLog (500 ms):
+    // the kill comes once the messages (and the acks' journal) are on disk.
+    std::thread::sleep(Duration::from_millis(1_500));
     // SIGKILL, then the same store and ports.
     b.s.guard.child.kill().unwrap();
     let _ = b.s.guard.child.wait();

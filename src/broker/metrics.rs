@@ -154,6 +154,12 @@ struct ShardReport {
     overdue_half_messages: usize,
     /// Connections on the shard's executor.
     connections: crate::remoting::connection::ConnectionStats,
+    /// RocketMQ 5 (gRPC) clients whose connection is on this shard.
+    grpc_clients: usize,
+    /// POP deliveries leased and not acked on this shard's queues.
+    pop_inflight: usize,
+    /// Timer messages held in memory (the loaded minutes).
+    timers_loaded: usize,
 }
 
 /// Topic and (group, topic) counters as a scrape saw them.
@@ -186,6 +192,9 @@ async fn report(s: Rc<Shard>) -> ShardReport {
         lag.push(((group, topic, q), (max, consumer, oldest)));
     }
     ShardReport {
+        grpc_clients: s.grpc_clients.borrow().all().count(),
+        pop_inflight: s.pop.borrow().inflight(),
+        timers_loaded: s.timer.borrow().as_ref().map_or(0, |t| t.loaded()),
         shard: s.id,
         runtime: RuntimePart::of(&s).await,
         store: s.store.stats(),
@@ -580,7 +589,25 @@ pub async fn scrape(
             );
         }
     }
-    let load: [ShardSeries; 14] = [
+    let load: [ShardSeries; 17] = [
+        (
+            "coremq_shard_grpc_clients",
+            "gauge",
+            "RocketMQ 5 (gRPC) clients connected to this shard that announced their settings.",
+            |r| r.grpc_clients as u64,
+        ),
+        (
+            "coremq_shard_pop_inflight_messages",
+            "gauge",
+            "Messages received by gRPC consumers and not acked yet (invisible to their group).",
+            |r| r.pop_inflight as u64,
+        ),
+        (
+            "coremq_shard_timer_messages_loaded",
+            "gauge",
+            "Timer messages due within the loaded minutes, held in memory (the rest wait on disk).",
+            |r| r.timers_loaded as u64,
+        ),
         (
             "coremq_shard_router_messages_total",
             C,
