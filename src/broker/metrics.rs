@@ -191,10 +191,13 @@ async fn report(s: Rc<Shard>) -> ShardReport {
         };
         lag.push(((group, topic, q), (max, consumer, oldest)));
     }
+    let grpc_clients = s.grpc_clients.borrow().all().count();
+    let pop_inflight = s.pop.borrow().inflight();
+    let timers_loaded = s.timer.borrow().as_ref().map_or(0, |t| t.loaded());
     ShardReport {
-        grpc_clients: s.grpc_clients.borrow().all().count(),
-        pop_inflight: s.pop.borrow().inflight(),
-        timers_loaded: s.timer.borrow().as_ref().map_or(0, |t| t.loaded()),
+        grpc_clients,
+        pop_inflight,
+        timers_loaded,
         shard: s.id,
         runtime: RuntimePart::of(&s).await,
         store: s.store.stats(),

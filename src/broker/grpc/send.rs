@@ -357,26 +357,6 @@ pub async fn end_transaction(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn java_hash_matches_java() {
-        // "hello".hashCode() == 99162322, "".hashCode() == 0, "polygenelubricants" < 0.
-        assert_eq!(java_hash("hello"), 99_162_322);
-        assert_eq!(java_hash(""), 0);
-        assert_eq!(java_hash("polygenelubricants"), i32::MIN);
-    }
-
-    #[test]
-    fn transaction_ids_round_trip() {
-        let id = transaction_id(0x1_0000_0042, 7);
-        assert_eq!(parse_transaction_id(&id), Some((0x1_0000_0042, 7)));
-        assert_eq!(parse_transaction_id("x.y"), None);
-    }
-}
-
 /// Asks a RocketMQ 5 producer of `topic` (its own producer group) to resolve a half
 /// message: `RecoverOrphanedTransactionCommand` on its Telemetry stream, on whichever core
 /// holds it. False when no such producer is connected.
@@ -428,4 +408,24 @@ pub async fn check_back_over_telemetry(
         }
     }
     Ok(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn java_hash_matches_java() {
+        // "hello".hashCode() == 99162322, "".hashCode() == 0, "polygenelubricants" < 0.
+        assert_eq!(java_hash("hello"), 99_162_322);
+        assert_eq!(java_hash(""), 0);
+        assert_eq!(java_hash("polygenelubricants"), i32::MIN);
+    }
+
+    #[test]
+    fn transaction_ids_round_trip() {
+        let id = transaction_id(0x1_0000_0042, 7);
+        assert_eq!(parse_transaction_id(&id), Some((0x1_0000_0042, 7)));
+        assert_eq!(parse_transaction_id("x.y"), None);
+    }
 }

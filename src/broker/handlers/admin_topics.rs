@@ -68,7 +68,6 @@ pub async fn create(shard: &Rc<Shard>, req: &RemotingCommand) -> Reply {
         topic_filter_type: h.topic_filter_type.unwrap_or_else(|| "SINGLE_TAG".into()),
         topic_sys_flag: h.topic_sys_flag.unwrap_or(0),
         order: h.order.unwrap_or(false),
-        ..TopicConfig::default()
     };
     shard
         .change_meta(MetaChange::UpsertTopic(t))

@@ -146,17 +146,15 @@ impl TimerFiles {
                 f
             }
         };
-        let at = {
-            let mut open = self.open.borrow_mut();
-            match open.get_mut(&minute) {
-                Some((_, pos)) => {
-                    let at = *pos;
-                    *pos += ENTRY_BYTES as u64;
-                    at
-                }
-                // Evicted between the open and here: its size is the file's own.
-                None => f.file_size().await.map_err(|err| err.to_string())?,
-            }
+        let reserved = self.open.borrow_mut().get_mut(&minute).map(|(_, pos)| {
+            let at = *pos;
+            *pos += ENTRY_BYTES as u64;
+            at
+        });
+        let at = match reserved {
+            Some(at) => at,
+            // Evicted between the open and here: its size is the file's own.
+            None => f.file_size().await.map_err(|err| err.to_string())?,
         };
         f.write_at(encode_entry(e), at)
             .await
