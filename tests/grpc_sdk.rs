@@ -64,6 +64,21 @@ fn acl_broker(acl: &str) -> GrpcBroker {
 }
 
 impl GrpcBroker {
+    /// SIGKILL, then the same store, conf and ports.
+    fn kill_and_restart(&mut self) {
+        self.s.guard.child.kill().unwrap();
+        let _ = self.s.guard.child.wait();
+        let ns_port = self.s.ns.rsplit(':').next().unwrap().to_owned();
+        let home = self.s.dir.path().to_owned();
+        self.s.guard = common::spawn_until_line(
+            Command::new(common::coremq_bin())
+                .args(["standalone", "--namesrv-port", &ns_port, "-c"])
+                .arg(home.join("broker.properties")),
+            &home,
+            "The broker[",
+        );
+    }
+
     fn topic(&self, topic: &str, queues: u32, attributes: Option<&str>) {
         let n = queues.to_string();
         let mut args = vec![
@@ -358,17 +373,7 @@ fn after_sigkill_unacked_messages_come_back_and_acked_ones_do_not() {
     // the kill comes once the messages (and the acks' journal) are on disk.
     std::thread::sleep(Duration::from_millis(1_500));
     // SIGKILL, then the same store and ports.
-    b.s.guard.child.kill().unwrap();
-    let _ = b.s.guard.child.wait();
-    let ns_port = b.s.ns.rsplit(':').next().unwrap().to_owned();
-    let home = b.s.dir.path().to_owned();
-    b.s.guard = common::spawn_until_line(
-        Command::new(common::coremq_bin())
-            .args(["standalone", "--namesrv-port", &ns_port, "-c"])
-            .arg(home.join("broker.properties")),
-        &home,
-        "The broker[",
-    );
+    b.kill_and_restart();
     let out = b.sdk(
         Duration::from_secs(150),
         &["crash-after", "SdkCrash", "SdkCrashGroup", "100"],
@@ -453,17 +458,7 @@ fn pending_timers_survive_sigkill_and_arrive_once() {
     // Under ASYNC_FLUSH the store writes appends every flushIntervalCommitLog (500 ms):
     // the kill comes after the messages are on disk, before any is due.
     std::thread::sleep(Duration::from_millis(1_500));
-    b.s.guard.child.kill().unwrap();
-    let _ = b.s.guard.child.wait();
-    let ns_port = b.s.ns.rsplit(':').next().unwrap().to_owned();
-    let home = b.s.dir.path().to_owned();
-    b.s.guard = common::spawn_until_line(
-        Command::new(common::coremq_bin())
-            .args(["standalone", "--namesrv-port", &ns_port, "-c"])
-            .arg(home.join("broker.properties")),
-        &home,
-        "The broker[",
-    );
+    b.kill_and_restart();
     // Received until 20 came, then a further 5 s: nothing more (each once).
     let got = b.sdk(
         Duration::from_secs(90),

@@ -62,7 +62,12 @@ pub fn park(m: &mut NewMessage, props: &mut Properties, level: i32) {
 
 /// The (topic, queue) a parked message is for.
 pub fn real_target(m: &NewMessage) -> Option<(String, i32)> {
-    if m.topic != SCHEDULE_TOPIC {
+    parked_target(m, SCHEDULE_TOPIC)
+}
+
+/// The (topic, queue) of a message parked on `parking` (delay levels, timers).
+pub fn parked_target(m: &NewMessage, parking: &str) -> Option<(String, i32)> {
+    if m.topic != parking {
         return None;
     }
     let p = Properties::parse(&m.properties);

@@ -89,14 +89,7 @@ pub fn park(m: &mut NewMessage, props: &mut Properties, due: i64, shards: usize)
 
 /// The (topic, queue) a parked message is for.
 pub fn real_target(m: &NewMessage) -> Option<(String, i32)> {
-    if m.topic != TIMER_TOPIC {
-        return None;
-    }
-    let p = Properties::parse(&m.properties);
-    Some((
-        p.get(keys::REAL_TOPIC)?.to_owned(),
-        p.get(keys::REAL_QID)?.parse().ok()?,
-    ))
+    super::delay::parked_target(m, TIMER_TOPIC)
 }
 
 /// A shard's timer.
