@@ -44,8 +44,12 @@ pub fn run(config: NamesrvConfig) -> Result<(), NamesrvError> {
     let addr = SocketAddr::new(ip, config.listen_port);
     let kv = KvConfig::load(&config.kv_config_path)?;
     // Bound here, before the boot line, so "address in use" is an error at start. No
-    // SO_REUSEPORT: a second nameserver on the same port must fail, not share it.
-    let socket = server::bind_socket(addr, false).map_err(|e| NamesrvError::Bind {
+    // SO_REUSEPORT: a second nameserver on the same port must fail, not share it. A
+    // nameserver restarted right after a crash may find its port still held a moment.
+    let socket = server::bind_waiting_for_release(&addr.to_string(), || {
+        server::bind_socket(addr, false)
+    })
+    .map_err(|e| NamesrvError::Bind {
         addr,
         reason: e.to_string(),
     })?;
