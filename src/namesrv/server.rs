@@ -46,13 +46,12 @@ pub fn run(config: NamesrvConfig) -> Result<(), NamesrvError> {
     // Bound here, before the boot line, so "address in use" is an error at start. No
     // SO_REUSEPORT: a second nameserver on the same port must fail, not share it. A
     // nameserver restarted right after a crash may find its port still held a moment.
-    let socket = server::bind_waiting_for_release(&addr.to_string(), || {
-        server::bind_socket(addr, false)
-    })
-    .map_err(|e| NamesrvError::Bind {
-        addr,
-        reason: e.to_string(),
-    })?;
+    let socket =
+        server::bind_waiting_for_release(&addr.to_string(), || server::bind_socket(addr, false))
+            .map_err(|e| NamesrvError::Bind {
+                addr,
+                reason: e.to_string(),
+            })?;
     crate::stdout::server_line("The Name Server boot success. serializeType=JSON");
     tracing::info!(%addr, "The Name Server boot success. serializeType=JSON");
     run_unpinned(
