@@ -158,12 +158,18 @@ pub fn decode<M: prost::Message + Default>(rpc: &str, bytes: &[u8]) -> Result<M,
     })
 }
 
-/// Reads the request's (first) message.
+/// Reads a unary request's one message, and the body to its end.
+///
+/// The end matters: a client sends END_STREAM after the message, often in a frame of its
+/// own. Answering before it arrives makes h2 reset the stream, the late frame then hits a
+/// closed stream, and h2 counts that as a protocol error toward its per-connection limit
+/// (1,024), after which it closes the connection with every call on it.
 pub async fn read_one<M: prost::Message + Default>(
     rpc: &str,
     mut body: Incoming,
 ) -> Result<M, Refused> {
     let mut d = MessageDecoder::default();
+    let mut message = None;
     loop {
         match body.frame().await {
             None => break,
@@ -171,12 +177,22 @@ pub async fn read_one<M: prost::Message + Default>(
             Some(Ok(f)) => {
                 if let Ok(data) = f.into_data() {
                     d.push(&data);
-                    if let Some(m) = d.next_message().map_err(|e| framing_refusal(rpc, e))? {
-                        return decode(rpc, &m);
+                    while let Some(m) = d.next_message().map_err(|e| framing_refusal(rpc, e))? {
+                        if message.is_some() {
+                            return Err((
+                                GrpcCode::InvalidArgument,
+                                format!("{rpc}: a unary request carries one message, not more"),
+                            ));
+                        }
+                        message = Some(m);
                     }
                 }
             }
         }
+    }
+    if let Some(m) = message {
+        d.finish().map_err(|e| framing_refusal(rpc, e))?;
+        return decode(rpc, &m);
     }
     d.finish().map_err(|e| framing_refusal(rpc, e))?;
     Err((
