@@ -43,6 +43,8 @@ echo "coremq $("$bin" --version | awk '{ print $2 }'), $SHARDS shards, ASYNC_FLU
 
 # The SDK logs to stderr: kept in the work directory.
 sdk() { "$gen" "$@" 2>> "$work/sdk.log"; }
+# The first number named $1 in grpc_bench's one-line JSON on stdin.
+field() { sed -n "s/.*\"$1\": \([0-9.]*\).*/\1/p"; }
 
 # Warm both paths before anything is measured.
 "$bin" bench producer -n "$ns" -t BenchmarkTest -s 128 -w 64 --duration 2 > /dev/null
@@ -64,14 +66,14 @@ for round in $(seq "$ROUNDS"); do
     b0="$(proc_cpu_s "$BROKER_PID")"
     out="$(sdk -e "$ep" -t GrpcBench send -w 64 -s 128 --duration "$DURATION")"
     b1="$(proc_cpu_s "$BROKER_PID")"
-    gtps="$(echo "$out" | sed -n 's/.*"tps": \([0-9.]*\).*/\1/p')"
-    gsent="$(echo "$out" | sed -n 's/.*"sent": \([0-9]*\).*/\1/p')"
+    gtps="$(field tps <<< "$out")"
+    gsent="$(field sent <<< "$out")"
     printf "round %s gRPC     %8.0f msgs/s  p50/p99 %s/%s ms  broker %5.1f us/msg  generator %5.1f us/msg  errors %s  ratio %.2f\n" \
-        "$round" "$gtps" "$(echo "$out" | sed -n 's/.*"p50": \([0-9.]*\).*/\1/p')" \
-        "$(echo "$out" | sed -n 's/.*"p99": \([0-9.]*\).*/\1/p')" \
+        "$round" "$gtps" "$(field p50 <<< "$out")" \
+        "$(field p99 <<< "$out")" \
         "$(echo "($b1 - $b0) * 1000000 / ($gsent * ($DURATION + 1) / $DURATION)" | bc -l)" \
-        "$(echo "$out" | sed -n 's/.*"generator_us_per_msg": \([0-9.]*\).*/\1/p')" \
-        "$(echo "$out" | sed -n 's/.*"errors": \([0-9]*\).*/\1/p')" \
+        "$(field generator_us_per_msg <<< "$out")" \
+        "$(field errors <<< "$out")" \
         "$(echo "$gtps / $rtps" | bc -l)"
 done
 
@@ -79,7 +81,7 @@ done
 b0="$(proc_cpu_s "$BROKER_PID")"
 out="$(sdk -e "$ep" -t GrpcBench receive -g GrpcBenchGroup -w 8 --count 200000 --duration 60)"
 b1="$(proc_cpu_s "$BROKER_PID")"
-acked="$(echo "$out" | sed -n 's/.*"acked": \([0-9]*\).*/\1/p')"
+acked="$(field acked <<< "$out")"
 printf "receive+ack (8 loops, batch 32): %s  broker %.1f us/msg\n" "$out" \
     "$(echo "($b1 - $b0) * 1000000 / $acked" | bc -l)"
 

@@ -190,15 +190,14 @@ pub async fn read_one<M: prost::Message + Default>(
             }
         }
     }
-    if let Some(m) = message {
-        d.finish().map_err(|e| framing_refusal(rpc, e))?;
-        return decode(rpc, &m);
-    }
     d.finish().map_err(|e| framing_refusal(rpc, e))?;
-    Err((
-        GrpcCode::InvalidArgument,
-        format!("{rpc}: the request carried no message"),
-    ))
+    match message {
+        Some(m) => decode(rpc, &m),
+        None => Err((
+            GrpcCode::InvalidArgument,
+            format!("{rpc}: the request carried no message"),
+        )),
+    }
 }
 
 /// Reads the messages of a client stream (Telemetry) one at a time.

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use coremq_compat::{free_port, push_consumer, started_producer, Cluster};
+use coremq_compat::{delivery, free_port, push_consumer, started_producer, Cluster};
 use rocketmq::conf::{ClientOption, ProducerOption, SimpleConsumerOption};
 use rocketmq::model::common::{FilterExpression, FilterType};
 use rocketmq::model::message::{MessageBuilder, MessageView};
@@ -112,11 +112,38 @@ fn body(m: &MessageView) -> String {
     String::from_utf8_lossy(m.body()).into_owned()
 }
 
-fn epoch_s() -> i64 {
+fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
-        .as_secs() as i64
+        .as_millis() as i64
+}
+
+/// The invisible time of receives that ack what they get.
+const INVISIBLE_WHILE_ACKED: Duration = Duration::from_secs(30);
+
+/// One receive (up to 32 messages, long-polling up to [`LONG_POLL`]).
+async fn receive(c: &SimpleConsumer, topic: &str, invisible: Duration) -> Vec<MessageView> {
+    c.receive_with(topic, &all(), 32, invisible)
+        .await
+        .expect("receive")
+}
+
+/// Receives until a message arrives (≤ `limit`, else panics naming `what`); that message.
+async fn next_one(
+    c: &SimpleConsumer,
+    topic: &str,
+    invisible: Duration,
+    limit: Duration,
+    what: &str,
+) -> MessageView {
+    let deadline = Instant::now() + limit;
+    loop {
+        assert!(Instant::now() < deadline, "{what} never arrived");
+        if let Some(m) = receive(c, topic, invisible).await.into_iter().next() {
+            return m;
+        }
+    }
 }
 
 /// Receives and acks until `want` messages arrived or `limit` passed; what arrived, in
@@ -125,11 +152,7 @@ async fn drain(c: &SimpleConsumer, topic: &str, want: usize, limit: Duration) ->
     let deadline = Instant::now() + limit;
     let mut got = Vec::new();
     while got.len() < want && Instant::now() < deadline {
-        let batch = c
-            .receive_with(topic, &all(), 32, Duration::from_secs(30))
-            .await
-            .expect("receive");
-        for m in batch {
+        for m in receive(c, topic, INVISIBLE_WHILE_ACKED).await {
             c.ack(&m).await.expect("ack");
             got.push(m);
         }
@@ -186,10 +209,7 @@ async fn ten_thousand_messages_from_the_rust_sdk_each_received_once() {
     }
     assert_eq!(seen.len(), N, "{} of {N} received", seen.len());
     // Everything acked: nothing comes back.
-    let again = c
-        .receive_with("RustRound", &all(), 32, Duration::from_secs(30))
-        .await
-        .expect("receive");
+    let again = receive(&c, "RustRound", INVISIBLE_WHILE_ACKED).await;
     assert!(again.is_empty(), "{} acked messages came back", again.len());
 }
 
@@ -244,30 +264,20 @@ async fn an_unacked_message_comes_back_after_its_invisible_time() {
         .consumer("RustRedeliver", "RustRedeliverGroup", None)
         .await;
     let invisible = Duration::from_secs(2);
-    let first = loop {
-        let got = c
-            .receive_with("RustRedeliver", &all(), 8, invisible)
-            .await
-            .expect("receive");
-        if let Some(m) = got.into_iter().next() {
-            break m;
-        }
-    };
+    let limit = Duration::from_secs(20);
+    let first = next_one(&c, "RustRedeliver", invisible, limit, "the message").await;
     let taken = Instant::now();
     assert_eq!(first.message_id(), id);
     assert_eq!(first.delivery_attempt(), 1);
     // Not acked: invisible for 2 s, then back with the next attempt.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let second = loop {
-        assert!(Instant::now() < deadline, "never came back");
-        let got = c
-            .receive_with("RustRedeliver", &all(), 8, Duration::from_secs(30))
-            .await
-            .expect("receive");
-        if let Some(m) = got.into_iter().next() {
-            break m;
-        }
-    };
+    let second = next_one(
+        &c,
+        "RustRedeliver",
+        INVISIBLE_WHILE_ACKED,
+        limit,
+        "the redelivery",
+    )
+    .await;
     let after = taken.elapsed();
     assert_eq!(second.message_id(), id);
     assert_eq!(second.delivery_attempt(), 2);
@@ -279,10 +289,7 @@ async fn an_unacked_message_comes_back_after_its_invisible_time() {
     assert!(c.ack(&first).await.is_err(), "the stale handle acked");
     c.ack(&second).await.expect("ack");
     tokio::time::sleep(invisible + Duration::from_millis(500)).await;
-    let again = c
-        .receive_with("RustRedeliver", &all(), 8, Duration::from_secs(30))
-        .await
-        .expect("receive");
+    let again = receive(&c, "RustRedeliver", INVISIBLE_WHILE_ACKED).await;
     assert!(again.is_empty(), "the acked message came back");
 }
 
@@ -294,26 +301,21 @@ async fn a_delay_message_from_the_rust_sdk_arrives_at_its_time() {
     let p = b.producer("RustDelay", None).await;
     let c = b.consumer("RustDelay", "RustDelayGroup", None).await;
     // The SDK takes whole seconds since the epoch: due at the start of a second ≥ 3 s on.
-    let due_s = epoch_s() + 4;
+    let due_s = now_ms() / 1000 + 4;
     let m = MessageBuilder::delay_message_builder("RustDelay", b"later".to_vec(), due_s)
         .build()
         .unwrap();
     p.send(m).await.expect("send");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let (m, at_ms) = loop {
-        assert!(Instant::now() < deadline, "the delay message never arrived");
-        let got = c
-            .receive_with("RustDelay", &all(), 8, Duration::from_secs(30))
-            .await
-            .expect("receive");
-        if let Some(m) = got.into_iter().next() {
-            let at_ms = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap()
-                .as_millis() as i64;
-            break (m, at_ms);
-        }
-    };
+    let limit = Duration::from_secs(30);
+    let m = next_one(
+        &c,
+        "RustDelay",
+        INVISIBLE_WHILE_ACKED,
+        limit,
+        "the delay message",
+    )
+    .await;
+    let at_ms = now_ms();
     c.ack(&m).await.expect("ack");
     let late_ms = at_ms - due_s * 1000;
     assert!(late_ms >= 0, "received {}ms before its time", -late_ms);
@@ -464,11 +466,7 @@ impl MessageListenerConcurrently for Record4 {
                     .map(|(_, v)| v.to_string())
                     .unwrap_or_default()
             };
-            let body = m
-                .body()
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
-                .unwrap_or_default();
-            let tag = m.get_tags().map(|t| t.to_string()).unwrap_or_default();
+            let (body, tag, _) = delivery(m);
             seen.push((prop("UNIQ_KEY"), body, tag, prop("KEYS")));
         }
         Ok(ConsumeConcurrentlyStatus::ConsumeSuccess)
