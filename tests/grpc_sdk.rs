@@ -549,3 +549,103 @@ fn acl_refuses_unsigned_calls_and_takes_the_sdk_signature() {
         "the refusal names the topic: {r}"
     );
 }
+
+/// mqadmin's tables and the console list the live gRPC clients beside 4.x ones: the
+/// SimpleConsumer under its group with its subscription, the producer under its topic.
+#[test]
+fn mqadmin_and_the_console_show_live_grpc_clients() {
+    let b = broker("");
+    b.topic("SdkShown", 2, None);
+    let mut child = Command::new("python3")
+        .arg(script())
+        .arg(&b.endpoint)
+        .args(["linger", "SdkShown", "SdkShownGroup", "TagA"])
+        .env("HOME", b.s.dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let stdout = child.stdout.take().unwrap();
+    let mut sdk = common::ChildGuard {
+        child,
+        first_line: String::new(),
+    };
+    let first = BufReader::new(stdout)
+        .lines()
+        .next()
+        .and_then(Result::ok)
+        .expect("sdk.py linger prints the client ids");
+    let ids: Value = serde_json::from_str(&first).unwrap_or_else(|e| panic!("{first}: {e}"));
+    assert_eq!(n(&ids, "received"), 1, "{ids}");
+    let consumer_id = ids["consumer"].as_str().unwrap();
+    let producer_id = ids["producer"].as_str().unwrap();
+
+    let (code, text, err) = admin(&b.s.ns, &["consumerConnection", "-g", "SdkShownGroup"]);
+    assert_eq!(code, 0, "{text}{err}");
+    let row: Vec<&str> = text
+        .lines()
+        .find(|l| l.starts_with(consumer_id))
+        .unwrap_or_else(|| panic!("{consumer_id} not listed:\n{text}"))
+        .split_whitespace()
+        .collect();
+    assert!(row[1].starts_with("127.0.0.1:"), "{text}");
+    assert_eq!(row[2..], ["PYTHON", "V5_1_2"], "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("SdkShown ") && l.trim_end().ends_with("TagA")),
+        "the subscription: {text}"
+    );
+    assert!(text.contains("ConsumeType: CONSUME_ACTIVELY"), "{text}");
+
+    let (code, text, err) = admin(
+        &b.s.ns,
+        &["producerConnection", "-g", "SdkShown", "-t", "SdkShown"],
+    );
+    assert_eq!(code, 0, "{text}{err}");
+    assert!(
+        text.lines()
+            .any(|l| l.contains(producer_id) && l.contains("PYTHON") && l.contains("V5_1_2")),
+        "{producer_id} not listed:\n{text}"
+    );
+
+    // The console's group page reads the same request.
+    let console_dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _console = common::spawn_until_line(
+        Command::new(common::coremq_bin())
+            .args(["console", "-n", &b.s.ns, "--bind", "127.0.0.1"])
+            .args(["--port", &port.to_string()])
+            .arg("--log-dir")
+            .arg(console_dir.path().join("logs"))
+            .env_remove("NAMESRV_ADDR")
+            .env_remove("COREMQ_CONSOLE_PASSWORD"),
+        console_dir.path(),
+        "The console is at",
+    );
+    let page = ureq::get(&format!("http://127.0.0.1:{port}/group?name=SdkShownGroup"))
+        .call()
+        .expect("the group page")
+        .into_string()
+        .unwrap();
+    assert!(
+        page.contains(consumer_id) && page.contains("PYTHON"),
+        "{page}"
+    );
+
+    // Closing stdin ends the scenario; its clients say goodbye and leave the table.
+    drop(sdk.child.stdin.take());
+    let status = sdk.child.wait().unwrap();
+    assert!(status.success(), "sdk.py linger: {status}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (code, text, _) = admin(&b.s.ns, &["consumerConnection", "-g", "SdkShownGroup"]);
+        if code != 0 || !text.contains(consumer_id) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{consumer_id} still listed after it shut down:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

@@ -278,7 +278,7 @@ pub async fn consumer_connection(
             c.client_id.clone(),
             c.client_addr.clone(),
             c.language.clone(),
-            c.version.to_string(),
+            crate::protocol::version_name(c.version),
         ]);
     }
     let mut out = t.render();

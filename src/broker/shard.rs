@@ -607,6 +607,9 @@ impl Shard {
             glommio::timer::sleep(Duration::from_millis(CLIENT_SCAN_INTERVAL_MS)).await;
             let now = Instant::now();
             self.locks.borrow_mut().prune(now);
+            self.grpc_clients
+                .borrow_mut()
+                .expire(crate::clock::now_ms());
             let changed = self.clients.borrow_mut().expire(now);
             for (group, rest) in changed {
                 tracing::info!(group, "consumers expired: no heartbeat");

@@ -211,6 +211,29 @@ pub fn version_name(ordinal: i32) -> String {
     format!("V{}_{}_{}{snapshot}", 4 + n / 100, (n / 10) % 10, n % 10)
 }
 
+/// The `MQVersion.Version` ordinal of release `major.minor.patch` (4.0.0 on; the
+/// inverse of [`version_name`]): 5.0.0 is V5_0_0, 413.
+pub fn version_ordinal(major: i32, minor: i32, patch: i32) -> i32 {
+    const V4_0_0: i32 = 213;
+    V4_0_0 + 2 * (100 * (major - 4) + 10 * minor + patch)
+}
+
+/// The ordinal of a `5.1.2`-style version text, [`SERVER_VERSION`] when it is not one (as
+/// RocketMQ 5's proxy falls back to its own version).
+pub fn version_ordinal_of(text: &str) -> i32 {
+    let mut parts = text.trim().split('.').map(|p| p.parse::<i32>().ok());
+    match (
+        parts.next().flatten(),
+        parts.next().flatten(),
+        parts.next().flatten(),
+    ) {
+        (Some(a), Some(b), Some(c)) if a >= 4 && (0..10).contains(&b) && (0..10).contains(&c) => {
+            version_ordinal(a, b, c)
+        }
+        _ => SERVER_VERSION,
+    }
+}
+
 /// Topic/broker permission bits (RocketMQ `PermName`).
 pub mod perm {
     /// Queue data may be inherited by auto-created topics.
@@ -239,6 +262,11 @@ mod tests {
     #[test]
     fn version_names_like_mqversion() {
         assert_eq!(version_name(409), "V4_9_8");
+        assert_eq!(version_ordinal(4, 9, 8), 409);
+        assert_eq!(version_name(version_ordinal_of("5.1.2")), "V5_1_2");
+        assert_eq!(version_name(version_ordinal_of("5.0.0")), "V5_0_0");
+        assert_eq!(version_ordinal_of("5.x"), SERVER_VERSION);
+        assert_eq!(version_ordinal_of(""), SERVER_VERSION);
         assert_eq!(version_name(401), "V4_9_4");
         assert_eq!(version_name(213), "V4_0_0");
         assert_eq!(version_name(212), "V4_0_0_SNAPSHOT");

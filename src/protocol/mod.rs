@@ -31,7 +31,10 @@ pub mod topics;
 #[cfg(test)]
 mod tests;
 
-pub use codes::{version_name, LanguageCode, RequestCode, ResponseCode, SERVER_VERSION};
+pub use codes::{
+    version_name, version_ordinal, version_ordinal_of, LanguageCode, RequestCode, ResponseCode,
+    SERVER_VERSION,
+};
 pub use command::{RemotingCommand, SerializeType};
 pub use ext_fields::{CommandHeader, ExtFields, HeaderError};
 pub use frame::{FrameError, MAX_FRAME_BYTES};

@@ -426,6 +426,26 @@ def bad_input(endpoint, topic):
     out(**{k: list(v) if isinstance(v, tuple) else v for k, v in results.items()})
 
 
+def linger(endpoint, topic, group, tag):
+    """Starts a producer and a SimpleConsumer, makes one round trip so the broker has
+    both clients' settings, prints their client ids, and stays connected until stdin
+    closes (or 120 s pass) so the test can look at them with mqadmin and the console."""
+    import select
+    p = producer(endpoint, topic)
+    c = consumer(endpoint, group, topic, tag, await_s=2)
+    p.send(message(topic, b"linger", tag=tag))
+    got = []
+    deadline = time.time() + 30
+    while not got and time.time() < deadline:
+        got = c.receive(1, 10)
+    for m in got:
+        c.ack(m)
+    out(producer=p.client_id, consumer=c.client_id, received=len(got))
+    select.select([sys.stdin], [], [], 120)
+    c.shutdown()
+    p.shutdown()
+
+
 if __name__ == "__main__":
     endpoint, scenario, *args = sys.argv[1:]
     {
@@ -442,4 +462,5 @@ if __name__ == "__main__":
         "acl": acl,
         "timer-receive": timer_receive,
         "crash-after": crash_after,
+        "linger": linger,
     }[scenario](endpoint, *args)

@@ -17,6 +17,7 @@ use super::{ms_duration, name_of, ok};
 use crate::broker::delay;
 use crate::broker::handlers::topic_check;
 use crate::broker::metadata::retry_topic;
+use crate::protocol::body::client::SubscriptionData;
 use crate::protocol::body::TopicConfig;
 use crate::protocol::codes::perm;
 use crate::protocol::grpc::status::GrpcCode;
@@ -40,6 +41,40 @@ fn client_type_name(t: i32) -> String {
                 .to_owned()
         })
         .unwrap_or_else(|_| format!("TYPE_{t}"))
+}
+
+/// RocketMQ's remoting `LanguageCode` name for an SDK language (what mqadmin parses).
+fn remoting_language(l: i32) -> &'static str {
+    use v2::Language as L;
+    match L::try_from(l) {
+        Ok(L::Java | L::Kotlin) => "JAVA",
+        Ok(L::Cpp) => "CPP",
+        Ok(L::DotNet) => "DOTNET",
+        Ok(L::Golang) => "GO",
+        Ok(L::Rust) => "RUST",
+        Ok(L::Python) => "PYTHON",
+        Ok(L::Php) => "PHP",
+        Ok(L::NodeJs) => "NODE_JS",
+        Ok(L::Ruby) => "RUBY",
+        _ => "OTHER",
+    }
+}
+
+/// A subscription entry as the remoting tables show it: a TAG expression parsed into its
+/// tags, SQL kept as written.
+fn subscription(
+    topic: &v2::Resource,
+    filter: Option<&v2::FilterExpression>,
+    version: i64,
+) -> SubscriptionData {
+    let expr = filter.map_or("*", |f| f.expression.as_str());
+    let mut s = SubscriptionData::from_expression(&topic.name, expr, version);
+    if filter.is_some_and(|f| f.r#type == v2::FilterType::Sql as i32) {
+        s.expression_type = "SQL92".into();
+        s.tags_set.clear();
+        s.code_set.clear();
+    }
+    s
 }
 
 /// Opens the stream: answers each settings command until the client closes its side.
@@ -109,16 +144,18 @@ async fn merge(
         client_type: client_type_name(s.client_type.unwrap_or(0)),
         group: String::new(),
         topics: Vec::new(),
-        agent: s
+        subscriptions: Vec::new(),
+        language: s
             .user_agent
             .as_ref()
-            .map(|u| {
-                let lang = v2::Language::try_from(u.language)
-                    .map(|l| l.as_str_name().to_owned())
-                    .unwrap_or_default();
-                format!("{lang}/{}", u.version)
-            })
-            .unwrap_or_default(),
+            .map_or("OTHER", |u| remoting_language(u.language))
+            .to_owned(),
+        version: s
+            .user_agent
+            .as_ref()
+            .map_or(crate::protocol::SERVER_VERSION, |u| {
+                crate::protocol::version_ordinal_of(&u.version)
+            }),
         last_seen_ms: crate::clock::now_ms(),
         telemetry: Some(w.clone()),
     };
@@ -170,6 +207,12 @@ async fn merge(
                 .subscriptions
                 .iter()
                 .filter_map(|e| e.topic.as_ref().map(|t| t.name.clone()))
+                .collect();
+            let now = crate::clock::now_ms();
+            client.subscriptions = sub
+                .subscriptions
+                .iter()
+                .filter_map(|e| Some(subscription(e.topic.as_ref()?, e.expression.as_ref(), now)))
                 .collect();
             sub.receive_batch_size = Some(RECEIVE_BATCH_SIZE);
             sub.long_polling_timeout = Some(ms_duration(LONG_POLLING_TIMEOUT_MS));

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use super::{topic_check, HandlerError, Reply};
 use crate::broker::clients::Member;
+use crate::broker::grpc::clients::{merge_consumers, GrpcConsumer};
 use crate::broker::metadata::retry_topic;
 use crate::broker::shard::Shard;
 use crate::protocol::body::client::{ConsumerListBody, HeartbeatData, ProducerConnection};
@@ -160,17 +161,28 @@ pub fn check_client_config(req: &RemotingCommand) -> Reply {
     Ok(req.success())
 }
 
-/// 203: the live group's connections and subscriptions; CONSUMER_NOT_ONLINE when none.
+/// 203: the live group's connections and subscriptions, 4.x and gRPC clients alike;
+/// CONSUMER_NOT_ONLINE when none.
 pub async fn consumer_connections(shard: &Rc<Shard>, req: &RemotingCommand) -> Reply {
     let h: ConsumerGroupHeader = req.header()?;
     let owner = shard.group_owner(&h.consumer_group);
     let group = h.consumer_group.clone();
-    let cc = shard
+    let remoting = shard
         .run_on(owner, move |s| async move {
             s.clients.borrow().consumer_connection(&group)
         })
         .await?;
-    Ok(match cc {
+    let group = h.consumer_group.clone();
+    let grpc: Vec<GrpcConsumer> = shard
+        .run_on_all(move |s| {
+            let group = group.clone();
+            async move { s.grpc_clients.borrow().consumers_of(&group) }
+        })
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
+    Ok(match merge_consumers(remoting, &grpc) {
         Some(cc) => req.success().with_body(to_json(&cc)),
         None => req.error(
             ResponseCode::CONSUMER_NOT_ONLINE,
@@ -179,16 +191,25 @@ pub async fn consumer_connections(shard: &Rc<Shard>, req: &RemotingCommand) -> R
     })
 }
 
-/// 204: a producer group's connections.
+/// 204: a producer group's connections; gRPC producers are found under each topic they
+/// publish, the group name RocketMQ 5 gives them.
 pub async fn producer_connections(shard: &Rc<Shard>, req: &RemotingCommand) -> Reply {
     let h: ProducerGroupHeader = req.header()?;
     let owner = shard.group_owner(&h.producer_group);
     let group = h.producer_group.clone();
-    let conns = shard
+    let mut conns = shard
         .run_on(owner, move |s| async move {
             s.clients.borrow().producer_connections(&group)
         })
         .await?;
+    let group = h.producer_group.clone();
+    let grpc = shard
+        .run_on_all(move |s| {
+            let group = group.clone();
+            async move { s.grpc_clients.borrow().producers_of(&group) }
+        })
+        .await?;
+    conns.extend(grpc.into_iter().flatten());
     if conns.is_empty() {
         return Ok(req.error(
             ResponseCode::SYSTEM_ERROR,
