@@ -43,6 +43,11 @@ pub mod keys {
     pub const TIMER_DELAY_SEC: &str = "TIMER_DELAY_SEC";
     /// RocketMQ 5 timer message: delay in milliseconds from its arrival.
     pub const TIMER_DELAY_MS: &str = "TIMER_DELAY_MS";
+    /// A delivered timer message: when it was due (RocketMQ 5 sets it too).
+    pub const TIMER_OUT_MS: &str = "TIMER_OUT_MS";
+    /// A delivered timer message: its offset in the timer queue, so a restart can tell
+    /// which deliveries reached the log.
+    pub const TIMER_PARK_OFFSET: &str = "TIMER_PARK_OFFSET";
     /// Redelivery count carried by client-side resends.
     pub const RECONSUME_TIME: &str = "RECONSUME_TIME";
     /// Max redeliveries carried by client-side resends.

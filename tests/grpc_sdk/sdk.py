@@ -223,6 +223,18 @@ def timer_send(endpoint, topic, n, delay_s):
     p.shutdown()
 
 
+def timer_burst(endpoint, topic, n, delay_s):
+    """Sends n timer messages all due delay_s whole seconds from now; prints each id
+    with its due time (ms)."""
+    p = producer(endpoint, topic)
+    due = int(time.time()) + int(delay_s)
+    for i in range(int(n)):
+        m = message(topic, f"b{i}".encode(), "Burst")
+        m.delivery_timestamp = due
+        out(id=p.send(m).message_id, due=due * 1000)
+    p.shutdown()
+
+
 def timer_receive(endpoint, topic, group, n, limit_s):
     """Receives until n messages came or limit_s passed; prints each with the time it
     arrived (ms since the epoch)."""
@@ -461,6 +473,7 @@ if __name__ == "__main__":
         "push": push,
         "acl": acl,
         "timer-receive": timer_receive,
+        "timer-burst": timer_burst,
         "crash-after": crash_after,
         "linger": linger,
     }[scenario](endpoint, *args)

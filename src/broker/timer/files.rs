@@ -1,6 +1,7 @@
 //! A shard's timer files under `<shard>/timer/`: one `<minute>.tm` per minute holding the
 //! entries due in it (16 bytes each: due ms, timer-queue offset, big endian), and
-//! `progress`, the last entry delivered (with a CRC, so a torn write reads as absent and
+//! `progress` ([`Progress`]: the last entry whose delivery survives a crash and where in
+//! the shard's log later deliveries start, with a CRC, so a torn write reads as absent and
 //! the older minute files are kept until a good one is written).
 
 use std::cell::RefCell;
@@ -17,7 +18,21 @@ pub const ENTRY_BYTES: usize = 16;
 /// Minute files kept open for appends at once.
 pub const MAX_OPEN_MINUTE_FILES: usize = 64;
 const PROGRESS: &str = "progress";
-const PROGRESS_BYTES: usize = 20;
+/// The first format: the entry and its CRC.
+const PROGRESS_V1_BYTES: usize = 20;
+/// The entry, the scan start, and the CRC of both.
+const PROGRESS_BYTES: usize = 28;
+
+/// What the timer has delivered for good, as recorded in `progress`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Every entry at or below it was delivered, and its delivery survives a crash.
+    pub watermark: Entry,
+    /// Local log offset at or below which no later entry's delivery starts: a restart
+    /// scans the log from here for deliveries the watermark does not cover yet. `None`
+    /// in files of the first format (nothing to scan).
+    pub scan_from: Option<u64>,
+}
 
 /// Decodes a minute file (a torn last entry is ignored).
 pub fn decode(bytes: &[u8]) -> Vec<Entry> {
@@ -81,17 +96,29 @@ impl TimerFiles {
         m
     }
 
-    /// The last entry delivered before the stop, if one was recorded.
-    pub fn read_progress(&self) -> Option<Entry> {
+    /// The progress recorded before the stop, if a good one was.
+    pub fn read_progress(&self) -> Option<Progress> {
         let b = std::fs::read(self.dir.join(PROGRESS)).ok()?;
-        if b.len() != PROGRESS_BYTES || crc32c::crc32c(&b[..16]).to_be_bytes() != b[16..] {
+        let (data, crc) = match b.len() {
+            PROGRESS_BYTES | PROGRESS_V1_BYTES => b.split_at(b.len() - 4),
+            _ => return None,
+        };
+        if crc32c::crc32c(data).to_be_bytes() != crc {
             return None;
         }
-        decode(&b[..16]).first().copied()
+        let watermark = decode(&data[..ENTRY_BYTES]).first().copied()?;
+        let scan_from = data
+            .get(ENTRY_BYTES..ENTRY_BYTES + 8)
+            .and_then(|x| x.try_into().ok())
+            .map(u64::from_be_bytes);
+        Some(Progress {
+            watermark,
+            scan_from,
+        })
     }
 
-    /// Records the last entry delivered.
-    pub async fn write_progress(&self, e: Entry) -> Result<(), String> {
+    /// Records the progress (one in-place write of [`PROGRESS_BYTES`]).
+    pub async fn write_progress(&self, p: Progress) -> Result<(), String> {
         let open = self.progress.borrow().clone();
         let f = match open {
             Some(f) => f,
@@ -107,9 +134,11 @@ impl TimerFiles {
                 f
             }
         };
-        let mut b = encode_entry(e);
+        let mut b = encode_entry(p.watermark);
+        b.extend_from_slice(&p.scan_from.unwrap_or(0).to_be_bytes());
         let crc = crc32c::crc32c(&b);
         b.extend_from_slice(&crc.to_be_bytes());
+        debug_assert_eq!(b.len(), PROGRESS_BYTES);
         f.write_at(b, 0)
             .await
             .map(|_| ())
@@ -181,5 +210,52 @@ impl TimerFiles {
         for m in self.minutes().into_iter().filter(|m| *m < minute) {
             let _ = std::fs::remove_file(self.minute_path(m));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_reads_both_formats_and_a_torn_write_as_absent() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = TimerFiles::new(dir.path()).unwrap();
+        assert_eq!(files.read_progress(), None);
+        // The first format: entry and CRC, no scan start.
+        let mut v1 = encode_entry((7_000, 3));
+        let crc = crc32c::crc32c(&v1);
+        v1.extend_from_slice(&crc.to_be_bytes());
+        std::fs::write(dir.path().join(PROGRESS), &v1).unwrap();
+        let want = Progress {
+            watermark: (7_000, 3),
+            scan_from: None,
+        };
+        assert_eq!(files.read_progress(), Some(want));
+
+        let p = Progress {
+            watermark: (9_000, 5),
+            scan_from: Some(1 << 33),
+        };
+        let path = dir.path().to_owned();
+        glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+            .io_memory(128 << 10)
+            .spawn(move || async move {
+                let files = TimerFiles::new(&path).unwrap();
+                files.write_progress(p).await.unwrap();
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(
+            files.read_progress(),
+            Some(p),
+            "the new format over the old"
+        );
+
+        let mut torn = std::fs::read(dir.path().join(PROGRESS)).unwrap();
+        torn[20] ^= 1;
+        std::fs::write(dir.path().join(PROGRESS), &torn).unwrap();
+        assert_eq!(files.read_progress(), None, "a bad CRC reads as absent");
     }
 }

@@ -7,19 +7,21 @@
 //! delivery is a local append. Its `(due, offset)` entry goes to the file of its due
 //! minute ([`files`]); the shard's [`wheel`] holds only the minutes within a few seconds'
 //! look-ahead, so a million messages due next week cost disk, not memory. One task per
-//! shard sleeps until the next due entry (or a new earlier one), stores it, and records
-//! the watermark (the last entry delivered), so a restart delivers each once. A crash
-//! between a delivery and its watermark write delivers that batch again (at most
-//! [`TIMER_BATCH`] messages); RocketMQ's timer has the same window.
+//! shard sleeps until the next due entry (or a new earlier one) and stores it. The
+//! recorded watermark moves only past deliveries that are on the device, so a crash never
+//! skips a delivery the log lost; [`recovery`] finds the deliveries that did survive, so
+//! none is made twice (RocketMQ's timer redelivers that window).
 
 pub mod files;
+pub mod recovery;
 pub mod wheel;
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::rc::Rc;
 use std::time::Duration;
 
-use self::files::TimerFiles;
+use self::files::{Progress, TimerFiles};
 use self::wheel::{minute_of, Entry, Wheel, MINUTE_MS};
 use super::shard::Shard;
 use super::shard_map::{queue_on, shard_for};
@@ -38,6 +40,11 @@ pub const TIMER_IDLE_WAKE_MS: u64 = 10_000;
 pub const TIMER_BATCH: usize = 64;
 /// Wait after a failed delivery.
 pub const TIMER_RETRY_MS: u64 = 1_000;
+/// Log bytes other traffic may append past the recorded scan start before a delivery
+/// round records a new one: what a restart scans at most, beyond one flush interval.
+pub const TIMER_SCAN_WINDOW_BYTES: u64 = 4 << 20;
+/// How often deliveries not yet on the device are checked while nothing else is due.
+pub const TIMER_CONFIRM_POLL_MS: u64 = 20;
 
 /// The timer queue owned by `shard`.
 pub fn timer_queue(shard: usize, shards: usize) -> i32 {
@@ -117,7 +124,11 @@ pub fn start(shard: &Rc<Shard>) -> Result<(), String> {
     let dir = shard.store.shard_dir().join("timer");
     let files = TimerFiles::new(&dir)?;
     let now = crate::clock::now_ms();
-    let watermark = files.read_progress().unwrap_or((i64::MIN, 0));
+    let progress = files.read_progress().unwrap_or(Progress {
+        watermark: (i64::MIN, 0),
+        scan_from: None,
+    });
+    let watermark = progress.watermark;
     let first = files
         .minutes()
         .first()
@@ -130,7 +141,7 @@ pub fn start(shard: &Rc<Shard>) -> Result<(), String> {
         wake: RefCell::new(None),
     });
     *shard.timer.borrow_mut() = Some(st.clone());
-    glommio::spawn_local(run(shard.clone(), st)).detach();
+    glommio::spawn_local(run(shard.clone(), st, progress)).detach();
     Ok(())
 }
 
@@ -162,11 +173,17 @@ pub async fn index(shard: &Shard, msgs: &[NewMessage], results: &[AppendResult])
     }
 }
 
-/// The message to store when a parked record is due.
-fn unpark(r: &Record<'_>, store_host: std::net::SocketAddr) -> Option<NewMessage> {
+/// The message to store when the parked record of entry `e` is due; `None` when the
+/// record is not that entry's (its message was lost in a crash and the offset reused).
+fn unpark(r: &Record<'_>, e: Entry, store_host: std::net::SocketAddr) -> Option<NewMessage> {
     let mut props = Properties::parse(&r.properties());
+    if props.get(keys::TIMER_DELIVER_MS) != Some(e.0.to_string().as_str()) {
+        return None;
+    }
     let topic = props.remove(keys::REAL_TOPIC)?;
     let queue_id = props.remove(keys::REAL_QID)?.parse().ok()?;
+    props.set(keys::TIMER_OUT_MS, e.0.to_string());
+    props.set(keys::TIMER_PARK_OFFSET, e.1.to_string());
     Some(NewMessage {
         topic,
         queue_id,
@@ -182,7 +199,9 @@ fn unpark(r: &Record<'_>, store_host: std::net::SocketAddr) -> Option<NewMessage
     })
 }
 
-async fn deliver(shard: &Shard, e: Entry) -> Result<(), String> {
+/// Stores entry `e`'s message on its real queue; the log end past it (`None` when there
+/// was nothing to store).
+async fn deliver(shard: &Shard, e: Entry) -> Result<Option<u64>, String> {
     let qid = timer_queue(shard.id, shard.shards);
     let limits = ReadLimits {
         max_msgs: 1,
@@ -195,26 +214,117 @@ async fn deliver(shard: &Shard, e: Entry) -> Result<(), String> {
         .map_err(|err| err.to_string())?;
     let rec = r.records.first().and_then(|b| {
         let rec = Record::parse(b).ok()?;
-        (rec.queue_offset() == e.1 as i64).then(|| unpark(&rec, shard.ident.store_host))
+        (rec.queue_offset() == e.1 as i64).then(|| unpark(&rec, e, shard.ident.store_host))
     });
     match rec.flatten() {
         Some(m) => shard
             .store_routed(vec![m])
             .await
-            .map(|_| ())
+            .map(|(results, _)| results.last().map(|a| a.log_end))
             .map_err(|r| r.remark),
         None => {
             tracing::warn!(
                 shard = shard.id,
-                "timer message at {e:?} is gone (retention?)"
+                "timer message at {e:?} is gone (retention, or lost in a crash)"
             );
-            Ok(())
+            Ok(None)
         }
     }
 }
 
-async fn run(shard: Rc<Shard>, st: Rc<TimerState>) {
-    let mut removed_before = i64::MIN;
+/// A delivery not yet known to be on the device.
+struct Unconfirmed {
+    entry: Entry,
+    /// The log end before it was stored: its record starts at or after this.
+    start_bound: u64,
+    /// The log end past it.
+    end: u64,
+}
+
+/// The recorded progress and the deliveries it does not cover yet.
+struct Confirmer {
+    recorded: Progress,
+    unconfirmed: VecDeque<Unconfirmed>,
+    removed_before: i64,
+}
+
+impl Confirmer {
+    /// Moves the recorded watermark past the deliveries now on the device.
+    async fn confirm(&mut self, shard: &Shard, st: &TimerState) {
+        let pos = shard.store.log_positions();
+        let mut moved = None;
+        while let Some(u) = self.unconfirmed.front() {
+            if u.end > pos.written {
+                break;
+            }
+            moved = Some(u.entry);
+            self.unconfirmed.pop_front();
+        }
+        let Some(w) = moved else {
+            return;
+        };
+        let scan_from = self.unconfirmed.front().map_or(pos.end, |u| u.start_bound);
+        self.record(shard, st, w, scan_from).await;
+    }
+
+    /// Before a delivery round with nothing unconfirmed: a new scan start once other
+    /// traffic has grown the window past [`TIMER_SCAN_WINDOW_BYTES`].
+    async fn bound_scan(&mut self, shard: &Shard, st: &TimerState) {
+        if !self.unconfirmed.is_empty() {
+            return;
+        }
+        let end = shard.store.log_positions().end;
+        let from = self.recorded.scan_from.unwrap_or(0);
+        if end.saturating_sub(from) > TIMER_SCAN_WINDOW_BYTES || end < from {
+            self.record(shard, st, self.recorded.watermark, end).await;
+        }
+    }
+
+    async fn record(&mut self, shard: &Shard, st: &TimerState, w: Entry, scan_from: u64) {
+        debug_assert!(
+            w >= self.recorded.watermark,
+            "the recorded watermark went back"
+        );
+        let p = Progress {
+            watermark: w,
+            scan_from: Some(scan_from),
+        };
+        match st.files.write_progress(p).await {
+            Ok(()) => {
+                self.recorded = p;
+                if minute_of(w.0) > self.removed_before {
+                    self.removed_before = minute_of(w.0);
+                    st.files.remove_before(self.removed_before);
+                }
+            }
+            Err(e) => tracing::warn!(shard = shard.id, "{e}"),
+        }
+    }
+}
+
+async fn run(shard: Rc<Shard>, st: Rc<TimerState>, recorded: Progress) {
+    if let Some(from) = recorded.scan_from {
+        match recovery::last_delivered_since(&shard, from).await {
+            Ok(Some(e)) if e > recorded.watermark => {
+                tracing::info!(
+                    shard = shard.id,
+                    "timer deliveries up to {e:?} were stored before the stop"
+                );
+                st.wheel.borrow_mut().recovered(e);
+            }
+            Ok(_) => {}
+            // Not knowing what survived, deliver again rather than lose any.
+            Err(e) => tracing::warn!(shard = shard.id, "{e}"),
+        }
+    }
+    let mut c = Confirmer {
+        recorded,
+        unconfirmed: VecDeque::new(),
+        removed_before: i64::MIN,
+    };
+    let w = st.wheel.borrow().watermark();
+    let end = shard.store.log_positions().end;
+    c.record(&shard, &st, w, end).await;
     while !shard.closing.get() {
         let now = crate::clock::now_ms();
         let next = st.wheel.borrow().minute_to_load(now, TIMER_LOOKAHEAD_MS);
@@ -227,11 +337,20 @@ async fn run(shard: Rc<Shard>, st: Rc<TimerState>) {
             continue;
         }
         let due = st.wheel.borrow().due(now, TIMER_BATCH);
+        if !due.is_empty() {
+            c.bound_scan(&shard, &st).await;
+        }
         let mut delivered = false;
         for e in due {
+            let start_bound = shard.store.log_positions().end;
             match deliver(&shard, e).await {
-                Ok(()) => {
+                Ok(end) => {
                     st.wheel.borrow_mut().delivered(e);
+                    c.unconfirmed.push_back(Unconfirmed {
+                        entry: e,
+                        start_bound,
+                        end: end.unwrap_or(start_bound),
+                    });
                     delivered = true;
                 }
                 Err(err) => {
@@ -242,24 +361,27 @@ async fn run(shard: Rc<Shard>, st: Rc<TimerState>) {
             }
         }
         if delivered {
-            let w = st.wheel.borrow().watermark();
-            if let Err(e) = st.files.write_progress(w).await {
-                tracing::warn!(shard = shard.id, "{e}");
-            } else if minute_of(w.0) > removed_before {
-                removed_before = minute_of(w.0);
-                st.files.remove_before(removed_before);
-            }
+            // Not waiting for the flush interval: the watermark follows the device.
+            shard.store.request_write();
+        }
+        c.confirm(&shard, &st).await;
+        if delivered {
             continue;
         }
         // Sleep until the next entry is due, the next minute must load, or a new entry
-        // earlier than both arrives.
+        // earlier than both arrives (sooner while deliveries wait for the device).
         let (next_due, next_minute) = {
             let w = st.wheel.borrow();
             (w.next_due(), w.next_minute())
         };
         let load_at = next_minute * MINUTE_MS - TIMER_LOOKAHEAD_MS;
         let until = next_due.unwrap_or(i64::MAX).min(load_at);
-        let ms = (until - crate::clock::now_ms()).clamp(0, TIMER_IDLE_WAKE_MS as i64) as u64;
+        let idle_ms = if c.unconfirmed.is_empty() {
+            TIMER_IDLE_WAKE_MS
+        } else {
+            TIMER_CONFIRM_POLL_MS
+        };
+        let ms = (until - crate::clock::now_ms()).clamp(0, idle_ms as i64) as u64;
         if ms == 0 {
             continue;
         }

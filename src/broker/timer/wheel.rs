@@ -105,6 +105,15 @@ impl Wheel {
         self.watermark = e;
     }
 
+    /// After a restart: deliveries found in the log up to `e` count as done, so the
+    /// watermark moves there and what it passes is dropped.
+    pub fn recovered(&mut self, e: Entry) {
+        if e > self.watermark {
+            self.watermark = e;
+            self.near.retain(|x| *x > e);
+        }
+    }
+
     /// The last entry delivered.
     pub fn watermark(&self) -> Entry {
         self.watermark
@@ -159,5 +168,19 @@ mod tests {
         let mut w = Wheel::new((600_010, 7), 10);
         w.load(10, [(600_005, 1), (600_010, 7), (600_010, 8), (600_020, 2)]);
         assert_eq!(w.due(700_000, 10), vec![(600_010, 8), (600_020, 2)]);
+    }
+
+    #[test]
+    fn recovered_deliveries_move_the_watermark_and_drop_what_it_passes() {
+        let mut w = Wheel::new((0, 0), 1);
+        w.load(
+            1,
+            [(MINUTE_MS + 1, 1), (MINUTE_MS + 2, 2), (MINUTE_MS + 3, 3)],
+        );
+        w.recovered((MINUTE_MS + 2, 2));
+        assert_eq!(w.watermark(), (MINUTE_MS + 2, 2));
+        assert_eq!(w.due(2 * MINUTE_MS, 10), vec![(MINUTE_MS + 3, 3)]);
+        w.recovered((MINUTE_MS + 1, 1));
+        assert_eq!(w.watermark(), (MINUTE_MS + 2, 2), "never back");
     }
 }
