@@ -260,6 +260,9 @@ impl BrokerConfig {
     }
 }
 
+/// The listenPort that the fixed defaults of metricsPort and grpcServerPort go with.
+pub const DEFAULT_LISTEN_PORT: u16 = 10911;
+
 impl BrokerConfig {
     /// The replication port: haListenPort, or listenPort + 1.
     pub fn ha_port(&self) -> u16 {
@@ -277,6 +280,25 @@ pub const MIN_TRANSACTION_CHECK_INTERVAL_MS: u64 = 100;
 impl Config for BrokerConfig {
     fn set_key(&mut self, key: &str, value: &str) -> Result<bool, (&'static str, String)> {
         self.set(key, value)
+    }
+
+    /// A second broker on a host sets listenPort (and its store) only: its metrics and
+    /// gRPC ports move with it, as the HA and VIP ports do, so the two never share one.
+    fn derive_defaults(&mut self, explicit: &dyn Fn(&str) -> bool) {
+        let shift = i32::from(self.listen_port) - i32::from(DEFAULT_LISTEN_PORT);
+        for (key, port) in [
+            ("metricsPort", &mut self.metrics_port),
+            ("grpcServerPort", &mut self.grpc_server_port),
+        ] {
+            if explicit(key) || *port == 0 {
+                continue;
+            }
+            if let Ok(p) = u16::try_from(i32::from(*port) + shift) {
+                if p > 0 {
+                    *port = p;
+                }
+            }
+        }
     }
     fn inert_keys() -> &'static [&'static str] {
         &[
@@ -313,6 +335,32 @@ impl Config for BrokerConfig {
 mod tests {
     use super::*;
     use crate::config::load;
+
+    #[test]
+    fn a_second_broker_on_a_host_moves_its_metrics_and_grpc_ports_with_listen_port() {
+        let dir = tempfile::tempdir().unwrap();
+        let load_text = |text: &str| {
+            let p = dir.path().join("b.properties");
+            std::fs::write(&p, text).unwrap();
+            load::<BrokerConfig>(Some(&p)).unwrap().0
+        };
+        let c = load_text("brokerId=0\n");
+        assert_eq!((c.metrics_port, c.grpc_server_port), (5557, 8081));
+        let c = load_text("listenPort=10921\nstorePathRootDir=/tmp/x\n");
+        assert_eq!((c.metrics_port, c.grpc_server_port), (5567, 8091));
+        let c = load_text("listenPort=10921\nmetricsPort=6000\ngrpcServerPort=0\n");
+        assert_eq!(
+            (c.metrics_port, c.grpc_server_port),
+            (6000, 0),
+            "set keys are kept"
+        );
+        let c = load_text("listenPort=1000\n");
+        assert_eq!(
+            (c.metrics_port, c.grpc_server_port),
+            (5557, 8081),
+            "a shift below port 1 keeps the default"
+        );
+    }
 
     #[test]
     fn rocketmq_conf_files_load_and_checks_name_the_problem() {

@@ -50,6 +50,9 @@ pub trait Config: Default {
     fn set_key(&mut self, key: &str, value: &str) -> Result<bool, (&'static str, String)>;
     /// RocketMQ keys accepted with a warning because they mean nothing to coremq.
     fn inert_keys() -> &'static [&'static str];
+    /// After a file is read: defaults that follow other keys, for the keys `explicit`
+    /// says the file did not set.
+    fn derive_defaults(&mut self, _explicit: &dyn Fn(&str) -> bool) {}
 }
 
 /// Loads `path` (if given) over the defaults. Returns the config and the warnings to log.
@@ -63,9 +66,12 @@ pub fn load<C: Config>(path: Option<&Path>) -> Result<(C, Vec<String>), ConfigEr
         path: path.to_owned(),
         reason: e.to_string(),
     })?;
+    let mut set = std::collections::HashSet::new();
     for e in properties::parse(&text) {
         match config.set_key(&e.key, &e.value) {
-            Ok(true) => {}
+            Ok(true) => {
+                set.insert(e.key);
+            }
             Ok(false) if C::inert_keys().contains(&e.key.as_str()) => warnings.push(format!(
                 "{}:{}: key {} has no effect in coremq; ignored",
                 path.display(),
@@ -88,6 +94,7 @@ pub fn load<C: Config>(path: Option<&Path>) -> Result<(C, Vec<String>), ConfigEr
             }
         }
     }
+    config.derive_defaults(&|k| set.contains(k));
     Ok((config, warnings))
 }
 
