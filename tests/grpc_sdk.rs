@@ -619,6 +619,53 @@ fn acl_refuses_unsigned_calls_and_takes_the_sdk_signature() {
     );
 }
 
+/// Two broker groups: a client given only broker-a's endpoint is routed to both masters
+/// (each with its own gRPC endpoint), sends land on both, and a SimpleConsumer gets every
+/// message once from both.
+#[test]
+fn a_client_of_one_broker_reaches_every_broker_group_of_the_topic() {
+    let b = broker("");
+    let other_grpc = free_port();
+    let ns: std::net::SocketAddr = b.s.ns.parse().unwrap();
+    let other = common::start_broker(
+        Some(ns),
+        &format!("brokerName=broker-grpc-b\ngrpcServerPort={other_grpc}"),
+    );
+    b.topic("SdkTwoGroups", 2, None);
+    common::update_topic(&b.s.ns, &other.addr.to_string(), "SdkTwoGroups", 2);
+    // Both groups in the nameserver's route before the client asks.
+    common::wait_until(Duration::from_secs(20), "both groups in the route", || {
+        let (_, out, _) = admin(&b.s.ns, &["topicRoute", "-t", "SdkTwoGroups"]);
+        out.contains("broker-grpc-b") && out.contains(&b.s.broker)
+    });
+    let out = b.sdk(
+        Duration::from_secs(120),
+        &["roundtrip", "SdkTwoGroups", "SdkTwoGroupsGroup", "400"],
+    );
+    assert_eq!(n(&out[0], "sent"), 400);
+    let r = &out[1];
+    assert_eq!(n(r, "received"), 400, "{r}");
+    assert_eq!(n(r, "dups"), 0, "{r}");
+    assert_eq!(n(r, "bad"), 0, "{r}");
+    let (code, text, err) = admin(&b.s.ns, &["topicStatus", "-t", "SdkTwoGroups"]);
+    assert_eq!(code, 0, "{err}");
+    let stored = |group: &str| -> i64 {
+        text.lines()
+            .filter(|l| l.starts_with(group))
+            .filter_map(|l| l.split_whitespace().nth(3)?.parse::<i64>().ok())
+            .sum()
+    };
+    assert!(
+        stored("broker-grpc-b") > 0,
+        "nothing sent to broker-grpc-b:\n{text}"
+    );
+    assert_eq!(
+        stored("broker-grpc-b") + stored("broker-a"),
+        400,
+        "every message stored once:\n{text}"
+    );
+}
+
 /// mqadmin's tables and the console list the live gRPC clients beside 4.x ones: the
 /// SimpleConsumer under its group with its subscription, the producer under its topic.
 #[test]

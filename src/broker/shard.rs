@@ -171,6 +171,8 @@ pub struct Shard {
     pub pop_journal: RefCell<Option<Rc<super::pop::journal::AckJournal>>>,
     /// gRPC clients whose connection is on this core.
     pub grpc_clients: RefCell<super::grpc::clients::GrpcClients>,
+    /// The other broker groups' gRPC endpoints and routes (QueryRoute).
+    pub grpc_peers: super::grpc::peers::Peers,
 }
 
 impl Shard {
@@ -230,6 +232,7 @@ impl Shard {
                 crate::clock::now_ms().max(0) as u64 * 1_000,
             )),
             grpc_clients: RefCell::default(),
+            grpc_peers: Default::default(),
             pop_journal: RefCell::new(None),
             timer: RefCell::new(None),
         });

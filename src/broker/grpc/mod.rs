@@ -17,6 +17,7 @@ pub mod acl;
 pub mod body;
 pub mod clients;
 pub mod convert;
+pub mod peers;
 pub mod receive;
 pub mod route;
 pub mod send;

@@ -1,5 +1,5 @@
-//! QueryRoute and QueryAssignment: the queues of a topic on this broker group, with the
-//! gRPC endpoint clients should use.
+//! QueryRoute and QueryAssignment: the queues of a topic on this broker group and on the
+//! other groups that serve gRPC ([`super::peers`]), each with the endpoint clients use.
 //!
 //! Only the master is advertised (the Node SDK picks queue 0 of every entry, slaves
 //! included), and each queue's permission follows the topic's read/write queue counts.
@@ -9,6 +9,7 @@
 use std::net::IpAddr;
 use std::rc::Rc;
 
+use super::peers::PeerQueues;
 use super::server::Call;
 use super::{name_of, ok, status};
 use crate::config::broker::BrokerRole;
@@ -47,6 +48,10 @@ pub fn endpoints(call: &Call) -> v2::Endpoints {
             cfg.grpc_server_port,
         ),
     };
+    endpoints_at(&host, port)
+}
+
+fn endpoints_at(host: &str, port: u16) -> v2::Endpoints {
     let scheme = match host.parse::<IpAddr>() {
         Ok(IpAddr::V4(_)) => v2::AddressScheme::IPv4,
         Ok(IpAddr::V6(_)) => v2::AddressScheme::IPv6,
@@ -55,7 +60,7 @@ pub fn endpoints(call: &Call) -> v2::Endpoints {
     v2::Endpoints {
         scheme: scheme as i32,
         addresses: vec![v2::Address {
-            host,
+            host: host.to_owned(),
             port: i32::from(port),
         }],
     }
@@ -74,6 +79,29 @@ fn queue(call: &Call, t: &TopicConfig, id: i32, types: &[i32]) -> v2::MessageQue
     let read = id < t.read_queue_nums && t.perm & perm::READ != 0 && broker_perm & perm::READ != 0;
     let write =
         id < t.write_queue_nums && t.perm & perm::WRITE != 0 && broker_perm & perm::WRITE != 0;
+    queue_entry(&t.topic_name, id, read, write, broker(call), types)
+}
+
+/// A queue of another broker group, as the nameserver describes it.
+fn peer_queue(topic: &str, p: &PeerQueues, id: i32, types: &[i32]) -> v2::MessageQueue {
+    let read = id < p.read_queue_nums && p.perm & perm::READ != 0;
+    let write = id < p.write_queue_nums && p.perm & perm::WRITE != 0;
+    let b = v2::Broker {
+        name: p.broker_name.clone(),
+        id: 0,
+        endpoints: Some(endpoints_at(&p.host, p.port)),
+    };
+    queue_entry(topic, id, read, write, b, types)
+}
+
+fn queue_entry(
+    topic: &str,
+    id: i32,
+    read: bool,
+    write: bool,
+    broker: v2::Broker,
+    types: &[i32],
+) -> v2::MessageQueue {
     let permission = match (read, write) {
         (true, true) => v2::Permission::ReadWrite,
         (true, false) => v2::Permission::Read,
@@ -83,11 +111,11 @@ fn queue(call: &Call, t: &TopicConfig, id: i32, types: &[i32]) -> v2::MessageQue
     v2::MessageQueue {
         topic: Some(v2::Resource {
             resource_namespace: String::new(),
-            name: t.topic_name.clone(),
+            name: topic.to_owned(),
         }),
         id,
         permission: permission as i32,
-        broker: Some(broker(call)),
+        broker: Some(broker),
         accept_message_types: types.to_vec(),
     }
 }
@@ -118,10 +146,30 @@ fn topic(call: &Call, name: &str) -> Result<TopicConfig, v2::Status> {
         })
 }
 
-/// QueryRoute: one entry per queue of the topic.
+/// The topic here (if it is) and on the other groups; the status naming why neither has it.
+async fn topic_everywhere(
+    call: &Call,
+    topic_field: &Option<v2::Resource>,
+) -> Result<(String, Option<TopicConfig>, Vec<PeerQueues>), v2::Status> {
+    let name = name_of(topic_field, "topic")?;
+    let here = topic(call, &name);
+    if let Err(s) = &here {
+        if s.code != v2::Code::TopicNotFound as i32 {
+            return Err(s.clone());
+        }
+    }
+    let peers = call.shard.grpc_peers.of(&call.shard, &name).await;
+    match here {
+        Ok(t) => Ok((name, Some(t), peers)),
+        Err(_) if !peers.is_empty() => Ok((name, None, peers)),
+        Err(s) => Err(s),
+    }
+}
+
+/// QueryRoute: one entry per queue of the topic, on every group serving gRPC.
 pub async fn query_route(call: Rc<Call>, req: v2::QueryRouteRequest) -> v2::QueryRouteResponse {
-    let t = match name_of(&req.topic, "topic").and_then(|n| topic(&call, &n)) {
-        Ok(t) => t,
+    let (name, here, peers) = match topic_everywhere(&call, &req.topic).await {
+        Ok(x) => x,
         Err(s) => {
             return v2::QueryRouteResponse {
                 status: Some(s),
@@ -129,25 +177,41 @@ pub async fn query_route(call: Rc<Call>, req: v2::QueryRouteRequest) -> v2::Quer
             }
         }
     };
-    let types: Vec<i32> = accepted_types(&t).into_iter().map(|m| m as i32).collect();
-    let n = t.read_queue_nums.max(t.write_queue_nums);
+    let types: Vec<i32> = match &here {
+        Some(t) => accepted_types(t),
+        // Only other groups have it: their attributes are not in the nameserver's route.
+        None => accepted_types(&TopicConfig::default()),
+    }
+    .into_iter()
+    .map(|m| m as i32)
+    .collect();
+    let mut message_queues = Vec::new();
+    if let Some(t) = &here {
+        let n = t.read_queue_nums.max(t.write_queue_nums);
+        message_queues.extend((0..n).map(|id| queue(&call, t, id, &types)));
+    }
+    for p in &peers {
+        let n = p.read_queue_nums.max(p.write_queue_nums);
+        message_queues.extend((0..n).map(|id| peer_queue(&name, p, id, &types)));
+    }
     v2::QueryRouteResponse {
         status: ok(),
-        message_queues: (0..n).map(|id| queue(&call, &t, id, &types)).collect(),
+        message_queues,
     }
 }
 
-/// QueryAssignment (push consumers): the broker as one assignment (a receive takes from
-/// every queue here); a FIFO topic's queues one by one.
+/// QueryAssignment (push consumers): each broker group as one assignment (a receive
+/// takes from every queue there); a FIFO topic's queues one by one.
 pub async fn query_assignment(
     call: Rc<Call>,
     req: v2::QueryAssignmentRequest,
 ) -> v2::QueryAssignmentResponse {
-    let t = match name_of(&req.topic, "topic")
-        .and_then(|n| name_of(&req.group, "group").map(|_| n))
-        .and_then(|n| topic(&call, &n))
-    {
-        Ok(t) => t,
+    let found = match name_of(&req.group, "group") {
+        Ok(_) => topic_everywhere(&call, &req.topic).await,
+        Err(s) => Err(s),
+    };
+    let (name, here, peers) = match found {
+        Ok(x) => x,
         Err(s) => {
             return v2::QueryAssignmentResponse {
                 status: Some(s),
@@ -155,29 +219,52 @@ pub async fn query_assignment(
             }
         }
     };
-    let types: Vec<i32> = accepted_types(&t).into_iter().map(|m| m as i32).collect();
-    let assign = |id| v2::Assignment {
-        message_queue: Some(queue(&call, &t, id, &types)),
-    };
-    let assignments = if accepted_types(&t) == [v2::MessageType::Fifo] {
-        (0..t.read_queue_nums).map(assign).collect()
-    } else {
-        let mut one = assign(0);
-        if let Some(q) = one.message_queue.as_mut() {
-            q.id = -1;
-            q.permission = v2::Permission::ReadWrite as i32;
-        }
-        vec![one]
-    };
-    if t.perm & perm::READ == 0 {
+    if here.as_ref().is_some_and(|t| t.perm & perm::READ == 0) {
         return v2::QueryAssignmentResponse {
-            status: status(
-                v2::Code::Forbidden,
-                format!("topic {} is not readable", t.topic_name),
-            ),
+            status: status(v2::Code::Forbidden, format!("topic {name} is not readable")),
             assignments: Vec::new(),
         };
     }
+    let types = match &here {
+        Some(t) => accepted_types(t),
+        None => accepted_types(&TopicConfig::default()),
+    };
+    let fifo = types == [v2::MessageType::Fifo];
+    let types: Vec<i32> = types.into_iter().map(|m| m as i32).collect();
+    let mut queues: Vec<Vec<v2::MessageQueue>> = Vec::new();
+    if let Some(t) = &here {
+        queues.push(
+            (0..t.read_queue_nums)
+                .map(|id| queue(&call, t, id, &types))
+                .collect(),
+        );
+    }
+    for p in peers.iter().filter(|p| p.perm & perm::READ != 0) {
+        queues.push(
+            (0..p.read_queue_nums)
+                .map(|id| peer_queue(&name, p, id, &types))
+                .collect(),
+        );
+    }
+    let assignments = queues
+        .into_iter()
+        .filter(|group| !group.is_empty())
+        .flat_map(|group| {
+            if fifo {
+                group
+            } else {
+                let mut one = group.into_iter().next().into_iter().collect::<Vec<_>>();
+                for q in &mut one {
+                    q.id = -1;
+                    q.permission = v2::Permission::ReadWrite as i32;
+                }
+                one
+            }
+        })
+        .map(|q| v2::Assignment {
+            message_queue: Some(q),
+        })
+        .collect();
     v2::QueryAssignmentResponse {
         status: ok(),
         assignments,
