@@ -1,6 +1,7 @@
 //! The real `coremq namesrv` binary over loopback TCP: registration of two broker groups in
 //! two clusters, routes, cluster info, topic lists, KV config, expiry after a shortened
-//! timeout, removal on disconnect, malformed input, and start-up errors.
+//! timeout, removal on disconnect, malformed input, start-up errors, and run-time config
+//! changes (updateNamesrvConfig / getNamesrvConfig).
 
 mod common;
 
@@ -558,4 +559,132 @@ fn broker_heartbeat_keeps_a_broker_alive_between_registrations() {
         "Beating to expire once heartbeats stop",
         || route(&mut watcher, "Beating").is_none(),
     );
+}
+
+#[test]
+fn update_namesrv_config_changes_run_time_keys_and_refuses_the_rest_by_name() {
+    let (a, b) = (start_namesrv(""), start_namesrv(""));
+    let both = format!("{};{}", a.addr, b.addr);
+    let mut c = RawClient::connect(a.addr);
+    register(&mut c, &A_MASTER, &[("Ordered", 4)]);
+    c.call_with(
+        C::PUT_KV_CONFIG.code(),
+        &[
+            ("namespace", "ORDER_TOPIC_CONFIG"),
+            ("key", "Ordered"),
+            ("value", "broker-a:4"),
+        ],
+        vec![],
+    );
+    assert_eq!(route(&mut c, "Ordered").unwrap().order_topic_conf, None);
+
+    // getNamesrvConfig: mqadmin's table, one block per nameserver of -n.
+    let (code, out, err) = admin(&both, &["getNamesrvConfig"]);
+    assert_eq!(code, 0, "{err}");
+    for ns in [a.addr, b.addr] {
+        assert!(
+            out.contains(&format!("============{ns}============\n")),
+            "{out}"
+        );
+    }
+    let line = format!("{:<50}=  false", "orderMessageEnable");
+    assert_eq!(out.matches(&line).count(), 2, "{out}");
+
+    // A run-time key takes effect on every nameserver, at once.
+    let (code, out, err) = admin(
+        &both,
+        &[
+            "updateNamesrvConfig",
+            "-k",
+            "orderMessageEnable",
+            "-v",
+            "true",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        format!(
+            "update name server config success![{}, {}]\norderMessageEnable : true\n",
+            a.addr, b.addr
+        )
+    );
+    assert_eq!(
+        route(&mut c, "Ordered")
+            .unwrap()
+            .order_topic_conf
+            .as_deref(),
+        Some("broker-a:4")
+    );
+    let (_, out, _) = admin(&b.addr.to_string(), &["getNamesrvConfig", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v[b.addr.to_string()]["orderMessageEnable"], "true", "{out}");
+
+    // Refusals name the key, exit 1, and change nothing.
+    for (key, value, says) in [
+        (
+            "rocketmqHome",
+            "/tmp",
+            "Can not update config in black list. (rocketmqHome)",
+        ),
+        ("listenPort", "1", "listenPort cannot change at run time"),
+        (
+            "scanNotActiveBrokerInterval",
+            "soon",
+            "scanNotActiveBrokerInterval",
+        ),
+        ("noSuchKey", "1", "unknown nameserver config key noSuchKey"),
+    ] {
+        let (code, out, err) = admin(&both, &["updateNamesrvConfig", "-k", key, "-v", value]);
+        assert_eq!(code, 1, "{key}: {out}");
+        assert!(err.contains(says), "{key}: {err}");
+    }
+    // The black list answers RocketMQ's code.
+    let (_, _, err) = admin(
+        &both,
+        &["updateNamesrvConfig", "-k", "rocketmqHome", "-v", "x"],
+    );
+    assert!(err.contains("NO_PERMISSION"), "{err}");
+    let (_, out, _) = admin(&a.addr.to_string(), &["getNamesrvConfig"]);
+    assert!(
+        out.contains(&format!("{:<50}=  {}", "listenPort", a.addr.port())),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("{:<50}=  5000", "scanNotActiveBrokerInterval")),
+        "{out}"
+    );
+
+    // The expiry settings apply to the next registration and the next scan: a silent
+    // broker now goes within seconds instead of the default 120 s.
+    let (code, _, err) = admin(
+        &a.addr.to_string(),
+        &[
+            "updateNamesrvConfig",
+            "-k",
+            "brokerChannelExpiredMillis",
+            "-v",
+            "1500",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = admin(
+        &a.addr.to_string(),
+        &[
+            "updateNamesrvConfig",
+            "-k",
+            "scanNotActiveBrokerInterval",
+            "-v",
+            "100",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let mut silent = RawClient::connect(a.addr);
+    register(&mut silent, &B_MASTER, &[("ExpireMe", 1)]);
+    assert!(route(&mut c, "ExpireMe").is_some());
+    wait_until(Duration::from_secs(20), "ExpireMe to expire", || {
+        route(&mut c, "ExpireMe").is_none()
+    });
+    let log = std::fs::read_to_string(a.dir.path().join("logs/namesrv.log")).unwrap();
+    assert!(log.contains("nameserver config updated"), "{log}");
 }

@@ -194,14 +194,7 @@ pub async fn broker_config(
     let mut all = serde_json::Map::new();
     for addr in targets(admin, broker, cluster).await? {
         let text = admin.broker_config(&addr).await?;
-        out.push_str(&format!("============{addr}============\n"));
-        let mut kv = serde_json::Map::new();
-        for line in text.lines() {
-            if let Some((k, v)) = line.split_once('=') {
-                out.push_str(&format!("{k:<50}=  {v}\n"));
-                kv.insert(k.to_owned(), serde_json::Value::String(v.to_owned()));
-            }
-        }
+        let kv = config_table(&addr, &text, &mut out);
         all.insert(addr, serde_json::Value::Object(kv));
     }
     Ok(if json {
@@ -209,6 +202,24 @@ pub async fn broker_config(
     } else {
         out
     })
+}
+
+/// One server's `key=value` config text as mqadmin prints it (a `====ADDR====` line, then
+/// `%-50s=  %s` per key), appended to `out`; the same keys as a JSON object.
+pub fn config_table(
+    addr: &str,
+    text: &str,
+    out: &mut String,
+) -> serde_json::Map<String, serde_json::Value> {
+    out.push_str(&format!("============{addr}============\n"));
+    let mut kv = serde_json::Map::new();
+    for line in text.lines() {
+        if let Some((k, v)) = line.split_once('=') {
+            out.push_str(&format!("{k:<50}=  {v}\n"));
+            kv.insert(k.to_owned(), serde_json::Value::String(v.to_owned()));
+        }
+    }
+    kv
 }
 
 /// updateBrokerConfig (-b | -c) -k KEY -v VALUE.

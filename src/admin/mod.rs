@@ -8,6 +8,7 @@ pub mod consumers;
 pub mod groups;
 mod ha;
 pub mod messages;
+pub mod namesrv;
 pub mod offsets;
 pub mod producers;
 pub mod query_by_key;
@@ -391,6 +392,19 @@ pub enum Command {
         #[arg(short = 'p', long = "aclFileFullPath")]
         acl_file: Option<String>,
     },
+    /// Every nameserver's effective configuration.
+    #[command(name = "getNamesrvConfig")]
+    GetNamesrvConfig,
+    /// Change a nameserver config key at run time on every nameserver.
+    #[command(name = "updateNamesrvConfig")]
+    UpdateNamesrvConfig {
+        /// Config key.
+        #[arg(short = 'k', long = "key")]
+        key: String,
+        /// Config value.
+        #[arg(short = 'v', long = "value")]
+        value: String,
+    },
     /// A broker's effective configuration.
     #[command(name = "getBrokerConfig")]
     GetBrokerConfig {
@@ -423,6 +437,8 @@ impl Command {
             Command::ConsumerProgress { .. } => "consumerProgress",
             Command::ConsumerConnection { .. } => "consumerConnection",
             Command::GetBrokerConfig { .. } => "getBrokerConfig",
+            Command::GetNamesrvConfig => "getNamesrvConfig",
+            Command::UpdateNamesrvConfig { .. } => "updateNamesrvConfig",
             Command::UpdateSubGroup { .. } => "updateSubGroup",
             Command::DeleteSubGroup { .. } => "deleteSubGroup",
             Command::UpdateBrokerConfig { .. } => "updateBrokerConfig",
@@ -500,6 +516,10 @@ pub async fn run(admin: &AdminClient, cmd: Command, json: bool) -> Result<String
         Command::HaStatus { broker, cluster } => ha::ha_status(admin, broker, cluster, json).await,
         Command::GetBrokerConfig { broker, cluster } => {
             cluster::broker_config(admin, broker, cluster, json).await
+        }
+        Command::GetNamesrvConfig => namesrv::namesrv_config(admin, json).await,
+        Command::UpdateNamesrvConfig { key, value } => {
+            namesrv::update_namesrv_config(admin, &key, &value, json).await
         }
         Command::TopicList { detail } => topics::topic_list(admin, detail, json).await,
         Command::TopicRoute { topic, list } => topics::topic_route(admin, &topic, list, json).await,

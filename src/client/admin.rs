@@ -541,14 +541,34 @@ impl AdminClient {
         self.broker_call(addr, req).await.map(drop)
     }
 
+    /// One nameserver's effective config as properties text (319).
+    pub async fn namesrv_config(&self, namesrv: SocketAddr) -> Result<String, ClientError> {
+        let r = self
+            .links
+            .call(namesrv, request(RequestCode::GET_NAMESRV_CONFIG, &[]))
+            .await?;
+        Ok(String::from_utf8_lossy(&r.body).into_owned())
+    }
+
+    /// Changes nameserver config keys at run time on one nameserver (318).
+    pub async fn update_namesrv_config(
+        &self,
+        namesrv: SocketAddr,
+        changes: &[(&str, &str)],
+    ) -> Result<(), ClientError> {
+        let req = request(RequestCode::UPDATE_NAMESRV_CONFIG, &[])
+            .with_body(properties_text(changes).into_bytes());
+        self.links.call(namesrv, req).await.map(drop)
+    }
+
     /// Changes broker config keys at run time (25): a properties text body.
     pub async fn update_broker_config(
         &self,
         addr: &str,
         changes: &[(&str, &str)],
     ) -> Result<(), ClientError> {
-        let text: String = changes.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
-        let req = request(RequestCode::UPDATE_BROKER_CONFIG, &[]).with_body(text.into_bytes());
+        let req = request(RequestCode::UPDATE_BROKER_CONFIG, &[])
+            .with_body(properties_text(changes).into_bytes());
         self.broker_call(addr, req).await.map(drop)
     }
 
@@ -648,4 +668,9 @@ fn matches_key(m: &Received, key: &str, unique: bool) -> bool {
     } else {
         m.keys.split(' ').any(|k| k == key)
     }
+}
+
+/// `key=value` lines, the body of a config update (25, 318).
+fn properties_text(changes: &[(&str, &str)]) -> String {
+    changes.iter().map(|(k, v)| format!("{k}={v}\n")).collect()
 }

@@ -21,8 +21,9 @@ use route_table::RouteTable;
 
 /// The nameserver's state, owned by its executor.
 pub struct Namesrv {
-    /// Effective configuration.
-    pub config: NamesrvConfig,
+    /// Effective configuration; UPDATE_NAMESRV_CONFIG (318) replaces it whole, so readers
+    /// take a short borrow each time they need a value.
+    pub config: RefCell<NamesrvConfig>,
     /// Brokers, clusters and routes.
     pub routes: RefCell<RouteTable>,
     /// Persisted KV config.

@@ -13,6 +13,9 @@ use crate::config::namesrv::NamesrvConfig;
 use crate::remoting::{server, ConnectionLimits};
 use crate::runtime::{run_unpinned, NETWORK_ONLY_IO_MEMORY_BYTES};
 
+/// The shortest wait between expiry scans, whatever scanNotActiveBrokerInterval says.
+const MIN_SCAN_INTERVAL_MS: u64 = 10;
+
 /// Why the nameserver could not start or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum NamesrvError {
@@ -58,16 +61,14 @@ pub fn run(config: NamesrvConfig) -> Result<(), NamesrvError> {
         "namesrv",
         NETWORK_ONLY_IO_MEMORY_BYTES,
         move || async move {
-            let scan_every = Duration::from_millis(config.scan_not_active_broker_interval.max(10));
+            let idle = Duration::from_secs(config.server_channel_max_idle_time_seconds.max(1));
             let ns = Rc::new(Namesrv {
-                config,
+                config: RefCell::new(config),
                 routes: RefCell::new(RouteTable::default()),
                 kv: RefCell::new(kv),
             });
-            glommio::spawn_local(expire_loop(ns.clone(), scan_every)).detach();
-            let limits = ConnectionLimits {
-                idle: Duration::from_secs(ns.config.server_channel_max_idle_time_seconds.max(1)),
-            };
+            glommio::spawn_local(expire_loop(ns.clone())).detach();
+            let limits = ConnectionLimits { idle };
             server::serve(
                 server::into_listener(socket),
                 Rc::new(NamesrvHandler(ns)),
@@ -79,10 +80,12 @@ pub fn run(config: NamesrvConfig) -> Result<(), NamesrvError> {
     .map_err(|e| NamesrvError::Runtime(e.to_string()))
 }
 
-/// Drops brokers that stopped registering.
-async fn expire_loop(ns: Rc<Namesrv>, every: Duration) {
+/// Drops brokers that stopped registering; the interval is read before each wait, so
+/// updateNamesrvConfig can change it.
+async fn expire_loop(ns: Rc<Namesrv>) {
     loop {
-        glommio::timer::sleep(every).await;
+        let every = ns.config.borrow().scan_not_active_broker_interval;
+        glommio::timer::sleep(Duration::from_millis(every.max(MIN_SCAN_INTERVAL_MS))).await;
         for addr in ns.routes.borrow_mut().expire(Instant::now()) {
             tracing::warn!(broker = %addr, "broker removed: no registration within its timeout");
         }

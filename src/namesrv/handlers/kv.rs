@@ -1,8 +1,6 @@
-//! KV config: PUT (100), GET (101), DELETE (102), GET_KVLIST_BY_NAMESPACE (219), and
-//! GET_NAMESRV_CONFIG (319).
+//! KV config: PUT (100), GET (101), DELETE (102), GET_KVLIST_BY_NAMESPACE (219).
 
 use super::Reply;
-use crate::config;
 use crate::namesrv::Namesrv;
 use crate::protocol::body::{self, KvTable};
 use crate::protocol::header::namesrv::{
@@ -53,11 +51,4 @@ pub fn list(ns: &Namesrv, req: &RemotingCommand) -> Reply {
             format!("No config item, Namespace: {}", h.namespace),
         )),
     }
-}
-
-/// The effective configuration as properties text.
-pub fn namesrv_config(ns: &Namesrv, req: &RemotingCommand) -> Reply {
-    Ok(req
-        .success()
-        .with_body(config::render(&ns.config.entries()).into_bytes()))
 }

@@ -1,6 +1,7 @@
 //! Nameserver request handlers, one file per area, and the one table that maps a request
 //! code to its handler ([`dispatch`]).
 
+mod config;
 mod kv;
 mod registration;
 mod route;
@@ -69,7 +70,8 @@ pub fn dispatch(ns: &Namesrv, conn: &Connection, req: &RemotingCommand) -> Remot
         C::GET_KV_CONFIG => kv::get(ns, req),
         C::DELETE_KV_CONFIG => kv::delete(ns, req),
         C::GET_KVLIST_BY_NAMESPACE => kv::list(ns, req),
-        C::GET_NAMESRV_CONFIG => kv::namesrv_config(ns, req),
+        C::GET_NAMESRV_CONFIG => config::get(ns, req),
+        C::UPDATE_NAMESRV_CONFIG => config::update(ns, req),
         C::WIPE_WRITE_PERM_OF_BROKER => write_perm::wipe(ns, req),
         C::ADD_WRITE_PERM_OF_BROKER => write_perm::add(ns, req),
         _ => return not_supported(req),

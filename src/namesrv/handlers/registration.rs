@@ -27,7 +27,7 @@ pub fn register(ns: &Namesrv, conn: &Connection, req: &RemotingCommand) -> Reply
         .map_err(|e| HandlerError::Body(e.to_string()))?;
     // A broker may name its own timeout (RocketMQ 5); it is clamped so a bogus value can
     // neither make it flap (too short) nor keep a dead one forever (too long).
-    let default = ns.config.broker_channel_expired_millis;
+    let default = ns.config.borrow().broker_channel_expired_millis;
     let timeout = Duration::from_millis(h.heartbeat_timeout_millis.filter(|t| *t > 0).map_or(
         default,
         |t| {

@@ -19,7 +19,7 @@ pub fn route_by_topic(ns: &Namesrv, req: &RemotingCommand) -> Reply {
             ),
         ));
     };
-    if ns.config.order_message_enable {
+    if ns.config.borrow().order_message_enable {
         route.order_topic_conf = ns
             .kv
             .borrow()
