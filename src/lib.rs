@@ -13,6 +13,7 @@ pub mod client;
 pub mod clock;
 pub mod config;
 pub mod console;
+pub mod filter;
 pub mod http_io;
 pub mod latency_histogram;
 pub mod logging;

@@ -34,6 +34,7 @@ pub mod offsets;
 pub mod persist;
 pub mod placement;
 pub mod pop;
+pub mod property_filter;
 pub mod registration;
 pub mod replication;
 pub mod router;

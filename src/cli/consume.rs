@@ -40,8 +40,12 @@ pub struct ConsumeArgs {
     )]
     group: String,
     /// Tag expression, `*` or `TagA || TagB`.
-    #[arg(long = "tag", default_value = "*")]
+    #[arg(long = "tag", default_value = "*", conflicts_with = "sql")]
     tag: String,
+    /// SQL92 property filter instead of tags, e.g. "a BETWEEN 3 AND 6" (the broker needs
+    /// enablePropertyFilter=true).
+    #[arg(long = "sql", value_name = "EXPR")]
+    sql: Option<String>,
     /// Where a group with no committed offset starts.
     #[arg(long = "from", value_enum, default_value = "first")]
     from: From,
@@ -78,7 +82,9 @@ pub fn run(args: ConsumeArgs) -> Result<(), String> {
     let namesrv = namesrv_addr::from_flag_or_env(args.namesrv_addr.as_deref())
         .map_err(|e| format!("consume: {e}"))?;
     let client_id = crate::client::client_id("");
-    let mut cfg = ConsumerConfig::new(&args.group, &args.topic, &args.tag, &client_id);
+    let expr = args.sql.as_deref().unwrap_or(&args.tag);
+    let mut cfg = ConsumerConfig::new(&args.group, &args.topic, expr, &client_id);
+    cfg.sql92 = args.sql.is_some();
     cfg.credentials = args
         .credentials
         .resolve()

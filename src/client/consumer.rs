@@ -104,8 +104,11 @@ pub struct ConsumerConfig {
     pub group: String,
     /// Topic.
     pub topic: String,
-    /// Tag expression (`*`, `a || b`).
+    /// Tag expression (`*`, `a || b`), or with `sql92` a SQL92 property filter.
     pub expr: String,
+    /// `expr` is a SQL92 selector (MessageSelector.bySql); the broker needs
+    /// `enablePropertyFilter=true`.
+    pub sql92: bool,
     /// Start of a fresh group.
     pub from: StartFrom,
     /// `ip@instance`.
@@ -139,6 +142,7 @@ impl ConsumerConfig {
             group: group.to_owned(),
             topic: topic.to_owned(),
             expr: expr.to_owned(),
+            sql92: false,
             from: StartFrom::Last,
             client_id: client_id.to_owned(),
             orderly: false,
@@ -255,8 +259,13 @@ impl Consumer {
             .signed(cfg.credentials.clone());
         let pull = PullConsumer::with_links(&cfg.group, namesrv, links)?;
         let version = crate::clock::now_ms();
+        let main = if cfg.sql92 {
+            SubscriptionData::sql92(&cfg.topic, &cfg.expr, version)
+        } else {
+            SubscriptionData::from_expression(&cfg.topic, &cfg.expr, version)
+        };
         let subs = [
-            SubscriptionData::from_expression(&cfg.topic, &cfg.expr, version),
+            main,
             SubscriptionData::from_expression(&retry_topic(&cfg.group), "*", version),
         ];
         let consumer = Rc::new(Consumer {
@@ -977,6 +986,9 @@ impl Consumer {
         listener: Listener,
         limit: Option<Duration>,
     ) -> Result<(), ClientError> {
+        if self.subs[0].is_sql92() {
+            self.pull.check_subscription(&self.subs[0]).await?;
+        }
         *self.listener.borrow_mut() = Some(listener.clone());
         let deadline = limit.map(|l| Instant::now() + l);
         let soon = |pending: bool| {

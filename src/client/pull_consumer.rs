@@ -150,6 +150,30 @@ impl PullConsumer {
         Ok(out)
     }
 
+    /// CHECK_CLIENT_CONFIG (46) of a subscription on every broker group of its topic, as
+    /// RocketMQ's consumer does at start for anything but tags: a SQL92 expression that
+    /// does not compile, or a broker without `enablePropertyFilter`, fails here with the
+    /// broker's answer.
+    pub async fn check_subscription(&self, sub: &SubscriptionData) -> Result<(), ClientError> {
+        let Some(route) = fetch_route(&self.links, &self.namesrv, &sub.topic).await? else {
+            return Ok(());
+        };
+        let body = serde_json::json!({
+            "clientID": "",
+            "group": self.group,
+            "subscriptionData": sub,
+        });
+        for b in &route.broker_datas {
+            let Some(addr) = b.subscribe_addr() else {
+                continue;
+            };
+            let req = request(RequestCode::CHECK_CLIENT_CONFIG, &[])
+                .with_body(serde_json::to_vec(&body).unwrap_or_default());
+            self.links.call(resolve(addr)?, req).await?;
+        }
+        Ok(())
+    }
+
     /// Pulls up to `max` messages from `offset`.
     pub async fn pull(
         &self,
@@ -187,7 +211,7 @@ impl PullConsumer {
                 ("suspendTimeoutMillis", &suspend),
                 ("subscription", &sub.sub_string),
                 ("subVersion", &version),
-                ("expressionType", "TAG"),
+                ("expressionType", expression_type(sub)),
             ],
         );
         // A parked pull is answered after up to `suspend_ms`: wait that long and more.
@@ -306,5 +330,14 @@ impl PullConsumer {
             Some(("timestamp", &ts)),
         )
         .await
+    }
+}
+
+/// The header's expressionType: TAG unless the subscription says otherwise.
+fn expression_type(sub: &SubscriptionData) -> &str {
+    if sub.expression_type.is_empty() {
+        "TAG"
+    } else {
+        &sub.expression_type
     }
 }

@@ -127,6 +127,9 @@ config_struct! {
         register_name_server_period: u64 = "registerNameServerPeriod", 30_000;
         /// Let consumers read from slaves when the master is slow.
         slave_read_enable: bool = "slaveReadEnable", false;
+        /// Accept SQL92 property filters (MessageSelector.bySql); off refuses them, as
+        /// RocketMQ's default does. Read per request.
+        enable_property_filter: bool = "enablePropertyFilter", false;
         /// Plain ACL: check every request against plain_acl.yml (see broker::acl).
         acl_enable: bool = "aclEnable", false;
         /// Consumer offsets persisted every, ms.

@@ -67,6 +67,21 @@ impl ShardStore {
         limits: ReadLimits,
         accept: impl Fn(i64) -> bool,
     ) -> Result<GetResult, StoreError> {
+        self.read_filtered(topic, qid, offset, limits, accept, |_| true)
+            .await
+    }
+
+    /// [`Self::read`] that also skips records `accept_record` rejects (a property
+    /// filter); skipped records still advance `next_offset`, as tag misses do.
+    pub async fn read_filtered(
+        &self,
+        topic: &str,
+        qid: i32,
+        offset: u64,
+        limits: ReadLimits,
+        accept: impl Fn(i64) -> bool,
+        accept_record: impl Fn(&[u8]) -> bool,
+    ) -> Result<GetResult, StoreError> {
         let (min, max) = self.queue_offsets(topic, qid);
         let result = |status, next| GetResult {
             status,
@@ -122,11 +137,12 @@ impl ShardStore {
                 continue;
             }
             match self.read_record(e.physical_offset, e.size as usize).await? {
-                Some(r) => {
+                Some(r) if accept_record(&r) => {
                     bytes += r.len();
                     records.push(r);
                 }
-                None => continue, // removed by retention meanwhile
+                Some(_) => continue, // the property filter said no
+                None => continue,    // removed by retention meanwhile
             }
         }
         let status = if scanned == 0 {

@@ -68,13 +68,10 @@ fn subscription(
     version: i64,
 ) -> SubscriptionData {
     let expr = filter.map_or("*", |f| f.expression.as_str());
-    let mut s = SubscriptionData::from_expression(&topic.name, expr, version);
     if filter.is_some_and(|f| f.r#type == v2::FilterType::Sql as i32) {
-        s.expression_type = "SQL92".into();
-        s.tags_set.clear();
-        s.code_set.clear();
+        return SubscriptionData::sql92(&topic.name, expr, version);
     }
-    s
+    SubscriptionData::from_expression(&topic.name, expr, version)
 }
 
 /// Opens the stream: answers each settings command until the client closes its side.

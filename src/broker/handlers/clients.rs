@@ -145,14 +145,24 @@ pub async fn consumer_list(shard: &Rc<Shard>, req: &RemotingCommand) -> Reply {
     })))
 }
 
-/// 46: only TAG subscriptions are supported; SQL92 is refused here so clients fail at start.
-pub fn check_client_config(req: &RemotingCommand) -> Reply {
+/// 46: a consumer's start-up check of its subscription. TAG passes; SQL92 must compile
+/// (SUBSCRIPTION_PARSE_FAILED with the column otherwise) and be enabled, so a client fails
+/// at start rather than at its first pull.
+pub fn check_client_config(shard: &Shard, req: &RemotingCommand) -> Reply {
     let v: serde_json::Value =
         crate::protocol::body::from_json_lenient(&req.body).map_err(HandlerError::Body)?;
     let t = v["subscriptionData"]["expressionType"]
         .as_str()
         .unwrap_or("TAG");
-    if t != "TAG" {
+    if t == crate::filter::SQL92 {
+        let sql = v["subscriptionData"]["subString"].as_str().unwrap_or("");
+        let enabled = shard.cfg().enable_property_filter;
+        return Ok(match crate::broker::property_filter::check(enabled, sql) {
+            Ok(()) => req.success(),
+            Err((code, remark)) => req.error(code, remark),
+        });
+    }
+    if !matches!(t, "TAG" | "") {
         return Ok(req.error(
             ResponseCode::SYSTEM_ERROR,
             format!("The broker does not support consumer to filter message by {t}"),

@@ -120,7 +120,7 @@ pub async fn dispatch(
         C::HEART_BEAT => clients::heartbeat(shard, conn, req).await,
         C::UNREGISTER_CLIENT => clients::unregister(shard, conn, req).await,
         C::GET_CONSUMER_LIST_BY_GROUP => clients::consumer_list(shard, req).await,
-        C::CHECK_CLIENT_CONFIG => clients::check_client_config(req),
+        C::CHECK_CLIENT_CONFIG => clients::check_client_config(shard, req),
         C::CONSUMER_SEND_MSG_BACK => send_back::send_back(shard, conn, req).await,
         C::LOCK_BATCH_MQ => locks::lock(shard, req).await,
         C::UNLOCK_BATCH_MQ => locks::unlock(shard, req).await,

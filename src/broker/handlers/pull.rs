@@ -7,8 +7,9 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 
 use super::{topic_check, HandlerError, Reply};
-use crate::broker::hot_window;
 use crate::broker::shard::Shard;
+use crate::broker::{hot_window, property_filter};
+use crate::filter::SQL92;
 use crate::protocol::body::client::{SubscriptionData, SubscriptionGroupConfig};
 use crate::protocol::codes::perm;
 use crate::protocol::header::broker::{
@@ -48,6 +49,8 @@ struct PullQuery {
     commit: Option<i64>,
     suspend: Option<Duration>,
     tag_codes: Option<Vec<i64>>,
+    /// A SQL92 expression the records must match (compiled again on the owner's core).
+    sql: Option<String>,
 }
 
 /// What the owner read.
@@ -136,6 +139,12 @@ pub async fn pull(shard: &Rc<Shard>, conn: &Connection, req: &RemotingCommand) -
         Ok(s) => s,
         Err((code, remark)) => return fail(code, remark),
     };
+    let sql = sub.is_sql92().then(|| sub.sub_string.clone());
+    if let Some(expr) = &sql {
+        if let Err((code, remark)) = property_filter::check(cfg.enable_property_filter, expr) {
+            return fail(code, remark);
+        }
+    }
     let tag_codes = (!sub.takes_all()).then(|| sub.code_set.iter().copied().collect());
     let suspend = (h.sys_flag & PULL_FLAG_SUSPEND != 0).then(|| {
         Duration::from_millis(if cfg.long_polling_enable {
@@ -153,6 +162,7 @@ pub async fn pull(shard: &Rc<Shard>, conn: &Connection, req: &RemotingCommand) -
         commit: (h.sys_flag & PULL_FLAG_COMMIT_OFFSET != 0).then_some(h.commit_offset),
         suspend,
         tag_codes,
+        sql,
     };
     let owner = shard.queue_owner(&h.topic, h.queue_id);
     let reads = PULL_READS.with(Rc::clone);
@@ -203,18 +213,17 @@ async fn subscription(
     shard: &Rc<Shard>,
     h: &PullMessageRequestHeader,
 ) -> Result<Result<SubscriptionData, (ResponseCode, String)>, HandlerError> {
-    if h.expression_type.as_deref().is_some_and(|t| t != "TAG") {
+    let kind = h.expression_type.as_deref().unwrap_or("TAG");
+    if !matches!(kind, "TAG" | "" | SQL92) {
         return Ok(Err((
             ResponseCode::SUBSCRIPTION_PARSE_FAILED,
-            format!(
-                "expression type {:?} is not supported: coremq filters by TAG only",
-                h.expression_type.as_deref().unwrap_or_default()
-            ),
+            format!("expression type {kind:?} is not supported: coremq filters by TAG or SQL92"),
         )));
     }
     if h.sys_flag & PULL_FLAG_SUBSCRIPTION != 0 {
         let expr = h.subscription.as_deref().unwrap_or("*");
-        return Ok(Ok(SubscriptionData::from_expression(
+        return Ok(Ok(SubscriptionData::of_type(
+            kind,
             &h.topic,
             expr,
             h.sub_version,
@@ -271,10 +280,19 @@ async fn read_as_owner(s: &Shard, q: PullQuery) -> Result<PullOutcome, StoreErro
     };
     let codes = q.tag_codes;
     let accept = |code: i64| codes.as_ref().is_none_or(|c| c.contains(&code));
-    let r = s
-        .store
-        .read(&q.topic, q.qid, q.offset, limits, accept)
-        .await?;
+    let r = match &q.sql {
+        None => {
+            s.store
+                .read(&q.topic, q.qid, q.offset, limits, accept)
+                .await?
+        }
+        Some(sql) => {
+            let test = property_filter::record_test(sql);
+            s.store
+                .read_filtered(&q.topic, q.qid, q.offset, limits, accept, test)
+                .await?
+        }
+    };
     let nothing_yet = matches!(r.status, GetStatus::OffsetOverflowOne)
         || (r.status == GetStatus::NoMessageInQueue && q.offset == 0);
     if r.status == GetStatus::Found {

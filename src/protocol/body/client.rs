@@ -61,6 +61,34 @@ impl SubscriptionData {
         s
     }
 
+    /// A SQL92 subscription: the expression is kept as written and no tag is filtered.
+    pub fn sql92(topic: &str, expr: &str, sub_version: i64) -> Self {
+        SubscriptionData {
+            topic: topic.to_owned(),
+            sub_string: expr.to_owned(),
+            sub_version,
+            expression_type: crate::filter::SQL92.into(),
+            ..Default::default()
+        }
+    }
+
+    /// A subscription of `expression_type` (TAG when empty): tags parsed, or SQL92 kept.
+    pub fn of_type(expression_type: &str, topic: &str, expr: &str, sub_version: i64) -> Self {
+        if expression_type == crate::filter::SQL92 {
+            return Self::sql92(topic, expr, sub_version);
+        }
+        let mut s = Self::from_expression(topic, expr, sub_version);
+        if !expression_type.is_empty() {
+            s.expression_type = expression_type.to_owned();
+        }
+        s
+    }
+
+    /// True for a SQL92 property filter.
+    pub fn is_sql92(&self) -> bool {
+        self.expression_type == crate::filter::SQL92
+    }
+
     /// True when the subscription takes every tag.
     pub fn takes_all(&self) -> bool {
         self.tags_set.is_empty()
@@ -156,12 +184,17 @@ impl HeartbeatData {
             {
                 let topic = s.get("topic").and_then(Value::as_str).unwrap_or_default();
                 let expr = s.get("subString").and_then(Value::as_str).unwrap_or("*");
+                let kind = s
+                    .get("expressionType")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
                 let mut sd =
-                    SubscriptionData::from_expression(topic, expr, int_field(s.get("subVersion")));
-                if let Some(t) = s.get("expressionType").and_then(Value::as_str) {
-                    sd.expression_type = t.to_owned();
-                }
-                if let Some(tags) = s.get("tagsSet").and_then(Value::as_array) {
+                    SubscriptionData::of_type(kind, topic, expr, int_field(s.get("subVersion")));
+                if let Some(tags) = s
+                    .get("tagsSet")
+                    .and_then(Value::as_array)
+                    .filter(|_| !sd.is_sql92())
+                {
                     let set: BTreeSet<String> = tags
                         .iter()
                         .filter_map(Value::as_str)
