@@ -452,20 +452,26 @@ fn print_config_lists_every_key_and_file_values_win() {
     assert!(text.lines().all(|l| l.contains('=')));
 }
 
+/// PUT_KV_CONFIG (100) of a topic's ORDER_TOPIC_CONFIG entry.
+fn put_order_conf(c: &mut RawClient, topic: &str, conf: &str) {
+    let r = c.call_with(
+        C::PUT_KV_CONFIG.code(),
+        &[
+            ("namespace", "ORDER_TOPIC_CONFIG"),
+            ("key", topic),
+            ("value", conf),
+        ],
+        vec![],
+    );
+    assert_eq!(r.code, 0);
+}
+
 #[test]
 fn order_topic_conf_fills_routes_when_enabled() {
     let ns = start_namesrv("orderMessageEnable=true");
     let mut c = RawClient::connect(ns.addr);
     register(&mut c, &A_MASTER, &[("Ordered", 4)]);
-    c.call_with(
-        C::PUT_KV_CONFIG.code(),
-        &[
-            ("namespace", "ORDER_TOPIC_CONFIG"),
-            ("key", "Ordered"),
-            ("value", "broker-a:4"),
-        ],
-        vec![],
-    );
+    put_order_conf(&mut c, "Ordered", "broker-a:4");
     assert_eq!(
         route(&mut c, "Ordered")
             .unwrap()
@@ -567,15 +573,7 @@ fn update_namesrv_config_changes_run_time_keys_and_refuses_the_rest_by_name() {
     let both = format!("{};{}", a.addr, b.addr);
     let mut c = RawClient::connect(a.addr);
     register(&mut c, &A_MASTER, &[("Ordered", 4)]);
-    c.call_with(
-        C::PUT_KV_CONFIG.code(),
-        &[
-            ("namespace", "ORDER_TOPIC_CONFIG"),
-            ("key", "Ordered"),
-            ("value", "broker-a:4"),
-        ],
-        vec![],
-    );
+    put_order_conf(&mut c, "Ordered", "broker-a:4");
     assert_eq!(route(&mut c, "Ordered").unwrap().order_topic_conf, None);
 
     // getNamesrvConfig: mqadmin's table, one block per nameserver of -n.

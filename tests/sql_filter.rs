@@ -39,23 +39,7 @@ fn pull_all(
         if stop_at.is_some_and(|s| offset >= s) {
             return (got, offset);
         }
-        let r = c.call_with(
-            11,
-            &[
-                ("consumerGroup", group),
-                ("topic", TOPIC),
-                ("queueId", &qid.to_string()),
-                ("queueOffset", &offset.to_string()),
-                ("maxMsgNums", "32"),
-                ("sysFlag", &PULL_FLAG_SUBSCRIPTION.to_string()),
-                ("commitOffset", "0"),
-                ("suspendTimeoutMillis", "0"),
-                ("subscription", sql),
-                ("subVersion", "1"),
-                ("expressionType", "SQL92"),
-            ],
-            Vec::new(),
-        );
+        let r = sql_pull(c, group, qid, offset, sql);
         match r.code {
             0 => {
                 for m in decode_pull_body(&r.body).0 {
@@ -154,9 +138,10 @@ fn sql92_filters_deliver_exactly_the_matching_messages() {
     let (code, remark) = check_client_config(&mut c, "a BETWEEN 3 AND");
     assert_eq!(code, 23, "{remark}");
     assert!(remark.contains("at line 1, column 16"), "{remark}");
-    let r = raw_pull_sql(&mut c, "a = 'unterminated");
-    assert_eq!(r.0, 23, "{}", r.1);
-    assert!(r.1.contains("column 5"), "{}", r.1);
+    let r = sql_pull(&mut c, "bad", 0, 0, "a = 'unterminated");
+    let remark = r.remark.unwrap_or_default();
+    assert_eq!(r.code, 23, "{remark}");
+    assert!(remark.contains("column 5"), "{remark}");
 
     // coremq consume --sql: every printed message matches.
     let out = Command::new(coremq_bin())
@@ -230,14 +215,21 @@ fn sql92_filters_deliver_exactly_the_matching_messages() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("filter message by SQL92"));
 }
 
-fn raw_pull_sql(c: &mut RawClient, sql: &str) -> (i32, String) {
-    let r = c.call_with(
+/// PULL_MESSAGE (11) of `qid` from `offset` with `sql` carried in the request.
+fn sql_pull(
+    c: &mut RawClient,
+    group: &str,
+    qid: i32,
+    offset: i64,
+    sql: &str,
+) -> coremq::protocol::RemotingCommand {
+    c.call_with(
         11,
         &[
-            ("consumerGroup", "bad"),
+            ("consumerGroup", group),
             ("topic", TOPIC),
-            ("queueId", "0"),
-            ("queueOffset", "0"),
+            ("queueId", &qid.to_string()),
+            ("queueOffset", &offset.to_string()),
             ("maxMsgNums", "32"),
             ("sysFlag", &PULL_FLAG_SUBSCRIPTION.to_string()),
             ("commitOffset", "0"),
@@ -247,6 +239,5 @@ fn raw_pull_sql(c: &mut RawClient, sql: &str) -> (i32, String) {
             ("expressionType", "SQL92"),
         ],
         Vec::new(),
-    );
-    (r.code, r.remark.unwrap_or_default())
+    )
 }

@@ -16,6 +16,14 @@ pub struct Entry {
     pub line: usize,
 }
 
+/// The `key=value` pairs of a run-time config update's body (UPDATE_BROKER_CONFIG,
+/// UPDATE_NAMESRV_CONFIG), or RocketMQ's remark when it is not text.
+pub fn changes_of(body: &[u8]) -> Result<Vec<(String, String)>, &'static str> {
+    let text =
+        std::str::from_utf8(body).map_err(|_| "string2Properties error: the body is not UTF-8")?;
+    Ok(parse(text).into_iter().map(|e| (e.key, e.value)).collect())
+}
+
 /// Parses properties text into entries in file order.
 pub fn parse(text: &str) -> Vec<Entry> {
     let mut out = Vec::new();

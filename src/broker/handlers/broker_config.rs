@@ -40,16 +40,10 @@ pub fn get(shard: &Rc<Shard>, req: &RemotingCommand) -> Reply {
 
 /// 25.
 pub async fn update(shard: &Rc<Shard>, req: &RemotingCommand) -> Reply {
-    let Ok(text) = std::str::from_utf8(&req.body) else {
-        return Ok(req.error(
-            ResponseCode::SYSTEM_ERROR,
-            "string2Properties error: the body is not UTF-8",
-        ));
+    let changes = match properties::changes_of(&req.body) {
+        Ok(c) => c,
+        Err(remark) => return Ok(req.error(ResponseCode::SYSTEM_ERROR, remark)),
     };
-    let changes: Vec<(String, String)> = properties::parse(text)
-        .into_iter()
-        .map(|e| (e.key, e.value))
-        .collect();
     if changes.is_empty() {
         return Ok(req.success());
     }

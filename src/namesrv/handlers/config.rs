@@ -22,16 +22,10 @@ pub fn get(ns: &Namesrv, req: &RemotingCommand) -> Reply {
 
 /// 318.
 pub fn update(ns: &Namesrv, req: &RemotingCommand) -> Reply {
-    let Ok(text) = std::str::from_utf8(&req.body) else {
-        return Ok(req.error(
-            ResponseCode::SYSTEM_ERROR,
-            "string2Properties error: the body is not UTF-8",
-        ));
+    let changes = match properties::changes_of(&req.body) {
+        Ok(c) => c,
+        Err(remark) => return Ok(req.error(ResponseCode::SYSTEM_ERROR, remark)),
     };
-    let changes: Vec<(String, String)> = properties::parse(text)
-        .into_iter()
-        .map(|e| (e.key, e.value.trim().to_owned()))
-        .collect();
     let next = ns.config.borrow().with_runtime_changes(&changes);
     Ok(match next {
         Ok(next) => {
