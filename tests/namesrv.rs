@@ -567,6 +567,12 @@ fn broker_heartbeat_keeps_a_broker_alive_between_registrations() {
     );
 }
 
+/// `coremq admin updateNamesrvConfig -k KEY -v VALUE` that must succeed.
+fn update_namesrv_config(ns: &str, key: &str, value: &str) {
+    let (code, _, err) = admin(ns, &["updateNamesrvConfig", "-k", key, "-v", value]);
+    assert_eq!(code, 0, "{key}={value}: {err}");
+}
+
 #[test]
 fn update_namesrv_config_changes_run_time_keys_and_refuses_the_rest_by_name() {
     let (a, b) = (start_namesrv(""), start_namesrv(""));
@@ -655,28 +661,8 @@ fn update_namesrv_config_changes_run_time_keys_and_refuses_the_rest_by_name() {
 
     // The expiry settings apply to the next registration and the next scan: a silent
     // broker now goes within seconds instead of the default 120 s.
-    let (code, _, err) = admin(
-        &a.addr.to_string(),
-        &[
-            "updateNamesrvConfig",
-            "-k",
-            "brokerChannelExpiredMillis",
-            "-v",
-            "1500",
-        ],
-    );
-    assert_eq!(code, 0, "{err}");
-    let (code, _, err) = admin(
-        &a.addr.to_string(),
-        &[
-            "updateNamesrvConfig",
-            "-k",
-            "scanNotActiveBrokerInterval",
-            "-v",
-            "100",
-        ],
-    );
-    assert_eq!(code, 0, "{err}");
+    update_namesrv_config(&a.addr.to_string(), "brokerChannelExpiredMillis", "1500");
+    update_namesrv_config(&a.addr.to_string(), "scanNotActiveBrokerInterval", "100");
     let mut silent = RawClient::connect(a.addr);
     register(&mut silent, &B_MASTER, &[("ExpireMe", 1)]);
     assert!(route(&mut c, "ExpireMe").is_some());

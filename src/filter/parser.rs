@@ -31,8 +31,11 @@ pub fn parse(text: &str) -> Result<Expr, ParseError> {
 
 /// True for an expression whose value is TRUE, FALSE or unknown.
 fn is_condition(e: &Expr) -> bool {
-    !matches!(e, Expr::Const(_) | Expr::Prop(_) | Expr::Negate(_))
-        || matches!(e, Expr::Const(Value::Bool(_)))
+    match e {
+        Expr::Const(v) => matches!(v, Value::Bool(_)),
+        Expr::Prop(_) | Expr::Negate(_) => false,
+        _ => true,
+    }
 }
 
 /// An operand of `>`, `<`, BETWEEN: a number, a property or a negated one.
