@@ -619,6 +619,49 @@ fn acl_refuses_unsigned_calls_and_takes_the_sdk_signature() {
     );
 }
 
+/// A SimpleConsumer with a SQL92 filter gets exactly the matching messages; a malformed
+/// expression, and any SQL92 on a broker without enablePropertyFilter, is refused by name.
+#[test]
+fn a_sql92_filter_delivers_exactly_the_matching_messages() {
+    const SENT: i64 = 300;
+    let expr = "a BETWEEN 3 AND 6 AND (color = 'red' OR color IS NULL) AND TAGS <> 'T1'";
+    let b = broker("enablePropertyFilter=true");
+    b.topic("SdkSql", 4, None);
+    let out = b.sdk(
+        Duration::from_secs(150),
+        &["sql", "SdkSql", "SdkSqlGroup", expr, &SENT.to_string()],
+    );
+    let mut got: Vec<i64> = out[0]["got"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{out:?}"))
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
+    got.sort_unstable();
+    let want: Vec<i64> = (0..SENT)
+        .filter(|i| (3..=6).contains(&(i % 10)) && i % 3 != 1 && i % 2 == 0)
+        .collect();
+    assert!(!want.is_empty());
+    assert_eq!(got, want, "exactly the matching messages, each once");
+
+    let bad = b.sdk(
+        Duration::from_secs(90),
+        &["sql", "SdkSql", "SdkSqlBad", "a BETWEEN 3 AND", "1"],
+    );
+    let e = bad[0]["error"].as_str().unwrap_or_else(|| panic!("{bad:?}"));
+    assert!(e.contains("40010") || e.contains("ILLEGAL_FILTER_EXPRESSION"), "{e}");
+    assert!(e.contains("column"), "the refusal gives the position: {e}");
+
+    let off = broker("");
+    off.topic("SdkSqlOff", 2, None);
+    let out = off.sdk(
+        Duration::from_secs(90),
+        &["sql", "SdkSqlOff", "SdkSqlOffGroup", "a > 1", "1"],
+    );
+    let e = out[0]["error"].as_str().unwrap_or_else(|| panic!("{out:?}"));
+    assert!(e.contains("SQL92"), "refused as RocketMQ does: {e}");
+}
+
 /// Two broker groups: a client given only broker-a's endpoint is routed to both masters
 /// (each with its own gRPC endpoint), sends land on both, and a SimpleConsumer gets every
 /// message once from both.

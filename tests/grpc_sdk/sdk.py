@@ -369,6 +369,36 @@ def acl(endpoint, topic, group, ak, sk):
     os._exit(0)
 
 
+def sql(endpoint, topic, group, expression, n):
+    """Sends n messages (body i; property a = i % 10; color red, blue or unset by i % 3;
+    tag T<i % 2>), then receives with a SQL92 filter until two receives come back empty
+    (60 s at most) and prints the bodies it got; a refused receive prints its error."""
+    from rocketmq.grpc_protocol import FilterType
+    n = int(n)
+    p = producer(endpoint, topic)
+    for i in range(n):
+        props = {"a": str(i % 10)}
+        if i % 3 < 2:
+            props["color"] = ("red", "blue")[i % 3]
+        p.send(message(topic, str(i).encode(), f"T{i % 2}", props=props))
+    p.shutdown()
+    c = SimpleConsumer(config(endpoint), group, {topic: FilterExpression(expression, FilterType.SQL)},
+                       await_duration=2)
+    c.startup()
+    got, empty, deadline = [], 0, time.time() + 60
+    try:
+        while empty < 2 and time.time() < deadline:
+            batch = c.receive(32, 30)
+            empty = empty + 1 if not batch else 0
+            for m in batch:
+                got.append(int(m.body.decode()))
+                c.ack(m)
+        out(got=got)
+    except Exception as e:
+        out(error=str(e))
+    c.shutdown()
+
+
 def receive_some(endpoint, topic, group, n):
     """Receives n messages and prints what a 5.x consumer sees of each."""
     n = int(n)
@@ -465,6 +495,7 @@ if __name__ == "__main__":
         "fifo": fifo,
         "redeliver": redeliver,
         "receive": receive_some,
+        "sql": sql,
         "send": send_some,
         "bad-input": bad_input,
         "crash-before": crash_before,

@@ -22,6 +22,7 @@ use super::server::{grpc_response, Call};
 use super::telemetry::LONG_POLLING_TIMEOUT_MS;
 use super::{duration_ms, ms_timestamp, name_of, ok, status};
 use crate::broker::handlers::topic_check;
+use crate::broker::property_filter;
 use crate::broker::pop::handle::ReceiptHandle;
 use crate::broker::pop::owner::{self, PopRequest, Popped, MAX_POP_BATCH};
 use crate::protocol::codes::perm;
@@ -77,31 +78,51 @@ fn bad(code: v2::Code, message: String) -> v2::Status {
     }
 }
 
-/// Tag codes of a filter; `None` takes every message.
-fn tag_filter(f: &Option<v2::FilterExpression>) -> Result<Option<Vec<i64>>, v2::Status> {
+/// A receive's filter: tag codes (`None` takes every tag) and a SQL92 condition.
+struct Filter {
+    tags: Option<Vec<i64>>,
+    sql: Option<String>,
+}
+
+/// The filter of a receive; a SQL92 one must compile and be enabled on the broker
+/// (`enablePropertyFilter`, as for 4.x pulls).
+fn filter_of(f: &Option<v2::FilterExpression>, sql_enabled: bool) -> Result<Filter, v2::Status> {
+    let all = Filter {
+        tags: None,
+        sql: None,
+    };
     let Some(f) = f else {
-        return Ok(None);
+        return Ok(all);
     };
     match v2::FilterType::try_from(f.r#type) {
-        Ok(v2::FilterType::Sql) => Err(bad(
-            v2::Code::IllegalFilterExpression,
-            format!(
-                "SQL92 filter {:?}: SQL92 filters are not supported yet",
-                f.expression
-            ),
-        )),
+        Ok(v2::FilterType::Sql) => {
+            let sql = f.expression.trim();
+            property_filter::check(sql_enabled, sql).map_err(|(_, why)| {
+                bad(
+                    v2::Code::IllegalFilterExpression,
+                    format!("SQL92 filter {sql:?}: {why}"),
+                )
+            })?;
+            Ok(Filter {
+                tags: None,
+                sql: Some(sql.to_owned()),
+            })
+        }
         _ => {
             let e = f.expression.trim();
             if e.is_empty() || e == "*" {
-                return Ok(None);
+                return Ok(all);
             }
-            Ok(Some(
-                e.split("||")
-                    .map(str::trim)
-                    .filter(|t| !t.is_empty())
-                    .map(tags_hash_code)
-                    .collect(),
-            ))
+            Ok(Filter {
+                tags: Some(
+                    e.split("||")
+                        .map(str::trim)
+                        .filter(|t| !t.is_empty())
+                        .map(tags_hash_code)
+                        .collect(),
+                ),
+                sql: None,
+            })
         }
     }
 }
@@ -114,7 +135,7 @@ async fn prepare(call: &Call, req: v2::ReceiveMessageRequest) -> Result<Plan, v2
         .as_ref()
         .ok_or_else(|| bad(v2::Code::BadRequest, "message_queue is missing".into()))
         .and_then(|q| name_of(&q.topic, "message_queue.topic"))?;
-    let tags = tag_filter(&req.filter_expression)?;
+    let filter = filter_of(&req.filter_expression, shard.cfg().enable_property_filter)?;
     let invisible_ms = match duration_ms(&req.invisible_duration) {
         Some(ms) if (MIN_INVISIBLE_MS..=MAX_INVISIBLE_MS).contains(&ms) => ms,
         Some(ms) => {
@@ -193,7 +214,8 @@ async fn prepare(call: &Call, req: v2::ReceiveMessageRequest) -> Result<Plan, v2
             queues: Vec::new(),
             max: batch,
             invisible_ms,
-            tag_codes: tags,
+            tag_codes: filter.tags,
+            sql: filter.sql,
             fifo,
             max_attempts: g.retry_max_times.max(0) as u32 + 1,
         },

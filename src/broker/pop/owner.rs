@@ -10,6 +10,7 @@ use bytes::Bytes;
 use super::book::{Lease, LeaseCheck, QueueKey};
 use super::handle::ReceiptHandle;
 use crate::broker::handlers::topic_check::create_if_absent;
+use crate::broker::property_filter;
 use crate::broker::shard::Shard;
 use crate::protocol::body::TopicConfig;
 use crate::protocol::properties::{keys, Properties};
@@ -38,6 +39,8 @@ pub struct PopRequest {
     pub invisible_ms: i64,
     /// Accepted tag hash codes; `None` takes all.
     pub tag_codes: Option<Vec<i64>>,
+    /// A SQL92 condition on the properties (already checked to compile).
+    pub sql: Option<String>,
     /// FIFO: a queue with a delivery still invisible gives nothing.
     pub fifo: bool,
     /// Deliveries before a message goes to `%DLQ%<group>`.
@@ -165,7 +168,16 @@ async fn read_new(
     };
     let codes = req.tag_codes.clone();
     let accept = |code: i64| codes.as_ref().is_none_or(|c| c.contains(&code));
-    let r = match s.store.read(&req.topic, key.2, from, limits, accept).await {
+    let read = match &req.sql {
+        None => s.store.read(&req.topic, key.2, from, limits, accept).await,
+        Some(sql) => {
+            let test = property_filter::record_test(sql);
+            s.store
+                .read_filtered(&req.topic, key.2, from, limits, accept, test)
+                .await
+        }
+    };
+    let r = match read {
         Ok(r) => r,
         Err(e) => {
             s.pop.borrow_mut().abort_read(key);
