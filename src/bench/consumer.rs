@@ -9,10 +9,16 @@
 //! count, is accepted for its scripts: coremq's consumer delivers each queue in order on
 //! its executor. Latencies use the message's timestamps, so producer, broker and consumer
 //! clocks must agree (one host, or synchronised hosts).
+//!
+//! `-f SQL92 -e EXPR` subscribes with a property filter (as `MessageSelector.bySql`), and
+//! `--count N` drains a backlog: it stops at the N-th message and rates from the first
+//! message to the last, so filter runs compare without startup and rebalance in the figure.
 
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -31,8 +37,10 @@ pub struct ConsumerBenchArgs {
     pub topic: String,
     /// Group (-g, with a random suffix under -p).
     pub group: String,
-    /// Tag expression (-e).
+    /// Tag expression, or a SQL92 condition (-e).
     pub expression: String,
+    /// `expression` is SQL92 (-f SQL92).
+    pub sql92: bool,
     /// consumer.sh's thread count (-w).
     pub threads: usize,
     /// Fraction of deliveries failed on purpose, sent back for retry (-r).
@@ -41,6 +49,8 @@ pub struct ConsumerBenchArgs {
     pub from_first: bool,
     /// Measured run time (None: until Ctrl-C).
     pub duration: Option<Duration>,
+    /// Stop once the executors together consumed this many (--count).
+    pub count: Option<u64>,
     /// Unmeasured time first.
     pub warmup: Duration,
     /// Consumer executors.
@@ -90,19 +100,25 @@ pub fn run(args: ConsumerBenchArgs, stop: fn() -> bool) -> Result<ConsumerReport
     let wall0 = Instant::now();
     crate::stdout::line("Consumer Started.");
     let a = args.clone();
+    let progress = Arc::new(Progress::default());
+    let p = progress.clone();
     let (total, first_error) = stats::run_executors(
         "bench-consumer",
         args.cores,
-        move |e, tx| consume(a.clone(), e, tx, stop),
+        move |e, tx| consume(a.clone(), e, tx, stop, p.clone()),
         |w| crate::stdout::line(&line(w)),
     )?;
     if let Some(e) = first_error {
         return Err(e);
     }
     let measured = wall0.elapsed().saturating_sub(args.warmup).as_secs_f64();
-    let seconds = args
-        .duration
-        .map_or(measured, |d| d.as_secs_f64().min(measured));
+    let seconds = match args.count {
+        // First message to the last: the drain rate, without startup and rebalance.
+        Some(_) => progress.span_s(),
+        None => args
+            .duration
+            .map_or(measured, |d| d.as_secs_f64().min(measured)),
+    };
     Ok(ConsumerReport {
         kind: "consumer",
         messages: total.ok,
@@ -119,6 +135,38 @@ pub fn run(args: ConsumerBenchArgs, stop: fn() -> bool) -> Result<ConsumerReport
         generator_cpu: CpuUse::since(cpu0, wall0),
         config: args,
     })
+}
+
+/// What the executors consumed together, for `--count`.
+#[derive(Debug, Default)]
+struct Progress {
+    consumed: AtomicU64,
+    first_us: AtomicI64,
+    last_us: AtomicI64,
+}
+
+impl Progress {
+    /// Counts one message at `now_us`; true once `count` messages are in.
+    fn note(&self, now_us: i64, count: u64) -> bool {
+        let _ = self
+            .first_us
+            .compare_exchange(0, now_us, Ordering::Relaxed, Ordering::Relaxed);
+        self.last_us.fetch_max(now_us, Ordering::Relaxed);
+        self.consumed.fetch_add(1, Ordering::Relaxed) + 1 >= count
+    }
+
+    fn done(&self, count: u64) -> bool {
+        self.consumed.load(Ordering::Relaxed) >= count
+    }
+
+    /// Seconds from the first message to the last.
+    fn span_s(&self) -> f64 {
+        let (a, b) = (
+            self.first_us.load(Ordering::Relaxed),
+            self.last_us.load(Ordering::Relaxed),
+        );
+        (b - a).max(1) as f64 / 1e6
+    }
 }
 
 /// consumer.sh's line, then B2C percentiles (and end-to-end ones for stamped messages).
@@ -177,9 +225,11 @@ async fn consume(
     executor: usize,
     tx: TickSender,
     stop: fn() -> bool,
+    progress: Arc<Progress>,
 ) -> Result<(), String> {
     let client_id = crate::client::client_id(&format!("-bench-{executor}"));
     let mut cfg = ConsumerConfig::new(&args.group, &args.topic, &args.expression, &client_id);
+    cfg.sql92 = args.sql92;
     if args.from_first {
         cfg.from = StartFrom::First;
     }
@@ -190,10 +240,17 @@ async fn consume(
     // Messages due before the consumer started are a backlog (an earlier run's, or one a
     // new group is handed by the broker's young-queue rule), not live end-to-end latency.
     let started_us = crate::clock::now_us();
+    let finished = Rc::new(Cell::new(false));
     let listener: Listener = {
         let (window, rng, fail_rate) = (window.clone(), rng.clone(), args.fail_rate);
+        let (progress, count, finished) = (progress.clone(), args.count, finished.clone());
         Rc::new(move |m: &Received| {
             let now_us = crate::clock::now_us();
+            // Past --count, a shutting-down consumer's deliveries are not counted.
+            if finished.get() || count.is_some_and(|c| progress.done(c)) {
+                finished.set(true);
+                return ConsumeStatus::Success;
+            }
             let now = now_us / 1000;
             let mut w = window.borrow_mut();
             let ms = |t: i64| Duration::from_millis((now - t).max(0) as u64);
@@ -210,6 +267,9 @@ async fn consume(
             }
             w.ok += 1;
             w.bytes += m.body.len() as u64;
+            if count.is_some_and(|c| progress.note(now_us, c)) {
+                finished.set(true);
+            }
             stats::record(&mut w.latency, ms(m.born_timestamp));
             stats::record(&mut w.latency2, ms(m.store_timestamp));
             if let Some(due_us) = m
@@ -230,6 +290,7 @@ async fn consume(
     let end = args.duration.map(|d| measure_from + d);
     let reporter = glommio::spawn_local({
         let (window, tx, consumer, stop) = (window.clone(), tx.clone(), consumer.clone(), stop);
+        let (progress, count) = (progress.clone(), args.count);
         async move {
             let mut interval_start = start;
             loop {
@@ -242,7 +303,8 @@ async fn consume(
                     window: w,
                     measured,
                 });
-                if stop() || end.is_some_and(|e| Instant::now() >= e) {
+                let counted = count.is_some_and(|c| progress.done(c));
+                if stop() || counted || end.is_some_and(|e| Instant::now() >= e) {
                     consumer.shutdown();
                     return;
                 }

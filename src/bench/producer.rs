@@ -23,6 +23,9 @@ use crate::client::ClientError;
 /// A send not answered within this counts as failed (RocketMQ's sendMsgTimeout).
 pub const SEND_TIMEOUT_MS: u64 = 3_000;
 
+/// The user property `--buckets` sets (what a SQL92 filter run selects on).
+pub const BUCKET_PROPERTY: &str = "bucket";
+
 /// What `coremq bench producer` was asked to do.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProducerBenchArgs {
@@ -41,6 +44,8 @@ pub struct ProducerBenchArgs {
     pub property_size: usize,
     /// Distinct tags, `tag0..` (-l; 0: no tag).
     pub tag_count: usize,
+    /// User property `bucket` = message number mod this (0: none).
+    pub buckets: u64,
     /// Stop after this many messages (-q; 0: no limit).
     pub count: u64,
     /// Delay level on every message (-d/-e; None: not delayed).
@@ -255,6 +260,10 @@ impl Gen {
         };
         if self.args.tag_count > 0 {
             m.tags = Some(format!("tag{}", i % self.args.tag_count as u64));
+        }
+        if self.args.buckets > 0 {
+            m.properties
+                .push((BUCKET_PROPERTY.into(), (i % self.args.buckets).to_string()));
         }
         if self.args.keys {
             m.keys = vec![format!("{executor}-{i}")];

@@ -128,6 +128,10 @@ struct ProducerArgs {
     /// latency (send → consume, from the scheduled time under --rate).
     #[arg(long)]
     e2e: bool,
+    /// Also set the user property `bucket` to the message's number modulo this (0: none),
+    /// for SQL92 filter runs; with `-l` of the same count it agrees with the tag.
+    #[arg(long, default_value_t = 0)]
+    buckets: u64,
     /// Also write the summary as JSON to this file.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -151,10 +155,10 @@ struct ConsumerArgs {
     /// Add a random suffix to the group.
     #[arg(short = 'p', long = "group-suffix", default_value_t = false, action = clap::ArgAction::Set)]
     group_suffix: bool,
-    /// Filter type (TAG; SQL92 is not supported).
+    /// Filter type: TAG, or SQL92 (the broker needs enablePropertyFilter=true).
     #[arg(short = 'f', long = "filterType", default_value = "TAG")]
     filter_type: String,
-    /// Filter expression.
+    /// Filter expression (tags, or a SQL92 condition with -f SQL92).
     #[arg(short = 'e', long = "expression", default_value = "*")]
     expression: String,
     /// Fraction of deliveries to fail on purpose (sent back for retry).
@@ -179,6 +183,10 @@ struct ConsumerArgs {
     /// Measured seconds (default: until Ctrl-C).
     #[arg(long)]
     duration: Option<u64>,
+    /// Stop once this many messages are consumed; the rate then runs from the first
+    /// message to the last (a backlog's drain rate, startup left out).
+    #[arg(long)]
+    count: Option<u64>,
     /// Unmeasured seconds first.
     #[arg(long, default_value_t = 0)]
     warmup: u64,
@@ -296,6 +304,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
                 keys: a.keys,
                 property_size: a.property_size,
                 tag_count: a.tag_count,
+                buckets: a.buckets,
                 count: a.count,
                 delay_level: a.delay.then_some(a.delay_level),
                 async_inflight,
@@ -331,11 +340,18 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
         }
         BenchCommand::Consumer(a) => {
             unsupported(a.trace)?;
-            if !a.filter_type.eq_ignore_ascii_case("TAG") {
+            let sql92 = if a.filter_type.eq_ignore_ascii_case("SQL92") {
+                true
+            } else if a.filter_type.eq_ignore_ascii_case("TAG") {
+                false
+            } else {
                 return Err(format!(
-                    "filter type {} is not supported (TAG only)",
+                    "-f {}: the filter type is TAG or SQL92",
                     a.filter_type
                 ));
+            };
+            if a.count == Some(0) {
+                return Err("--count must be at least 1".into());
             }
             if !(0.0..=1.0).contains(&a.fail_rate) {
                 return Err("-r must be between 0 and 1".into());
@@ -350,10 +366,12 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
                 topic: a.topic,
                 group,
                 expression: a.expression,
+                sql92,
                 threads: a.threads,
                 fail_rate: a.fail_rate,
                 from_first: a.from_first,
                 duration: a.duration.map(Duration::from_secs),
+                count: a.count,
                 warmup: Duration::from_secs(a.warmup),
                 cores: a.cores,
                 credentials: super::credentials::bench(a.acl, a.access_key, a.secret_key),
