@@ -529,3 +529,71 @@ fn the_console_signs_with_its_keys() {
     let log = std::fs::read_to_string(dir.path().join("admin/logs/console.log")).unwrap();
     assert!(!log.contains(ADMIN.1), "the secret stays out of the log");
 }
+
+/// What Apache RocketMQ 4.9.8's own benchmark Producer and Consumer sent, signing as the
+/// issue's non-admin `appUser` (captured on loopback, tests/fixtures/java-4.9.8/): binary
+/// headers with every field written twice. The broker takes each field once, as Java's
+/// does, so the send is stored and the pull served; the same frame with one body byte
+/// changed is still refused.
+#[test]
+fn apache_4_9_8_client_frames_pass_with_an_app_account() {
+    let text = format!(
+        "accounts:
+  - accessKey: {}
+    secretKey: {}
+    admin: true
+  - accessKey: appUser
+    secretKey: appUser123
+    admin: false
+    defaultTopicPerm: DENY
+    defaultGroupPerm: SUB
+    topicPerms: [AclTopic=PUB|SUB, TBW102=PUB|SUB]
+    groupPerms: [aclGroup=SUB]
+",
+        ADMIN.0, ADMIN.1
+    );
+    let s = standalone_prepared("aclEnable=true", move |dir: &Path| {
+        std::fs::write(dir.join("plain_acl.yml"), text).unwrap();
+    });
+    let admin_keys = key_env(ADMIN);
+    let create = [
+        "admin",
+        "updateTopic",
+        "-n",
+        &s.ns,
+        "-b",
+        &s.broker,
+        "-t",
+        "AclTopic",
+        "-r",
+        "4",
+        "-w",
+        "4",
+    ];
+    let (code, _, err) = coremq(&create, &with_keys(&admin_keys));
+    assert_eq!(code, 0, "{err}");
+    let fixture = |name: &str| {
+        std::fs::read(format!(
+            "{}/tests/fixtures/java-4.9.8/{name}.bin",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    };
+    let mut c = client(&s);
+    let send = fixture("send_message_v2");
+    c.send_raw(&send);
+    let r = c.read_frame().expect("a response to the send");
+    assert_eq!(r.code, ResponseCode::SUCCESS.code(), "{r:?}");
+    assert!(r.ext.get("msgId").is_some(), "{r:?}");
+
+    let pull = fixture("pull_message");
+    c.send_raw(&pull);
+    let r = c.read_frame().expect("a response to the pull");
+    assert_ne!(r.code, ResponseCode::NO_PERMISSION.code(), "{r:?}");
+
+    let mut tampered = send.clone();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    c.send_raw(&tampered);
+    refused(&c.read_frame().expect("a refusal"), "signature mismatch");
+}

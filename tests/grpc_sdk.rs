@@ -648,8 +648,13 @@ fn a_sql92_filter_delivers_exactly_the_matching_messages() {
         Duration::from_secs(90),
         &["sql", "SdkSql", "SdkSqlBad", "a BETWEEN 3 AND", "1"],
     );
-    let e = bad[0]["error"].as_str().unwrap_or_else(|| panic!("{bad:?}"));
-    assert!(e.contains("40010") || e.contains("ILLEGAL_FILTER_EXPRESSION"), "{e}");
+    let e = bad[0]["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{bad:?}"));
+    assert!(
+        e.contains("40010") || e.contains("ILLEGAL_FILTER_EXPRESSION"),
+        "{e}"
+    );
     assert!(e.contains("column"), "the refusal gives the position: {e}");
 
     let off = broker("");
@@ -658,7 +663,9 @@ fn a_sql92_filter_delivers_exactly_the_matching_messages() {
         Duration::from_secs(90),
         &["sql", "SdkSqlOff", "SdkSqlOffGroup", "a > 1", "1"],
     );
-    let e = out[0]["error"].as_str().unwrap_or_else(|| panic!("{out:?}"));
+    let e = out[0]["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{out:?}"));
     assert!(e.contains("SQL92"), "refused as RocketMQ does: {e}");
 }
 

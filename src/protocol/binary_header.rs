@@ -96,7 +96,7 @@ fn decode_ext(area: &[u8]) -> Result<ExtFields, FrameError> {
         let value = r.utf8(vlen, "ext value")?;
         // A zero-length value is how the format writes null: the field is absent.
         if !value.is_empty() {
-            ext.push_unchecked(&key, &value);
+            ext.push_decoded(&key, &value);
         }
     }
     Ok(ext)

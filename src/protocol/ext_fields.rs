@@ -112,9 +112,16 @@ impl ExtFields {
         }
     }
 
-    /// Appends without checking for an earlier value (decoders: the last one wins on lookup
-    /// only if keys are unique, which every real client guarantees).
+    /// Appends without checking for an earlier value: for encoders whose keys are known to
+    /// be distinct (decoders use [`Self::push_decoded`]).
     pub(crate) fn push_unchecked(&mut self, key: &str, value: &str) {
+        let key = self.push_text(key);
+        let value = self.push_text(value);
+        self.spans.push((key, value));
+    }
+
+    /// Adds a decoded field; a repeated key takes the later value (see [`Self::finish_entry`]).
+    pub(crate) fn push_decoded(&mut self, key: &str, value: &str) {
         let mark = self.begin_entry(key);
         self.finish_entry(mark, Some(value));
     }
@@ -128,14 +135,32 @@ impl ExtFields {
     }
 
     /// Completes the entry begun at `mark` with `value`, or drops it (a null value).
+    ///
+    /// A key already present keeps one entry with the later value, as the Java broker's
+    /// `HashMap` does: RocketMQ 4.9's client writes every field of a SEND_MESSAGE_V2 or
+    /// PULL_MESSAGE binary header twice once an RPC hook has run (signing copies the fields
+    /// into extFields, and the fast encoder writes them again), and a signature is checked
+    /// over each key once.
     pub(crate) fn finish_entry(&mut self, mark: usize, value: Option<&str>) {
-        match value {
-            Some(value) => {
-                let key = self.span_from(mark);
+        let Some(value) = value else {
+            self.text.truncate(mark);
+            return;
+        };
+        let key = self.span_from(mark);
+        let earlier = {
+            let k = self.at(key);
+            self.spans.iter().position(|(e, _)| self.at(*e) == k)
+        };
+        match earlier {
+            Some(i) => {
+                self.text.truncate(mark);
+                let v = self.push_text(value);
+                self.spans[i].1 = v;
+            }
+            None => {
                 let v = self.push_text(value);
                 self.spans.push((key, v));
             }
-            None => self.text.truncate(mark),
         }
     }
 
@@ -355,19 +380,25 @@ mod tests {
     }
 
     #[test]
-    fn typed_read_ignores_unknown_keys_and_takes_the_first_of_repeats() {
+    fn typed_read_ignores_unknown_keys_and_a_decoded_repeat_takes_the_later_value() {
         let mut ext = ExtFields::new();
-        ext.push_unchecked("extra", "x");
-        ext.push_unchecked("queueId", "7");
-        ext.push_unchecked("topic", "first");
-        ext.push_unchecked("topic", "second");
+        ext.push_decoded("extra", "x");
+        ext.push_decoded("topic", "first");
+        ext.push_decoded("queueId", "7");
+        ext.push_decoded("topic", "second");
         let h = Sample::from_ext(&ext).unwrap();
-        assert_eq!((h.topic.as_str(), h.queue_id, h.flag), ("first", 7, None));
-        assert_eq!(ext.get("topic"), Some("first"), "the same rule as get");
+        assert_eq!((h.topic.as_str(), h.queue_id, h.flag), ("second", 7, None));
+        assert_eq!(ext.get("topic"), Some("second"), "the same rule as get");
+        let keys: Vec<&str> = ext.iter().map(|(k, _)| k).collect();
+        assert_eq!(
+            keys,
+            ["extra", "topic", "queueId"],
+            "a repeated key is kept once"
+        );
 
         // Two bad fields: the first declared is named, whatever the wire order.
         let mut bad = ExtFields::new();
-        bad.push_unchecked("queueId", "x");
+        bad.push_decoded("queueId", "x");
         let err = Sample::from_ext(&bad).unwrap_err();
         assert_eq!(err, HeaderError::Missing("topic"));
     }
