@@ -114,6 +114,26 @@ fn coremq(args: &[&str], envs: &[(&str, &str)]) -> (i32, String, String) {
     )
 }
 
+/// `coremq admin updateTopic` of `topic` with `queues` read and write queues on `s`.
+fn update_topic(s: &Standalone, topic: &str, queues: &str) -> Vec<String> {
+    [
+        "admin",
+        "updateTopic",
+        "-n",
+        &s.ns,
+        "-b",
+        &s.broker,
+        "-t",
+        topic,
+        "-r",
+        queues,
+        "-w",
+        queues,
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
 fn key_env((ak, sk): (&str, &str)) -> [(&'static str, String); 2] {
     [
         ("COREMQ_ACCESS_KEY", ak.to_owned()),
@@ -153,20 +173,8 @@ fn signatures_permissions_and_admin_requests() {
     // Only the admin account creates topics (through coremq admin, which signs).
     let admin_keys = key_env(ADMIN);
     let producer_keys = key_env(PRODUCER);
-    let create = [
-        "admin",
-        "updateTopic",
-        "-n",
-        &s.ns,
-        "-b",
-        &s.broker,
-        "-t",
-        "acl_topic",
-        "-r",
-        "1",
-        "-w",
-        "1",
-    ];
+    let create = update_topic(&s, "acl_topic", "1");
+    let create: Vec<&str> = create.iter().map(String::as_str).collect();
     let (code, _, err) = coremq(&create, &with_keys(&producer_keys));
     assert_eq!(code, 1, "{err}");
     assert!(
@@ -556,20 +564,8 @@ fn apache_4_9_8_client_frames_pass_with_an_app_account() {
         std::fs::write(dir.join("plain_acl.yml"), text).unwrap();
     });
     let admin_keys = key_env(ADMIN);
-    let create = [
-        "admin",
-        "updateTopic",
-        "-n",
-        &s.ns,
-        "-b",
-        &s.broker,
-        "-t",
-        "AclTopic",
-        "-r",
-        "4",
-        "-w",
-        "4",
-    ];
+    let create = update_topic(&s, "AclTopic", "4");
+    let create: Vec<&str> = create.iter().map(String::as_str).collect();
     let (code, _, err) = coremq(&create, &with_keys(&admin_keys));
     assert_eq!(code, 0, "{err}");
     let fixture = |name: &str| {
