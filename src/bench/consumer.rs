@@ -146,13 +146,13 @@ struct Progress {
 }
 
 impl Progress {
-    /// Counts one message at `now_us`; true once `count` messages are in.
-    fn note(&self, now_us: i64, count: u64) -> bool {
+    /// Counts one message at `now_us`.
+    fn note(&self, now_us: i64) {
         let _ = self
             .first_us
             .compare_exchange(0, now_us, Ordering::Relaxed, Ordering::Relaxed);
         self.last_us.fetch_max(now_us, Ordering::Relaxed);
-        self.consumed.fetch_add(1, Ordering::Relaxed) + 1 >= count
+        self.consumed.fetch_add(1, Ordering::Relaxed);
     }
 
     fn done(&self, count: u64) -> bool {
@@ -240,15 +240,13 @@ async fn consume(
     // Messages due before the consumer started are a backlog (an earlier run's, or one a
     // new group is handed by the broker's young-queue rule), not live end-to-end latency.
     let started_us = crate::clock::now_us();
-    let finished = Rc::new(Cell::new(false));
     let listener: Listener = {
         let (window, rng, fail_rate) = (window.clone(), rng.clone(), args.fail_rate);
-        let (progress, count, finished) = (progress.clone(), args.count, finished.clone());
+        let (progress, count) = (progress.clone(), args.count);
         Rc::new(move |m: &Received| {
             let now_us = crate::clock::now_us();
             // Past --count, a shutting-down consumer's deliveries are not counted.
-            if finished.get() || count.is_some_and(|c| progress.done(c)) {
-                finished.set(true);
+            if count.is_some_and(|c| progress.done(c)) {
                 return ConsumeStatus::Success;
             }
             let now = now_us / 1000;
@@ -267,8 +265,8 @@ async fn consume(
             }
             w.ok += 1;
             w.bytes += m.body.len() as u64;
-            if count.is_some_and(|c| progress.note(now_us, c)) {
-                finished.set(true);
+            if count.is_some() {
+                progress.note(now_us);
             }
             stats::record(&mut w.latency, ms(m.born_timestamp));
             stats::record(&mut w.latency2, ms(m.store_timestamp));

@@ -58,12 +58,16 @@ pub fn check(enabled: bool, sql: &str) -> Result<(), (ResponseCode, String)> {
     }
 }
 
-/// A record test for `sql`: true when the stored record's properties match. An
-/// expression that does not compile (already refused at the request) matches nothing.
-pub fn record_test(sql: &str) -> impl Fn(&[u8]) -> bool {
-    let expr = compiled(sql);
+/// A record test for `sql`: true when the stored record's properties match, and for every
+/// record without one. An expression that does not compile (already refused at the
+/// request) matches nothing.
+pub fn record_test(sql: Option<&str>) -> impl Fn(&[u8]) -> bool {
+    let expr = sql.map(compiled);
     move |bytes: &[u8]| {
-        let (Ok(expr), Ok(rec)) = (&*expr, Record::parse(bytes)) else {
+        let Some(expr) = &expr else {
+            return true;
+        };
+        let (Ok(expr), Ok(rec)) = (&**expr, Record::parse(bytes)) else {
             return false;
         };
         let props = rec.properties();

@@ -280,19 +280,11 @@ async fn read_as_owner(s: &Shard, q: PullQuery) -> Result<PullOutcome, StoreErro
     };
     let codes = q.tag_codes;
     let accept = |code: i64| codes.as_ref().is_none_or(|c| c.contains(&code));
-    let r = match &q.sql {
-        None => {
-            s.store
-                .read(&q.topic, q.qid, q.offset, limits, accept)
-                .await?
-        }
-        Some(sql) => {
-            let test = property_filter::record_test(sql);
-            s.store
-                .read_filtered(&q.topic, q.qid, q.offset, limits, accept, test)
-                .await?
-        }
-    };
+    let test = property_filter::record_test(q.sql.as_deref());
+    let r = s
+        .store
+        .read_filtered(&q.topic, q.qid, q.offset, limits, accept, test)
+        .await?;
     let nothing_yet = matches!(r.status, GetStatus::OffsetOverflowOne)
         || (r.status == GetStatus::NoMessageInQueue && q.offset == 0);
     if r.status == GetStatus::Found {

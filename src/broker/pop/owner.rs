@@ -168,16 +168,11 @@ async fn read_new(
     };
     let codes = req.tag_codes.clone();
     let accept = |code: i64| codes.as_ref().is_none_or(|c| c.contains(&code));
-    let read = match &req.sql {
-        None => s.store.read(&req.topic, key.2, from, limits, accept).await,
-        Some(sql) => {
-            let test = property_filter::record_test(sql);
-            s.store
-                .read_filtered(&req.topic, key.2, from, limits, accept, test)
-                .await
-        }
-    };
-    let r = match read {
+    let test = property_filter::record_test(req.sql.as_deref());
+    let read = s
+        .store
+        .read_filtered(&req.topic, key.2, from, limits, accept, test);
+    let r = match read.await {
         Ok(r) => r,
         Err(e) => {
             s.pop.borrow_mut().abort_read(key);
