@@ -8,11 +8,18 @@ use bytes::Bytes;
 use super::consume_index::{segment_bytes_for, ConsumeIndex, IndexEntry, ENTRY_BYTES};
 use super::error::StoreError;
 use super::record::{self, Entry, TRAILER_BYTES};
-use super::segmented_file::{read_segment, FileError, SegmentedFile};
+use super::segmented_file::{read_segment, read_segment_in_place, FileError, SegmentedFile};
 use super::shard_store::ShardStore;
 
 /// Index entries examined per read at most (RocketMQ's 16,000-byte filter scan).
 pub const MAX_SCAN_ENTRIES: u64 = 800;
+/// Bytes of commit log one read takes in at most when it gathers a queue's nearby records
+/// (a filter scan's candidates, a pull's batch): one device round trip instead of one per
+/// record, and a bound on what a read holds.
+pub const MAX_SPAN_READ_BYTES: u64 = 256 * 1024;
+/// Largest gap of other queues' records between two candidates that one read still spans;
+/// past it two reads cost less than the bytes between them.
+pub const MAX_SPAN_GAP_BYTES: u64 = 32 * 1024;
 /// Largest record a lookup by physical offset will read (one frame's worth).
 pub const MAX_RECORD_BYTES: usize = crate::protocol::MAX_FRAME_BYTES;
 /// What a read found (RocketMQ's GetMessageStatus).
@@ -116,13 +123,15 @@ impl ShardStore {
         } else {
             i64::MAX
         };
+        let durable = |e: &IndexEntry| {
+            e.physical_offset + (e.size as usize + TRAILER_BYTES) as i64 <= visible_end
+        };
         let mut records = Vec::new();
         let mut bytes = 0usize;
         let mut scanned = 0u64;
-        for e in &entries {
-            if e.is_some_and(|e| {
-                e.physical_offset + (e.size as usize + TRAILER_BYTES) as i64 > visible_end
-            }) {
+        let mut span: Option<Span> = None;
+        for (i, e) in entries.iter().enumerate() {
+            if e.is_some_and(|e| !durable(&e)) {
                 break;
             }
             if records.len() >= limits.max_msgs
@@ -136,13 +145,30 @@ impl ShardStore {
             if !accept(e.tags_code) {
                 continue;
             }
-            match self.read_record(e.physical_offset, e.size as usize).await? {
-                Some(r) if accept_record(&r) => {
-                    bytes += r.len();
-                    records.push(r);
+            if !span.as_ref().is_some_and(|s| s.covers(e)) {
+                // The candidates that follow, nearby in the log, come in the same read.
+                let next = entries[i + 1..]
+                    .iter()
+                    .map_while(|n| n.map_or(Some(None), |n| durable(&n).then_some(Some(n))))
+                    .flatten()
+                    .filter(|n| accept(n.tags_code));
+                span = self.read_span(e, next).await?;
+            }
+            let Some(span) = &span else { continue }; // removed by retention meanwhile
+            let shard = self.inner.cfg.shard;
+            let (r, whole) = span.record(e, shard)?;
+            self.inner.bump(|st| {
+                if span.from_disk {
+                    st.reads_from_disk += 1;
+                } else {
+                    st.reads_from_memory += 1;
                 }
-                Some(_) => continue, // the property filter said no
-                None => continue,    // removed by retention meanwhile
+            });
+            // A record the property filter rejects is scanned, not served.
+            if accept_record(r) {
+                verify(whole, e.physical_offset, shard)?;
+                bytes += r.len();
+                records.push(Bytes::copy_from_slice(r));
             }
         }
         let status = if scanned == 0 {
@@ -224,37 +250,98 @@ impl ShardStore {
         let Some(local) = self.inner.log.borrow().local(phys) else {
             return Ok(None);
         };
+        if local < self.inner.log.borrow().file().first_offset() {
+            return Ok(None);
+        }
         let mut buf = vec![0u8; size + TRAILER_BYTES];
-        let disk = {
+        let from_disk = self.fill_from_log(local, &mut buf).await?;
+        match (counted, from_disk) {
+            (Counted::Yes, true) => self.inner.bump(|s| s.reads_from_disk += 1),
+            (Counted::Yes, false) => self.inner.bump(|s| s.reads_from_memory += 1),
+            (Counted::No, _) => {}
+        }
+        verify(&buf, phys, self.inner.cfg.shard)?;
+        buf.truncate(size);
+        Ok(Some(Bytes::from(buf)))
+    }
+
+    /// The span read for candidate `first` and those of `next` (in queue order) close
+    /// enough to share its read; `None` when `first` is no longer stored.
+    async fn read_span(
+        &self,
+        first: &IndexEntry,
+        next: impl Iterator<Item = IndexEntry>,
+    ) -> Result<Option<Span>, StoreError> {
+        let (start, end) = {
             let log = self.inner.log.borrow();
-            if local < log.file().first_offset() {
+            let Some(start) = log.local(first.physical_offset) else {
+                return Ok(None);
+            };
+            if start < log.file().first_offset() {
                 return Ok(None);
             }
-            memory_then_disk_plan(log.file(), local, &mut buf)?
+            let extent = |e: &IndexEntry| {
+                log.local(e.physical_offset)
+                    .map(|l| (l, l + (e.size as usize + TRAILER_BYTES) as u64))
+            };
+            let (_, first_end) = extent(first).expect("local offset checked above");
+            let end = span_end(
+                (start, first_end),
+                next.map_while(|e| extent(&e)),
+                log.file().segment_bytes(),
+            );
+            (start, end)
         };
-        match disk {
-            Some((seg, pos, len)) => {
-                let d = read_segment(&seg, pos, len).await?;
-                buf[..len].copy_from_slice(&d);
-                if counted == Counted::Yes {
-                    self.inner.bump(|s| s.reads_from_disk += 1);
-                }
-            }
-            None if counted == Counted::Yes => self.inner.bump(|s| s.reads_from_memory += 1),
-            None => {}
+        let len = (end - start) as usize;
+        // A backlog's span is usually the device's alone: serve it from the read's own
+        // buffer instead of copying it into a zeroed one.
+        let device_only = {
+            let log = self.inner.log.borrow();
+            let file = log.file();
+            (!file.memory_overlaps(start, end))
+                .then(|| file.segment_for(start))
+                .flatten()
+                .filter(|seg| end <= seg.start + file.segment_bytes())
+                .map(|seg| (start - seg.start, seg))
+        };
+        if let Some((pos, seg)) = device_only {
+            let read = read_segment_in_place(&seg, pos, len).await?;
+            return Ok(Some(Span {
+                start,
+                bytes: SpanBytes::Device(read),
+                from_disk: true,
+            }));
         }
-        // Paired check: what was CRC-checked before the write is checked again after the read.
-        match record::read_entry(&buf) {
-            Ok(Entry::Message(r)) if r.physical_offset() == phys => {
-                buf.truncate(size);
-                Ok(Some(Bytes::from(buf)))
-            }
-            other => Err(StoreError::Io(FileError::io(
-                "verify",
-                format!("commit log of shard {} at {phys}", self.inner.cfg.shard),
-                format!("stored record does not verify: {other:?}"),
-            ))),
+        let mut bytes = vec![0u8; len];
+        let from_disk = self.fill_from_log(start, &mut bytes).await?;
+        Ok(Some(Span {
+            start,
+            bytes: SpanBytes::Copied(bytes),
+            from_disk,
+        }))
+    }
+
+    /// Fills `dst` with commit-log bytes from local offset `start`: memory where it still
+    /// holds them, the device for the rest (one read per segment touched); true when the
+    /// device was read.
+    async fn fill_from_log(&self, start: u64, dst: &mut [u8]) -> Result<bool, StoreError> {
+        let mut done = 0usize;
+        let mut from_disk = false;
+        while done < dst.len() {
+            let plan = {
+                let log = self.inner.log.borrow();
+                memory_then_disk_plan(log.file(), start + done as u64, &mut dst[done..])?
+            };
+            let Some((seg, pos, len)) = plan else {
+                break; // the rest came from memory
+            };
+            assert!(len > 0, "an empty device read at {}", start + done as u64);
+            let d = read_segment_in_place(&seg, pos, len).await?;
+            dst[done..done + len].copy_from_slice(&d[..len]);
+            from_disk = true;
+            done += len;
         }
+        Ok(from_disk)
     }
 
     /// The record at a physical offset (VIEW_MESSAGE_BY_ID), size read from the log.
@@ -415,4 +502,134 @@ pub(super) fn memory_then_disk_plan(
     })?;
     let in_seg = (seg.start + file.segment_bytes() - start) as usize;
     Ok(Some((seg.clone(), start - seg.start, split.min(in_seg))))
+}
+
+/// Commit-log bytes read once for a run of a queue's records.
+struct Span {
+    /// Local offset of `bytes[0]`.
+    start: u64,
+    bytes: SpanBytes,
+    /// Whether any of it came from the device.
+    from_disk: bool,
+}
+
+/// A span's bytes: the device read's buffer, or memory and device bytes gathered.
+enum SpanBytes {
+    Device(glommio::io::ReadResult),
+    Copied(Vec<u8>),
+}
+
+impl std::ops::Deref for SpanBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            SpanBytes::Device(r) => r,
+            SpanBytes::Copied(v) => v,
+        }
+    }
+}
+
+impl Span {
+    /// Whether the record of `e` lies wholly inside.
+    fn covers(&self, e: &IndexEntry) -> bool {
+        let Some((_, local)) = super::commitlog::split_physical(e.physical_offset) else {
+            return false;
+        };
+        local >= self.start
+            && local + (e.size as usize + TRAILER_BYTES) as u64
+                <= self.start + self.bytes.len() as u64
+    }
+
+    /// The record of `e` (which the span covers) without its trailer, and with it: size,
+    /// magic and physical offset checked, the CRC left to [`verify`] for what is served.
+    fn record(&self, e: &IndexEntry, shard: u32) -> Result<(&[u8], &[u8]), StoreError> {
+        debug_assert!(self.covers(e));
+        let local = super::commitlog::split_physical(e.physical_offset).map_or(0, |(_, l)| l);
+        let at = (local - self.start) as usize;
+        let size = e.size as usize;
+        let whole = &self.bytes[at..at + size + TRAILER_BYTES];
+        match record::read_message_unchecked_crc(whole) {
+            Ok(r) if r.physical_offset() == e.physical_offset && r.bytes().len() == size => {
+                Ok((&whole[..size], whole))
+            }
+            other => Err(StoreError::Io(FileError::io(
+                "verify",
+                format!("commit log of shard {shard} at {}", e.physical_offset),
+                format!("stored record is not the one indexed: {other:?}"),
+            ))),
+        }
+    }
+}
+
+/// Paired check: what was CRC-checked before the write is checked again after the read,
+/// and the record is the one the index named.
+fn verify(whole: &[u8], phys: i64, shard: u32) -> Result<(), StoreError> {
+    match record::read_entry(whole) {
+        Ok(Entry::Message(r)) if r.physical_offset() == phys => Ok(()),
+        other => Err(StoreError::Io(FileError::io(
+            "verify",
+            format!("commit log of shard {shard} at {phys}"),
+            format!("stored record does not verify: {other:?}"),
+        ))),
+    }
+}
+
+/// End (local, exclusive) of one read that starts with the record `first` (`(start, end)`)
+/// and takes in the records of `next`, in log order, while each follows the last within
+/// [`MAX_SPAN_GAP_BYTES`], the read stays within [`MAX_SPAN_READ_BYTES`] and one segment.
+fn span_end(first: (u64, u64), next: impl Iterator<Item = (u64, u64)>, segment_bytes: u64) -> u64 {
+    let (start, mut end) = first;
+    let segment = start / segment_bytes;
+    for (s, e) in next {
+        if s < end
+            || s - end > MAX_SPAN_GAP_BYTES
+            || e - start > MAX_SPAN_READ_BYTES
+            || (e - 1) / segment_bytes != segment
+        {
+            break;
+        }
+        end = e;
+    }
+    end
+}
+
+#[cfg(test)]
+mod span_tests {
+    use super::*;
+
+    const SEG: u64 = 1 << 20;
+
+    #[test]
+    fn a_span_takes_in_nearby_records_and_stops_at_a_gap() {
+        let next = [
+            (1000, 1300),
+            (1400, 1700),
+            (1700 + MAX_SPAN_GAP_BYTES + 1, 40_000),
+        ];
+        assert_eq!(span_end((0, 900), next.into_iter(), SEG), 1700);
+        // Exactly the largest gap still joins.
+        let next = [(900 + MAX_SPAN_GAP_BYTES, 900 + MAX_SPAN_GAP_BYTES + 10)];
+        assert_eq!(
+            span_end((0, 900), next.into_iter(), SEG),
+            900 + MAX_SPAN_GAP_BYTES + 10
+        );
+    }
+
+    #[test]
+    fn a_span_stays_within_its_byte_limit_and_one_segment() {
+        let records = (1..).map(|i| (i * 1000, i * 1000 + 900));
+        let end = span_end((0, 900), records, SEG);
+        assert!(
+            end <= MAX_SPAN_READ_BYTES && end > MAX_SPAN_READ_BYTES - 1000,
+            "{end}"
+        );
+        // A record in the next segment is left for the next read.
+        let next = [(SEG - 500, SEG - 100), (SEG, SEG + 300)];
+        assert_eq!(
+            span_end((SEG - 1000, SEG - 600), next.into_iter(), SEG),
+            SEG - 100
+        );
+        // Out of order (never written so, but never read backwards either).
+        assert_eq!(span_end((5000, 5400), [(100, 200)].into_iter(), SEG), 5400);
+    }
 }

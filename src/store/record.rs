@@ -340,6 +340,30 @@ pub fn read_entry(buf: &[u8]) -> Result<Entry<'_>, RecordError> {
     }
 }
 
+/// The message at the start of `buf` with its size and magic checked but not its CRC:
+/// what a filter scan tests before it decides to serve a record (the CRC is checked on
+/// what is served, as a tag miss is decided from the index alone).
+pub fn read_message_unchecked_crc(buf: &[u8]) -> Result<Record<'_>, RecordError> {
+    if buf.len() < OFF_MAGIC + 4 {
+        return Err(RecordError::Truncated {
+            need: OFF_MAGIC + 4,
+            have: buf.len(),
+        });
+    }
+    let magic = be_i32(buf, OFF_MAGIC);
+    if magic != MESSAGE_MAGIC {
+        return Err(RecordError::BadMagic(magic));
+    }
+    let total = usize::try_from(be_i32(buf, OFF_TOTAL)).map_err(|_| RecordError::Inconsistent)?;
+    if buf.len() < total {
+        return Err(RecordError::Truncated {
+            need: total,
+            have: buf.len(),
+        });
+    }
+    Record::parse(&buf[..total])
+}
+
 /// A view of one verified message record (no trailer), with field offsets resolved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Record<'a> {
@@ -449,6 +473,10 @@ impl<'a> Record<'a> {
         be_i32(self.bytes, self.store_ts_at + 8 + store)
     }
 
+    /// The encoded properties as stored (not checked as UTF-8).
+    pub fn properties_raw(&self) -> &'a [u8] {
+        &self.bytes[self.props_at..self.props_at + self.props_len]
+    }
     /// The whole record as clients receive it.
     pub fn bytes(&self) -> &'a [u8] {
         self.bytes
@@ -495,7 +523,13 @@ impl<'a> Record<'a> {
     }
     /// Properties string.
     pub fn properties(&self) -> std::borrow::Cow<'a, str> {
-        String::from_utf8_lossy(&self.bytes[self.props_at..self.props_at + self.props_len])
+        let raw = &self.bytes[self.props_at..self.props_at + self.props_len];
+        // The checked conversion is the fast one for valid text (filter scans call this per
+        // record); only invalid bytes pay for the replacing one.
+        match std::str::from_utf8(raw) {
+            Ok(s) => std::borrow::Cow::Borrowed(s),
+            Err(_) => String::from_utf8_lossy(raw),
+        }
     }
     /// The consume-index tag hash of this record (0 without TAGS).
     pub fn tags_code(&self) -> i64 {
@@ -506,11 +540,23 @@ impl<'a> Record<'a> {
 /// Looks up a property in an encoded properties string (tolerates a trailing separator and
 /// malformed items).
 pub fn property<'a>(props: &'a str, key: &str) -> Option<&'a str> {
+    // Each item is tested by its prefix, not split at its separator: one search per item.
+    props.split(PROPERTY_SEPARATOR).find_map(|item| {
+        item.strip_prefix(key)
+            .and_then(|rest| rest.strip_prefix(NAME_VALUE_SEPARATOR))
+    })
+}
+
+/// [`property`] over the stored bytes, for scans that test many records: only the value
+/// found is left to check as text.
+pub fn property_raw<'a>(props: &'a [u8], key: &str) -> Option<&'a [u8]> {
+    let key = key.as_bytes();
     props
-        .split(PROPERTY_SEPARATOR)
-        .filter_map(|item| item.split_once(NAME_VALUE_SEPARATOR))
-        .find(|(k, _)| *k == key)
-        .map(|(_, v)| v)
+        .split(|b| *b == PROPERTY_SEPARATOR as u8)
+        .find_map(|item| match item.strip_prefix(key)? {
+            [sep, value @ ..] if *sep == NAME_VALUE_SEPARATOR as u8 => Some(value),
+            _ => None,
+        })
 }
 
 /// Java's `String.hashCode` of a tag (over UTF-16 code units), widened to i64 as the
@@ -599,6 +645,31 @@ mod tests {
         assert_eq!(property("A\u{1}1\u{2}B\u{1}2\u{2}", "B"), Some("2"));
         assert_eq!(property("junk\u{2}A\u{1}1", "A"), Some("1"));
         assert_eq!(property("", "A"), None);
+    }
+
+    proptest! {
+        /// The byte search scans use finds what the text search finds, for any items,
+        /// including a key that prefixes another, a missing value and stray separators.
+        #[test]
+        fn property_raw_agrees_with_property(
+            items in proptest::collection::vec(("[ab]{0,3}", "[ab\u{1}]{0,3}"), 0..6),
+            junk in any::<bool>(),
+            key in "[ab]{0,3}",
+        ) {
+            let mut props = items
+                .iter()
+                .map(|(k, v)| format!("{k}{NAME_VALUE_SEPARATOR}{v}"))
+                .collect::<Vec<_>>()
+                .join(&PROPERTY_SEPARATOR.to_string());
+            if junk {
+                props.insert_str(0, "ab\u{2}");
+                props.push(PROPERTY_SEPARATOR);
+            }
+            prop_assert_eq!(
+                property_raw(props.as_bytes(), &key),
+                property(&props, &key).map(str::as_bytes)
+            );
+        }
     }
 
     proptest! {

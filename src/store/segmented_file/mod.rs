@@ -31,8 +31,9 @@ mod tests;
 pub use error::FileError;
 pub use flush_batch::{FlushBatch, Sealed};
 pub use segment::{
-    claim as claim_space, list as list_segments, read as read_segment, segment_name, Allocation,
-    Segment, MAX_CLAIM_STEP_BYTES, MIN_CLAIM_BYTES,
+    claim as claim_space, list as list_segments, read as read_segment,
+    read_in_place as read_segment_in_place, segment_name, Allocation, Segment,
+    MAX_CLAIM_STEP_BYTES, MIN_CLAIM_BYTES,
 };
 
 /// Direct-I/O block size: every write starts and ends on this boundary.
@@ -549,6 +550,28 @@ impl SegmentedFile {
         let i = self.recent.partition_point(|c| c.start <= pos);
         let c = self.recent.get(i.checked_sub(1)?)?;
         holds(c.start, c.len).then(|| (c.start, &c.buf.as_bytes()[..c.len]))
+    }
+
+    /// Whether memory (the unwritten tail or the read cache) holds any byte of
+    /// `[start, end)`; when not, and `end` is written, the range is the device's alone.
+    pub fn memory_overlaps(&self, start: u64, end: u64) -> bool {
+        let overlaps = |c_start: u64, c_len: usize| c_start < end && start < c_start + c_len as u64;
+        if end > self.written {
+            return true;
+        }
+        if self
+            .active
+            .as_ref()
+            .is_some_and(|c| overlaps(c.start, c.len))
+        {
+            return true;
+        }
+        if self.sealed.iter().any(|c| overlaps(c.start, c.len)) {
+            return true;
+        }
+        // Cached chunks are ordered by start: only those starting before `end` can overlap.
+        let i = self.recent.partition_point(|c| c.start < end);
+        self.recent.range(..i).any(|c| overlaps(c.start, c.len))
     }
 
     /// The segment holding `offset`, if it is still stored.

@@ -108,6 +108,16 @@ pub fn list(dir: &Path) -> Result<Vec<u64>, FileError> {
 
 /// Reads `len` bytes at `pos` of a segment (any alignment).
 pub async fn read(seg: &Segment, pos: u64, len: usize) -> Result<Vec<u8>, FileError> {
+    Ok(read_in_place(seg, pos, len).await?[..len].to_vec())
+}
+
+/// [`read`] that hands back the device read's own buffer (at least `len` bytes), so a large
+/// read is not copied again.
+pub async fn read_in_place(
+    seg: &Segment,
+    pos: u64,
+    len: usize,
+) -> Result<glommio::io::ReadResult, FileError> {
     let r = tracked(IoKind::Read, seg.file.read_at(pos, len))
         .await
         .map_err(|e| FileError::io("read", &seg.path, format!("{len} bytes at {pos}: {e}")))?;
@@ -118,5 +128,5 @@ pub async fn read(seg: &Segment, pos: u64, len: usize) -> Result<Vec<u8>, FileEr
             format!("short read at {pos}: {} of {len}", r.len()),
         ));
     }
-    Ok(r[..len].to_vec())
+    Ok(r)
 }
