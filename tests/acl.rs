@@ -545,36 +545,12 @@ fn the_console_signs_with_its_keys() {
 /// changed is still refused.
 #[test]
 fn apache_4_9_8_client_frames_pass_with_an_app_account() {
-    let text = format!(
-        "accounts:
-  - accessKey: {}
-    secretKey: {}
-    admin: true
-  - accessKey: appUser
-    secretKey: appUser123
-    admin: false
-    defaultTopicPerm: DENY
-    defaultGroupPerm: SUB
-    topicPerms: [AclTopic=PUB|SUB, TBW102=PUB|SUB]
-    groupPerms: [aclGroup=SUB]
-",
-        ADMIN.0, ADMIN.1
+    let s = java_4_9_8_broker(
+        "[AclTopic=PUB|SUB, TBW102=PUB|SUB]",
+        "SUB",
+        "[aclGroup=SUB]",
     );
-    let s = standalone_prepared("aclEnable=true", move |dir: &Path| {
-        std::fs::write(dir.join("plain_acl.yml"), text).unwrap();
-    });
-    let admin_keys = key_env(ADMIN);
-    let create = update_topic(&s, "AclTopic", "4");
-    let create: Vec<&str> = create.iter().map(String::as_str).collect();
-    let (code, _, err) = coremq(&create, &with_keys(&admin_keys));
-    assert_eq!(code, 0, "{err}");
-    let fixture = |name: &str| {
-        std::fs::read(format!(
-            "{}/tests/fixtures/java-4.9.8/{name}.bin",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap()
-    };
+    let fixture = java_4_9_8_frame;
     let mut c = client(&s);
     let send = fixture("send_message_v2");
     c.send_raw(&send);
@@ -592,4 +568,61 @@ fn apache_4_9_8_client_frames_pass_with_an_app_account() {
     tampered[last] ^= 1;
     c.send_raw(&tampered);
     refused(&c.read_frame().expect("a refusal"), "signature mismatch");
+}
+
+/// The same captured frames from Apache's 4.9.8 client, signed correctly, are refused when
+/// `appUser` lacks the permission each needs (PUB on the topic for the send, SUB on the
+/// group for the pull), and the refusal names the resource.
+#[test]
+fn apache_4_9_8_client_frames_are_refused_without_the_permission() {
+    let s = java_4_9_8_broker("[AclTopic=SUB, TBW102=SUB]", "DENY", "[aclGroup=PUB]");
+    let mut c = client(&s);
+    c.send_raw(&java_4_9_8_frame("send_message_v2"));
+    refused(
+        &c.read_frame().expect("a response to the send"),
+        "accessKey appUser has no PUB permission on topic AclTopic",
+    );
+    c.send_raw(&java_4_9_8_frame("pull_message"));
+    refused(
+        &c.read_frame().expect("a response to the pull"),
+        "accessKey appUser has no SUB permission on group aclGroup",
+    );
+}
+
+/// A standalone with ACL on, the admin account and the issue's `appUser` with these
+/// permissions, and the topic the 4.9.8 frames name (created by the admin).
+fn java_4_9_8_broker(topic_perms: &str, default_group: &str, group_perms: &str) -> Standalone {
+    let text = format!(
+        "accounts:
+  - accessKey: {}
+    secretKey: {}
+    admin: true
+  - accessKey: appUser
+    secretKey: appUser123
+    admin: false
+    defaultTopicPerm: DENY
+    defaultGroupPerm: {default_group}
+    topicPerms: {topic_perms}
+    groupPerms: {group_perms}
+",
+        ADMIN.0, ADMIN.1
+    );
+    let s = standalone_prepared("aclEnable=true", move |dir: &Path| {
+        std::fs::write(dir.join("plain_acl.yml"), text).unwrap();
+    });
+    let admin_keys = key_env(ADMIN);
+    let create = update_topic(&s, "AclTopic", "4");
+    let create: Vec<&str> = create.iter().map(String::as_str).collect();
+    let (code, _, err) = coremq(&create, &with_keys(&admin_keys));
+    assert_eq!(code, 0, "{err}");
+    s
+}
+
+/// A frame Apache RocketMQ 4.9.8's client sent as appUser (tests/fixtures/java-4.9.8/).
+fn java_4_9_8_frame(name: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/tests/fixtures/java-4.9.8/{name}.bin",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
 }
