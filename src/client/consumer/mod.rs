@@ -17,6 +17,10 @@
 //! queue's order is never broken by a retry. Offsets are committed every 5 s, when a queue
 //! is given up, and on stop; delivery is at least once.
 
+mod broker_calls;
+mod locks;
+mod retry;
+
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -303,143 +307,6 @@ impl Consumer {
         }
     }
 
-    /// GET_CONSUMER_RUNNING_INFO (307), relayed by a broker for mqadmin: this consumer's
-    /// settings, subscriptions and the state of every queue it owns.
-    fn running_info(&self, req: &RemotingCommand) -> RemotingCommand {
-        let mut info = ConsumerRunningInfo::default();
-        let namesrv: Vec<String> = self.pull.namesrv().iter().map(|a| a.to_string()).collect();
-        for (k, v) in [
-            ("PROP_NAMESERVER_ADDR", namesrv.join(";")),
-            ("PROP_CONSUME_TYPE", "CONSUME_PASSIVELY".to_owned()),
-            ("PROP_CONSUMEORDERLY", self.cfg.orderly.to_string()),
-            ("PROP_THREADPOOL_CORE_SIZE", "1".to_owned()),
-            ("PROP_CONSUMER_START_TIMESTAMP", self.started_ms.to_string()),
-            (
-                "PROP_CLIENT_VERSION",
-                crate::protocol::version_name(crate::protocol::SERVER_VERSION),
-            ),
-            ("consumerGroup", self.cfg.group.clone()),
-            ("messageModel", "CLUSTERING".to_owned()),
-            ("consumeFromWhere", self.consume_from_where().to_owned()),
-            (
-                "pullThresholdForQueue",
-                self.cfg.pull_threshold_for_queue.to_string(),
-            ),
-            ("pullBatchSize", self.cfg.pull_batch_size.to_string()),
-            ("maxReconsumeTimes", self.cfg.max_reconsume().to_string()),
-        ] {
-            info.properties.insert(k.to_owned(), v);
-        }
-        info.subscription_set = self.subs.to_vec();
-        let (now, now_wall) = (Instant::now(), crate::clock::now_ms());
-        for (q, owned) in self.owned.borrow().iter() {
-            let run = &owned.run;
-            let cached = run.cached.get().max(0);
-            let locked = self.cfg.orderly && now < run.locked_until.get();
-            let lock_taken = run.locked_until.get() - Duration::from_millis(LOCK_VALID_MS);
-            info.mq_table.insert(
-                q.mq.clone(),
-                ProcessQueueInfo {
-                    commit_offset: run.consumed.get(),
-                    // As Java's ProcessQueue: 0 and 0 when nothing is cached.
-                    cached_msg_min_offset: if cached > 0 { run.consumed.get() } else { 0 },
-                    cached_msg_max_offset: if cached > 0 { run.cached_max.get() } else { 0 },
-                    cached_msg_count: cached,
-                    locked,
-                    last_lock_timestamp: if self.cfg.orderly {
-                        now_wall - now.saturating_duration_since(lock_taken).as_millis() as i64
-                    } else {
-                        0
-                    },
-                    droped: !run.alive.get(),
-                    last_pull_timestamp: run.last_pull_ms.get(),
-                    last_consume_timestamp: run.last_consume_ms.get(),
-                    ..Default::default()
-                },
-            );
-        }
-        req.success().with_body(info.to_json())
-    }
-
-    /// RESET_CONSUMER_CLIENT_OFFSET (220), from a broker running `resetOffsetByTime`: the
-    /// queues of the table this consumer holds are dropped at once (their tasks stop and
-    /// nothing more is committed from them), the new offsets are committed, and the next
-    /// rebalance, run now, takes the queues again from there.
-    fn reset_offsets(self: &Rc<Self>, req: &RemotingCommand) -> RemotingCommand {
-        let table: Vec<(MessageQueue, i64)> =
-            match from_json_lenient::<serde_json::Value>(&req.body) {
-                Ok(v) => object_keyed_entries::<MessageQueue, i64>(&v["offsetTable"])
-                    .filter_map(Result::ok)
-                    .collect(),
-                Err(e) => {
-                    tracing::warn!("reset-offset notice with a bad body: {e}");
-                    return req.error(ResponseCode::SYSTEM_ERROR, format!("bad body: {e}"));
-                }
-            };
-        let mut dropped = Vec::new();
-        {
-            let mut owned = self.owned.borrow_mut();
-            for (mq, offset) in table {
-                let held = owned.keys().find(|q| q.mq == mq).cloned();
-                if let Some(q) = held {
-                    if let Some(o) = owned.remove(&q) {
-                        o.run.alive.set(false);
-                        dropped.push((q, offset));
-                    }
-                }
-            }
-        }
-        tracing::info!(
-            group = %self.cfg.group,
-            queues = dropped.len(),
-            "offsets reset by the broker"
-        );
-        let me = self.clone();
-        self.resets_in_flight.set(self.resets_in_flight.get() + 1);
-        glommio::spawn_local(async move {
-            for (q, offset) in dropped {
-                if let Err(e) = me.pull.commit(&q, offset).await {
-                    tracing::warn!("committing the reset offset failed: {e}");
-                }
-            }
-            me.resets_in_flight.set(me.resets_in_flight.get() - 1);
-            me.rebalance_now.set(true);
-        })
-        .detach();
-        req.success()
-    }
-
-    /// CONSUME_MESSAGE_DIRECTLY (309), relayed by a broker for `queryMsgById -g -d`: hands
-    /// the stored message in the body to the listener once, outside any queue (no offset
-    /// moves, a failure is not sent back) and reports how it went.
-    fn consume_directly(&self, req: &RemotingCommand) -> RemotingCommand {
-        let Some(listener) = self.listener.borrow().clone() else {
-            return req.error(ResponseCode::SYSTEM_ERROR, "the consumer is not running");
-        };
-        let (mut msgs, _) = super::message::decode_pull_body(&req.body);
-        let Some(mut m) = msgs.pop().filter(|_| msgs.is_empty()) else {
-            return req.error(
-                ResponseCode::SYSTEM_ERROR,
-                "the body is not exactly one stored message",
-            );
-        };
-        m.restore_retry_topic();
-        let started = Instant::now();
-        let status = listener(&m);
-        let result = ConsumeMessageDirectlyResult {
-            order: self.cfg.orderly,
-            auto_commit: true,
-            consume_result: match status {
-                // A diagnostic call does not stop the consumer, whatever the listener says.
-                ConsumeStatus::Success | ConsumeStatus::Stop => ConsumeDirectlyOutcome::Success,
-                ConsumeStatus::Later => ConsumeDirectlyOutcome::Later,
-            },
-            remark: None,
-            spent_time_mills: started.elapsed().as_millis() as i64,
-        };
-        req.success().with_body(to_json(&result))
-    }
-
     fn heartbeat_body(&self) -> Vec<u8> {
         let from = self.consume_from_where();
         let v = serde_json::json!({
@@ -539,45 +406,6 @@ impl Consumer {
         }
     }
 
-    /// LOCK_BATCH_MQ / UNLOCK_BATCH_MQ for `mqs` of one broker.
-    fn lock_request(&self, code: RequestCode, mqs: Vec<MessageQueue>) -> RemotingCommand {
-        let body = LockBatchRequestBody {
-            consumer_group: self.cfg.group.clone(),
-            client_id: self.cfg.client_id.clone(),
-            mq_set: mqs.into_iter().collect(),
-            only_this_broker: false,
-        };
-        RemotingCommand::request(code.code(), ExtFields::new()).with_body(to_json(&body))
-    }
-
-    /// Locks `queues` on their brokers for this client; returns those locked.
-    async fn lock(&self, queues: &[QueueAt]) -> BTreeSet<QueueAt> {
-        let mut locked = BTreeSet::new();
-        for (addr, mqs) in by_broker(queues) {
-            let req = self.lock_request(RequestCode::LOCK_BATCH_MQ, mqs);
-            let r = match self.links().call(addr, req).await {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::warn!("lock on {addr} failed: {e}");
-                    continue;
-                }
-            };
-            if let Ok(ok) = from_json_lenient::<LockBatchResponseBody>(&r.body) {
-                locked.extend(ok.lock_ok_mq_set.into_iter().map(|mq| QueueAt { mq, addr }));
-            }
-        }
-        locked
-    }
-
-    async fn unlock(&self, queues: &[QueueAt]) {
-        for (addr, mqs) in by_broker(queues) {
-            let req = self.lock_request(RequestCode::UNLOCK_BATCH_MQ, mqs);
-            if let Err(e) = self.links().call(addr, req).await {
-                tracing::warn!("unlock on {addr} failed: {e}");
-            }
-        }
-    }
-
     /// Commits every owned queue whose offset moved.
     async fn commit_all(&self) {
         let due: Vec<(QueueAt, i64)> = self
@@ -615,27 +443,6 @@ impl Consumer {
         if self.cfg.orderly && !gone.is_empty() {
             self.unlock(&gone).await;
         }
-    }
-
-    /// Orderly: renews the locks of the queues owned now (every rebalance, 20 s, within
-    /// the 30 s a lock is trusted); a queue whose lock is refused is given up. Runs even
-    /// when the route cannot be refreshed.
-    async fn renew_locks(&self) {
-        let owned: Vec<QueueAt> = self.owned.borrow().keys().cloned().collect();
-        if owned.is_empty() {
-            return;
-        }
-        let taken = Instant::now();
-        let locked = self.lock(&owned).await;
-        for (q, o) in self.owned.borrow().iter() {
-            if locked.contains(q) {
-                o.run
-                    .locked_until
-                    .set(taken + Duration::from_millis(LOCK_VALID_MS));
-            }
-        }
-        let lost: Vec<QueueAt> = owned.into_iter().filter(|q| !locked.contains(q)).collect();
-        self.release(lost).await;
     }
 
     /// Recomputes the allocation and starts or stops queues to match; true when a queue
@@ -893,83 +700,6 @@ impl Consumer {
                 return true;
             }
             glommio::timer::sleep(Duration::from_millis(SUSPEND_CURRENT_QUEUE_MS)).await;
-        }
-    }
-
-    /// CONSUMER_SEND_MSG_BACK (36): the broker redelivers `m` later, or moves it to the
-    /// DLQ (`delay_level` -1, or out of retries).
-    async fn send_back(&self, q: &QueueAt, m: &Received, delay_level: i32) -> bool {
-        let (offset, level) = (m.commit_log_offset.to_string(), delay_level.to_string());
-        let max = self.cfg.max_reconsume().to_string();
-        let req = request(
-            RequestCode::CONSUMER_SEND_MSG_BACK,
-            &[
-                ("offset", &offset),
-                ("group", &self.cfg.group),
-                ("delayLevel", &level),
-                ("originMsgId", &m.msg_id),
-                ("originTopic", &m.topic),
-                ("unitMode", "false"),
-                ("maxReconsumeTimes", &max),
-            ],
-        );
-        match self.links().call(q.addr, req).await {
-            Ok(_) => true,
-            Err(e) => {
-                tracing::warn!("send-back of {} failed: {e}", m.msg_id);
-                false
-            }
-        }
-    }
-
-    /// RocketMQ's fallback when send-back fails: send a copy to `%RETRY%<group>` with the
-    /// next reconsume count and its delay; the broker dead-letters it past the maximum.
-    async fn resend_to_retry(&self, m: &Received) -> bool {
-        let producer = {
-            let mut slot = self.fallback.borrow_mut();
-            match &*slot {
-                Some(p) => p.clone(),
-                None => match super::producer::Producer::new(
-                    &format!("CLIENT_INNER_PRODUCER_{}", self.cfg.group),
-                    self.pull.namesrv().to_vec(),
-                    Duration::from_millis(CONTROL_TIMEOUT_MS),
-                ) {
-                    Ok(p) => slot.insert(Rc::new(p)).clone(),
-                    Err(_) => return false,
-                },
-            }
-        };
-        let times = m.reconsume_times.saturating_add(1);
-        let mut properties: Vec<(String, String)> = m
-            .properties
-            .iter()
-            .filter(|(k, _)| ![keys::UNIQ_KEY, keys::TAGS, keys::KEYS, keys::WAIT].contains(k))
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
-        let mut set = |k: &str, v: String| {
-            properties.retain(|(x, _)| x != k);
-            properties.push((k.to_owned(), v));
-        };
-        set(keys::RETRY_TOPIC, m.topic.clone());
-        set(keys::ORIGIN_MESSAGE_ID, m.msg_id.clone());
-        set(keys::RECONSUME_TIME, times.to_string());
-        set(
-            keys::MAX_RECONSUME_TIMES,
-            self.cfg.max_reconsume().to_string(),
-        );
-        set(keys::DELAY, (3 + times).to_string());
-        let copy = super::producer::Message {
-            topic: retry_topic(&self.cfg.group),
-            properties,
-            flag: 0,
-            ..super::producer::Message::copy_of(m)
-        };
-        match producer.send(&copy).await {
-            Ok(_) => true,
-            Err(e) => {
-                tracing::warn!("resending {} to the retry topic failed: {e}", m.msg_id);
-                false
-            }
         }
     }
 
