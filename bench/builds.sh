@@ -5,12 +5,13 @@
 # compare within a round, never across rounds.
 #
 #   bench/builds.sh stock=/tmp/coremq-a patched=/tmp/coremq-b
-#   RATES="max 5000 15000" ROUNDS=3 GEN=/tmp/coremq-a bench/builds.sh a=BIN b=BIN
+#   RATES="max 5000 15000 idle" ROUNDS=3 GEN=/tmp/coremq-a bench/builds.sh a=BIN b=BIN
 #
 # RATES: "max" is an unpaced `bench producer -s 128 -w 64` (no consumer); a number R is
 # `--rate R --e2e` with a `bench consumer` draining, which adds the end-to-end latency.
 # Broker CPU is its /proc stat delta over the producer run (warm-up included) per message
 # sent; generator CPU is its `time`. Idle is the host's idle + iowait share meanwhile.
+# "idle" sends nothing after the warm-up: the broker's CPU over IDLE_S seconds, in cores.
 # Everything runs on loopback; every run is bounded by DURATION.
 set -euo pipefail
 
@@ -19,6 +20,7 @@ DURATION="${DURATION:-6}"
 ROUNDS="${ROUNDS:-3}"
 RATES="${RATES:-max}"
 SHARDS="${SHARDS:-2}"
+IDLE_S="${IDLE_S:-20}"
 IO_MEMORY="${IO_MEMORY:-16777216}"
 # Seconds the consumer gets to join and rebalance before a producer starts.
 JOIN_S=3
@@ -56,6 +58,18 @@ for round in $(seq "$ROUNDS"); do
             ns="127.0.0.1:$NS_PORT"
             # Creates the topic and warms the broker before anything is measured.
             "$gen" bench producer -n "$ns" -t BenchmarkTest -s 128 -w 64 --duration 2 > /dev/null
+            if [ "$rate" = idle ]; then
+                # Let the warm-up's flushes and checkpoints settle first.
+                sleep 2
+                b0="$(proc_cpu_s "$BROKER_PID")"
+                sleep "$IDLE_S"
+                b1="$(proc_cpu_s "$BROKER_PID")"
+                printf "round %s %6s %-10s broker %.3f cores over %s s\n" "$round" "$rate" "$label" \
+                    "$(echo "($b1 - $b0) / $IDLE_S" | bc -l)" "$IDLE_S"
+                stop_coremq "$work"
+                work=""
+                continue
+            fi
             paced=()
             cpid=""
             if [ "$rate" != max ]; then

@@ -176,9 +176,7 @@ pub fn run(args: &StoreBenchArgs) -> Result<StoreBenchReport, String> {
 /// Preemption period of the benchmark's store executors, ms, shorter than the broker's
 /// [`crate::runtime::PREEMPT_PERIOD_MS`]. The appenders never wait, and glommio reaps the
 /// flushers' completions only when a round is preempted: at 100 ms, 64 KiB appends from
-/// 16 writers reached 0.07 of the device's bandwidth (p99 0.1-0.4 s), at 2 ms 0.65. The
-/// cost is the parking race the broker avoids: under heavy CPU contention a shard can
-/// park with work queued until the next wake tick ([`crate::runtime::wake_bound`]).
+/// 16 writers reached 0.07 of the device's bandwidth (p99 0.1-0.4 s), at 2 ms 0.65.
 const BENCH_STORE_PREEMPT_MS: u64 = 2;
 
 async fn shard_run(a: StoreBenchArgs, dir: PathBuf, shard: u32) -> Result<ShardResult, String> {

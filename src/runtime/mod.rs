@@ -4,18 +4,17 @@
 //! (often 8 MiB for a non-root user, and shared by every executor in the process). Roles
 //! that do no direct file I/O ask for the minimum so they start on any host.
 //!
-//! Why no executor here preempts more often than every [`PREEMPT_PERIOD_MS`]: glommio 0.9's
-//! scheduler arms the preemption timer, then runs task queues, but stops before the first
-//! one if the timer has already fired, and reports that it ran nothing. The executor then
-//! goes to sleep with runnable tasks, until some unrelated completion wakes it; at boot or
-//! idle there is none. A thread kept off its CPU for one period at that moment is enough,
-//! so short periods (a 2 ms preemption, or a `Latency::Matters(1 ms)` queue, which sets the
-//! period) hung shards at boot and tests under CI's load: a store loop (write, fdatasync,
-//! timer, blocking call; 2,000 rounds) stalled in 3-6 of 12 runs under CPU load with a 2 ms
-//! period, in none of 36 with 100 ms. [`wake_bound`] bounds what is left.
+//! Every executor preempts every [`PREEMPT_PERIOD_MS`], glommio's default. Stock glommio
+//! 0.9 could park an executor with runnable tasks: its scheduler stopped a round before the
+//! first task queue when the preemption timer had already fired (the thread was off its
+//! CPU), reported that nothing ran, and slept until some unrelated completion. Short periods
+//! hung shards at boot under CI's load, so coremq kept 100 ms and a 10 ms wake tick per
+//! executor (100 wakeups a second, idle or not). The vendored glommio
+//! (third_party/glommio, change 4 of its README.coremq.md) reports the queued work instead,
+//! so neither is needed: the test below runs the case that hung, with a 2 ms period and
+//! no tick.
 
 pub mod memory;
-pub mod wake_bound;
 
 use std::future::Future;
 
@@ -44,8 +43,7 @@ pub fn prompt_queue(name: &str) -> TaskQueueHandle {
     )
 }
 
-/// Preemption period of every executor, ms: glommio's default, and the shortest that is
-/// safe with glommio 0.9 (module docs).
+/// Preemption period of every executor, ms: glommio's default.
 pub const PREEMPT_PERIOD_MS: u64 = 100;
 
 /// A builder for an executor that runs a store: `name`, `placement`, `io_memory_bytes` of
@@ -61,8 +59,8 @@ pub fn store_executor(
         .preempt_timer(std::time::Duration::from_millis(PREEMPT_PERIOD_MS))
 }
 
-/// Starts `builder`'s executor thread and runs `make()`'s future there, with the
-/// [`wake_bound`] tick running beside it. Every executor of the process starts this way.
+/// Starts `builder`'s executor thread and runs `make()`'s future there. Every executor of
+/// the process starts this way.
 pub fn spawn_executor<F, Fut, T>(
     builder: LocalExecutorBuilder,
     make: F,
@@ -72,12 +70,7 @@ where
     Fut: Future<Output = T> + 'static,
     T: Send + 'static,
 {
-    builder.spawn(move || async move {
-        if let Err(e) = wake_bound::start() {
-            tracing::warn!("no wake-bound tick on this executor: {e}");
-        }
-        make().await
-    })
+    builder.spawn(make)
 }
 
 /// Runs `make()`'s future on a new, unpinned glommio executor thread named `name` and
@@ -116,10 +109,14 @@ mod tests {
     /// Executors running the loop at once, each on its own thread.
     const LOOPS: usize = 3;
 
+    /// Preemption period of the test's executors, ms: short, so that the timer often fires
+    /// while the thread is off its CPU.
+    const TEST_PREEMPT_MS: u64 = 2;
+
     /// The loop that hung shards with a 2 ms preemption period (module docs), on executors
-    /// built and started as shards', more of them than cores, while two threads spin: the
-    /// loop sleeps on every await, so each round is a chance to park with work queued. With
-    /// a 2 ms period and no tick this failed 6 of 6 runs.
+    /// started as shards' are, more of them than cores, while two threads spin: the loop
+    /// sleeps on every await, so each round is a chance to park with work queued. With stock
+    /// glommio 0.9.0 and no wake tick this failed 6 of 6 runs.
     #[test]
     fn a_store_executor_runs_its_queues_through_cpu_contention() {
         let _contention = Contention::start(CONTENDING_THREADS);
@@ -162,7 +159,8 @@ mod tests {
         let done = Arc::new(AtomicU64::new(0));
         let progress = done.clone();
         let executor = std::thread::spawn(move || {
-            let builder = store_executor("store-loop-test", Placement::Unbound, 1 << 20);
+            let builder = store_executor("store-loop-test", Placement::Unbound, 1 << 20)
+                .preempt_timer(Duration::from_millis(TEST_PREEMPT_MS));
             let work = move || async move {
                 let tq = prompt_queue("test");
                 let file = Rc::new(glommio::io::DmaFile::create(&path).await.unwrap());

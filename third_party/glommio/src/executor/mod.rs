@@ -1325,6 +1325,12 @@ impl LocalExecutor {
         loop {
             self.reactor.sys.install_eventfd();
             if self.need_preempt() {
+                // PATCH (coremq): a preemption timer that fired before anything ran (off
+                // the CPU, or kept armed across turns) must not read as "nothing to run":
+                // the caller would park with tasks queued and only an unrelated
+                // completion would wake it. Report the queued work, so the caller polls
+                // the rings (which resets the timer) and comes back.
+                ran |= !self.queues.borrow().active_executors.is_empty();
                 break;
             }
             if !self.run_one_task_queue() {

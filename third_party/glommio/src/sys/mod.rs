@@ -306,6 +306,10 @@ impl SleepNotifier {
     }
 
     pub(crate) fn notify(&self, force: bool) {
+        // PATCH (coremq): pairs with the fence a sleeper issues after `prepare_to_sleep`
+        // (sys/uring.rs): either it sees what was queued before this call, or this call
+        // sees `should_notify` set and writes the eventfd.
+        std::sync::atomic::fence(Ordering::SeqCst);
         if self
             .should_notify
             .compare_exchange(true, false, Ordering::Relaxed, Ordering::Relaxed)

@@ -37,7 +37,7 @@ use crate::{
         self,
         blocking::{BlockingThreadOp, BlockingThreadPool},
         dma_buffer::{BufferStorage, DmaBuffer},
-        membarrier, DirectIo, EnqueuedSource, EnqueuedStatus, InnerSource, IoBuffer,
+        DirectIo, EnqueuedSource, EnqueuedStatus, InnerSource, IoBuffer,
         PollableStatus, Source, SourceType, Statx, TimeSpec64,
     },
     uring_sys::{self, IoRingOp},
@@ -1222,6 +1222,8 @@ pub(crate) struct Reactor {
     poll_ring: RefCell<PollRing>,
 
     latency_preemption_timeout_src: Cell<Option<Source>>,
+    preempt_src: Cell<Option<Source>>,
+    user_timer_src: Cell<Option<(Source, Instant)>>,
     throughput_preemption_timeout_src: Cell<Option<Source>>,
 
     link_fd: RawFd,
@@ -1353,6 +1355,8 @@ impl Reactor {
             latency_ring: RefCell::new(latency_ring),
             poll_ring: RefCell::new(poll_ring),
             latency_preemption_timeout_src: Cell::new(None),
+            preempt_src: Cell::new(None),
+            user_timer_src: Cell::new(None),
             throughput_preemption_timeout_src: Cell::new(None),
             blocking_thread,
             link_fd,
@@ -1822,14 +1826,25 @@ impl Reactor {
         // to be removed otherwise we'll wake up when it expires.
         drop(self.latency_preemption_timeout_src.take());
 
-        // Schedule the throughput-based timeout immediately: it won't matter if we end
-        // up sleeping.
-        self.throughput_preemption_timeout_src.replace(Some(
-            main_ring.prepare_throughput_preemption_timer(
-                self.ring_depth() as u32,
-                self.eventfd_src.raw(),
-            ),
-        ));
+        // PATCH: the preempt timer stays armed until it fires, across turns and sleeps
+        // (a sleeping reactor wakes at most once per preempt period for it).
+        let live_preempt = self.preempt_src.take().filter(|s| s.result().is_none());
+        // PATCH: the user timer stays armed while awake (if it fires, it only preempts);
+        // before a sleep it is replaced only if the wanted deadline moved.
+        let mut armed_user = self.user_timer_src.take().filter(|(s, _)| s.result().is_none());
+
+        // PATCH: the throughput timer counts completions; keep it armed until it fires.
+        let tp = match self.throughput_preemption_timeout_src.take() {
+            Some(src) if src.result().is_none() => src,
+            other => {
+                drop(other);
+                main_ring.prepare_throughput_preemption_timer(
+                    self.ring_depth() as u32,
+                    self.eventfd_src.raw(),
+                )
+            }
+        };
+        self.throughput_preemption_timeout_src.replace(Some(tp));
 
         // This will only dispatch if we run out of sqes. Which means until
         // flush_rings! nothing is really send to the kernel...
@@ -1847,13 +1862,35 @@ impl Reactor {
             && main_ring.can_sleep()
             && lat_ring.can_sleep();
 
+        let mut late = 0;
         if should_sleep {
             // We are about to go to sleep. It's ok to sleep, but if there
             // is a timer set, we need to make sure we wake up to handle it.
-            if let Some(dur) = user_timer {
-                self.latency_preemption_timeout_src
-                    .set(Some(lat_ring.prepare_latency_preemption_timer(dur)));
-                assert!(flush_rings!(lat_ring)? > 0);
+            const SLACK: Duration = Duration::from_micros(50);
+            let want = user_timer.map(|d| Instant::now() + d);
+            match (armed_user.take(), want) {
+                (Some((src, at)), Some(w)) if at <= w + SLACK && w <= at + SLACK => {
+                    self.user_timer_src.set(Some((src, at)));
+                }
+                (old, want) => {
+                    let cancelled = old.is_some();
+                    drop(old);
+                    if cancelled {
+                        flush_cancellations!(into &mut late; lat_ring);
+                    }
+                    if let (Some(w), Some(dur)) = (want, user_timer) {
+                        self.user_timer_src
+                            .set(Some((lat_ring.prepare_latency_preemption_timer(dur), w)));
+                    }
+                    if cancelled || want.is_some() {
+                        flush_rings!(lat_ring)?;
+                    }
+                    // A cancelled timeout completes at submission: read it now, or the
+                    // sleep below would return at once.
+                    if cancelled {
+                        consume_rings!(into &mut late; lat_ring);
+                    }
+                }
             }
             // From this moment on the remote executors are aware that we are sleeping
             // We have to sweep the remote channels function once more because since
@@ -1861,10 +1898,12 @@ impl Reactor {
             // that opened up room. If it did we bail on sleep and go process it.
             self.notifier.prepare_to_sleep();
             // See https://www.scylladb.com/2018/02/15/memory-barriers-seastar-linux/ for
-            // details. This translates to `sys_membarrier()` /
-            // `MEMBARRIER_CMD_PRIVATE_EXPEDITED`
-            membarrier::heavy();
-            let events = process_remote_channels() + self.flush_syscall_thread();
+            // details. PATCH (coremq): a SeqCst fence instead of `membarrier::heavy()`
+            // (an IPI to every CPU running a thread of the process, at every sleep).
+            // `SleepNotifier::notify` fences too, between queueing and reading
+            // `should_notify`: two SeqCst fences order the pair, as in Dekker's algorithm.
+            std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+            let events = process_remote_channels() + self.flush_syscall_thread() + late;
             if events == 0 {
                 if self.eventfd_src.is_installed().unwrap() {
                     self.link_rings_and_sleep(&mut main_ring)
@@ -1879,8 +1918,13 @@ impl Reactor {
             }
         }
 
-        if let Some(preempt) = preempt_timer() {
-            self.latency_preemption_timeout_src
+        if armed_user.is_some() {
+            self.user_timer_src.set(armed_user);
+        }
+        if live_preempt.is_some() {
+            self.preempt_src.set(live_preempt);
+        } else if let Some(preempt) = preempt_timer() {
+            self.preempt_src
                 .set(Some(lat_ring.prepare_latency_preemption_timer(preempt)));
             flush_rings!(lat_ring, main_ring)?;
         }
