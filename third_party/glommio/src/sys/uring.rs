@@ -1221,7 +1221,6 @@ pub(crate) struct Reactor {
     latency_ring: RefCell<SleepableRing>,
     poll_ring: RefCell<PollRing>,
 
-    latency_preemption_timeout_src: Cell<Option<Source>>,
     preempt_src: Cell<Option<Source>>,
     user_timer_src: Cell<Option<(Source, Instant)>>,
     throughput_preemption_timeout_src: Cell<Option<Source>>,
@@ -1354,7 +1353,6 @@ impl Reactor {
             main_ring: RefCell::new(main_ring),
             latency_ring: RefCell::new(latency_ring),
             poll_ring: RefCell::new(poll_ring),
-            latency_preemption_timeout_src: Cell::new(None),
             preempt_src: Cell::new(None),
             user_timer_src: Cell::new(None),
             throughput_preemption_timeout_src: Cell::new(None),
@@ -1817,14 +1815,6 @@ impl Reactor {
 
         // consume all events from the rings
         consume_rings!(into &mut woke; lat_ring, poll_ring, main_ring);
-
-        // Cancel the old timer regardless of whether we can sleep:
-        // if we won't sleep, we will register the new timer with its new
-        // value.
-        //
-        // But if we will sleep, there might be a timer registered that needs
-        // to be removed otherwise we'll wake up when it expires.
-        drop(self.latency_preemption_timeout_src.take());
 
         // PATCH: the preempt timer stays armed until it fires, across turns and sleeps
         // (a sleeping reactor wakes at most once per preempt period for it).
