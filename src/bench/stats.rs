@@ -255,7 +255,8 @@ where
         let builder = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
             .name(&format!("{name}-{e}"))
             .io_memory(crate::runtime::NETWORK_ONLY_IO_MEMORY_BYTES);
-        let h = crate::runtime::spawn_executor(builder, move || work(e, tx))
+        let h = builder
+            .spawn(move || work(e, tx))
             .map_err(|e| format!("starting a {name} executor: {e}"))?;
         handles.push(h);
     }

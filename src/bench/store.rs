@@ -129,7 +129,8 @@ pub fn run(args: &StoreBenchArgs) -> Result<StoreBenchReport, String> {
             a.io_memory_bytes,
         )
         .preempt_timer(Duration::from_millis(BENCH_STORE_PREEMPT_MS));
-        let h = crate::runtime::spawn_executor(builder, move || shard_run(a, dir, shard))
+        let h = builder
+            .spawn(move || shard_run(a, dir, shard))
             .map_err(|e| format!("starting shard {shard}: {e}"))?;
         handles.push(h);
     }

@@ -201,22 +201,23 @@ pub fn run(
                 .blocking_thread_pool_placement(glommio::PoolPlacement::Unbound(
                     BLOCKING_THREADS_PER_SHARD,
                 ));
-        let h = crate::runtime::spawn_executor(builder, move || async move {
-            let r = shard_main(
-                i,
-                mesh,
-                (ident, meta, acl),
-                (sockets, grpc, ha),
-                root_dir,
-                ready.clone(),
-            )
-            .await;
-            if let Err(e) = &r {
-                let _ = ready.send(Err(format!("shard {i}: {e}")));
-            }
-            r
-        })
-        .map_err(|e| format!("starting shard {i} executor: {e}"))?;
+        let h = builder
+            .spawn(move || async move {
+                let r = shard_main(
+                    i,
+                    mesh,
+                    (ident, meta, acl),
+                    (sockets, grpc, ha),
+                    root_dir,
+                    ready.clone(),
+                )
+                .await;
+                if let Err(e) = &r {
+                    let _ = ready.send(Err(format!("shard {i}: {e}")));
+                }
+                r
+            })
+            .map_err(|e| format!("starting shard {i} executor: {e}"))?;
         handles.push(h);
     }
     drop(ready_tx);

@@ -18,7 +18,7 @@ pub mod memory;
 
 use std::future::Future;
 
-use glommio::{ExecutorJoinHandle, LocalExecutorBuilder, Placement, TaskQueueHandle};
+use glommio::{LocalExecutorBuilder, Placement, TaskQueueHandle};
 
 /// io_uring registered memory for an executor that does no storage I/O.
 pub const NETWORK_ONLY_IO_MEMORY_BYTES: usize = 128 * 1024;
@@ -59,20 +59,6 @@ pub fn store_executor(
         .preempt_timer(std::time::Duration::from_millis(PREEMPT_PERIOD_MS))
 }
 
-/// Starts `builder`'s executor thread and runs `make()`'s future there. Every executor of
-/// the process starts this way.
-pub fn spawn_executor<F, Fut, T>(
-    builder: LocalExecutorBuilder,
-    make: F,
-) -> glommio::Result<ExecutorJoinHandle<T>, ()>
-where
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: Future<Output = T> + 'static,
-    T: Send + 'static,
-{
-    builder.spawn(make)
-}
-
 /// Runs `make()`'s future on a new, unpinned glommio executor thread named `name` and
 /// waits for it to finish.
 pub fn run_unpinned<F, Fut, T>(name: &str, io_memory_bytes: usize, make: F) -> std::io::Result<T>
@@ -84,7 +70,8 @@ where
     let builder = LocalExecutorBuilder::new(Placement::Unbound)
         .name(name)
         .io_memory(io_memory_bytes);
-    let handle = spawn_executor(builder, make)
+    let handle = builder
+        .spawn(make)
         .map_err(|e| std::io::Error::other(format!("starting executor {name}: {e}")))?;
     handle
         .join()
@@ -151,7 +138,7 @@ mod tests {
     }
 
     /// Runs [`ROUNDS`] of write + fdatasync + timer + blocking call in a [`prompt_queue`] of a
-    /// store executor started by [`spawn_executor`]; fails on a round that makes no progress
+    /// store executor; fails on a round that makes no progress
     /// for [`STALL_LIMIT_S`].
     fn store_loop() {
         let dir = tempfile::tempdir().unwrap();
@@ -182,7 +169,7 @@ mod tests {
                     progress.store(i + 1, Ordering::Relaxed);
                 }
             };
-            spawn_executor(builder, work).unwrap().join().unwrap();
+            builder.spawn(work).unwrap().join().unwrap();
         });
         let mut seen = 0;
         let mut since = Instant::now();
