@@ -590,6 +590,47 @@ fn the_python_push_consumer_consumes_and_a_failure_comes_back() {
     assert_eq!(r["repeated"].as_array().unwrap().len(), 0, "{r}");
 }
 
+/// A push consumer's leases are renewed while it lives: a handler that runs for longer
+/// than the lease gets each message once, and a held message stays away from the rest
+/// of the group; when the holder ends, what it held comes back within
+/// invisibleTimeMillisWhenClear instead of the rest of its lease.
+#[test]
+fn push_consumer_leases_are_renewed_while_it_lives_and_cut_when_it_ends() {
+    // Leases of 6 s, renewed when 2 s are left: without the clear a held message would
+    // come back 4-6 s after its holder ended; with it, after 1 s.
+    let b = broker(
+        "defaultInvisibleTimeMills=6000\nrenewAheadTimeMillis=2000\nrenewSchedulePeriodMillis=250",
+    );
+    b.topic("SdkRenew", 2, None);
+    let out = b.sdk(
+        Duration::from_secs(180),
+        &["renew", "SdkRenew", "SdkRenewGroup", "10"],
+    );
+    let push = &out[0]["push"];
+    for i in 0..6 {
+        assert_eq!(
+            push[format!("r{i}")],
+            serde_json::json!([1]),
+            "a 10 s handler on 6 s leases gets each message once: {push}"
+        );
+    }
+    let r = &out[1];
+    assert_eq!(r["held"], serde_json::json!(["held"]), "{r}");
+    assert_eq!(
+        r["early"],
+        serde_json::json!([]),
+        "held for 10 s, past its first lease: {r}"
+    );
+    let back = r["back_s"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("never came back: {r}"));
+    assert!(
+        back < 3.0,
+        "came back {back:.1} s after its client ended: {r}"
+    );
+    assert_eq!(r["attempt"], 2, "{r}");
+}
+
 #[test]
 fn acl_refuses_unsigned_calls_and_takes_the_sdk_signature() {
     let b = acl_broker(

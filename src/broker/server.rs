@@ -353,6 +353,9 @@ async fn shard_main(
         listeners.push(
             glommio::spawn_local(super::grpc::server::serve(listener, shard.clone())).detach(),
         );
+        if shard.cfg().enable_proxy_auto_renew {
+            listeners.push(glommio::spawn_local(super::grpc::renewal::run(shard.clone())).detach());
+        }
     }
     if i == 0 {
         // Registered before the boot line, as RocketMQ's broker: a client that starts

@@ -171,6 +171,8 @@ pub struct Shard {
     pub pop_journal: RefCell<Option<Rc<super::pop::journal::AckJournal>>>,
     /// gRPC clients whose connection is on this core.
     pub grpc_clients: RefCell<super::grpc::clients::GrpcClients>,
+    /// Deliveries this core's push consumers hold, whose leases it renews.
+    pub grpc_renewals: RefCell<super::grpc::renewal::Renewals>,
     /// The other broker groups' gRPC endpoints and routes (QueryRoute).
     pub grpc_peers: super::grpc::peers::Peers,
 }
@@ -232,6 +234,7 @@ impl Shard {
                 crate::clock::now_ms().max(0) as u64 * 1_000,
             )),
             grpc_clients: RefCell::default(),
+            grpc_renewals: RefCell::default(),
             grpc_peers: Default::default(),
             pop_journal: RefCell::new(None),
             timer: RefCell::new(None),

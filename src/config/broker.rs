@@ -170,6 +170,20 @@ config_struct! {
         /// coremq: `host:port` QueryRoute gives gRPC clients (NAT, containers); empty =
         /// brokerIP1 with grpcServerPort.
         grpc_advertised_address: String = "grpcAdvertisedAddress", String::new();
+        /// RocketMQ 5 proxy: lease of a push consumer's (auto-renewing) receive, ms.
+        default_invisible_time_mills: u64 = "defaultInvisibleTimeMills", 60_000;
+        /// RocketMQ 5 proxy: keep renewing push consumers' leases while they are alive.
+        enable_proxy_auto_renew: bool = "enableProxyAutoRenew", true;
+        /// RocketMQ 5 proxy: a lease this close to running out is renewed, ms.
+        renew_ahead_time_millis: u64 = "renewAheadTimeMillis", 10_000;
+        /// RocketMQ 5 proxy: a message is renewed for at most this long after its
+        /// receive, ms; then its lease runs out and it is delivered again.
+        renew_max_time_millis: u64 = "renewMaxTimeMillis", 3 * 3600 * 1000;
+        /// RocketMQ 5 proxy: how often leases are checked for renewal, ms.
+        renew_schedule_period_millis: u64 = "renewSchedulePeriodMillis", 5_000;
+        /// RocketMQ 5 proxy: leases of a client that ends are cut to this, ms, so what
+        /// it held comes back soon.
+        invisible_time_millis_when_clear: u64 = "invisibleTimeMillisWhenClear", 1_000;
         /// coremq: directory of broker.log.
         log_dir: PathBuf = "logDir", expand_home("~/logs/coremqlogs");
         /// coremq: log level; RUST_LOG overrides it.
@@ -235,6 +249,28 @@ impl BrokerConfig {
             return Err(ConfigError::Invalid(format!(
                 "accessMessageInMemoryMaxRatio={} must be 0..=100",
                 self.access_message_in_memory_max_ratio
+            )));
+        }
+        use crate::broker::grpc::receive::{MAX_INVISIBLE_MS, MIN_INVISIBLE_MS};
+        let lease = self.default_invisible_time_mills;
+        if !(MIN_INVISIBLE_MS as u64..=MAX_INVISIBLE_MS as u64).contains(&lease) {
+            return Err(ConfigError::Invalid(format!(
+                "defaultInvisibleTimeMills={lease} must be {MIN_INVISIBLE_MS}..={MAX_INVISIBLE_MS}"
+            )));
+        }
+        if self.renew_ahead_time_millis >= lease {
+            return Err(ConfigError::Invalid(format!(
+                "renewAheadTimeMillis={} must be below defaultInvisibleTimeMills={lease}",
+                self.renew_ahead_time_millis
+            )));
+        }
+        // A lease must not run out between two scans.
+        if self.renew_schedule_period_millis < 100
+            || self.renew_schedule_period_millis >= self.renew_ahead_time_millis
+        {
+            return Err(ConfigError::Invalid(format!(
+                "renewSchedulePeriodMillis={} must be at least 100 and below renewAheadTimeMillis={}",
+                self.renew_schedule_period_millis, self.renew_ahead_time_millis
             )));
         }
         if !self.ha_master_address.is_empty()
@@ -401,6 +437,24 @@ mod tests {
         assert_eq!(c.broker_id, 0, "a master's brokerId is forced to 0");
         c.delete_when = "4;25".into();
         assert!(c.validate().unwrap_err().to_string().contains("deleteWhen"));
+    }
+
+    #[test]
+    fn lease_renewal_settings_that_cannot_work_are_refused_by_key() {
+        let check = |f: fn(&mut BrokerConfig)| {
+            let mut c = BrokerConfig::default();
+            f(&mut c);
+            c.validate().err().map(|e| e.to_string())
+        };
+        assert_eq!(check(|_| {}), None, "the proxy's defaults are valid");
+        let e = check(|c| c.default_invisible_time_mills = 500).unwrap();
+        assert!(e.starts_with("defaultInvisibleTimeMills=500"), "{e}");
+        let e = check(|c| c.renew_ahead_time_millis = 60_000).unwrap();
+        assert!(e.starts_with("renewAheadTimeMillis=60000"), "{e}");
+        let e = check(|c| c.renew_schedule_period_millis = 10_000).unwrap();
+        assert!(e.starts_with("renewSchedulePeriodMillis=10000"), "{e}");
+        let e = check(|c| c.renew_schedule_period_millis = 50).unwrap();
+        assert!(e.starts_with("renewSchedulePeriodMillis=50"), "{e}");
     }
 
     #[test]

@@ -327,6 +327,73 @@ def push(endpoint, topic, group, n):
     os._exit(0)
 
 
+def renew(endpoint, topic, group, hold_s):
+    """Leases of auto-renewing receives (the broker runs with a short
+    defaultInvisibleTimeMills). A PushConsumer whose handler runs hold_s, longer than
+    the lease, gets each message once. Then a client receives with auto_renew, the
+    message stays away from another consumer of the group for hold_s, and comes back
+    soon after its client ends."""
+    from rocketmq import ConsumeResult, MessageListener, PushConsumer
+    import threading
+
+    hold_s = float(hold_s)
+    p = producer(endpoint, topic)
+    for i in range(6):
+        p.send(message(topic, f"r{i}".encode()))
+    lock = threading.Lock()
+    attempts = {}
+    done = set()
+
+    class Slow(MessageListener):
+        def consume(self, m):
+            body = m.body.decode()
+            with lock:
+                attempts.setdefault(body, []).append(m.delivery_attempt)
+            time.sleep(hold_s)
+            with lock:
+                done.add(body)
+            return ConsumeResult.SUCCESS
+
+    c = PushConsumer(config(endpoint), group, Slow(), {topic: FilterExpression("*")})
+    c.startup()
+    deadline = time.time() + hold_s * 4 + 30
+    while time.time() < deadline:
+        with lock:
+            if len(done) >= 6:
+                break
+        time.sleep(0.2)
+    time.sleep(2)  # a redelivery after the acks would show now
+    c.shutdown()
+    with lock:
+        out(push=attempts)
+
+    p.send(message(topic, b"held"))
+    p.shutdown()
+    a = consumer(endpoint, group, topic)
+    queue = a._SimpleConsumer__select_topic_queue(topic)
+    got = []
+    deadline = time.time() + 30
+    while not got and time.time() < deadline:
+        req = a._receive_req(topic, queue, 1, True, long_polling_timeout=5)
+        got = a._receive(queue, req, 20)
+    b = consumer(endpoint, group, topic, await_s=2)
+    early = []
+    until = time.time() + hold_s
+    while time.time() < until:
+        early += [m.body.decode() for m in b.receive(1, 10)]
+    a.shutdown()  # NotifyClientTermination
+    t0 = time.time()
+    back, attempt = None, None
+    while back is None and time.time() < t0 + 30:
+        for m in b.receive(1, 10):
+            back, attempt = time.time() - t0, m.delivery_attempt
+            b.ack(m)
+    b.shutdown()
+    out(held=[m.body.decode() for m in got], early=early, back_s=back, attempt=attempt)
+    import os
+    os._exit(0)
+
+
 def acl(endpoint, topic, group, ak, sk):
     """ACL on: unsigned raw calls are refused; the SDK signed with ak/sk sends and
     receives; a topic the account lacks is refused by name."""
@@ -502,6 +569,7 @@ if __name__ == "__main__":
         "timer-send": timer_send,
         "transactions": transactions,
         "push": push,
+        "renew": renew,
         "acl": acl,
         "timer-receive": timer_receive,
         "timer-burst": timer_burst,

@@ -21,6 +21,12 @@ fn stale(handle: &str) -> Option<v2::Status> {
     )
 }
 
+/// The handle's delivery is no longer the client's to hold: stop renewing it here.
+fn release(call: &Call, group: &str, topic: &str, h: &ReceiptHandle) {
+    let key = (group.to_owned(), topic.to_owned(), h.queue_id, h.offset);
+    call.shard.grpc_renewals.borrow_mut().release(&key, h.lease);
+}
+
 fn names(
     group: &Option<v2::Resource>,
     topic: &Option<v2::Resource>,
@@ -45,6 +51,7 @@ pub async fn ack_message(call: Rc<Call>, req: v2::AckMessageRequest) -> v2::AckM
         let st = match ReceiptHandle::decode(&e.receipt_handle) {
             Err(msg) => status(v2::Code::InvalidReceiptHandle, msg),
             Ok(h) => {
+                release(&call, &group, &topic, &h);
                 let (g, t) = (group.clone(), topic.clone());
                 let o = call.shard.queue_owner(&topic, h.queue_id);
                 match call
@@ -103,6 +110,8 @@ pub async fn change_invisible(
         Ok(h) => h,
         Err(msg) => return fail(status(v2::Code::InvalidReceiptHandle, msg)),
     };
+    // The client decides this delivery's time from now on (a push consumer's nack).
+    release(&call, &group, &topic, &h);
     let o = call.shard.queue_owner(&topic, h.queue_id);
     match call
         .shard
@@ -139,6 +148,7 @@ pub async fn forward_to_dlq(
         Ok(h) => h,
         Err(msg) => return reply(status(v2::Code::InvalidReceiptHandle, msg)),
     };
+    release(&call, &group, &topic, &h);
     let o = call.shard.queue_owner(&topic, h.queue_id);
     match call
         .shard

@@ -64,6 +64,11 @@ impl GrpcClients {
         }
     }
 
+    /// True while the client is known here (announced, and not ended or expired).
+    pub fn knows(&self, client_id: &str) -> bool {
+        self.by_id.contains_key(client_id)
+    }
+
     /// Forgets a client (NotifyClientTermination).
     pub fn remove(&mut self, client_id: &str) {
         self.by_id.remove(client_id);

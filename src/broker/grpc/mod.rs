@@ -9,7 +9,8 @@
 //! - [`server`]: listener, connections, the path → RPC dispatch and request decoding.
 //! - [`route`]: QueryRoute, QueryAssignment; [`telemetry`]: the settings stream;
 //!   [`send`]: SendMessage; [`receive`]: ReceiveMessage; [`ack`]: AckMessage,
-//!   ChangeInvisibleDuration, ForwardMessageToDeadLetterQueue; [`convert`]: a stored
+//!   ChangeInvisibleDuration, ForwardMessageToDeadLetterQueue; [`renewal`]: push
+//!   consumers' leases kept alive while they are; [`convert`]: a stored
 //!   record as a gRPC `Message`; [`acl`]: plain ACL on calls; [`clients`]: the gRPC clients seen on this core.
 
 pub mod ack;
@@ -19,6 +20,7 @@ pub mod clients;
 pub mod convert;
 pub mod peers;
 pub mod receive;
+pub mod renewal;
 pub mod route;
 pub mod send;
 pub mod server;

@@ -17,6 +17,7 @@ use hyper::Response;
 
 use super::body::{channel, BodyWriter, GrpcBody};
 use super::convert::{to_message, Delivery};
+use super::renewal::{extend_all, Held};
 use super::route::accepted_types;
 use super::server::{grpc_response, Call};
 use super::telemetry::LONG_POLLING_TIMEOUT_MS;
@@ -36,8 +37,6 @@ use crate::store::record::{tags_hash_code, Record};
 pub const MIN_INVISIBLE_MS: i64 = 1_000;
 /// Longest lease, ms (the proxy's 12 h).
 pub const MAX_INVISIBLE_MS: i64 = 12 * 3600 * 1000;
-/// Lease of an auto-renewing (push consumer) receive, ms (the proxy's 60 s).
-pub const AUTO_RENEW_INVISIBLE_MS: i64 = 60_000;
 /// Time kept back from the client's deadline for the answer to reach it, ms.
 pub const DEADLINE_MARGIN_MS: u64 = 500;
 
@@ -66,6 +65,10 @@ pub fn open(call: Rc<Call>, req: v2::ReceiveMessageRequest) -> Response<GrpcBody
 
 struct Plan {
     pop: PopRequest,
+    /// The client, when known on this core at the start (it may end while this waits).
+    client: Option<String>,
+    /// Renew the leases for `client` (a push consumer's receive).
+    renew: bool,
     /// Owner shard → its queues.
     owners: Vec<(usize, Vec<i32>)>,
     poll_until: Instant,
@@ -136,7 +139,13 @@ async fn prepare(call: &Call, req: v2::ReceiveMessageRequest) -> Result<Plan, v2
         .ok_or_else(|| bad(v2::Code::BadRequest, "message_queue is missing".into()))
         .and_then(|q| name_of(&q.topic, "message_queue.topic"))?;
     let filter = filter_of(&req.filter_expression, shard.cfg().enable_property_filter)?;
-    let invisible_ms = match duration_ms(&req.invisible_duration) {
+    // A push consumer's receive (auto_renew) gets defaultInvisibleTimeMills, as from the
+    // proxy, whatever it asks; the lease is then renewed while the client lives.
+    let asked = match req.auto_renew {
+        true => Some(shard.cfg().default_invisible_time_mills as i64),
+        false => duration_ms(&req.invisible_duration),
+    };
+    let invisible_ms = match asked {
         Some(ms) if (MIN_INVISIBLE_MS..=MAX_INVISIBLE_MS).contains(&ms) => ms,
         Some(ms) => {
             return Err(bad(
@@ -146,7 +155,6 @@ async fn prepare(call: &Call, req: v2::ReceiveMessageRequest) -> Result<Plan, v2
             ),
             ))
         }
-        None if req.auto_renew => AUTO_RENEW_INVISIBLE_MS,
         None => {
             return Err(bad(
                 v2::Code::IllegalInvisibleTime,
@@ -207,7 +215,14 @@ async fn prepare(call: &Call, req: v2::ReceiveMessageRequest) -> Result<Plan, v2
         }
     }
     let batch = (req.batch_size.max(1) as usize).min(MAX_POP_BATCH);
+    let client = shard
+        .grpc_clients
+        .borrow()
+        .knows(&call.client_id)
+        .then(|| call.client_id.clone());
     Ok(Plan {
+        renew: req.auto_renew && client.is_some() && shard.cfg().enable_proxy_auto_renew,
+        client,
         pop: PopRequest {
             group,
             topic,
@@ -265,7 +280,18 @@ async fn serve(call: &Call, plan: Plan, w: &BodyWriter) {
             content: s.map(Content::Status),
         })
     };
+    let ended = || {
+        plan.client
+            .as_ref()
+            .is_some_and(|c| !call.shard.grpc_clients.borrow().knows(c))
+    };
     loop {
+        // A receive whose caller went away (reset, or its client ended while this
+        // waited) takes nothing: the SDK would drop what it got.
+        if w.is_gone() || ended() {
+            send_status(status(v2::Code::MessageNotFound, "the client has gone"));
+            break;
+        }
         let popped = match pop_all(call, &plan).await {
             Ok(p) => p,
             Err(e) => {
@@ -273,12 +299,48 @@ async fn serve(call: &Call, plan: Plan, w: &BodyWriter) {
                 break;
             }
         };
+        if !popped.is_empty() && (w.is_gone() || ended()) {
+            // Gone during the pop: handed back at once, as the proxy nacks a failed write.
+            let leases = popped
+                .iter()
+                .map(|p| {
+                    let key = (
+                        plan.pop.group.clone(),
+                        plan.pop.topic.clone(),
+                        p.queue_id,
+                        p.offset,
+                    );
+                    (key, p.lease.id)
+                })
+                .collect();
+            let ms = call.shard.cfg().invisible_time_millis_when_clear as i64;
+            extend_all(&call.shard, leases, ms).await;
+            break;
+        }
         if !popped.is_empty() {
             send_status(ok());
+            let now = crate::clock::now_ms();
             for p in popped {
                 let Ok(rec) = Record::parse(&p.record) else {
                     continue;
                 };
+                if let Some(client_id) = plan.client.as_ref().filter(|_| plan.renew) {
+                    let key = (
+                        plan.pop.group.clone(),
+                        plan.pop.topic.clone(),
+                        p.queue_id,
+                        p.offset,
+                    );
+                    call.shard.grpc_renewals.borrow_mut().hold(
+                        key,
+                        Held {
+                            client_id: client_id.clone(),
+                            lease: p.lease.id,
+                            since_ms: now,
+                            visible_at_ms: p.lease.visible_at_ms,
+                        },
+                    );
+                }
                 let d = Delivery {
                     receipt_handle: ReceiptHandle {
                         queue_id: p.queue_id,

@@ -257,5 +257,6 @@ pub async fn terminated(
     _req: v2::NotifyClientTerminationRequest,
 ) -> v2::NotifyClientTerminationResponse {
     call.shard.grpc_clients.borrow_mut().remove(&call.client_id);
+    super::renewal::clear_client(&call.shard, &call.client_id).await;
     v2::NotifyClientTerminationResponse { status: ok() }
 }

@@ -246,6 +246,22 @@ impl PopBook {
         Some(*l)
     }
 
+    /// Moves the current lease's time to `visible_at_ms`, keeping its id, so the handle
+    /// the client holds stays good (a push consumer's auto-renewal, and the cut when
+    /// it ends). `None` when `lease` is no longer current.
+    pub fn extend(
+        &mut self,
+        key: &QueueKey,
+        offset: u64,
+        lease: u64,
+        visible_at_ms: i64,
+    ) -> Option<Lease> {
+        let q = self.queues.get_mut(key)?;
+        let l = q.leases.get_mut(&offset).filter(|l| l.id == lease)?;
+        l.visible_at_ms = visible_at_ms;
+        Some(*l)
+    }
+
     /// The attempt of a current lease (for DLQ forwarding).
     pub fn lease(&self, key: &QueueKey, offset: u64) -> Option<Lease> {
         self.queues.get(key)?.leases.get(&offset).copied()
@@ -326,6 +342,28 @@ mod tests {
         assert!(b.change(&key(), 5, l[0].id, 900).is_none(), "old handle");
         assert_eq!(b.ack(&key(), 5, l[0].id), LeaseCheck::Stale);
         assert_eq!(b.ack(&key(), 5, nl.id), LeaseCheck::Current);
+    }
+
+    #[test]
+    fn an_extended_lease_keeps_its_handle_and_its_attempt() {
+        let (mut b, l) = book_with(&[4], 5, 100);
+        let e = b.extend(&key(), 4, l[0].id, 900).unwrap();
+        assert_eq!((e.id, e.attempt, e.visible_at_ms), (l[0].id, 1, 900));
+        assert!(
+            b.take_expired(&key(), 500, 10, 32).is_empty(),
+            "not due before its new time"
+        );
+        assert_eq!(b.next_expiry("G", "T"), Some(900));
+        // Cut short (the holder ended): due again at the new, earlier time.
+        b.extend(&key(), 4, l[0].id, 600).unwrap();
+        let again = b.take_expired(&key(), 600, 10, 32);
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].1.attempt, 2);
+        assert!(
+            b.extend(&key(), 4, l[0].id, 2_000).is_none(),
+            "a redelivered lease is not the holder's any more"
+        );
+        assert_eq!(b.ack(&key(), 4, l[0].id), LeaseCheck::Stale);
     }
 
     #[test]

@@ -285,6 +285,26 @@ pub fn change(
     l
 }
 
+/// Moves a delivery's lease to `invisible_ms` from now, keeping its handle valid; `None`
+/// when the handle is no longer the current delivery (acked, changed or redelivered).
+pub fn extend(
+    s: &Shard,
+    group: &str,
+    topic: &str,
+    h: ReceiptHandle,
+    invisible_ms: i64,
+) -> Option<Lease> {
+    let key: QueueKey = (group.to_owned(), topic.to_owned(), h.queue_id);
+    let was = s.pop.borrow().lease(&key, h.offset)?.visible_at_ms;
+    let at = now_ms() + invisible_ms;
+    let l = s.pop.borrow_mut().extend(&key, h.offset, h.lease, at);
+    if at < was {
+        // A receive parked on this group computed its wake-up from the old time.
+        s.waiters.notify(topic, h.queue_id);
+    }
+    l
+}
+
 /// Forwards a delivery to the group's DLQ and acks it.
 pub async fn forward_to_dlq(
     s: Rc<Shard>,
