@@ -280,15 +280,21 @@ async fn serve(call: &Call, plan: Plan, w: &BodyWriter) {
             content: s.map(Content::Status),
         })
     };
-    let ended = || {
-        plan.client
-            .as_ref()
-            .is_some_and(|c| !call.shard.grpc_clients.borrow().knows(c))
+    // The caller went away: its stream was reset, or its client ended while this waited.
+    let gone = || {
+        w.is_gone()
+            || plan
+                .client
+                .as_ref()
+                .is_some_and(|c| !call.shard.grpc_clients.borrow().knows(c))
+    };
+    let key = |p: &Popped| {
+        let (g, t) = (plan.pop.group.clone(), plan.pop.topic.clone());
+        (g, t, p.queue_id, p.offset)
     };
     loop {
-        // A receive whose caller went away (reset, or its client ended while this
-        // waited) takes nothing: the SDK would drop what it got.
-        if w.is_gone() || ended() {
+        // A receive whose caller went away takes nothing: the SDK would drop it.
+        if gone() {
             send_status(status(v2::Code::MessageNotFound, "the client has gone"));
             break;
         }
@@ -299,20 +305,9 @@ async fn serve(call: &Call, plan: Plan, w: &BodyWriter) {
                 break;
             }
         };
-        if !popped.is_empty() && (w.is_gone() || ended()) {
+        if !popped.is_empty() && gone() {
             // Gone during the pop: handed back at once, as the proxy nacks a failed write.
-            let leases = popped
-                .iter()
-                .map(|p| {
-                    let key = (
-                        plan.pop.group.clone(),
-                        plan.pop.topic.clone(),
-                        p.queue_id,
-                        p.offset,
-                    );
-                    (key, p.lease.id)
-                })
-                .collect();
+            let leases = popped.iter().map(|p| (key(p), p.lease.id)).collect();
             let ms = call.shard.cfg().invisible_time_millis_when_clear as i64;
             extend_all(&call.shard, leases, ms).await;
             break;
@@ -325,14 +320,8 @@ async fn serve(call: &Call, plan: Plan, w: &BodyWriter) {
                     continue;
                 };
                 if let Some(client_id) = plan.client.as_ref().filter(|_| plan.renew) {
-                    let key = (
-                        plan.pop.group.clone(),
-                        plan.pop.topic.clone(),
-                        p.queue_id,
-                        p.offset,
-                    );
                     call.shard.grpc_renewals.borrow_mut().hold(
-                        key,
+                        key(&p),
                         Held {
                             client_id: client_id.clone(),
                             lease: p.lease.id,

@@ -239,11 +239,16 @@ impl PopBook {
         visible_at_ms: i64,
     ) -> Option<Lease> {
         let id = self.lease_id();
-        let q = self.queues.get_mut(key)?;
-        let l = q.leases.get_mut(&offset).filter(|l| l.id == lease)?;
+        let l = self.current_mut(key, offset, lease)?;
         l.id = id;
         l.visible_at_ms = visible_at_ms;
         Some(*l)
+    }
+
+    /// The lease at `offset` when `lease` is its current number.
+    fn current_mut(&mut self, key: &QueueKey, offset: u64, lease: u64) -> Option<&mut Lease> {
+        let q = self.queues.get_mut(key)?;
+        q.leases.get_mut(&offset).filter(|l| l.id == lease)
     }
 
     /// Moves the current lease's time to `visible_at_ms`, keeping its id, so the handle
@@ -256,8 +261,7 @@ impl PopBook {
         lease: u64,
         visible_at_ms: i64,
     ) -> Option<Lease> {
-        let q = self.queues.get_mut(key)?;
-        let l = q.leases.get_mut(&offset).filter(|l| l.id == lease)?;
+        let l = self.current_mut(key, offset, lease)?;
         l.visible_at_ms = visible_at_ms;
         Some(*l)
     }
